@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+import torch
+
+from vq_explorer.config import PriorConfig, VQVAEConfig
+
+torch.set_num_threads(2)
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def mnist_1000():
+    """The first 1,000 MNIST test images (uint8, N×1×28×28) and labels: tests need no dataset folder."""
+    d = np.load(FIXTURES / "mnist_test_1000.npz")
+    return torch.from_numpy(d["images"]), torch.from_numpy(d["labels"]).long()
+
+
+def tiny_vq(**kw) -> VQVAEConfig:
+    return VQVAEConfig(**{"channels": 16, "res_blocks": 1, "num_codes": 32, "code_dim": 8, **kw})
+
+
+def tiny_prior(**kw) -> PriorConfig:
+    return PriorConfig(**{"num_codes": 32, "channels": 16, "layers": 4, **kw})
+
+
+def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, downsample=4):
+    """An untrained but complete VQModel, as a checkpoint would hold it."""
+    from vq_explorer.checkpoint import make_config
+    from vq_explorer.model import VQModel
+    from vq_explorer.pixelcnn import GatedPixelCNN
+    from vq_explorer.vqvae import VQVAE
+
+    torch.manual_seed(0)
+    vq = tiny_vq(in_channels=channels, downsample=downsample, init="none")
+    pr = tiny_prior(num_classes=len(classes) if classes else 0)
+    config = make_config(vq, pr, "tiny", image_size, classes)
+    examples = torch.randint(0, 256, (6, channels, *image_size), dtype=torch.uint8)
+    return VQModel(VQVAE(vq).eval(), GatedPixelCNN(pr).eval(), config, {"mse": 0.5}, examples,
+                   torch.arange(6) % max(1, len(classes or [0])))

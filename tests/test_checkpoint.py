@@ -1,0 +1,119 @@
+import json
+import pickle
+
+import pytest
+import torch
+from conftest import make_tiny_model
+from safetensors.torch import save_file
+
+import vq_explorer as vqe
+from vq_explorer import checkpoint
+
+
+@pytest.fixture
+def saved(tmp_path):
+    m = make_tiny_model()
+    path = tmp_path / "tiny.safetensors"
+    vqe.save(m, path)
+    return m, path
+
+
+def test_round_trip_gives_identical_outputs(saved):
+    m, path = saved
+    m2 = vqe.load(path, device="cpu")
+    x = torch.rand(3, 1, 12, 12)
+    idx = m.encode(x)
+    assert torch.equal(idx, m2.encode(x))
+    assert torch.equal(m.decode(idx), m2.decode(idx))
+    labels = torch.tensor([0, 1, 2])
+    assert torch.equal(m.log_prob(idx, labels), m2.log_prob(idx, labels))
+    assert torch.equal(m.sample(3, labels=labels, seed=3), m2.sample(3, labels=labels, seed=3))
+    assert m2.config == m.config and m2.metrics == {"mse": 0.5}
+    assert torch.equal(m2.examples, m.examples) and torch.equal(m2.example_labels, m.example_labels)
+    assert not m2.vqvae.training and not m2.prior.training
+
+
+def test_bundle_api_shapes_and_ranges(saved):
+    m = vqe.load(saved[1], device="cpu")
+    assert m.config["grid"] == [3, 3] and m.config["num_codes"] == 32
+    assert m.config["class_names"] == ["a", "b", "c"]
+    idx = m.encode(torch.rand(2, 1, 12, 12))
+    assert idx.shape == (2, 3, 3) and idx.dtype == torch.int64
+    img = m.decode(idx)
+    assert img.shape == (2, 1, 12, 12) and img.dtype == torch.float32 and 0 <= img.min() and img.max() <= 1
+    assert m.log_prob_cells(idx).shape == (2, 3, 3) and m.log_prob(idx).shape == (2,)
+    g = m.sample(2, labels=torch.tensor([1, 2]), seed=0)
+    assert g.shape == (2, 3, 3)
+    steps = list(m.sample_steps(2, labels=torch.tensor([1, 2]), seed=0))
+    assert len(steps) == 9 and torch.equal(steps[-1].grid, g)
+
+
+def test_metadata_fields(saved):
+    meta = checkpoint.read_metadata(saved[1])
+    assert meta["format"] == "vq-explorer/1" and meta["dataset"] == "tiny" and meta["created"]
+    assert meta["config"]["downsample"] == 4
+
+
+def test_failed_write_keeps_the_previous_file(saved, monkeypatch):
+    m, path = saved
+    before = path.read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(checkpoint, "save_file", boom)
+    with pytest.raises(OSError):
+        vqe.save(m, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == [path.name]   # no temporary file left behind
+
+
+def _write_bad(tmp_path, kind, good):
+    p = tmp_path / f"{kind}.safetensors"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "random":
+        p.write_bytes(bytes(range(256)) * 40)
+    elif kind == "truncated":
+        p.write_bytes(good.read_bytes()[:-500])
+    elif kind == "pickle":
+        p.write_bytes(pickle.dumps({"vqvae.x": [1, 2, 3]}))
+    elif kind == "foreign":
+        save_file({"weight": torch.zeros(3)}, p, metadata={"format": "pt"})
+    elif kind == "no_metadata":
+        save_file({"weight": torch.zeros(3)}, p)
+    elif kind in ("broken_json", "wrong_shapes", "missing_tensors"):
+        from safetensors import safe_open
+        with safe_open(str(good), "pt") as f:
+            meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+        if kind == "broken_json":
+            meta["config"] = "{not json"
+        elif kind == "wrong_shapes":
+            cfg = json.loads(meta["config"])
+            cfg["prior"]["channels"] = 24
+            meta["config"] = json.dumps(cfg)
+        else:
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("prior.")}
+        save_file(tensors, p, metadata=meta)
+    return p
+
+
+@pytest.mark.parametrize("kind", ["empty", "random", "truncated", "pickle", "foreign", "no_metadata",
+                                  "broken_json", "wrong_shapes", "missing_tensors"])
+def test_bad_files_are_refused_with_a_message_naming_them(saved, tmp_path, kind):
+    p = _write_bad(tmp_path, kind, saved[1])
+    with pytest.raises(vqe.CheckpointError) as err:
+        vqe.load(p)
+    assert p.name in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(vqe.CheckpointError, match="no such"):
+        vqe.load(tmp_path / "nope.safetensors")
+
+
+def test_unconditional_model_round_trip(tmp_path):
+    m = make_tiny_model(classes=None, channels=3, image_size=(10, 10), downsample=2)
+    vqe.save(m, tmp_path / "u.safetensors")
+    m2 = vqe.load(tmp_path / "u.safetensors", device="cpu")
+    assert m2.config["grid"] == [5, 5] and m2.config["class_names"] is None
+    assert m2.decode(m2.sample(2, seed=0)).shape == (2, 3, 10, 10)

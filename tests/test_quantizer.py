@@ -1,0 +1,131 @@
+import pytest
+import torch
+
+from vq_explorer.quantizer import VectorQuantizer, kmeans_plus_plus, nearest_code
+
+
+@pytest.mark.parametrize("n,k,d", [(1, 1, 1), (37, 5, 3), (500, 256, 16), (1000, 512, 64)])
+def test_nearest_code_equals_brute_force(n, k, d):
+    g = torch.Generator().manual_seed(n + k)
+    z, e = torch.randn(n, d, generator=g), torch.randn(k, d, generator=g)
+    brute = ((z[:, None, :] - e[None, :, :]) ** 2).sum(-1).argmin(1)
+    got = nearest_code(z, e)
+    # Where two codes are (numerically) equally near, either answer is right: compare the distances.
+    dist = lambda i: ((z - e[i]) ** 2).sum(1)  # noqa: E731
+    assert torch.allclose(dist(got), dist(brute), atol=1e-4)
+    assert (got == brute).float().mean() > 0.99
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 7, 7), (1, 4, 3, 5), (3, 4, 1, 1)])
+def test_forward_shapes_and_quantized_values_are_codes(shape):
+    vq = VectorQuantizer(num_codes=16, code_dim=4, init="none").eval()
+    z = torch.randn(shape)
+    q, idx, loss = vq(z)
+    assert q.shape == z.shape and idx.shape == (shape[0], *shape[2:]) and idx.dtype == torch.long
+    assert torch.allclose(q.permute(0, 2, 3, 1), vq.codebook[idx], atol=1e-6)
+    assert loss.ndim == 0
+
+
+def test_straight_through_passes_gradient_unchanged():
+    vq = VectorQuantizer(num_codes=8, code_dim=3, ema=False, init="none")
+    z = torch.randn(2, 3, 4, 4, requires_grad=True)
+    q, _, _ = vq(z)
+    w = torch.randn_like(q)
+    (q * w).sum().backward()
+    assert torch.equal(z.grad, w)          # identity gradient through quantization
+    assert vq.codebook.grad is None or vq.codebook.grad.abs().sum() == 0  # decoder path never reaches codes
+
+
+def test_codebook_gets_gradient_only_from_codebook_loss():
+    vq = VectorQuantizer(num_codes=8, code_dim=3, ema=False, init="none", beta=0.25)
+    z = torch.randn(2, 3, 4, 4, requires_grad=True)
+    _, _, loss = vq(z)
+    loss.backward()
+    assert vq.codebook.grad.abs().sum() > 0
+    # The commitment term alone (β‖z − sg[e]‖²) moves z but not the codebook.
+    vq.codebook.grad = None
+    z2 = torch.randn(2, 3, 4, 4, requires_grad=True)
+    q, _, _ = vq(z2)
+    (0.25 * ((z2 - q.detach()) ** 2).mean()).backward()
+    assert vq.codebook.grad is None and z2.grad.abs().sum() > 0
+
+
+def test_ema_codebook_has_no_gradient_and_moves_toward_assigned_mean():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(num_codes=4, code_dim=2, ema=True, ema_decay=0.5, init="none", restart_dead=False)
+    assert not vq.codebook.requires_grad
+    z = torch.randn(1, 2, 16, 16) * 0.5 + 3.0
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 2)
+    idx = nearest_code(flat, vq.codebook.detach())
+    before = vq.codebook.detach().clone()
+    vq.train()(z)
+    for code in idx.unique():
+        mean = flat[idx == code].mean(0)
+        assert (vq.codebook[code] - mean).norm() < (before[code] - mean).norm()
+    unused = [c for c in range(4) if c not in idx.unique()]
+    for code in unused:  # a code with no assignments keeps (a shrunk-count version of) its position
+        assert (vq.codebook[code] - before[code]).norm() < 1e-3
+
+
+@pytest.mark.parametrize("init", ["kmeans++", "random"])
+def test_init_from_first_batch_places_codes_on_encoder_outputs(init):
+    vq = VectorQuantizer(num_codes=16, code_dim=3, init=init, ema=False).train()
+    z = torch.randn(4, 3, 8, 8) * 5 + 10      # far from the default N(0, 0.1²) codebook
+    vq(z)
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 3)
+    gap = torch.cdist(vq.codebook.detach(), flat, compute_mode="donot_use_mm_for_euclid_dist").min(1).values
+    assert gap.max() < 1e-4 and bool(vq.initialised)
+    assert len(torch.unique(vq.codebook.detach(), dim=0)) >= 12   # spread out, not all on one vector
+
+
+def test_kmeans_plus_plus_covers_separated_clusters():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0], [100, 0], [0, 100], [100, 100]])
+    x = (centres[:, None] + torch.randn(4, 50, 2, generator=g)).reshape(-1, 2)
+    picked = kmeans_plus_plus(x, 4, generator=g)
+    assert len({int(torch.cdist(p[None], centres).argmin()) for p in picked}) == 4
+
+
+def test_dead_code_restart_revives_unused_codes():
+    vq = VectorQuantizer(num_codes=8, code_dim=2, init="none", ema=False, dead_after=3, restart_dead=True)
+    with torch.no_grad():
+        vq.codebook[4:] = 1000.0          # codes 4..7 are never nearest to anything
+    z = torch.randn(2, 2, 4, 4)
+    vq.train()
+    for _ in range(2):
+        vq(z)
+    assert vq.usage[4:].sum() == 0 and (vq.unused_steps[4:] == 2).all()
+    vq(z)                                  # third unused step: restart
+    assert (vq.codebook[4:].abs() < 100).all(), "dead codes were not re-seeded near the data"
+    assert (vq.unused_steps[4:] == 0).all() and vq.dead_codes() == 0
+    _, idx, _ = vq(z)
+    assert (idx >= 4).any(), "restarted codes should win some assignments"
+
+
+def test_dead_codes_counted_when_restart_is_off():
+    vq = VectorQuantizer(num_codes=8, code_dim=2, init="none", ema=False, dead_after=2, restart_dead=False)
+    with torch.no_grad():
+        vq.codebook[:4] = torch.tensor([[0.0, 0], [0, 5], [5, 0], [5, 5]])
+        vq.codebook[4:] = 1000.0
+    z = vq.codebook[:4].detach().t().reshape(1, 2, 2, 2)   # one vector on each of codes 0..3
+    vq.train()
+    for _ in range(2):
+        vq(z)
+    assert vq.dead_codes() == 4 and (vq.unused_steps[:4] == 0).all()
+
+
+def test_usage_and_perplexity_after_each_step():
+    vq = VectorQuantizer(num_codes=4, code_dim=1, init="none", ema=False, restart_dead=False)
+    with torch.no_grad():
+        vq.codebook[:, 0] = torch.tensor([0.0, 10, 20, 30])
+    z = torch.tensor([0.0, 10, 20, 30] * 4).view(1, 1, 4, 4)
+    vq.train()(z)
+    assert vq.usage.tolist() == [4, 4, 4, 4]
+    assert vq.perplexity() == pytest.approx(4.0)
+    vq(torch.zeros(1, 1, 4, 4))
+    assert vq.perplexity() == pytest.approx(1.0)
+
+
+def test_bad_init_name_is_refused():
+    with pytest.raises(ValueError, match="init"):
+        VectorQuantizer(init="uniform")

@@ -1,0 +1,126 @@
+"""The single-file checkpoint: both models' tensors in safetensors, config and metrics in its metadata.
+
+Safetensors holds only tensors and strings, so loading never runs code. Writes go to a temporary file in the
+same folder and are renamed into place, so an interrupted save never leaves a broken checkpoint.
+"""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .config import PriorConfig, VQVAEConfig, asdict, from_dict
+from .model import VQModel
+from .pixelcnn import GatedPixelCNN
+from .vqvae import VQVAE
+
+FORMAT = "vq-explorer/1"
+# Bounds that no real model here comes near; they stop a crafted config from allocating without limit.
+LIMITS = {"channels": 2048, "layers": 128, "num_codes": 65536, "code_dim": 4096, "res_blocks": 64,
+          "downsample": 64, "kernel": 15, "num_classes": 100000, "in_channels": 4}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable vq-explorer checkpoint; the message names the file."""
+
+
+def make_config(vq: VQVAEConfig, prior: PriorConfig, dataset: str, image_size, class_names=None,
+                **extra) -> dict:
+    """The checkpoint's config: the flat facts a user looks for first, then each model's full settings."""
+    h, w = image_size
+    f = vq.downsample
+    return {"dataset": dataset, "image_size": [h, w], "channels": vq.in_channels,
+            "grid": [-(-h // f), -(-w // f)], "num_codes": vq.num_codes, "code_dim": vq.code_dim,
+            "downsample": f, "class_names": list(class_names) if class_names else None,
+            "vqvae": asdict(vq), "prior": asdict(prior), **extra}
+
+
+def atomic_save_file(tensors: dict, path, metadata: dict):
+    """safetensors.save_file to a temporary sibling, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(model: VQModel, path) -> None:
+    tensors = {f"vqvae.{k}": v for k, v in model.vqvae.state_dict().items()}
+    tensors |= {f"prior.{k}": v for k, v in model.prior.state_dict().items()}
+    if model.examples is not None:
+        tensors["examples.images"] = model.examples.to(torch.uint8)
+        tensors["examples.labels"] = model.example_labels.to(torch.long)
+    metadata = {"format": FORMAT, "config": json.dumps(model.config), "metrics": json.dumps(model.metrics),
+                "dataset": str(model.config.get("dataset", "")),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_save_file(tensors, path, metadata)
+
+
+def read_metadata(path) -> dict:
+    """The checkpoint's metadata with config and metrics parsed; raises CheckpointError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty, not a vq-explorer checkpoint")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
+        raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
+    if not meta.get("format", "").startswith("vq-explorer/"):
+        raise CheckpointError(f"{path}: a safetensors file, but not a vq-explorer checkpoint "
+                              "(its metadata has no 'format': 'vq-explorer/…')")
+    try:
+        config, metrics = json.loads(meta["config"]), json.loads(meta.get("metrics") or "{}")
+        if not isinstance(config, dict) or not isinstance(metrics, dict):
+            raise ValueError("config and metrics must be JSON objects")
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: broken metadata ({e})") from None
+    return {**meta, "config": config, "metrics": metrics}
+
+
+def _model_configs(config: dict) -> tuple[VQVAEConfig, PriorConfig]:
+    vq, prior = from_dict(VQVAEConfig, config["vqvae"]), from_dict(PriorConfig, config["prior"])
+    for cfg in (vq, prior):
+        for key, bound in LIMITS.items():
+            value = getattr(cfg, key, None)
+            if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
+                raise ValueError(f"{key}={value!r} is out of range")
+    if vq.num_codes != prior.num_codes:
+        raise ValueError("the VQ-VAE and the prior disagree on the number of codes")
+    return vq, prior
+
+
+def load(path, device: str | torch.device | None = None) -> VQModel:
+    """Load a checkpoint into a ready-to-use VQModel (eval mode, on CUDA when present unless `device`)."""
+    meta = read_metadata(path)
+    config = meta["config"]
+    try:
+        vq_cfg, prior_cfg = _model_configs(config)
+        vqvae, prior = VQVAE(vq_cfg), GatedPixelCNN(prior_cfg)
+        tensors = load_file(str(path))
+        for name, module in (("vqvae", vqvae), ("prior", prior)):
+            module.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
+                                    if k.startswith(name + ".")})
+        missing = [k for k in ("image_size", "grid", "num_codes", "channels") if k not in config]
+        if missing:
+            raise ValueError(f"config lacks {missing}")
+    except Exception as e:
+        raise CheckpointError(f"{path}: tensors or config do not form a vq-explorer model ({e})") from None
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = VQModel(vqvae.eval(), prior.eval(), config, meta["metrics"],
+                    tensors.get("examples.images"), tensors.get("examples.labels")).to(device)
+    return model

@@ -1,0 +1,38 @@
+"""Model settings as dataclasses: every size lives here, so a checkpoint describes itself."""
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class VQVAEConfig:
+    in_channels: int = 1        # 1 for greyscale, 3 for RGB
+    channels: int = 64          # width of the conv trunk
+    res_blocks: int = 2         # residual blocks at the bottleneck, in encoder and decoder each
+    downsample: int = 4         # image side / grid side; a power of two (2, 4, 8, ...)
+    num_codes: int = 256        # K
+    code_dim: int = 32          # d
+    beta: float = 0.25          # commitment weight (the VQ-VAE paper's value)
+    ema: bool = True            # codebook by exponential moving averages instead of the codebook loss
+    ema_decay: float = 0.99
+    ema_eps: float = 1e-5       # Laplace smoothing of the EMA cluster sizes
+    init: str = "kmeans++"      # codebook from the first batch: "kmeans++", "random" (samples) or "none"
+    dead_after: int = 20        # a code unused for this many training steps counts as dead
+    restart_dead: bool = True   # re-seed dead codes from recent encoder outputs
+
+
+@dataclass
+class PriorConfig:
+    num_codes: int = 256        # K, must match the VQ-VAE
+    channels: int = 96          # width of both stacks
+    layers: int = 12            # gated layers
+    kernel: int = 3             # odd; each layer widens the receptive field by kernel // 2
+    num_classes: int = 0        # 0 = unconditional; otherwise a learned per-class bias in every layer
+
+
+def from_dict(cls, d: dict):
+    """Build a config dataclass from a dict, ignoring keys it does not know (older or newer files)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+__all__ = ["VQVAEConfig", "PriorConfig", "from_dict", "asdict"]

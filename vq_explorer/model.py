@@ -1,0 +1,65 @@
+"""The bundle the app and the API use: a trained VQ-VAE, its prior, and what the checkpoint says about them."""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .pixelcnn import GatedPixelCNN
+from .vqvae import VQVAE
+
+
+@dataclass
+class VQModel:
+    vqvae: VQVAE
+    prior: GatedPixelCNN
+    config: dict                       # dataset, image_size, channels, grid, num_codes, code_dim, downsample, ...
+    metrics: dict = field(default_factory=dict)
+    examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app
+    example_labels: torch.Tensor | None = None   # int64 (N,)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vqvae.parameters()).device
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.config["grid"])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.config["image_size"])
+
+    def to(self, device) -> "VQModel":
+        self.vqvae.to(device)
+        self.prior.to(device)
+        return self
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """float32 (B, C, H, W) in [0, 1] → int64 (B, h, w)."""
+        return self.vqvae.encode(x.to(self.device, torch.float32)).cpu()
+
+    @torch.no_grad()
+    def decode(self, idx: torch.Tensor) -> torch.Tensor:
+        """int (B, h, w) → float32 (B, C, H, W) in [0, 1], cropped to the training image size when the grid
+        has the training grid's size."""
+        idx = torch.as_tensor(idx)
+        size = self.image_size if tuple(idx.shape[-2:]) == self.grid else None
+        return self.vqvae.decode(idx.to(self.device), size).cpu()
+
+    @torch.no_grad()
+    def log_prob_cells(self, idx, labels=None) -> torch.Tensor:
+        labels = None if labels is None else torch.as_tensor(labels).to(self.device)
+        return self.prior.log_prob_cells(torch.as_tensor(idx).to(self.device), labels).cpu()
+
+    @torch.no_grad()
+    def log_prob(self, idx, labels=None) -> torch.Tensor:
+        return self.log_prob_cells(idx, labels).sum((1, 2))
+
+    def sample_steps(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None):
+        return self.prior.sample_steps(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
+                                       seed=seed, grid=grid, mask=mask)
+
+    def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None):
+        return self.prior.sample(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
+                                 seed=seed, grid=grid, mask=mask).cpu()

@@ -1,0 +1,118 @@
+"""Fully convolutional VQ-VAE: encoder → vector quantizer → decoder. No flatten, no linear layer, so any
+image size works; sizes not divisible by the downsampling factor are padded and cropped back."""
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import VQVAEConfig
+from .quantizer import VectorQuantizer, nearest_code
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.ReLU(), nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, ch, 1))
+
+    def forward(self, x):
+        return x + self.net(x)
+
+
+def _steps(downsample: int) -> int:
+    steps = int(math.log2(downsample)) if downsample >= 1 else -1
+    if steps < 0 or 2 ** steps != downsample:
+        raise ValueError(f"downsample must be a power of two (1, 2, 4, 8, ...), not {downsample}")
+    return steps
+
+
+class Encoder(nn.Module):
+    """Each stride-2 4×4 conv halves the side; residual blocks then work at the grid's resolution."""
+
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        ch = cfg.channels
+        layers = [nn.Conv2d(cfg.in_channels, ch, 3, padding=1)]
+        for _ in range(_steps(cfg.downsample)):
+            layers += [nn.ReLU(), nn.Conv2d(ch, ch, 4, stride=2, padding=1)]
+        layers += [ResBlock(ch) for _ in range(cfg.res_blocks)]
+        layers += [nn.ReLU(), nn.Conv2d(ch, cfg.code_dim, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    """Mirror of the encoder with transposed convs; outputs unbounded values, clamped only when shown."""
+
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        ch = cfg.channels
+        layers = [nn.Conv2d(cfg.code_dim, ch, 3, padding=1)]
+        layers += [ResBlock(ch) for _ in range(cfg.res_blocks)]
+        for _ in range(_steps(cfg.downsample)):
+            layers += [nn.ReLU(), nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1)]
+        layers += [nn.ReLU(), nn.Conv2d(ch, cfg.in_channels, 3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class VQVAEOutput(NamedTuple):
+    recon: torch.Tensor        # (B, C, H, W), unclamped
+    indices: torch.Tensor      # (B, h, w) int64
+    recon_loss: torch.Tensor   # MSE against the input
+    vq_loss: torch.Tensor      # codebook (unless EMA) + β · commitment
+    loss: torch.Tensor         # recon_loss + vq_loss, what training minimises
+
+
+class VQVAE(nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = VectorQuantizer(cfg.num_codes, cfg.code_dim, cfg.beta, cfg.ema, cfg.ema_decay,
+                                         cfg.ema_eps, cfg.init, cfg.dead_after, cfg.restart_dead)
+        self.decoder = Decoder(cfg)
+
+    def grid_size(self, height: int, width: int) -> tuple[int, int]:
+        f = self.cfg.downsample
+        return math.ceil(height / f), math.ceil(width / f)
+
+    def _pad(self, x):
+        h, w = self.grid_size(*x.shape[-2:])
+        f = self.cfg.downsample
+        pad_h, pad_w = h * f - x.shape[-2], w * f - x.shape[-1]
+        return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+
+    def encode_continuous(self, x):
+        """z_e: encoder output (B, d, h, w) for x in [0, 1]; centring at 0 keeps the first layers balanced."""
+        return self.encoder(self._pad(x) - 0.5)
+
+    def decode_latent(self, z, size: tuple[int, int] | None = None):
+        out = self.decoder(z) + 0.5
+        return out[..., : size[0], : size[1]] if size is not None else out
+
+    def forward(self, x) -> VQVAEOutput:
+        z = self.encode_continuous(x)
+        q, idx, vq_loss = self.quantizer(z)
+        recon = self.decode_latent(q, x.shape[-2:])
+        recon_loss = F.mse_loss(recon, x)
+        return VQVAEOutput(recon, idx, recon_loss, vq_loss, recon_loss + vq_loss)
+
+    @torch.no_grad()
+    def encode(self, x) -> torch.Tensor:
+        """Images (B, C, H, W) in [0, 1] → code indices (B, h, w)."""
+        z = self.encode_continuous(x).permute(0, 2, 3, 1)
+        flat = z.reshape(-1, z.shape[-1])
+        return nearest_code(flat, self.quantizer.codebook).view(z.shape[:3])
+
+    @torch.no_grad()
+    def decode(self, indices, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Code indices (B, h, w) → images in [0, 1], cropped to `size` when given."""
+        q = F.embedding(indices.long(), self.quantizer.codebook).permute(0, 3, 1, 2)
+        return self.decode_latent(q, size).clamp(0, 1)
