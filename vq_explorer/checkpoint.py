@@ -68,6 +68,13 @@ def save(model: VQModel, path) -> None:
     atomic_save_file(tensors, path, metadata)
 
 
+def update_metrics(path, metrics: dict) -> None:
+    """Rewrite a checkpoint's metrics in place (atomically), tensors untouched."""
+    meta = read_metadata(path)
+    meta = {**meta, "config": json.dumps(meta["config"]), "metrics": json.dumps(metrics)}
+    atomic_save_file(load_file(str(path)), path, meta)
+
+
 def read_metadata(path) -> dict:
     """The checkpoint's metadata with config and metrics parsed; raises CheckpointError naming the file."""
     path = Path(path)

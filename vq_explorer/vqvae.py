@@ -28,17 +28,26 @@ def _steps(downsample: int) -> int:
     return steps
 
 
+def _widths(cfg: VQVAEConfig) -> list[int]:
+    """Trunk width at each resolution, from the image down to the grid: half as wide per doubling of the
+    side (at least 16), so the expensive full-resolution layers stay cheap."""
+    steps = _steps(cfg.downsample)
+    return [max(16, cfg.channels >> (steps - i)) for i in range(steps)] + [cfg.channels]
+
+
 class Encoder(nn.Module):
-    """Each stride-2 4×4 conv halves the side; residual blocks then work at the grid's resolution."""
+    """Stride-2 4×4 convs halve the side (the VQ-VAE paper's encoder); residual blocks work on the grid."""
 
     def __init__(self, cfg: VQVAEConfig):
         super().__init__()
-        ch = cfg.channels
-        layers = [nn.Conv2d(cfg.in_channels, ch, 3, padding=1)]
-        for _ in range(_steps(cfg.downsample)):
-            layers += [nn.ReLU(), nn.Conv2d(ch, ch, 4, stride=2, padding=1)]
-        layers += [ResBlock(ch) for _ in range(cfg.res_blocks)]
-        layers += [nn.ReLU(), nn.Conv2d(ch, cfg.code_dim, 1)]
+        widths = _widths(cfg)
+        layers, c_in = [], cfg.in_channels
+        for w in widths[1:]:
+            layers += [nn.Conv2d(c_in, w, 4, stride=2, padding=1), nn.ReLU()]
+            c_in = w
+        layers += [nn.Conv2d(c_in, cfg.channels, 3, padding=1)]
+        layers += [ResBlock(cfg.channels) for _ in range(cfg.res_blocks)]
+        layers += [nn.ReLU(), nn.Conv2d(cfg.channels, cfg.code_dim, 1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -50,12 +59,14 @@ class Decoder(nn.Module):
 
     def __init__(self, cfg: VQVAEConfig):
         super().__init__()
-        ch = cfg.channels
-        layers = [nn.Conv2d(cfg.code_dim, ch, 3, padding=1)]
-        layers += [ResBlock(ch) for _ in range(cfg.res_blocks)]
-        for _ in range(_steps(cfg.downsample)):
-            layers += [nn.ReLU(), nn.ConvTranspose2d(ch, ch, 4, stride=2, padding=1)]
-        layers += [nn.ReLU(), nn.Conv2d(ch, cfg.in_channels, 3, padding=1)]
+        widths = _widths(cfg)[::-1]
+        layers = [nn.Conv2d(cfg.code_dim, cfg.channels, 3, padding=1)]
+        layers += [ResBlock(cfg.channels) for _ in range(cfg.res_blocks)]
+        for i, w in enumerate(widths[:-1]):
+            c_out = widths[i + 1] if i + 2 < len(widths) else cfg.in_channels
+            layers += [nn.ReLU(), nn.ConvTranspose2d(w, c_out, 4, stride=2, padding=1)]
+        if len(widths) == 1:  # downsample 1: no upsampling, a plain output conv
+            layers += [nn.ReLU(), nn.Conv2d(cfg.channels, cfg.in_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):

@@ -1,0 +1,124 @@
+"""train.py end to end on a few hundred images with tiny models: seconds, not minutes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+import vq_explorer as vqe
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--in-channels", "1", "--image-size", "28", "--channels", "16", "--res-blocks", "1", "--num-codes", "32",
+        "--code-dim", "8", "--prior-channels", "16", "--prior-layers", "3", "--batch-size", "32",
+        "--examples", "10", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory, mnist_1000):
+    """300 MNIST digits as a folder of PNGs, one sub-folder per class: the image-folder dataset path."""
+    root = tmp_path_factory.mktemp("digits")
+    x, y = mnist_1000
+    for i in range(300):
+        (root / str(int(y[i]))).mkdir(exist_ok=True)
+        Image.fromarray(x[i, 0].numpy()).save(root / str(int(y[i])) / f"{i}.png")
+    return root
+
+
+def train(tmp, digits, *extra, check=True, **popen):
+    cmd = [sys.executable, str(ROOT / "train.py"), "--dataset", str(digits), "--name", "d", "--runs",
+           str(tmp / "runs"), "--out", str(tmp / "d.safetensors"), *TINY, *extra]
+    if popen:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                **popen)
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if check:
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return out
+
+
+def state_info(path) -> dict:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        return json.loads(f.metadata()["info"])
+
+
+@pytest.mark.slow
+def test_end_to_end_writes_a_loadable_checkpoint(tmp_path, digits):
+    train(tmp_path, digits, "--epochs", "2")
+    m = vqe.load(tmp_path / "d.safetensors", device="cpu")
+    assert m.config["grid"] == [7, 7] and m.config["class_names"] == [str(i) for i in range(10)]
+    assert m.examples.shape == (10, 1, 28, 28) and m.examples.dtype == torch.uint8
+    for key in ("mse", "psnr", "perplexity", "bits_per_code", "bits_per_image", "dead_codes"):
+        assert key in m.metrics
+    g = m.sample(3, labels=torch.tensor([0, 1, 2]), seed=0)
+    assert g.shape == (3, 7, 7) and m.decode(g).shape == (3, 1, 28, 28)
+    run = tmp_path / "runs" / "d"
+    for name in ("vqvae.safetensors", "prior.safetensors", "codes.safetensors", "metrics.jsonl", "curves.html",
+                 "curves.png", "samples.png"):
+        assert (run / name).exists(), name
+    codes = load_file(str(run / "codes.safetensors"))
+    assert codes["train_codes"].shape[1:] == (7, 7) and len(codes["test_codes"]) > 0
+    rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    assert {r["stage"] for r in rows} == {"vqvae", "prior"} and any(r.get("split") == "test" for r in rows)
+
+
+def _interrupt_then_resume(tmp_path, digits, how):
+    state = tmp_path / "runs" / "d" / "vqvae.safetensors"
+    proc = train(tmp_path, digits, "--stage", "vqvae", "--epochs", "40", "--save-every", "0", popen=True)
+    deadline = time.time() + 120
+    while not (state.exists() and state_info(state)["step"] >= 20) and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(proc.pid, how)
+    out, _ = proc.communicate(timeout=60)
+    stopped = state_info(state)
+    assert not stopped["done"] and 0 < stopped["step"] < 40 * 8, stopped
+    if how != signal.SIGKILL:
+        assert proc.returncode == 130 and "saving and stopping" in out
+    resumed = train(tmp_path, digits, "--stage", "vqvae", "--epochs", "40", "--save-every", "5", "--resume")
+    assert f"resuming at step {stopped['step']}" in resumed.stdout
+    final = state_info(state)
+    assert final["done"] and final["step"] == 40 * (270 // 32)   # 270 training images, batches of 32
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_run_resumes_from_its_saved_step(tmp_path, digits, how):
+    _interrupt_then_resume(tmp_path, digits, how)
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_and_keeps_the_last_good_state(tmp_path, digits):
+    out = train(tmp_path, digits, "--stage", "vqvae", "--epochs", "2", "--save-every", "0", "--inject-nan-at", "5",
+                check=False)
+    assert out.returncode == 1 and "loss became nan at step 5" in out.stderr
+    state = tmp_path / "runs" / "d" / "vqvae.safetensors"
+    assert state_info(state)["step"] == 5   # saved after step 4 finished; the NaN step was never applied
+    assert all(torch.isfinite(v).all() for v in load_file(str(state)).values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_keep_identical_weights_and_codebooks(tmp_path, digits):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train.py"), "--dataset", str(digits), "--name", "d", "--runs", str(tmp_path / "runs"),
+           "--out", str(tmp_path / "d.safetensors"), *TINY, "--epochs", "2", "--dump-rank-state",
+           "--dead-after", "2"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    run = tmp_path / "runs" / "d"
+    for stage in ("vqvae", "prior"):
+        a, b = (load_file(str(run / f"{stage}.rank{r}.safetensors")) for r in (0, 1))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{stage}: {k} differs between ranks"
+    a = load_file(str(run / "vqvae.rank0.safetensors"))
+    assert a["quantizer.initialised"] and a["quantizer.ema_count"].sum() > 0
+    assert vqe.load(tmp_path / "d.safetensors", device="cpu").config["grid"] == [7, 7]

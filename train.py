@@ -1,0 +1,467 @@
+"""Train a VQ-VAE and a Gated PixelCNN prior over its code grids, stage by stage.
+
+    python train.py --dataset mnist                      # vqvae → encode → prior → export
+    python train.py --dataset mnist --stage prior --resume
+    torchrun --nproc_per_node=2 train.py --dataset mnist # DistributedDataParallel (gloo on CPU, nccl on GPU)
+
+Stages write into the run folder (runs/<name>/): vqvae.safetensors and prior.safetensors (model + optimizer
+state, resumable), codes.safetensors (the encoded train/test grids, computed once), metrics.jsonl,
+curves.html/png, samples.png. The export stage writes checkpoints/<name>.safetensors, the file the app loads.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import BatchSampler, DistributedSampler
+from tqdm import tqdm
+
+from vq_explorer.checkpoint import atomic_save_file, make_config, save
+from vq_explorer.config import PriorConfig, VQVAEConfig, asdict, from_dict
+from vq_explorer.data import load_dataset, to_float
+from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet
+from vq_explorer.model import VQModel
+from vq_explorer.pixelcnn import GatedPixelCNN
+from vq_explorer.report import write_curves
+from vq_explorer.vqvae import VQVAE
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = ap.add_argument
+    a("--dataset", default="mnist", help="mnist, fashion_mnist, cifar10, or a folder of images")
+    a("--name", default=None, help="run and checkpoint name (default: the dataset's name)")
+    a("--stage", default="all", choices=["vqvae", "encode", "prior", "export", "all"])
+    a("--data-root", default=None,
+      help="folder with the dataset files (default: $VQE_DATA_ROOT or ../shared/datasets)")
+    a("--runs", default="runs", help="parent of the run folder")
+    a("--out", default=None, help="exported checkpoint (default: checkpoints/<name>.safetensors)")
+    a("--image-size", type=int, default=32, help="side for a folder of images")
+    a("--in-channels", type=int, default=None, help="1 or 3 for a folder of images (default 3)")
+    a("--limit", type=int, default=None, help="use only the first N training and test images")
+    # budgets: --epochs/--minutes set both stages; the stage-specific ones override
+    a("--epochs", type=float, default=None)
+    a("--minutes", type=float, default=None, help="time budget per training stage")
+    a("--vqvae-epochs", type=float, default=None)
+    a("--vqvae-minutes", type=float, default=None)
+    a("--prior-epochs", type=float, default=None)
+    a("--prior-minutes", type=float, default=None)
+    a("--batch-size", type=int, default=128)
+    a("--lr", type=float, default=2e-3, help="VQ-VAE learning rate (cosine-decayed over the budget)")
+    a("--prior-lr", type=float, default=1e-3)
+    a("--label-dropout", type=float, default=0.1, help="share of prior batches trained without their class")
+    # the VQ-VAE
+    a("--downsample", type=int, default=4)
+    a("--num-codes", type=int, default=256)
+    a("--code-dim", type=int, default=32)
+    a("--channels", type=int, default=64)
+    a("--res-blocks", type=int, default=2)
+    a("--beta", type=float, default=0.25)
+    a("--no-ema", action="store_true", help="learn the codebook by its loss instead of EMA updates")
+    a("--init", default="kmeans++", choices=["kmeans++", "random", "none"])
+    a("--dead-after", type=int, default=20)
+    # the prior
+    a("--prior-channels", type=int, default=64)
+    a("--prior-layers", type=int, default=10)
+    a("--unconditional", action="store_true", help="ignore class labels")
+    # running
+    a("--seed", type=int, default=0)
+    a("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
+    a("--threads", type=int, default=None, help="torch CPU threads per process")
+    a("--resume", action="store_true", help="continue each stage from its last saved step")
+    a("--save-every", type=float, default=60, help="seconds between resumable saves")
+    a("--examples", type=int, default=40, help="test images shipped in the checkpoint for the app")
+    a("--inject-nan-at", type=int, default=None, help=argparse.SUPPRESS)   # tests: a NaN loss at this step
+    a("--dump-rank-state", action="store_true", help=argparse.SUPPRESS)    # tests: each rank's final weights
+    args = ap.parse_args(argv)
+    args.name = args.name or Path(args.dataset.rstrip("/")).name
+    args.out = args.out or f"checkpoints/{args.name}.safetensors"
+    for stage in ("vqvae", "prior"):
+        for kind in ("epochs", "minutes"):
+            key = f"{stage}_{kind}"
+            if getattr(args, key) is None:
+                setattr(args, key, getattr(args, kind))
+        if getattr(args, f"{stage}_epochs") is None and getattr(args, f"{stage}_minutes") is None:
+            setattr(args, f"{stage}_epochs", 10)
+    return args
+
+
+# --- processes, stopping, state ---------------------------------------------------------------------------
+def setup(args):
+    """Single process, or one of torchrun's (RANK/WORLD_SIZE/LOCAL_RANK in the environment)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    cuda = torch.cuda.is_available() and (args.device is None or args.device.startswith("cuda"))
+    if world > 1:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device(f"cuda:{local}" if cuda and world > 1 else args.device or ("cuda" if cuda else "cpu"))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // world)
+    torch.set_num_threads(threads)
+    torch.manual_seed(args.seed + rank)
+    return rank, world, device
+
+
+class Stop:
+    """SIGINT/SIGTERM set a flag; the training loop saves its state at the next step and exits."""
+    requested = False
+
+    @classmethod
+    def install(cls):
+        def handler(signum, frame):
+            if cls.requested:  # a second Ctrl-C: stop now, the last saved state is still valid
+                raise KeyboardInterrupt
+            cls.requested = True
+            print(f"\n{signal.Signals(signum).name}: saving and stopping (run again with --resume)",
+                  file=sys.stderr)
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def optimizer_tensors(opt) -> dict:
+    """Adam's state as flat named tensors, so it can live in safetensors (no pickle)."""
+    out = {}
+    for i, st in opt.state_dict()["state"].items():
+        for k, v in st.items():
+            out[f"opt.{i}.{k}"] = torch.as_tensor(v).reshape(1) if not torch.is_tensor(v) or v.dim() == 0 else v
+    return out
+
+
+def load_optimizer(opt, tensors: dict):
+    sd = opt.state_dict()
+    state = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, i, k = key.split(".", 2)
+            state.setdefault(int(i), {})[k] = v.reshape(()) if k == "step" else v
+    opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+
+
+def save_state(path, model, opt, info: dict):
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | optimizer_tensors(opt)
+    atomic_save_file(tensors, path, {"format": "vq-explorer-state/1", "info": json.dumps(info)})
+
+
+def load_state(path, model, opt=None) -> dict:
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if opt is not None:
+        load_optimizer(opt, tensors)
+    return json.loads(read_state_info(path))
+
+
+def read_state_info(path) -> str:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        return f.metadata()["info"]
+
+
+class Log:
+    """metrics.jsonl, one JSON object per line, written by rank 0 only."""
+
+    def __init__(self, path, rank):
+        self.path, self.rank = Path(path), rank
+
+    def __call__(self, **row):
+        if self.rank == 0:
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"time": round(time.time(), 2), **row}) + "\n")
+
+
+# --- the shared training loop -----------------------------------------------------------------------------
+def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, rank, world, device, log,
+                epochs, minutes, base_lr):
+    """Epochs or a time budget, whichever ends first; the learning rate follows a cosine over that budget.
+
+    `data` is a tuple of tensors indexed together; `step_fn(batch, step)` returns (loss, {name: value}).
+    State (weights, optimizer, step, elapsed training time) is saved every --save-every seconds, at the end,
+    and when SIGINT/SIGTERM arrives, so --resume continues from the last saved step.
+    """
+    state_path = run / f"{stage}.safetensors"
+    raw = model.module if isinstance(model, DDP) else model
+    n = len(data[0])
+    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+    steps_per_epoch = max(1, len(sampler) // args.batch_size)
+    total_steps = math.ceil(epochs * steps_per_epoch) if epochs else None
+    step, elapsed = 0, 0.0
+    if args.resume and state_path.exists():
+        info = load_state(state_path, raw, opt)
+        step, elapsed = info["step"], info["elapsed"]
+        if info.get("done"):
+            print(f"[{stage}] already finished at step {step}; skipping") if rank == 0 else None
+            return info
+        print(f"[{stage}] resuming at step {step} ({elapsed / 60:.1f} min done)") if rank == 0 else None
+
+    def progress():
+        return max(step / total_steps if total_steps else 0, elapsed / 60 / minutes if minutes else 0)
+
+    def checkpoint(done=False, **extra):
+        info = {"stage": stage, "config": config, "step": step, "epoch": step / steps_per_epoch,
+                "elapsed": elapsed, "done": done, **extra}
+        if rank == 0:
+            save_state(state_path, raw, opt, info)
+        return info
+
+    bar = tqdm(total=total_steps, initial=step, desc=stage, disable=rank != 0, dynamic_ncols=True,
+               mininterval=1 if sys.stderr.isatty() else 15)
+    last_save, t_epoch = time.time(), time.time()
+    model.train()
+    while progress() < 1 and not Stop.requested:
+        epoch, skip = divmod(step, steps_per_epoch)
+        sampler.set_epoch(epoch)
+        batches = list(BatchSampler(sampler, args.batch_size, drop_last=True))[skip:]
+        for idx in batches:
+            t0 = time.time()
+            lr = base_lr * 0.5 * (1 + math.cos(math.pi * min(progress(), 1.0)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            batch = tuple(t[idx].to(device, non_blocking=True) for t in data)
+            loss, stats = step_fn(batch, step)
+            if args.inject_nan_at is not None and step == args.inject_nan_at:
+                loss = loss * float("nan")
+            if not torch.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(
+                    f"[{stage}] loss became {loss.item()} at step {step}; stopped. The last good state is "
+                    f"{state_path} (step saved before this one). Try a lower --lr, then --resume.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            elapsed += time.time() - t0
+            ips = len(idx) * world / max(time.time() - t0, 1e-9)
+            stats = {"loss": loss.item(), **stats}
+            bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()} | {"img/s": f"{ips:.0f}"}, refresh=False)
+            bar.update()
+            if step % 20 == 0:
+                log(stage=stage, step=step, epoch=round(step / steps_per_epoch, 3), lr=lr, ips=round(ips), **stats)
+            if time.time() - last_save > args.save_every:
+                checkpoint()
+                last_save = time.time()
+            if progress() >= 1 or Stop.requested:
+                break
+        if step % steps_per_epoch == 0 or progress() >= 1:
+            t_eval = time.time()
+            figures = eval_fn() if rank == 0 else {}
+            elapsed += time.time() - t_eval
+            log(stage=stage, step=step, epoch=round(step / steps_per_epoch, 3), split="test", **figures)
+            if rank == 0:
+                bar.write(f"[{stage}] epoch {step / steps_per_epoch:.2f}: "
+                          + ", ".join(f"{k} {v:.4g}" for k, v in figures.items())
+                          + f" ({time.time() - t_epoch:.0f} s)")
+            t_epoch = time.time()
+            model.train()
+    bar.close()
+    info = checkpoint(done=not Stop.requested)
+    if Stop.requested:
+        if world > 1:
+            dist.barrier()
+        print(f"[{stage}] stopped at step {step}; state saved to {state_path}") if rank == 0 else None
+        sys.exit(130)
+    if args.dump_rank_state:
+        atomic_save_file(raw.state_dict(), run / f"{stage}.rank{rank}.safetensors", {})
+    return info
+
+
+# --- stages -----------------------------------------------------------------------------------------------
+def vq_config(args, data) -> VQVAEConfig:
+    return VQVAEConfig(in_channels=data.channels, channels=args.channels, res_blocks=args.res_blocks,
+                       downsample=args.downsample, num_codes=args.num_codes, code_dim=args.code_dim,
+                       beta=args.beta, ema=not args.no_ema, init=args.init, dead_after=args.dead_after)
+
+
+def stage_vqvae(args, data, run, rank, world, device, log):
+    cfg = vq_config(args, data)
+    model = VQVAE(cfg).to(device)
+    if device.type == "cpu":  # oneDNN convolutions run ~25% faster in channels-last layout on this CPU
+        model = model.to(memory_format=torch.channels_last)
+    if rank == 0:
+        print(f"[vqvae] {sum(p.numel() for p in model.parameters()):,} parameters, grid "
+              f"{model.grid_size(*data.image_size)}, K={cfg.num_codes}, d={cfg.code_dim}, ema={cfg.ema}")
+    net = DDP(model, broadcast_buffers=False) if world > 1 else model
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
+    test_x = to_float(data.test_x[:2000]).to(device)
+
+    def step_fn(batch, step):
+        out = net(to_float(batch[0]).contiguous(memory_format=torch.channels_last))
+        q = model.quantizer
+        return out.loss, {"mse": out.recon_loss.item(), "perplexity": q.perplexity(), "dead": q.dead_codes()}
+
+    @torch.no_grad()
+    def eval_fn():
+        model.eval()
+        recon = model.decode(model.encode(test_x), data.image_size)
+        return {"test_mse": F.mse_loss(recon, test_x).item()}
+
+    info = train_stage("vqvae", net, asdict(cfg), opt, (data.train_x,), step_fn, eval_fn, args, run, rank, world,
+                       device, log, args.vqvae_epochs, args.vqvae_minutes, args.lr)
+    return info
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def load_vqvae(run, device) -> VQVAE:
+    info = json.loads(read_state_info(run / "vqvae.safetensors"))
+    model = VQVAE(from_dict(VQVAEConfig, info["config"])).to(device)
+    load_state(run / "vqvae.safetensors", model)
+    return model.eval()
+
+
+@torch.no_grad()
+def stage_encode(args, data, run, device):
+    """Encode both splits once; the prior stage reads the grids instead of running the encoder each epoch."""
+    codes_path, vq_path = run / "codes.safetensors", run / "vqvae.safetensors"
+    source = _sha(vq_path)
+    if codes_path.exists() and read_metadata_raw(codes_path).get("vqvae_sha") == source:
+        print(f"[encode] {codes_path} is up to date")
+        return
+    model = load_vqvae(run, device)
+    out = {}
+    for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
+        grids = [model.encode(to_float(x[i:i + 1000]).to(device)).cpu() for i in
+                 tqdm(range(0, len(x), 1000), desc=f"encode {split}")]
+        out[f"{split}_codes"], out[f"{split}_labels"] = torch.cat(grids).to(torch.int16), y
+    atomic_save_file(out, codes_path, {"vqvae_sha": source})
+    print(f"[encode] {len(data.train_x)} + {len(data.test_x)} grids of {tuple(out['test_codes'].shape[1:])} "
+          f"→ {codes_path}")
+
+
+def read_metadata_raw(path) -> dict:
+    from safetensors import safe_open
+    with safe_open(str(path), "pt") as f:
+        return f.metadata() or {}
+
+
+def prior_config(args, data, num_codes) -> PriorConfig:
+    classes = 0 if args.unconditional or not data.class_names else len(data.class_names)
+    return PriorConfig(num_codes=num_codes, channels=args.prior_channels, layers=args.prior_layers,
+                       num_classes=classes)
+
+
+def stage_prior(args, data, run, rank, world, device, log):
+    codes = load_file(str(run / "codes.safetensors"))
+    train_g, train_y = codes["train_codes"].long(), codes["train_labels"].long()
+    test_g, test_y = codes["test_codes"][:2000].long().to(device), codes["test_labels"][:2000].long().to(device)
+    vq_info = json.loads(read_state_info(run / "vqvae.safetensors"))
+    cfg = prior_config(args, data, vq_info["config"]["num_codes"])
+    model = GatedPixelCNN(cfg).to(device)
+    if rank == 0:
+        print(f"[prior] {sum(p.numel() for p in model.parameters()):,} parameters, {cfg.layers} layers × "
+              f"{cfg.channels} channels, classes={cfg.num_classes or 'none'}")
+    net = DDP(model) if world > 1 else model
+    opt = torch.optim.Adam(model.parameters(), lr=args.prior_lr)
+    cells = train_g.shape[1] * train_g.shape[2]
+
+    def step_fn(batch, step):
+        g, y = batch
+        if cfg.num_classes:
+            # Some batches without their class teach the "no class" bias, so the same prior samples and
+            # scores unconditionally too.
+            drop = torch.rand(len(y), device=y.device) < args.label_dropout
+            y = torch.where(drop, torch.full_like(y, cfg.num_classes), y)
+        else:
+            y = None
+        logits = net(g, y)
+        nll = F.cross_entropy(logits, g)
+        return nll, {"bits/code": nll.item() / math.log(2)}
+
+    @torch.no_grad()
+    def eval_fn():
+        model.eval()
+        y = test_y if cfg.num_classes else None
+        nll = -model.log_prob(test_g, y).mean().item()
+        return {"test_bits/code": nll / cells / math.log(2), "test_bits/image": nll / math.log(2)}
+
+    info = train_stage("prior", net, asdict(cfg), opt, (train_g, train_y), step_fn, eval_fn, args, run, rank,
+                       world, device, log, args.prior_epochs, args.prior_minutes, args.prior_lr)
+    return info
+
+
+def stage_export(args, data, run, device):
+    vqvae = load_vqvae(run, "cpu")
+    pinfo = json.loads(read_state_info(run / "prior.safetensors"))
+    prior = GatedPixelCNN(from_dict(PriorConfig, pinfo["config"]))
+    load_state(run / "prior.safetensors", prior)
+    vinfo = json.loads(read_state_info(run / "vqvae.safetensors"))
+    # A few test images per class travel with the checkpoint, so the app needs no dataset.
+    per_class = max(1, args.examples // max(1, len(data.class_names or [0])))
+    picks = torch.cat([torch.nonzero(data.test_y == c)[:per_class, 0] for c in data.test_y.unique()])
+    picks = picks[: args.examples]
+    config = make_config(vqvae.cfg, prior.cfg, data.name, data.image_size, data.class_names,
+                         train={"vqvae_minutes": round(vinfo["elapsed"] / 60, 2), "vqvae_steps": vinfo["step"],
+                                "prior_minutes": round(pinfo["elapsed"] / 60, 2), "prior_steps": pinfo["step"],
+                                "batch_size": args.batch_size, "seed": args.seed,
+                                "command": " ".join(["python", *sys.argv])})
+    model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
+    print(f"[export] evaluating on {len(data.test_x)} test images")
+    model.metrics = evaluate(model, data.test_x, data.test_y)
+    save(model, args.out)
+    images, _ = sample_sheet(model)
+    save_sheet(images, run / "samples.png")
+    width = max(len(k) for k in model.metrics)
+    print("\n".join(f"  {k:{width}s}  {v:.5g}" if isinstance(v, float) else f"  {k:{width}s}  {v}"
+                    for k, v in model.metrics.items()))
+    print(f"[export] {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB), samples in {run / 'samples.png'}")
+
+
+def summary(stage, info):
+    keys = ("step", "epoch", "elapsed")
+    print(f"| {stage} | " + " | ".join(f"{k} {info[k]:.4g}" if isinstance(info[k], float) else f"{k} {info[k]}"
+                                       for k in keys) + " |")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rank, world, device = setup(args)
+    Stop.install()
+    run = Path(args.runs) / args.name
+    run.mkdir(parents=True, exist_ok=True)
+    log = Log(run / "metrics.jsonl", rank)
+    data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
+    if args.limit:
+        data.train_x, data.train_y = data.train_x[: args.limit], data.train_y[: args.limit]
+        data.test_x, data.test_y = data.test_x[: args.limit], data.test_y[: args.limit]
+    if rank == 0:
+        print(f"{data.name}: {len(data.train_x)} train / {len(data.test_x)} test images of {data.image_size}, "
+              f"{data.channels} channel(s); device {device}, {world} process(es), "
+              f"{torch.get_num_threads()} threads each")
+    stages = ["vqvae", "encode", "prior", "export"] if args.stage == "all" else [args.stage]
+    t0 = time.time()
+    try:
+        for stage in stages:
+            if stage == "vqvae":
+                summary("vqvae", stage_vqvae(args, data, run, rank, world, device, log))
+            elif stage == "prior":
+                summary("prior", stage_prior(args, data, run, rank, world, device, log))
+            elif rank == 0:
+                (stage_encode if stage == "encode" else stage_export)(args, data, run, device)
+            if world > 1:
+                dist.barrier()
+            if rank == 0 and stage in ("vqvae", "prior"):
+                write_curves(run / "metrics.jsonl", run / "curves")
+    except FloatingPointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+    if rank == 0:
+        print(f"done in {(time.time() - t0) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

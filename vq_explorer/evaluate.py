@@ -1,0 +1,93 @@
+"""Evaluate a checkpoint on a test split: reconstruction, codebook usage, prior likelihood, and a sample sheet.
+
+    python -m vq_explorer.evaluate checkpoints/mnist.safetensors [--sheet samples.png] [--classifier F]
+
+prints the figures, stores them in the checkpoint's metrics (atomically) and writes a 10×10 sample sheet.
+"""
+
+import argparse
+import math
+import time
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+from . import metrics as M
+from .checkpoint import load, update_metrics
+from .data import load_dataset, to_float
+
+
+@torch.no_grad()
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500) -> dict:
+    """Figures over the whole of `images` (uint8 N×C×H×W): usage is counted over the full pass, not a batch."""
+    K = model.config["num_codes"]
+    conditional = bool(model.config.get("class_names")) and model.prior.cfg.num_classes > 0
+    sq_err, n_pix, nll, counts = 0.0, 0, 0.0, torch.zeros(K, dtype=torch.long)
+    for i in range(0, len(images), batch_size):
+        x = to_float(images[i:i + batch_size])
+        idx = model.encode(x)
+        recon = model.decode(idx)
+        sq_err += float((recon - x).pow(2).sum())
+        n_pix += x.numel()
+        counts += M.code_counts(idx, K)
+        y = labels[i:i + batch_size] if conditional and labels is not None else None
+        nll -= float(model.log_prob(idx, y).sum())
+    n, cells = len(images), math.prod(model.grid)
+    mse = sq_err / n_pix
+    return {"test_images": n, "mse": mse, "psnr": M.psnr(mse), "perplexity": M.perplexity(counts),
+            "used_codes": int((counts > 0).sum()), "dead_codes": int((counts == 0).sum()),
+            "bits_per_code": M.bits(nll / n / cells), "bits_per_image": M.bits(nll / n),
+            "conditional_nll": conditional}
+
+
+@torch.no_grad()
+def sample_sheet(model, per_class: int = 10, temperature: float = 1.0, seed: int = 0):
+    """Decoded samples, one row per class (or `per_class` rows of an unconditional model) → (images, labels)."""
+    names = model.config.get("class_names") or []
+    rows = len(names) if names and model.prior.cfg.num_classes else per_class
+    labels = torch.arange(rows).repeat_interleave(per_class) if names and model.prior.cfg.num_classes else None
+    grids = model.sample(rows * per_class, labels=labels, temperature=temperature, seed=seed)
+    return model.decode(grids), labels
+
+
+def save_sheet(images: torch.Tensor, path, per_row: int = 10):
+    save_image(make_grid(images, nrow=per_row, padding=2, pad_value=0.5), path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--data-root", default=None, help="folder with the standard dataset files")
+    ap.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
+    ap.add_argument("--sheet", default=None, help="sample sheet PNG (default: beside the checkpoint)")
+    ap.add_argument("--temperature", type=float, default=1.0)
+    ap.add_argument("--classifier", default=None, help="a vq_explorer.classifier file: measure sample accuracy")
+    ap.add_argument("--no-store", action="store_true", help="do not write the figures into the checkpoint")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(min(torch.get_num_threads(), 4))
+
+    model = load(args.checkpoint)
+    cfg = model.config
+    data = load_dataset(cfg["dataset"], args.data_root, image_size=cfg["image_size"][0], channels=cfg["channels"])
+    x, y = data.test_x[: args.limit], data.test_y[: args.limit]
+    t0 = time.time()
+    figures = evaluate(model, x, y)
+    images, labels = sample_sheet(model, temperature=args.temperature)
+    sheet = args.sheet or str(args.checkpoint).replace(".safetensors", "_samples.png")
+    save_sheet(images, sheet)
+    if args.classifier:
+        from .classifier import load_classifier
+        clf = load_classifier(args.classifier)
+        if labels is not None:
+            figures["sample_accuracy"] = float((clf.predict(images) == labels).float().mean())
+    figures["eval_seconds"] = round(time.time() - t0, 1)
+    print(f"{args.checkpoint} on {len(x)} test images of {cfg['dataset']}:")
+    for k, v in figures.items():
+        print(f"  {k:16s} {v:.5g}" if isinstance(v, float) else f"  {k:16s} {v}")
+    print(f"  sample sheet     {sheet}")
+    if not args.no_store:
+        update_metrics(args.checkpoint, {**model.metrics, **figures})
+
+
+if __name__ == "__main__":
+    main()

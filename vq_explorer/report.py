@@ -1,0 +1,57 @@
+"""Loss curves from a run's metrics.jsonl: an interactive plotly HTML and a static PNG."""
+
+import json
+from pathlib import Path
+
+PANELS = [("vqvae", "mse", "test_mse", "VQ-VAE reconstruction MSE", True),
+          ("vqvae", "perplexity", None, "codebook perplexity (batch)", False),
+          ("prior", "bits/code", "test_bits/code", "prior NLL, bits per code", False)]
+
+
+def read_log(path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _series(rows, stage, key, split):
+    pts = [(r["epoch"], r[key]) for r in rows if r.get("stage") == stage and key in r
+           and (r.get("split") == split)]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def write_curves(log_path, out_stem) -> list[Path]:
+    """out_stem.html (plotly) and out_stem.png (matplotlib, no browser needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    rows = read_log(log_path)
+    fig = make_subplots(rows=1, cols=len(PANELS), subplot_titles=[p[3] for p in PANELS])
+    mfig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
+    for i, (stage, train_key, test_key, title, log_y) in enumerate(PANELS, start=1):
+        ax = axes[i - 1]
+        for key, split, name in ((train_key, None, "train"), (test_key, "test", "test")):
+            if key is None:
+                continue
+            x, y = _series(rows, stage, key, split)
+            if x:
+                fig.add_trace(go.Scatter(x=x, y=y, name=f"{stage} {name}", mode="lines+markers" if split
+                                         else "lines"), row=1, col=i)
+                ax.plot(x, y, "o-" if split else "-", label=name, markersize=3)
+        fig.update_xaxes(title_text="epoch", row=1, col=i)
+        if log_y:
+            fig.update_yaxes(type="log", row=1, col=i)
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.update_layout(height=380, width=1300, showlegend=True, template="plotly_white")
+    out_stem = Path(out_stem)
+    fig.write_html(out_stem.with_suffix(".html"), include_plotlyjs=True)
+    mfig.tight_layout()
+    mfig.savefig(out_stem.with_suffix(".png"), dpi=110)
+    plt.close(mfig)
+    return [out_stem.with_suffix(".html"), out_stem.with_suffix(".png")]
