@@ -28,6 +28,7 @@ from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
 from vq_explorer.checkpoint import atomic_save_file, make_config, save
+from vq_explorer.codebook import code_stats
 from vq_explorer.config import PriorConfig, VQVAEConfig, asdict, from_dict
 from vq_explorer.data import load_dataset, to_float
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet
@@ -409,6 +410,7 @@ def stage_export(args, data, run, device):
     model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
     print(f"[export] evaluating on {len(data.test_x)} test images")
     model.metrics = evaluate(model, data.test_x, data.test_y)
+    model.stats = code_stats(model, data.test_x)
     save(model, args.out)
     images, _ = sample_sheet(model)
     save_sheet(images, run / "samples.png")

@@ -37,3 +37,19 @@ def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, do
     examples = torch.randint(0, 256, (6, channels, *image_size), dtype=torch.uint8)
     return VQModel(VQVAE(vq).eval(), GatedPixelCNN(pr).eval(), config, {"mse": 0.5}, examples,
                    torch.arange(6) % max(1, len(classes or [0])))
+
+
+@pytest.fixture(scope="session")
+def ckpt_dir(tmp_path_factory):
+    """A checkpoints folder with one tiny 10-class 28×28 model, as the app would list it."""
+    import vq_explorer as vqe
+    folder = tmp_path_factory.mktemp("checkpoints")
+    vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28)), folder / "tiny.safetensors")
+    return folder
+
+
+@pytest.fixture
+def explorer(ckpt_dir, monkeypatch):
+    from vq_explorer import explorer as ex
+    monkeypatch.setattr(ex, "CHECKPOINTS", ckpt_dir)
+    return ex

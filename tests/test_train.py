@@ -32,12 +32,11 @@ def digits(tmp_path_factory, mnist_1000):
     return root
 
 
-def train(tmp, digits, *extra, check=True, **popen):
+def train(tmp, digits, *extra, check=True, background=False):
     cmd = [sys.executable, str(ROOT / "train.py"), "--dataset", str(digits), "--name", "d", "--runs",
            str(tmp / "runs"), "--out", str(tmp / "d.safetensors"), *TINY, *extra]
-    if popen:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                **popen)
+    if background:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if check:
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
@@ -72,7 +71,7 @@ def test_end_to_end_writes_a_loadable_checkpoint(tmp_path, digits):
 
 def _interrupt_then_resume(tmp_path, digits, how):
     state = tmp_path / "runs" / "d" / "vqvae.safetensors"
-    proc = train(tmp_path, digits, "--stage", "vqvae", "--epochs", "40", "--save-every", "0", popen=True)
+    proc = train(tmp_path, digits, "--stage", "vqvae", "--epochs", "40", "--save-every", "0", background=True)
     deadline = time.time() + 120
     while not (state.exists() and state_info(state)["step"] >= 20) and time.time() < deadline:
         time.sleep(0.2)

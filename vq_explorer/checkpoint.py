@@ -62,17 +62,22 @@ def save(model: VQModel, path) -> None:
     if model.examples is not None:
         tensors["examples.images"] = model.examples.to(torch.uint8)
         tensors["examples.labels"] = model.example_labels.to(torch.long)
+    tensors |= {f"stats.{k}": v for k, v in model.stats.items()}
     metadata = {"format": FORMAT, "config": json.dumps(model.config), "metrics": json.dumps(model.metrics),
                 "dataset": str(model.config.get("dataset", "")),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     atomic_save_file(tensors, path, metadata)
 
 
-def update_metrics(path, metrics: dict) -> None:
-    """Rewrite a checkpoint's metrics in place (atomically), tensors untouched."""
+def update_metrics(path, metrics: dict, stats: dict | None = None) -> None:
+    """Rewrite a checkpoint's metrics (and codebook statistics) in place, atomically; weights untouched."""
     meta = read_metadata(path)
     meta = {**meta, "config": json.dumps(meta["config"]), "metrics": json.dumps(metrics)}
-    atomic_save_file(load_file(str(path)), path, meta)
+    tensors = load_file(str(path))
+    if stats is not None:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("stats.")}
+        tensors |= {f"stats.{k}": v for k, v in stats.items()}
+    atomic_save_file(tensors, path, meta)
 
 
 def read_metadata(path) -> dict:
@@ -128,6 +133,7 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     except Exception as e:
         raise CheckpointError(f"{path}: tensors or config do not form a vq-explorer model ({e})") from None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
     model = VQModel(vqvae.eval(), prior.eval(), config, meta["metrics"],
-                    tensors.get("examples.images"), tensors.get("examples.labels")).to(device)
+                    tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)
     return model

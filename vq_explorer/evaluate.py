@@ -14,6 +14,7 @@ from torchvision.utils import make_grid, save_image
 
 from . import metrics as M
 from .checkpoint import load, update_metrics
+from .codebook import code_stats
 from .data import load_dataset, to_float
 
 
@@ -86,7 +87,7 @@ def main(argv=None):
         print(f"  {k:16s} {v:.5g}" if isinstance(v, float) else f"  {k:16s} {v}")
     print(f"  sample sheet     {sheet}")
     if not args.no_store:
-        update_metrics(args.checkpoint, {**model.metrics, **figures})
+        update_metrics(args.checkpoint, {**model.metrics, **figures}, code_stats(model, x))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from .pixelcnn import GatedPixelCNN
 from .vqvae import VQVAE
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: caches key on the loaded model
 class VQModel:
     vqvae: VQVAE
     prior: GatedPixelCNN
@@ -16,6 +16,7 @@ class VQModel:
     metrics: dict = field(default_factory=dict)
     examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app
     example_labels: torch.Tensor | None = None   # int64 (N,)
+    stats: dict = field(default_factory=dict)    # codebook.code_stats over the test split: usage, patches
 
     @property
     def device(self) -> torch.device:

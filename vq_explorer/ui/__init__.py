@@ -1,9 +1,57 @@
-"""The Gradio UI: one module per tab, no model math."""
+"""The Gradio UI: one module per tab, no model math. `build_demo()` wires them to a checkpoint selector."""
 
 import gradio as gr
 
+from .. import explorer as ex
+from . import codebook, paint, reconstruct, sample
+from .common import guarded
 
-def build_demo() -> gr.Blocks:
+HEADER = """# vq-explorer
+A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
+any such grid back into an image. A **Gated PixelCNN prior** learns which grids are likely and writes new ones
+cell by cell. Reconstruct your own images, paint grids by hand, look inside the codebook, and watch sampling."""
+MAX_FILE_SIZE = "10mb"
+
+
+def open_checkpoint(name: str):
+    """Everything that changes when another checkpoint is chosen."""
+    model = ex.get_model(name)
+    classes = ["(any)", *ex.class_names(model)]
+    return (ex.describe(model), reconstruct.example_gallery(name), *paint.reset(name), paint.palette(name),
+            gr.update(choices=classes, value="(any)"), gr.update(choices=classes, value="(any)"),
+            *codebook.stats(name), codebook.atlas(name), *codebook.first_code(name))
+
+
+def build_demo(checkpoints_dir=None) -> gr.Blocks:
+    if checkpoints_dir is not None:
+        ex.CHECKPOINTS = checkpoints_dir
+    names = ex.list_checkpoints()
     with gr.Blocks(title="vq-explorer") as demo:
-        gr.Markdown("# vq-explorer\nA VQ-VAE and its Gated PixelCNN prior, made tangible.")
+        gr.Markdown(HEADER)
+        with gr.Row():
+            ckpt = gr.Dropdown(names, value=ex.default_checkpoint(), elem_id="checkpoint", scale=1,
+                               label="checkpoint (checkpoints/*.safetensors)", interactive=True)
+            about = gr.Markdown(elem_id="checkpoint-about")
+        if not names:
+            gr.Markdown("**No checkpoints found** in `checkpoints/`: train one with `python train.py`.")
+        with gr.Tabs() as tabs:
+            rec = reconstruct.build(ckpt)
+            pnt = paint.build(ckpt)
+            cbk = codebook.build(ckpt)
+            smp = sample.build(ckpt, pnt)
+
+        outputs = [about, rec["gallery"], *pnt["outputs"], pnt["palette"], pnt["label"], smp["label"],
+                   *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"]]
+        if names:
+            demo.load(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")
+            ckpt.change(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")
+        goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
+        rec["send"].click(paint.import_grid, [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
+                                              pnt["tiles_look"]], pnt["outputs"],
+                          api_visibility="private").success(**goto_paint)
+        smp["to_painter"].click(
+            sample.first_grid_json, smp["grids"], pnt["json"], api_visibility="private").success(
+            paint.import_grid, [pnt["json"], ckpt, pnt["hist"], pnt["region"], pnt["tiles_look"]], pnt["outputs"],
+            api_visibility="private").success(**goto_paint)
+    demo.queue(default_concurrency_limit=2, max_size=32)
     return demo

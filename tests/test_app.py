@@ -1,0 +1,192 @@
+"""The UI handlers as plain functions, then the named endpoints through gradio_client on a launched app."""
+
+import json
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+NAME = "tiny.safetensors"
+
+
+@pytest.fixture
+def png_file(tmp_path):
+    p = tmp_path / "seven.png"
+    Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(p)
+    return str(p)
+
+
+def select(x, y):
+    return gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
+
+
+# --- handlers ---------------------------------------------------------------------------------------------
+def test_open_checkpoint_fills_every_view(explorer):
+    from vq_explorer.ui import open_checkpoint
+    out = open_checkpoint(NAME)
+    about, gallery, hist = out[0], out[1], out[2]
+    assert "7×7" in about and len(gallery) == 6 and len(hist["grid"]) == 7
+    assert out[10]["choices"][:2] == [("(any)", "(any)"), ("0", "0")] or "(any)" in str(out[10])
+
+
+def test_reconstruct_handler_outputs(explorer, png_file):
+    from vq_explorer.ui import reconstruct
+    original, recon, error, grid_fig, surprise_fig, summary, grid_json = reconstruct.reconstruct(png_file, NAME)
+    for p in (original, recon, error):
+        assert Image.open(p).size[0] >= 224   # enlarged for display
+    assert "PSNR" in summary and "bits" in summary
+    assert len(json.loads(grid_json)["grid"]) == 7
+    assert grid_fig.data[0].text[0][0] == str(json.loads(grid_json)["grid"][0][0])
+    assert surprise_fig.data[0].z.shape == (7, 7)
+
+
+def test_reconstruct_handler_errors_are_messages(explorer, tmp_path):
+    from vq_explorer.ui import reconstruct
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    with pytest.raises(gr.Error, match="not an image"):
+        reconstruct.reconstruct(str(bad), NAME)
+    with pytest.raises(gr.Error, match="upload an image"):
+        reconstruct.reconstruct(None, NAME)
+    with pytest.raises(gr.Error, match="unknown checkpoint"):
+        reconstruct.reconstruct(str(bad), "../secrets.safetensors")
+
+
+def test_unexpected_errors_become_a_polite_message():
+    from vq_explorer.ui.common import guarded
+
+    @guarded
+    def broken():
+        raise ZeroDivisionError("boom")
+    with pytest.raises(gr.Error, match="still running"):
+        broken()
+
+
+def test_paint_click_sets_the_cell_and_changes_the_decoded_image(explorer):
+    from vq_explorer.ui import paint
+    hist, region, pic, _, decoded, js, info = paint.reset(NAME)
+    px = paint.cell_px(explorer.get_model(NAME))
+    before = np.asarray(Image.open(decoded))
+    code = (hist["grid"][2][5] + 7) % 32
+    hist2, _, _, _, decoded2, js2, _ = paint.click(NAME, hist, region, code, paint.TOOLS[0], False,
+                                                   select(5 * px + 3, 2 * px + 3))
+    assert hist2["grid"][2][5] == code and json.loads(js2)["grid"][2][5] == code
+    assert sum(v != code for row in hist2["grid"] for v in row) == 48
+    assert not np.array_equal(before, np.asarray(Image.open(decoded2)))
+    # undo brings the old grid back, redo the new one
+    assert paint.edit("undo", NAME, hist2, region, code, False)[0]["grid"] == hist["grid"]
+
+
+def test_paint_region_brush_and_resample(explorer):
+    from vq_explorer.ui import paint
+    model = explorer.get_model(NAME)
+    px = paint.cell_px(model)
+    hist, region, *_ = paint.edit("random", NAME, paint.reset(NAME)[0], None, 0, False)
+    layer = np.zeros((7 * px, 7 * px, 4), np.uint8)
+    layer[0:2 * px, 0:3 * px, 3] = 255                    # brush over the top-left 2×3 cells
+    h2, reg, *_ = paint.brush(NAME, hist, region, 0, paint.TOOLS[1], False, {"layers": [layer]})
+    reg = torch.tensor(reg)
+    assert int(reg.sum()) == 6 and reg[:2, :3].all() and h2 == hist
+    h3, *_ = paint.resample(NAME, hist, reg.tolist(), "4", 1.0, False)
+    old, new = torch.tensor(hist["grid"]), torch.tensor(h3["grid"])
+    assert torch.equal(old[~reg], new[~reg])
+    h4, *_ = paint.brush(NAME, hist, None, 9, paint.TOOLS[0], False, {"layers": [layer]})
+    assert (torch.tensor(h4["grid"])[:2, :3] == 9).all()
+
+
+def test_paint_import_export_and_bad_json(explorer, tmp_path):
+    from vq_explorer.ui import paint
+    grid = [[(r + c) % 32 for c in range(7)] for r in range(7)]
+    hist, *_, js, _ = paint.import_grid(json.dumps(grid), NAME)
+    assert hist["grid"] == grid
+    path = paint.export_grid(NAME, hist)
+    assert json.load(open(path))["grid"] == grid
+    with pytest.raises(gr.Error, match="shape"):
+        paint.import_grid("[[1, 2]]", NAME)
+    with pytest.raises(gr.Error, match="not valid JSON"):
+        paint.import_grid("{{{", NAME)
+
+
+def test_palette_and_codebook_handlers(explorer):
+    from vq_explorer.ui import codebook, paint
+    assert len(paint.palette(NAME)) == 32
+    summary, hist_fig, pca_fig, head = codebook.stats(NAME, True)
+    assert summary["num_codes"] == 32 and "perplexity" in head and hist_fig.layout.yaxis.type == "log"
+    assert len(codebook.atlas(NAME)) == 32
+    tile, patches, text = codebook.show_code(NAME, 3)
+    assert "code 3" in text
+    with pytest.raises(gr.Error, match="out of range"):
+        codebook.show_code(NAME, 99)
+
+
+def test_sample_handler_streams_every_cell(explorer):
+    from vq_explorer.ui import sample
+    frames = list(sample.sample(NAME, "2", 1.0, 5, 3, 2, "fast"))
+    assert len(frames) == 49
+    assert "(0, 0)" in frames[0][3] and "done" in frames[-1][3] and frames[0][4] == ""
+    grids = json.loads(frames[-1][4])["grids"]
+    assert np.array(grids).shape == (2, 7, 7)
+    instant = list(sample.sample(NAME, "2", 1.0, 5, 3, 2, "instant"))
+    assert len(instant) == 1 and json.loads(instant[0][4])["grids"] == grids   # same seed, same samples
+
+
+def test_sample_from_painter_keeps_locked_cells(explorer):
+    from vq_explorer.ui import paint, sample
+    hist = paint.edit("random", NAME, paint.reset(NAME)[0], None, 0, False)[0]
+    region = np.zeros((7, 7), bool)
+    region[5:] = True
+    *_, last = sample.sample(NAME, "(any)", 1.0, 0, 1, 1, "instant", True, hist, region.tolist())
+    out = np.array(json.loads(last[4])["grids"][0])
+    assert (out[:5] == np.array(hist["grid"])[:5]).all()
+    with pytest.raises(gr.Error, match="select the cells"):
+        list(sample.sample(NAME, "(any)", 1.0, 0, 1, 1, "fast", True, hist, None))
+
+
+# --- the launched app through gradio_client --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def client(ckpt_dir):
+    from gradio_client import Client
+
+    from vq_explorer import explorer as ex
+    from vq_explorer.ui import build_demo
+    old = ex.CHECKPOINTS
+    demo = build_demo(ckpt_dir)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="10mb")
+    yield Client(url, verbose=False)
+    demo.close()
+    ex.CHECKPOINTS = old
+
+
+@pytest.mark.slow
+def test_client_reconstruct(client, png_file):
+    from gradio_client import handle_file
+    out = client.predict(handle_file(png_file), api_name="/reconstruct")
+    original, recon, error, grid_fig, surprise_fig, summary, grid_json = out
+    assert Image.open(recon).size[0] >= 224 and "PSNR" in summary
+    assert np.array(json.loads(grid_json)["grid"]).shape == (7, 7)
+
+
+@pytest.mark.slow
+def test_client_reconstruct_bad_file_gets_the_message(client, tmp_path):
+    from gradio_client import handle_file
+    bad = tmp_path / "fake.png"
+    bad.write_text("I am not a PNG")
+    with pytest.raises(Exception, match="not an image"):
+        client.predict(handle_file(str(bad)), api_name="/reconstruct")
+    assert client.predict(api_name="/codebook_stats")[0]["num_codes"] == 32   # still serving
+
+
+@pytest.mark.slow
+def test_client_decode_grid_sample_and_stats(client):
+    grid = [[(3 * r + c) % 32 for c in range(7)] for r in range(7)]
+    out = client.predict(json.dumps(grid), api_name="/decode_grid")
+    grid_pic, _, decoded, grid_back, info = out          # gr.State outputs are not part of the API
+    assert Image.open(decoded).size[0] >= 224 and json.loads(grid_back)["grid"] == grid and "bits" in info
+    with pytest.raises(Exception, match="out of range"):
+        client.predict(json.dumps([[99] * 7] * 7), api_name="/decode_grid")
+    res = client.predict(NAME, "1", 1.0, 0, 5, 2, "instant", api_name="/sample")
+    assert np.array(json.loads(res[4])["grids"]).shape == (2, 7, 7)
+    stats = client.predict(NAME, True, api_name="/codebook_stats")
+    assert stats[0]["num_codes"] == 32 and "perplexity" in stats[3]

@@ -1,0 +1,224 @@
+"""The service layer: every user input validated, every result shaped as the UI and API expect."""
+
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+NAME = "tiny.safetensors"
+
+
+def _png_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=kw.pop("format", "PNG"), **kw)
+    return buf.getvalue()
+
+
+def _bomb_png(width=30000, height=30000) -> bytes:
+    """A valid tiny PNG whose header claims width×height pixels."""
+    data = bytearray(_png_bytes(Image.new("L", (8, 8))))
+    ihdr = data[12:29]
+    ihdr[4:12] = struct.pack(">II", width, height)
+    data[12:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(data)
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+def test_list_and_resolve_checkpoints_stay_inside_the_folder(explorer, ckpt_dir, tmp_path):
+    outside = tmp_path / "outside.safetensors"
+    outside.write_bytes((ckpt_dir / NAME).read_bytes())
+    (ckpt_dir / "link.safetensors").symlink_to(outside)
+    try:
+        assert explorer.list_checkpoints() == [NAME]
+        for bad in ["../outside.safetensors", str(outside), "link.safetensors", "/etc/passwd", "", None, 3]:
+            with pytest.raises(explorer.UserError, match="unknown checkpoint"):
+                explorer.resolve_checkpoint(bad)
+        assert explorer.resolve_checkpoint(NAME) == ckpt_dir / NAME
+    finally:
+        (ckpt_dir / "link.safetensors").unlink()
+
+
+def test_broken_checkpoint_in_the_folder_gives_a_message(explorer, ckpt_dir):
+    bad = ckpt_dir / "broken.safetensors"
+    bad.write_bytes(b"\x00" * 100)
+    try:
+        with pytest.raises(explorer.UserError, match="broken.safetensors"):
+            explorer.get_model("broken.safetensors")
+    finally:
+        bad.unlink()
+
+
+def test_describe_mentions_grid_codes_and_metrics(explorer):
+    text = explorer.describe(explorer.get_model(NAME))
+    assert "7×7 code grid" in text and "K = 32" in text and "MSE 0.5000" in text
+
+
+# --- reconstruct ------------------------------------------------------------------------------------------
+def test_reconstruct_file_shapes_and_figures(explorer, tmp_path):
+    p = tmp_path / "digit.png"
+    Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(p)
+    rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+    assert rec.original.shape == rec.recon.shape == (1, 28, 28) and rec.grid.shape == (7, 7)
+    assert rec.surprise.shape == (7, 7) and (rec.surprise >= 0).all()
+    assert rec.total_bits == pytest.approx(float(rec.surprise.sum()), rel=1e-5)
+    assert rec.mse == pytest.approx(float(((rec.recon - rec.original) ** 2).mean()), rel=1e-5)
+    assert rec.notes == []
+
+
+@pytest.mark.parametrize("make,note", [
+    (lambda: Image.new("RGBA", (28, 28), (255, 0, 0, 128)), "transparency"),
+    (lambda: Image.new("RGB", (64, 48), (10, 200, 30)), "resized from 64×48"),
+    (lambda: Image.new("CMYK", (28, 28)), "CMYK converted"),
+    (lambda: Image.new("I;16", (28, 28), 40000), "16-bit"),
+    (lambda: Image.new("P", (28, 28)), None),
+    (lambda: Image.new("L", (1, 1), 255), "resized from 1×1"),
+])
+def test_odd_images_are_converted_with_a_note(explorer, tmp_path, make, note):
+    img = make()
+    p = tmp_path / ("x.tiff" if img.mode == "CMYK" else "x.png")
+    img.save(p)
+    rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+    assert rec.original.shape == (1, 28, 28) and 0 <= rec.original.min() and rec.original.max() <= 1
+    if note:
+        assert any(note in n for n in rec.notes), rec.notes
+
+
+def test_animated_gif_uses_the_first_frame(explorer, tmp_path):
+    p = tmp_path / "anim.gif"
+    frames = [Image.new("L", (28, 28), v) for v in (0, 255, 128)]
+    frames[0].save(p, save_all=True, append_images=frames[1:])
+    rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+    assert any("3 frames" in n for n in rec.notes) and rec.original.max() == 0
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty"), (b"hello, I am a text file", "not an image"), (None, "truncated"), ("bomb", "pixels"),
+])
+def test_bad_uploads_raise_a_clear_user_error(explorer, tmp_path, content, match):
+    if content is None:
+        content = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)))
+        content = content[: len(content) // 2]
+    elif content == "bomb":
+        content = _bomb_png()
+    p = tmp_path / "upload.png"
+    p.write_bytes(content)
+    with pytest.raises(explorer.UserError, match=match):
+        explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+
+
+def test_truncated_jpeg_is_refused(explorer, tmp_path):
+    data = _png_bytes(Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)),
+                      format="JPEG")
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(data[: len(data) // 3])
+    with pytest.raises(explorer.UserError, match="truncated|damaged|not an image"):
+        explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+
+
+def test_drawing_is_framed_like_mnist(explorer):
+    model = explorer.get_model(NAME)
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[20:60, 200:210, 3] = 255        # a small stroke in a corner
+    x, notes = explorer.drawing_to_input(model, rgba)
+    assert x.shape == (1, 1, 28, 28) and "framed" in notes[0]
+    ys, xs = np.nonzero(x[0, 0].numpy() > 0.1)
+    assert 8 <= ys.mean() <= 20 and 8 <= xs.mean() <= 20       # moved to the centre
+    assert ys.max() - ys.min() >= 15                            # scaled up to digit height
+    with pytest.raises(explorer.UserError, match="draw something"):
+        explorer.drawing_to_input(model, np.zeros((280, 280, 4), np.uint8))
+
+
+# --- grids ------------------------------------------------------------------------------------------------
+def test_parse_grid_accepts_valid_json_forms(explorer):
+    model = explorer.get_model(NAME)
+    grid = [[(r * 7 + c) % 32 for c in range(7)] for r in range(7)]
+    for value in (json.dumps(grid), json.dumps({"grid": grid}), grid, [[float(v) for v in row] for row in grid]):
+        assert explorer.parse_grid(value, model).tolist() == grid
+
+
+@pytest.mark.parametrize("value,match", [
+    ("not json", "not valid JSON"), ("[1, 2, 3]", "list of lists"), ('{"nogrid": 1}', "list of lists"),
+    (json.dumps([[0] * 7] * 6), "shape 6×7"), (json.dumps([[0] * 6] * 7), "shape 7×6"),
+    (json.dumps([[32] * 7] * 7), "out of range"), (json.dumps([[-1] * 7] * 7), "out of range"),
+    (json.dumps([[1.5] * 7] * 7), "integer code"), ("[" + ",".join(["[NaN,0,0,0,0,0,0]"] * 7) + "]", "integer"),
+    (json.dumps([["a"] * 7] * 7), "integer code"), (json.dumps([[True] * 7] * 7), "integer code"),
+    ("[" * 300000, "limit"), (json.dumps([[1e300] * 7] * 7), "out of range"),
+])
+def test_parse_grid_rejects_bad_input_with_a_message(explorer, value, match):
+    with pytest.raises(explorer.UserError, match=match):
+        explorer.parse_grid(value, explorer.get_model(NAME))
+
+
+def test_history_undo_redo():
+    from vq_explorer.explorer import History
+    s = History.new([[0]])
+    s = History.push(s, [[1]])
+    s = History.push(s, [[2]])
+    assert History.push(s, [[2]]) is s           # no-op edits do not fill the history
+    s = History.undo(History.undo(s))
+    assert s["grid"] == [[0]] and History.undo(s) == s
+    s = History.redo(s)
+    assert s["grid"] == [[1]]
+    s = History.push(s, [[5]])
+    assert s["redo"] == [] and s["undo"] == [[[0]], [[1]]]
+
+
+def test_inpaint_keeps_unselected_cells(explorer):
+    model = explorer.get_model(NAME)
+    grid = torch.randint(0, 32, (7, 7))
+    region = torch.zeros(7, 7, dtype=torch.bool)
+    region[2:4, 3:6] = True
+    out = explorer.inpaint(model, grid, region, label=3, seed=0)
+    assert torch.equal(out[~region], grid[~region])
+    with pytest.raises(explorer.UserError, match="select a region"):
+        explorer.inpaint(model, grid, torch.zeros(7, 7, dtype=torch.bool))
+
+
+def test_sample_steps_report_entropy_and_validate(explorer):
+    model = explorer.get_model(NAME)
+    steps = list(explorer.sample_steps(model, 2, label=1, temperature=0.8, top_k=5, seed=1))
+    assert len(steps) == 49 and all(0 <= e <= np.log2(5) + 1e-6 for _, e in steps)
+    for bad in (dict(n=0), dict(n=17), dict(temperature=0), dict(temperature=9), dict(top_k=33)):
+        with pytest.raises(explorer.UserError):
+            list(explorer.sample_steps(model, **{"n": 1, **bad}))
+    for bad_label in ("cat", 10, -1):
+        with pytest.raises(explorer.UserError):
+            explorer.label_id(model, bad_label)
+    assert explorer.label_id(model, "3") == 3 and explorer.label_id(model, "(any)") is None
+
+
+def test_codebook_views(explorer):
+    model = explorer.get_model(NAME)
+    s = explorer.codebook_summary(model)
+    assert s["num_codes"] == 32 and s["used_codes"] + s["dead_codes"] == 32 and s["cells"] == 6 * 49
+    assert explorer.tiles(model).shape == (32, 1, 4, 4)
+    assert explorer.code_map(model).shape == (32, 2)
+    with pytest.raises(explorer.UserError, match="out of range"):
+        explorer.code_patches(model, 32)
+
+
+def test_code_stats_patches_come_from_where_the_code_occurs(mnist_1000):
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from conftest import make_tiny_model
+
+    from vq_explorer.codebook import code_stats
+    model = make_tiny_model(classes=None, image_size=(28, 28))
+    x = mnist_1000[0][:200]
+    s = code_stats(model, x, per_code=3)
+    grids = model.encode(x.float() / 255)
+    assert torch.equal(s["usage"], torch.bincount(grids.flatten(), minlength=32))
+    assert s["patches"].shape == (32, 3, 1, 8, 8)
+    k = int(s["usage"].argmax())
+    assert s["patch_count"][k] == 3 and (s["patch_count"][s["usage"] == 0] == 0).all()
+    # each patch's centre 4×4 is a cell of some image where the code was chosen
+    where = torch.nonzero(grids == k)
+    centres = torch.stack([x[i, 0, r * 4:r * 4 + 4, c * 4:c * 4 + 4] for i, r, c in where.tolist()])
+    for patch in s["patches"][k]:
+        assert (centres == patch[0, 2:6, 2:6]).flatten(1).all(1).any()

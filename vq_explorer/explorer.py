@@ -1,0 +1,322 @@
+"""Service layer for the app and the API: plain functions on tensors and JSON, no Gradio.
+
+Every function that takes user input validates it and raises `UserError` with a message meant for a person;
+the UI shows that message and keeps serving.
+"""
+
+import json
+import math
+import os
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import metrics as M
+from .checkpoint import CheckpointError, load
+from .codebook import code_tiles, pca_2d
+from .images import ImageInputError, centre_like_mnist, open_image, to_model_input
+
+CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
+MAX_SAMPLES = 16
+MAX_GRID_JSON = 200_000   # characters: a 64×64 grid of 4-digit codes fits with room to spare
+
+
+class UserError(ValueError):
+    """Bad input from a user; the message says what was wrong and what is expected."""
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------
+def list_checkpoints(folder: Path | None = None) -> list[str]:
+    """Names of the *.safetensors files directly inside the checkpoints folder (symlinks out are skipped)."""
+    folder = Path(folder or CHECKPOINTS)
+    if not folder.is_dir():
+        return []
+    root = folder.resolve()
+    return sorted(p.name for p in folder.glob("*.safetensors")
+                  if p.is_file() and p.resolve().parent == root)
+
+
+def resolve_checkpoint(name: str, folder: Path | None = None) -> Path:
+    """Only a listed name is accepted: no paths, no `..`, nothing that resolves outside the folder."""
+    if not isinstance(name, str) or name not in list_checkpoints(folder):
+        raise UserError(f"unknown checkpoint {str(name)[:80]!r}: choose one of {list_checkpoints(folder)}")
+    return Path(folder or CHECKPOINTS) / name
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime: float):
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    return load(path, device="cpu")
+
+
+def get_model(name: str, folder: Path | None = None):
+    path = resolve_checkpoint(name, folder)
+    try:
+        return _load_cached(str(path), path.stat().st_mtime)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+
+
+def default_checkpoint(folder: Path | None = None) -> str | None:
+    names = list_checkpoints(folder)
+    return "mnist.safetensors" if "mnist.safetensors" in names else (names[0] if names else None)
+
+
+def describe(model) -> str:
+    """Markdown: what this model is and how well it does, from the checkpoint's config and metrics."""
+    c, m = model.config, model.metrics
+    h, w = c["grid"]
+    lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, "
+             f"{'RGB' if c['channels'] == 3 else 'greyscale'} → **{h}×{w} code grid** "
+             f"(downsample {c['downsample']}), **K = {c['num_codes']}** codes of dimension {c['code_dim']}; "
+             f"prior {'conditioned on ' + str(len(c['class_names'])) + ' classes' if c.get('class_names') and model.prior.cfg.num_classes else 'unconditional'}."]  # noqa: E501
+    if m:
+        figures = [("MSE", "mse", "{:.4f}"), ("PSNR", "psnr", "{:.1f} dB"), ("perplexity", "perplexity", "{:.0f}"),
+                   ("dead codes", "dead_codes", "{}"), ("bits/code", "bits_per_code", "{:.2f}"),
+                   ("bits/image", "bits_per_image", "{:.1f}"), ("sample accuracy", "sample_accuracy", "{:.1%}")]
+        lines.append(" · ".join(f"{label} {fmt.format(m[key])}" for label, key, fmt in figures if key in m)
+                     + (f" (test split, {m['test_images']} images)" if "test_images" in m else ""))
+    return "\n\n".join(lines)
+
+
+def class_names(model) -> list[str]:
+    return list(model.config.get("class_names") or []) if model.prior.cfg.num_classes else []
+
+
+def label_id(model, label) -> int | None:
+    """A class name (or its index) → index; None / "" / "any" → unconditional."""
+    names = class_names(model)
+    if label in (None, "", "any", "(any)") or not names:
+        return None
+    if isinstance(label, str) and label in names:
+        return names.index(label)
+    try:
+        i = int(label)
+    except (TypeError, ValueError):
+        raise UserError(f"unknown class {str(label)[:40]!r}: choose one of {names}") from None
+    if not 0 <= i < len(names):
+        raise UserError(f"class index {i} is out of range 0..{len(names) - 1}")
+    return i
+
+
+# --- reconstruct ------------------------------------------------------------------------------------------
+@dataclass
+class Reconstruction:
+    original: torch.Tensor    # (C, H, W) in [0, 1]
+    recon: torch.Tensor       # (C, H, W) in [0, 1]
+    error: torch.Tensor       # (H, W) mean absolute error over channels
+    grid: torch.Tensor        # (h, w) int64
+    surprise: torch.Tensor    # (h, w) bits: −log2 p(code | the cells before it)
+    mse: float
+    psnr: float
+    total_bits: float
+    notes: list
+
+
+def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
+    grid = model.encode(x)
+    recon = model.decode(grid)
+    bits = -model.log_prob_cells(grid) / math.log(2)
+    mse = M.mse(recon, x)
+    return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits[0], mse, M.psnr(mse),
+                          float(bits.sum()), list(notes or []))
+
+
+def load_image(model, source) -> tuple[torch.Tensor, list[str]]:
+    """A path / bytes / array → model input (1, C, H, W), with notes on conversions."""
+    try:
+        img, notes = open_image(source)
+        return to_model_input(img, model.config["channels"], tuple(model.config["image_size"]), notes)
+    except ImageInputError as e:
+        raise UserError(str(e)) from None
+
+
+def reconstruct_file(model, source) -> Reconstruction:
+    return reconstruct(model, *load_image(model, source))
+
+
+def reconstruct_example(model, index: int) -> Reconstruction:
+    if model.examples is None or not 0 <= int(index) < len(model.examples):
+        raise UserError("no such example")
+    return reconstruct(model, model.examples[int(index)][None].float() / 255)
+
+
+def drawing_to_input(model, rgba: np.ndarray) -> tuple[torch.Tensor, list[str]]:
+    """A sketchpad drawing (H, W, 4) → model input. Strokes are the opaque pixels; for greyscale digit models
+    they become white on black and are framed like MNIST."""
+    if rgba is None or np.asarray(rgba).ndim != 3:
+        raise UserError("draw something first")
+    a = np.asarray(rgba)
+    alpha = a[..., 3].astype(np.float32) / 255 if a.shape[-1] == 4 else 1 - a[..., :3].mean(-1) / 255
+    if alpha.max() < 0.05:
+        raise UserError("the drawing is empty: draw something first")
+    c, size = model.config["channels"], tuple(model.config["image_size"])
+    if c == 1:
+        framed = centre_like_mnist(alpha, size[0]) if size[0] == size[1] else alpha
+        img = Image.fromarray((framed * 255).round().astype(np.uint8))
+        return to_model_input(img, 1, size, ["drawing framed like the training digits"])
+    rgb = a[..., :3].astype(np.float32) * alpha[..., None] + 255 * (1 - alpha[..., None])
+    return to_model_input(Image.fromarray(rgb.astype(np.uint8)), 3, size)
+
+
+# --- grids ------------------------------------------------------------------------------------------------
+def parse_grid(value, model) -> torch.Tensor:
+    """JSON text (or an already parsed list / {"grid": [...]}) → (h, w) int64 grid, validated against the model."""
+    h, w = model.grid
+    K = model.config["num_codes"]
+    if isinstance(value, (str, bytes)):
+        if len(value) > MAX_GRID_JSON:
+            raise UserError(f"grid JSON is {len(value):,} characters; the limit is {MAX_GRID_JSON:,}")
+        try:
+            value = json.loads(value)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    if isinstance(value, dict):
+        value = value.get("grid")
+    expected = f"a {h}×{w} list of lists of integer codes in 0..{K - 1}"
+    if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
+        raise UserError(f"expected {expected} (or {{\"grid\": ...}})")
+    if len(value) != h or any(len(r) != w for r in value):
+        shape = f"{len(value)}×{'/'.join(sorted({str(len(r)) for r in value})) or 0}"
+        raise UserError(f"grid has shape {shape}; this model needs {h}×{w}")
+    for row in value:
+        for v in row:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and (
+                    not math.isfinite(v) or v != int(v))):
+                raise UserError(f"grid holds {str(v)[:20]!r}: every cell must be an integer code in 0..{K - 1}")
+            if not 0 <= v < K:
+                raise UserError(f"code {v} is out of range: codes are 0..{K - 1}")
+    return torch.tensor(value, dtype=torch.long)
+
+
+def grid_json(grid: torch.Tensor, checkpoint: str = "") -> str:
+    return json.dumps({"checkpoint": checkpoint, "grid": torch.as_tensor(grid).tolist()})
+
+
+def decode_grid(model, grid: torch.Tensor) -> torch.Tensor:
+    return model.decode(grid[None])[0]
+
+
+def grid_bits(model, grid: torch.Tensor, label=None) -> float:
+    y = None if label is None else torch.tensor([label])
+    return float(-model.log_prob(grid[None], y)[0] / math.log(2))
+
+
+def most_used_code(model) -> int:
+    return int(usage(model).argmax())
+
+
+def random_grid(model, seed=None) -> torch.Tensor:
+    """Codes drawn independently by their usage: what the codebook holds, without the prior's structure."""
+    u = usage(model).double() + 1e-3
+    g = torch.Generator().manual_seed(random.randrange(2**31) if seed is None else int(seed))
+    return torch.multinomial(u, math.prod(model.grid), replacement=True, generator=g).view(model.grid)
+
+
+def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, temperature=1.0, seed=None):
+    """Resample the cells in `region` with the prior; every other cell stays as it is."""
+    if not region.any():
+        raise UserError("select a region first: brush over the cells to resample")
+    y = None if label is None else torch.tensor([label])
+    return model.sample(1, labels=y, temperature=temperature, seed=seed, grid=grid[None], mask=~region[None])[0]
+
+
+class History:
+    """Undo/redo for the painter as plain data (lists of grids), so it lives in a per-session gr.State."""
+
+    @staticmethod
+    def new(grid) -> dict:
+        return {"grid": torch.as_tensor(grid).tolist(), "undo": [], "redo": []}
+
+    @staticmethod
+    def push(state: dict, grid, limit: int = 100) -> dict:
+        grid = torch.as_tensor(grid).tolist()
+        if grid == state["grid"]:
+            return state
+        return {"grid": grid, "undo": (state["undo"] + [state["grid"]])[-limit:], "redo": []}
+
+    @staticmethod
+    def undo(state: dict) -> dict:
+        if not state["undo"]:
+            return state
+        return {"grid": state["undo"][-1], "undo": state["undo"][:-1], "redo": state["redo"] + [state["grid"]]}
+
+    @staticmethod
+    def redo(state: dict) -> dict:
+        if not state["redo"]:
+            return state
+        return {"grid": state["redo"][-1], "undo": state["undo"] + [state["grid"]], "redo": state["redo"][:-1]}
+
+
+# --- codebook ---------------------------------------------------------------------------------------------
+def usage(model) -> torch.Tensor:
+    """Code counts over the test split (stored at export), else over the shipped examples."""
+    if "usage" in model.stats:
+        return model.stats["usage"]
+    K = model.config["num_codes"]
+    if model.examples is None:
+        return torch.zeros(K, dtype=torch.long)
+    return M.code_counts(model.encode(model.examples.float() / 255), K)
+
+
+def codebook_summary(model) -> dict:
+    u = usage(model)
+    order = torch.argsort(u, descending=True)
+    source = (f"the test split ({model.metrics.get('test_images', '?')} images)" if "usage" in model.stats
+              else f"the {0 if model.examples is None else len(model.examples)} shipped examples")
+    return {"num_codes": len(u), "counted_over": source, "cells": int(u.sum()),
+            "perplexity": M.perplexity(u), "used_codes": int((u > 0).sum()), "dead_codes": int((u == 0).sum()),
+            "most_used": [{"code": int(k), "count": int(u[k])} for k in order[:20]]}
+
+
+@lru_cache(maxsize=8)
+def _tiles(model) -> torch.Tensor:
+    return code_tiles(model)
+
+
+def tiles(model) -> torch.Tensor:
+    """(K, C, f, f): each code's decoded look, cached per model."""
+    return _tiles(model)
+
+
+def code_map(model) -> torch.Tensor:
+    return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
+
+
+def code_patches(model, code: int) -> torch.Tensor:
+    """Dataset patches (n, C, 2f, 2f) uint8 where `code` occurs most, or an empty tensor."""
+    K = model.config["num_codes"]
+    if not 0 <= int(code) < K:
+        raise UserError(f"code {code} is out of range 0..{K - 1}")
+    if "patches" not in model.stats:
+        return torch.zeros(0, model.config["channels"], 1, 1, dtype=torch.uint8)
+    return model.stats["patches"][int(code), : int(model.stats["patch_count"][int(code)])]
+
+
+# --- sampling ---------------------------------------------------------------------------------------------
+def check_sampling(model, n, temperature, top_k):
+    K = model.config["num_codes"]
+    if not isinstance(n, (int, float)) or not 1 <= int(n) <= MAX_SAMPLES:
+        raise UserError(f"number of samples must be 1..{MAX_SAMPLES}")
+    if not isinstance(temperature, (int, float)) or not 0.05 <= float(temperature) <= 5:
+        raise UserError("temperature must be between 0.05 and 5")
+    if top_k is not None and not 1 <= int(top_k) <= K:
+        raise UserError(f"top-k must be between 1 and {K} (or 0 for off)")
+
+
+def sample_steps(model, n=1, label=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None):
+    """model.sample_steps with the running mean entropy (bits) of the filled cells' distributions."""
+    check_sampling(model, n, temperature, top_k)
+    y = None if label is None else torch.full((int(n),), int(label))
+    total = 0.0
+    for i, step in enumerate(model.sample_steps(int(n), labels=y, temperature=float(temperature),
+                                                top_k=None if not top_k else int(top_k), seed=seed,
+                                                grid=grid, mask=mask), start=1):
+        p = step.probs.float()
+        total += float(-(p * torch.log2(p.clamp_min(1e-12))).sum(1).mean())
+        yield step, total / i

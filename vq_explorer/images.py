@@ -1,0 +1,113 @@
+"""Reading images a user supplies, defensively: any file, any mode, any size, one clear message when it fails."""
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 10 * 1024 * 1024    # the app refuses larger uploads before they reach this code, too
+MAX_PIXELS = 40_000_000         # decompression bombs: a few KB of PNG can claim 30000×30000 pixels
+
+
+class ImageInputError(ValueError):
+    """A user's image that cannot be used; the message is meant for the user."""
+
+
+def open_image(source) -> tuple[Image.Image, list[str]]:
+    """A path, bytes or numpy array → a fully decoded PIL image and notes on what was done to it."""
+    notes = []
+    if isinstance(source, np.ndarray):
+        return Image.fromarray(_to_uint8(source)), notes
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError("no image was received")
+        size = path.stat().st_size
+        if size == 0:
+            raise ImageInputError(f"{path.name} is empty (0 bytes)")
+        if size > MAX_BYTES:
+            raise ImageInputError(f"{path.name} is {size / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+        data, name = path.read_bytes(), path.name
+    else:
+        data, name = bytes(source), "the upload"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageInputError(f"{name} is {w}×{h} pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels")
+            if getattr(img, "n_frames", 1) > 1:
+                notes.append(f"{name} has {img.n_frames} frames; the first one is used")
+            img.load()
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageInputError(f"{name} claims too many pixels to decode safely") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        kind = "truncated or damaged" if "truncated" in str(e).lower() or "broken" in str(e).lower() else \
+            "not an image PIL can read"
+        raise ImageInputError(f"{name} is {kind} ({type(e).__name__}: {e})") from None
+    return img, notes
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype == np.uint8:
+        return a
+    if np.issubdtype(a.dtype, np.floating):
+        a = np.nan_to_num(a)
+        return (np.clip(a, 0, 1) * 255).round().astype(np.uint8) if a.max() <= 1 else np.clip(a, 0, 255).astype(
+            np.uint8)
+    if a.dtype == np.uint16 or a.max() > 255:
+        return (a.astype(np.float64) / max(1, a.max()) * 255).round().astype(np.uint8)
+    return a.astype(np.uint8)
+
+
+def to_model_input(img: Image.Image, channels: int, size: tuple[int, int], notes=None):
+    """PIL image → float tensor (1, C, H, W) in [0, 1] for a model trained on `size` images with `channels`."""
+    notes = list(notes or [])
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        img = Image.fromarray(_to_uint8(np.asarray(img)))
+        notes.append("16-bit or float image scaled to 8 bits")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (0, 0, 0, 255) if channels == 1 else (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+        notes.append("transparency flattened")
+    mode = "L" if channels == 1 else "RGB"
+    if img.mode != mode:
+        if img.mode not in ("P", "RGBA", "1"):
+            notes.append(f"{img.mode} converted to {'greyscale' if channels == 1 else 'RGB'}")
+        img = img.convert(mode)
+    if img.size != (size[1], size[0]):
+        notes.append(f"resized from {img.size[0]}×{img.size[1]} to {size[1]}×{size[0]}")
+        img = ImageOps.fit(img, (size[1], size[0]), Image.LANCZOS) if min(img.size) > 1 else \
+            img.resize((size[1], size[0]), Image.NEAREST)
+    a = np.asarray(img, dtype=np.float32) / 255
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+    return torch.from_numpy(a.copy())[None], notes
+
+
+def centre_like_mnist(mask: np.ndarray, size: int = 28) -> np.ndarray:
+    """A drawn stroke mask (H, W) in [0, 1] → MNIST's framing: the bounding box scaled to 20 px, centred by
+    mass in a `size` square. Without this, a digit drawn small in a corner looks nothing like the data."""
+    ys, xs = np.nonzero(mask > 0.05)
+    if len(ys) == 0:
+        return np.zeros((size, size), np.float32)
+    crop = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    inner = round(size * 20 / 28)
+    h, w = crop.shape
+    scale = inner / max(h, w)
+    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((max(1, round(w * scale)),
+                                                                  max(1, round(h * scale))), Image.LANCZOS)
+    out = np.zeros((size, size), np.float32)
+    a = np.asarray(small, np.float32) / 255
+    cy, cx = np.array(np.nonzero(a > 0)).mean(1) if a.any() else (a.shape[0] / 2, a.shape[1] / 2)
+    top = int(np.clip(round(size / 2 - cy), 0, size - a.shape[0]))
+    left = int(np.clip(round(size / 2 - cx), 0, size - a.shape[1]))
+    out[top:top + a.shape[0], left:left + a.shape[1]] = a
+    return out

@@ -1,0 +1,152 @@
+"""Pictures and charts for people: enlarged images, code grids drawn cell by cell, plotly figures.
+Numpy/plotly only; the UI decides where they go."""
+
+import colorsys
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torchvision.utils import make_grid
+
+GOLDEN = 0.618033988749895
+
+
+def code_colour(k: int) -> tuple[int, int, int]:
+    """A stable colour per code index; golden-ratio hues keep neighbouring indices apart."""
+    h = (k * GOLDEN) % 1.0
+    s = 0.45 + 0.35 * ((k * 7919) % 3) / 2
+    v = 0.70 + 0.25 * ((k * 104729) % 2)
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def to_rgb(img: torch.Tensor, size: int | None = 256) -> np.ndarray:
+    """(C, H, W) float in [0, 1] → (S, S·W/H, 3) uint8, enlarged without blurring the pixels."""
+    a = (img.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    a = np.repeat(a, 3, 0) if a.shape[0] == 1 else a[:3]
+    a = a.transpose(1, 2, 0)
+    if size:
+        h, w = a.shape[:2]
+        scale = max(1, size // max(h, w))
+        a = a.repeat(scale, 0).repeat(scale, 1)
+    return np.ascontiguousarray(a)
+
+
+def error_map(err: torch.Tensor, size: int = 256) -> np.ndarray:
+    """(H, W) absolute error → an 'inferno' colour map, 0 black to ≥ 0.5 bright yellow."""
+    import matplotlib
+    cmap = matplotlib.colormaps["inferno"]
+    a = (cmap(np.clip(err.cpu().numpy() / 0.5, 0, 1))[..., :3] * 255).astype(np.uint8)
+    scale = max(1, size // max(a.shape[:2]))
+    return a.repeat(scale, 0).repeat(scale, 1)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType
+        return ImageFont.load_default()
+
+
+def grid_picture(grid: torch.Tensor, cell_px: int = 48, tiles: torch.Tensor | None = None,
+                 highlight: tuple[int, int] | None = None, region: torch.Tensor | None = None,
+                 numbers: bool = True) -> np.ndarray:
+    """The code grid as an image: each cell in its code's colour (or its decoded tile), index written on it;
+    unfilled cells (−1) grey, the current cell outlined, a selected region hatched."""
+    h, w = grid.shape
+    img = Image.new("RGB", (w * cell_px, h * cell_px), (235, 235, 235))
+    draw = ImageDraw.Draw(img)
+    font = _font(max(9, cell_px // 3 - (2 if cell_px < 40 else 0)))
+    for r in range(h):
+        for c in range(w):
+            k = int(grid[r, c])
+            box = (c * cell_px, r * cell_px, (c + 1) * cell_px - 1, (r + 1) * cell_px - 1)
+            if k < 0:
+                draw.rectangle(box, fill=(220, 220, 220), outline=(200, 200, 200))
+                continue
+            if tiles is not None:
+                tile = Image.fromarray(to_rgb(tiles[k], None)).resize((cell_px, cell_px), Image.NEAREST)
+                img.paste(tile, box[:2])
+                draw.rectangle(box, outline=code_colour(k), width=max(1, cell_px // 16))
+            else:
+                draw.rectangle(box, fill=code_colour(k), outline=(255, 255, 255))
+            if numbers:
+                text = str(k)
+                tw = draw.textlength(text, font=font)
+                x, y = box[0] + (cell_px - tw) / 2, box[1] + cell_px / 2 - font.size / 2 - 1
+                draw.text((x, y), text, fill=(255, 255, 255), font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+            if region is not None and bool(region[r, c]):
+                for d in range(-cell_px, cell_px, 8):
+                    draw.line((box[0] + max(d, 0), box[1] + max(-d, 0), box[0] + min(cell_px, cell_px + d) - 1,
+                               box[1] + min(cell_px, cell_px - d) - 1), fill=(255, 255, 255), width=2)
+    if highlight is not None:
+        r, c = highlight
+        draw.rectangle((c * cell_px, r * cell_px, (c + 1) * cell_px - 1, (r + 1) * cell_px - 1),
+                       outline=(255, 40, 40), width=max(3, cell_px // 10))
+    return np.asarray(img)
+
+
+def image_sheet(images: torch.Tensor, nrow: int, size: int = 512) -> np.ndarray:
+    """Several (C, H, W) images side by side, enlarged to about `size` pixels wide."""
+    sheet = make_grid(images.float(), nrow=nrow, padding=1, pad_value=0.6)
+    return to_rgb(sheet, size)
+
+
+def tile_images(tiles: torch.Tensor, px: int = 64) -> list[np.ndarray]:
+    return [np.asarray(Image.fromarray(to_rgb(t, None)).resize((px, px), Image.NEAREST)) for t in tiles]
+
+
+# --- plotly -----------------------------------------------------------------------------------------------
+def _layout(fig, title, height=320):
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height,
+                      margin=dict(l=40, r=10, t=40, b=35), template="plotly_white")
+    return fig
+
+
+def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: str = "code grid",
+                unit: str = "bits", colorscale: str = "Viridis") -> go.Figure:
+    """A heatmap of the grid: the code index on every cell and on hover; `values` (e.g. surprise) as colour."""
+    g = grid.cpu().numpy()
+    z = g if values is None else values.cpu().numpy()
+    text = [[str(v) for v in row] for row in g]
+    hover = "row %{y}, col %{x}<br>code %{text}" + ("" if values is None else f"<br>%{{z:.2f}} {unit}")
+    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertemplate=hover + "<extra></extra>",
+                               colorscale=colorscale, showscale=values is not None,
+                               colorbar=dict(title=unit) if values is not None else None))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain")
+    return _layout(fig, title, 340)
+
+
+def usage_figure(counts: torch.Tensor, log_scale: bool = True) -> go.Figure:
+    order = torch.argsort(counts, descending=True)
+    c = counts[order].numpy()
+    fig = go.Figure(go.Bar(x=list(range(len(c))), y=np.maximum(c, 0.5) if log_scale else c,
+                           customdata=order.numpy(), marker_color=[f"rgb{code_colour(int(k))}" for k in order],
+                           hovertemplate="code %{customdata}<br>%{y:.0f} uses<extra></extra>"))
+    fig.update_xaxes(title="codes, most used first")
+    fig.update_yaxes(title="uses", type="log" if log_scale else "linear")
+    return _layout(fig, "code usage (sorted)")
+
+
+def pca_figure(xy: torch.Tensor, counts: torch.Tensor) -> go.Figure:
+    c = counts.numpy()
+    fig = go.Figure(go.Scatter(
+        x=xy[:, 0].numpy(), y=xy[:, 1].numpy(), mode="markers", customdata=np.stack([np.arange(len(c)), c], 1),
+        marker=dict(size=7, color=np.log10(c + 1), colorscale="Viridis", showscale=True,
+                    colorbar=dict(title="log10 uses"), line=dict(width=0.5, color="white")),
+        hovertemplate="code %{customdata[0]}<br>%{customdata[1]} uses<extra></extra>"))
+    fig.update_xaxes(title="PC 1")
+    fig.update_yaxes(title="PC 2")
+    return _layout(fig, "code vectors, first two principal components", 380)
+
+
+def probs_figure(probs: torch.Tensor, k: int = 10, chosen: int | None = None) -> go.Figure:
+    p, idx = probs.float().topk(min(k, len(probs)))
+    colours = ["#e4572e" if chosen is not None and int(i) == chosen else "#4c78a8" for i in idx]
+    fig = go.Figure(go.Bar(x=[str(int(i)) for i in idx], y=p.numpy(), marker_color=colours,
+                           hovertemplate="code %{x}<br>p = %{y:.3f}<extra></extra>"))
+    fig.update_xaxes(title="code", type="category")
+    fig.update_yaxes(title="probability", range=[0, 1])
+    return _layout(fig, "top codes at the current cell (chosen in red)", 280)

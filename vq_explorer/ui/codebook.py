@@ -1,0 +1,93 @@
+"""Tab 3: how the codebook is used, where its vectors lie, what each code looks like and stands for."""
+
+import gradio as gr
+import torch
+
+from .. import explorer as ex
+from .. import render
+from .common import guarded, png
+
+INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
+examples). **Perplexity** is exp(entropy) of that distribution: the number of equally used codes that would
+give the same spread — K if every code is used evenly, 1 if one code does everything. **Dead codes** are never
+used. The **atlas** shows each code decoded on its own; pick one to see the test-image patches where it occurs
+most."""
+
+
+@guarded
+def stats(checkpoint: str = "", log_scale: bool = True):
+    """The /codebook_stats endpoint: summary JSON, usage histogram, PCA map, headline markdown."""
+    name = checkpoint or ex.default_checkpoint()
+    model = ex.get_model(name)
+    s = ex.codebook_summary(model)
+    u = ex.usage(model)
+    head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
+            f"**{s['dead_codes']} dead** · counted over {s['counted_over']} ({s['cells']:,} cells)")
+    return s, render.usage_figure(u, bool(log_scale)), render.pca_figure(ex.code_map(model), u), head
+
+
+def atlas(checkpoint: str):
+    try:
+        model = ex.get_model(checkpoint)
+    except ex.UserError:
+        return []
+    u = ex.usage(model)
+    return [(png(t), f"#{k} · {int(u[k])}") for k, t in enumerate(render.tile_images(ex.tiles(model), 40))]
+
+
+@guarded
+def show_code(checkpoint: str, code):
+    model = ex.get_model(checkpoint)
+    if code is None:
+        raise ex.UserError("enter a code number")
+    code = int(code)
+    patches = ex.code_patches(model, code)
+    u = ex.usage(model)
+    tile = png(render.to_rgb(ex.tiles(model)[code], 128))
+    f = model.config["downsample"]
+    text = (f"**code {code}**: used {int(u[code]):,} times ({float(u[code]) / max(1, int(u.sum())):.2%} of cells)."
+            + (f" Patches are the code's {f}×{f} cell with a {f // 2}-pixel margin." if len(patches) else
+               " No patches: this code never occurs in the test split."))
+    return tile, [png(render.to_rgb(p.float() / 255, 96)) for p in patches], text
+
+
+@guarded
+def select_tile(checkpoint: str, evt: gr.SelectData):
+    return (evt.index, *show_code(checkpoint, evt.index))
+
+
+def build(checkpoint: gr.Dropdown):
+    with gr.Tab("Codebook", id="codebook"):
+        gr.Markdown(INTRO)
+        head = gr.Markdown(elem_id="codebook-head")
+        with gr.Row():
+            log_scale = gr.Checkbox(True, label="log scale")
+            refresh = gr.Button("Refresh", size="sm")
+        with gr.Row():
+            hist = gr.Plot(label="usage", elem_id="codebook-usage")
+            pca = gr.Plot(label="code vectors", elem_id="codebook-pca")
+        with gr.Row():
+            with gr.Column(scale=3):
+                tiles = gr.Gallery(label="atlas: every code decoded (#index · uses); click one", columns=16,
+                                   height=360, allow_preview=False, elem_id="codebook-atlas")
+            with gr.Column(scale=2):
+                code = gr.Number(value=0, precision=0, label="code", minimum=0, elem_id="codebook-code")
+                tile = gr.Image(label="decoded look", height=140, interactive=False)
+                text = gr.Markdown()
+                patches = gr.Gallery(label="where it occurs most", columns=6, height=180, allow_preview=False,
+                                     elem_id="codebook-patches")
+        summary = gr.JSON(label="summary", open=False)
+        outs = [summary, hist, pca, head]
+        refresh.click(stats, [checkpoint, log_scale], outs, api_name="codebook_stats")
+        log_scale.change(stats, [checkpoint, log_scale], outs, api_visibility="undocumented")
+        code.submit(show_code, [checkpoint, code], [tile, patches, text], api_visibility="undocumented")
+        tiles.select(select_tile, [checkpoint], [code, tile, patches, text], api_visibility="undocumented")
+    return {"outputs": outs, "log_scale": log_scale, "atlas": tiles, "code_outputs": [tile, patches, text],
+            "code": code}
+
+
+def first_code(checkpoint: str):
+    """The most used code, shown when a checkpoint is opened."""
+    model = ex.get_model(checkpoint)
+    k = int(torch.argmax(ex.usage(model)))
+    return (k, *show_code(checkpoint, k))

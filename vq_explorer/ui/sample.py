@@ -1,0 +1,103 @@
+"""Tab 4: autoregressive sampling from the prior, streamed cell by cell."""
+
+import json
+import random
+import time
+
+import gradio as gr
+import torch
+
+from .. import explorer as ex
+from .. import render
+from .common import guarded, png
+from .paint import cell_px
+
+INTRO = """The prior (a Gated PixelCNN) writes a grid one cell at a time in reading order; each code is drawn
+from its predicted distribution given every cell before it. **Temperature** sharpens (< 1) or flattens (> 1)
+that distribution; **top-k** keeps only the k likeliest codes. The bar chart shows the distribution at the cell
+just filled (the chosen code in red); the **entropy** is how uncertain the prior has been on average, in bits."""
+SPEEDS = {"slow": 0.25, "normal": 0.06, "fast": 0.0, "instant": None}
+
+
+@guarded
+def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0, top_k: float = 0,
+           seed: float = -1, n: float = 4, speed: str = "fast", from_painter: bool = False, hist=None,
+           region=None):
+    """The /sample endpoint (streamed): grid picture, decoded samples, probabilities, status, grids as JSON."""
+    name = checkpoint or ex.default_checkpoint()
+    model = ex.get_model(name)
+    if speed not in SPEEDS:
+        raise ex.UserError(f"speed must be one of {list(SPEEDS)}")
+    y = ex.label_id(model, label)
+    seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
+    grid = mask = None
+    if from_painter:
+        if not hist:
+            raise ex.UserError("the painter is empty: paint or load a grid first")
+        reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
+        if reg.shape != tuple(model.grid) or not reg.any():
+            raise ex.UserError("select the cells to sample in the painter (Select region), then start again; "
+                               "the other cells stay locked")
+        grid, mask = torch.tensor(hist["grid"]), ~reg
+    background = ex.most_used_code(model)
+    px = max(16, cell_px(model) * 3 // 4)
+    h, w = model.grid
+    delay = SPEEDS[speed]
+    for step, entropy in ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask):
+        last = (step.row, step.col) == (h - 1, w - 1)
+        if delay is None and not last:
+            continue
+        g = step.grid
+        locked = mask  # hatched: the painter's cells that stay fixed
+        pic = render.grid_picture(g[0], px, highlight=None if last else (step.row, step.col), region=locked,
+                                  numbers=px >= 24)
+        decoded = model.decode(torch.where(g >= 0, g, torch.full_like(g, background)))
+        chosen = int(g[0, step.row, step.col])
+        status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean entropy "
+                  f"{entropy:.2f} bits · seed {seed}" + (" · done" if last else ""))
+        yield (png(pic), png(render.image_sheet(decoded, nrow=min(int(n), 4), size=384)),
+               render.probs_figure(step.probs[0], 10, chosen), status,
+               json.dumps({"checkpoint": name, "seed": seed, "grids": g.tolist()}) if last else "")
+        if delay:
+            time.sleep(delay)
+
+
+def build(checkpoint: gr.Dropdown, painter: dict):
+    with gr.Tab("Sample", id="sample"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                label = gr.Dropdown(label="class", choices=["(any)"], value="(any)", elem_id="sample-class",
+                                    allow_custom_value=True)
+                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
+                top_k = gr.Slider(0, 64, value=0, step=1, label="top-k (0 = off)")
+                seed = gr.Number(value=-1, precision=0, label="seed (−1 = random)")
+                n = gr.Slider(1, ex.MAX_SAMPLES, value=4, step=1, label="samples")
+                speed = gr.Radio(list(SPEEDS), value="normal", label="speed")
+                from_painter = gr.Checkbox(False, label="start from the painter's grid (its unselected cells "
+                                                        "stay locked)")
+                with gr.Row():
+                    start = gr.Button("Sample", variant="primary", elem_id="sample-start")
+                    stop = gr.Button("Stop", variant="stop", elem_id="sample-stop")
+            with gr.Column(scale=2, min_width=300):
+                with gr.Row():
+                    grid_img = gr.Image(label="grid of sample 1 (current cell in red)", interactive=False,
+                                        elem_id="sample-grid", height=340)
+                    decoded = gr.Image(label="decoded so far", interactive=False, elem_id="sample-decoded",
+                                       height=340)
+                status = gr.Markdown(elem_id="sample-status")
+                probs = gr.Plot(label="distribution at the current cell", elem_id="sample-probs")
+                grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
+                to_painter = gr.Button("Open sample 1 in the painter", size="sm")
+        ev = start.click(sample, [checkpoint, label, temperature, top_k, seed, n, speed, from_painter,
+                                  painter["hist"], painter["region"]],
+                         [grid_img, decoded, probs, status, grids], api_name="sample", concurrency_limit=2)
+        stop.click(None, None, None, cancels=[ev])
+    return {"label": label, "grids": grids, "to_painter": to_painter}
+
+
+def first_grid_json(grids_json: str) -> str:
+    if not grids_json:
+        raise gr.Error("sample first")
+    d = json.loads(grids_json)
+    return json.dumps({"checkpoint": d["checkpoint"], "grid": d["grids"][0]})
