@@ -44,7 +44,8 @@ def ckpt_dir(tmp_path_factory):
     """A checkpoints folder with one tiny 10-class 28×28 model, as the app would list it."""
     import vq_explorer as vqe
     folder = tmp_path_factory.mktemp("checkpoints")
-    vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28)), folder / "tiny.safetensors")
+    model = make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28))
+    vqe.save(model, folder / "tiny.safetensors")
     return folder
 
 
