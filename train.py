@@ -210,7 +210,7 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
 
     def checkpoint(done=False, **extra):
         info = {"stage": stage, "config": config, "step": step, "epoch": step / steps_per_epoch,
-                "elapsed": elapsed, "done": done, **extra}
+                "elapsed": elapsed, "done": done, "command": " ".join(["python", *sys.argv]), **extra}
         if rank == 0:
             save_state(state_path, raw, opt, info)
         return info
@@ -406,7 +406,7 @@ def stage_export(args, data, run, device):
                          train={"vqvae_minutes": round(vinfo["elapsed"] / 60, 2), "vqvae_steps": vinfo["step"],
                                 "prior_minutes": round(pinfo["elapsed"] / 60, 2), "prior_steps": pinfo["step"],
                                 "batch_size": args.batch_size, "seed": args.seed,
-                                "command": " ".join(["python", *sys.argv])})
+                                "commands": sorted({i.get("command", "") for i in (vinfo, pinfo)} - {""})})
     model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
     print(f"[export] evaluating on {len(data.test_x)} test images")
     model.metrics = evaluate(model, data.test_x, data.test_y)

@@ -126,3 +126,36 @@ def test_small_pixelcnn_overfits_a_few_grids():
     assert nll.item() < 0.05, nll.item()
     m.eval()
     assert torch.equal(m.sample(4, (5, 5), labels=labels, seed=0), grids)
+
+
+# --- cached sampling --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kernel,layers,shape,classes", [(3, 4, (5, 6), 3), (5, 3, (4, 4), 0), (3, 6, (1, 7), 2),
+                                                         (7, 2, (6, 2), 0)])
+def test_cached_logits_equal_the_full_forward(kernel, layers, shape, classes):
+    from vq_explorer.pixelcnn import CachedSampler
+    torch.manual_seed(kernel + layers)
+    m = GatedPixelCNN(tiny_prior(kernel=kernel, layers=layers, num_classes=classes)).eval()
+    g = torch.randint(0, 32, (3, *shape))
+    y = torch.tensor([0, 1, 1]) if classes else None
+    with torch.no_grad():
+        full = m(g, y)
+        cache = CachedSampler(m, 3, shape, y)
+        for r in range(shape[0]):
+            for c in range(shape[1]):
+                assert torch.allclose(cache.logits(g, r, c), full[:, :, r, c], atol=1e-5), (r, c)
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_cached_sampler_gives_the_plain_samplers_samples(conditional):
+    torch.manual_seed(1)
+    m = GatedPixelCNN(tiny_prior(num_classes=3 if conditional else 0)).eval()
+    labels = torch.tensor([2, 0, 1, 2]) if conditional else None
+    grid = torch.randint(0, 32, (4, 5, 5))
+    mask = torch.rand(4, 5, 5) < 0.3
+    for kwargs in (dict(), dict(grid=grid, mask=mask), dict(temperature=0.7, top_k=6)):
+        a = m.sample(4, (5, 5), labels=labels, seed=11, **kwargs)
+        b = m.sample(4, (5, 5), labels=labels, seed=11, cached=False, **kwargs)
+        assert torch.equal(a, b), kwargs
+    steps_a = list(m.sample_steps(2, (3, 3), seed=4))
+    steps_b = list(m.sample_steps(2, (3, 3), seed=4, cached=False))
+    assert all(torch.allclose(x.probs, y.probs, atol=1e-5) for x, y in zip(steps_a, steps_b, strict=True))

@@ -8,6 +8,7 @@ prints the figures, stores them in the checkpoint's metrics (atomically) and wri
 import argparse
 import math
 import time
+from pathlib import Path
 
 import torch
 from torchvision.utils import make_grid, save_image
@@ -75,6 +76,7 @@ def main(argv=None):
     figures = evaluate(model, x, y)
     images, labels = sample_sheet(model, temperature=args.temperature)
     sheet = args.sheet or str(args.checkpoint).replace(".safetensors", "_samples.png")
+    Path(sheet).parent.mkdir(parents=True, exist_ok=True)
     save_sheet(images, sheet)
     if args.classifier:
         from .classifier import load_classifier

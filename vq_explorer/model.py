@@ -57,10 +57,13 @@ class VQModel:
     def log_prob(self, idx, labels=None) -> torch.Tensor:
         return self.log_prob_cells(idx, labels).sum((1, 2))
 
-    def sample_steps(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None):
+    def sample_steps(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
+                     cached=True):
+        """Yields SampleStep(row, col, grid, probs) per cell; cached=False is the plain, slower reference."""
         return self.prior.sample_steps(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
-                                       seed=seed, grid=grid, mask=mask)
+                                       seed=seed, grid=grid, mask=mask, cached=cached)
 
-    def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None):
+    def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
+               cached=True):
         return self.prior.sample(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
-                                 seed=seed, grid=grid, mask=mask).cpu()
+                                 seed=seed, grid=grid, mask=mask, cached=cached).cpu()

@@ -150,3 +150,19 @@ def probs_figure(probs: torch.Tensor, k: int = 10, chosen: int | None = None) ->
     fig.update_xaxes(title="code", type="category")
     fig.update_yaxes(title="probability", range=[0, 1])
     return _layout(fig, "top codes at the current cell (chosen in red)", 280)
+
+
+def tradeoff_figure(rows: list[dict]) -> go.Figure:
+    """Test PSNR against sampling time per image, one point per model (rows as in benchmarks/tradeoff.py)."""
+    fig = go.Figure()
+    for ds in sorted({r["dataset"] for r in rows}):
+        rs = [r for r in rows if r["dataset"] == ds]
+        fig.add_trace(go.Scatter(
+            x=[float(r["sample_ms_b16"]) for r in rs], y=[float(r["psnr"]) for r in rs], mode="markers+text",
+            text=[r["grid"] for r in rs], textposition="top center", name=ds, marker=dict(size=12),
+            customdata=[[r["model"], float(r["bits_per_image"])] for r in rs],
+            hovertemplate="%{customdata[0]}<br>%{x:.1f} ms/image<br>PSNR %{y:.1f} dB<br>"
+                          "%{customdata[1]:.0f} bits/image<extra></extra>"))
+    fig.update_xaxes(title="sampling time per image, ms (cached, batch 16; log)", type="log")
+    fig.update_yaxes(title="test PSNR, dB")
+    return _layout(fig, "reconstruction quality vs sampling time", 450)

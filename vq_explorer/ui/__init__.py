@@ -3,7 +3,7 @@
 import gradio as gr
 
 from .. import explorer as ex
-from . import codebook, paint, reconstruct, sample
+from . import codebook, paint, reconstruct, sample, tradeoff
 from .common import guarded
 
 HEADER = """# vq-explorer
@@ -39,6 +39,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             pnt = paint.build(ckpt)
             cbk = codebook.build(ckpt)
             smp = sample.build(ckpt, pnt)
+            tradeoff.build()
 
         outputs = [about, rec["gallery"], *pnt["outputs"], pnt["palette"], pnt["label"], smp["label"],
                    *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"]]

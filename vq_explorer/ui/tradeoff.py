@@ -1,0 +1,50 @@
+"""Tab 5: the measured trade-off between grid size, reconstruction quality and sampling speed."""
+
+import csv
+from pathlib import Path
+
+import gradio as gr
+
+from .. import render
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+INTRO = """A larger downsampling factor gives a smaller code grid: fewer cells for the prior to write (faster
+sampling, fewer bits per image) but less room to describe the image (worse reconstructions). Measured by
+`python benchmarks/tradeoff.py` on each model's test split; sampling times are per image on this project's
+2-core CPU with the cached sampler."""
+
+
+def read_rows(folder: Path = RESULTS) -> list[dict]:
+    path = folder / "tradeoff.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def table(rows: list[dict]) -> str:
+    if not rows:
+        return "_No measurements yet: run `python benchmarks/tradeoff.py`._"
+    head = ("| model | grid | K | MSE | PSNR | bits/image | sample ms/image (b=16) | cached speed-up |\n"
+            + "|---" * 8 + "|")
+    body = [f"| {r['model']} | {r['grid']} | {r['K']} | {float(r['mse']):.4f} | {float(r['psnr']):.1f} dB | "
+            f"{float(r['bits_per_image']):.0f} | {float(r['sample_ms_b16']):.1f} | "
+            f"{float(r['speedup_b16']):.1f}× |"
+            for r in rows]
+    return "\n".join([head, *body])
+
+
+def sheets(rows: list[dict], folder: Path = RESULTS):
+    return [(str(folder / f"{r['model']}_samples.png"), f"{r['model']} · {r['grid']}") for r in rows
+            if (folder / f"{r['model']}_samples.png").exists()]
+
+
+def build():
+    rows = read_rows()
+    with gr.Tab("Trade-off", id="tradeoff"):
+        gr.Markdown(INTRO)
+        gr.Markdown(table(rows), elem_id="tradeoff-table")
+        if rows:
+            gr.Plot(render.tradeoff_figure(rows), elem_id="tradeoff-chart")
+            gr.Gallery(sheets(rows), label="samples per model (one row per class)", columns=3, height=420,
+                       allow_preview=True, elem_id="tradeoff-sheets")
