@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
-from vq_explorer.checkpoint import atomic_save_file, make_config, save
+from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, save
 from vq_explorer.codebook import code_stats
 from vq_explorer.config import PriorConfig, VQVAEConfig, asdict, from_dict
 from vq_explorer.data import load_dataset, to_float
@@ -164,9 +164,7 @@ def load_state(path, model, opt=None) -> dict:
 
 
 def read_state_info(path) -> str:
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        return f.metadata()["info"]
+    return raw_metadata(path)["info"]
 
 
 class Log:
@@ -327,7 +325,7 @@ def stage_encode(args, data, run, device):
     """Encode both splits once; the prior stage reads the grids instead of running the encoder each epoch."""
     codes_path, vq_path = run / "codes.safetensors", run / "vqvae.safetensors"
     source = _sha(vq_path)
-    if codes_path.exists() and read_metadata_raw(codes_path).get("vqvae_sha") == source:
+    if codes_path.exists() and raw_metadata(codes_path).get("vqvae_sha") == source:
         print(f"[encode] {codes_path} is up to date")
         return
     model = load_vqvae(run, device)
@@ -339,12 +337,6 @@ def stage_encode(args, data, run, device):
     atomic_save_file(out, codes_path, {"vqvae_sha": source})
     print(f"[encode] {len(data.train_x)} + {len(data.test_x)} grids of {tuple(out['test_codes'].shape[1:])} "
           f"→ {codes_path}")
-
-
-def read_metadata_raw(path) -> dict:
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        return f.metadata() or {}
 
 
 def prior_config(args, data, num_codes) -> PriorConfig:

@@ -1,6 +1,7 @@
 """The UI handlers as plain functions, then the named endpoints through gradio_client on a launched app."""
 
 import json
+import os
 
 import gradio as gr
 import numpy as np
@@ -190,3 +191,12 @@ def test_client_decode_grid_sample_and_stats(client):
     assert np.array(json.loads(res[4])["grids"]).shape == (2, 7, 7)
     stats = client.predict(NAME, True, api_name="/codebook_stats")
     assert stats[0]["num_codes"] == 32 and "perplexity" in stats[3]
+
+
+@pytest.mark.slow
+def test_client_upload_over_the_size_limit_is_refused(client, tmp_path):
+    from gradio_client import handle_file
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + os.urandom(11 * 1024 * 1024))
+    with pytest.raises(ValueError, match="size"):
+        client.predict(handle_file(str(big)), api_name="/reconstruct")

@@ -80,6 +80,12 @@ def update_metrics(path, metrics: dict, stats: dict | None = None) -> None:
     atomic_save_file(tensors, path, meta)
 
 
+def raw_metadata(path) -> dict:
+    """The string → string metadata of any safetensors file (training states, code grids), unchecked."""
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata() or {}
+
+
 def read_metadata(path) -> dict:
     """The checkpoint's metadata with config and metrics parsed; raises CheckpointError naming the file."""
     path = Path(path)

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import atomic_save_file
+from .checkpoint import atomic_save_file, raw_metadata
 from .data import load_dataset, to_float
 
 
@@ -35,10 +35,8 @@ class Classifier(nn.Module):
 
 
 def load_classifier(path) -> Classifier:
-    from safetensors import safe_open
     from safetensors.torch import load_file
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata() or {}
+    meta = raw_metadata(path)
     if meta.get("format") != "vq-explorer-classifier/1":
         raise ValueError(f"{path}: not a vq-explorer classifier file")
     model = Classifier(**json.loads(meta["config"]))

@@ -1,0 +1,144 @@
+"""Load test: start the app on 127.0.0.1 and run concurrent gradio_client clients with mixed requests.
+
+    python benchmarks/load.py [--clients 20] [--requests 50] [--repeats 2] [--deadline 600]
+
+Each client sends `--requests` requests, cycling through /reconstruct (a shipped example as a PNG upload),
+/decode_grid (a random grid) and /sample (1 sample, instant). Reports errors (should be 0), p50/p95 latency per
+endpoint, and the server's resident memory after each repeat (it should not grow from repeat to repeat).
+Loopback only.
+"""
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process in MB, from /proc."""
+    fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def example_png(folder: Path) -> str:
+    sys.path.insert(0, str(ROOT))
+    from PIL import Image
+
+    import vq_explorer as vqe
+    m = vqe.load(ROOT / "checkpoints" / "mnist.safetensors", device="cpu")
+    path = folder / "example.png"
+    Image.fromarray(m.examples[0, 0].numpy()).save(path)
+    return str(path), m.grid, m.config["num_codes"]
+
+
+def client_loop(url, n, image, grid_shape, K, results, lock, deadline):
+    from gradio_client import Client, handle_file
+    client = Client(url, verbose=False, download_files=False)
+    rng = random.Random()
+    for i in range(n):
+        if time.time() > deadline:
+            with lock:
+                results.append(("timeout", 0.0, "deadline passed"))
+            return
+        kind = ("reconstruct", "decode_grid", "sample")[i % 3]
+        t = time.perf_counter()
+        try:
+            if kind == "reconstruct":
+                client.predict(handle_file(image), api_name="/reconstruct")
+            elif kind == "decode_grid":
+                grid = [[rng.randrange(K) for _ in range(grid_shape[1])] for _ in range(grid_shape[0])]
+                client.predict(json.dumps(grid), api_name="/decode_grid")
+            else:
+                client.predict("mnist.safetensors", "(any)", 1.0, 0, rng.randrange(10**6), 1, "instant",
+                               api_name="/sample")
+            error = None
+        except Exception as e:  # noqa: BLE001 - every failure counts
+            error = f"{type(e).__name__}: {e}"[:200]
+        with lock:
+            results.append((kind, time.perf_counter() - t, error))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--deadline", type=float, default=600, help="seconds for the whole run")
+    args = ap.parse_args()
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + args.deadline
+    try:
+        import httpx
+        while True:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise SystemExit(f"the app did not start: {server.stderr.read()[-2000:]}")
+            time.sleep(0.5)
+        with tempfile.TemporaryDirectory() as tmp:
+            image, grid_shape, K = example_png(Path(tmp))
+            memory, all_results = [], []
+            for rep in range(args.repeats):
+                results, lock = [], threading.Lock()
+                t0 = time.time()
+                threads = [threading.Thread(target=client_loop, args=(url, args.requests, image, grid_shape, K,
+                                                                      results, lock, deadline))
+                           for _ in range(args.clients)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                memory.append(rss_mb(server.pid))
+                errors = [r for r in results if r[2]]
+                print(f"repeat {rep + 1}: {len(results)} requests in {time.time() - t0:.0f} s, "
+                      f"{len(errors)} errors, server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)")
+                for e in errors[:5]:
+                    print("   ", e)
+                all_results += results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(f"\n{args.clients} clients × {args.requests} requests × {args.repeats} repeats, loopback\n")
+    print("| endpoint | requests | errors | p50 s | p95 s |")
+    print("|---|---|---|---|---|")
+    for kind in ("reconstruct", "decode_grid", "sample"):
+        rs = [r for r in all_results if r[0] == kind]
+        ok = sorted(r[1] for r in rs if not r[2])
+        p50 = statistics.median(ok) if ok else float("nan")
+        p95 = ok[int(0.95 * (len(ok) - 1))] if ok else float("nan")
+        print(f"| /{kind} | {len(rs)} | {sum(1 for r in rs if r[2])} | {p50:.2f} | {p95:.2f} |")
+    timeouts = sum(1 for r in all_results if r[0] == "timeout")
+    print(f"\ntimeouts: {timeouts}; server RSS after each repeat (MB): "
+          + ", ".join(f"{m[0]:.0f}" for m in memory) + f"; peak {max(m[1] for m in memory):.0f} MB")
+    growth = memory[-1][0] - memory[0][0] if len(memory) > 1 else 0.0
+    print(f"memory growth from first to last repeat: {growth:+.0f} MB")
+    sys.exit(1 if any(r[2] for r in all_results) else 0)
+
+
+if __name__ == "__main__":
+    main()
