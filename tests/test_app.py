@@ -200,3 +200,19 @@ def test_client_upload_over_the_size_limit_is_refused(client, tmp_path):
     big.write_bytes(b"\x89PNG" + os.urandom(11 * 1024 * 1024))
     with pytest.raises(ValueError, match="size"):
         client.predict(handle_file(str(big)), api_name="/reconstruct")
+
+
+def test_tradeoff_tab_reads_the_benchmark_results(tmp_path):
+    from vq_explorer import render
+    from vq_explorer.ui import tradeoff
+    assert tradeoff.read_rows(tmp_path) == [] and "No measurements" in tradeoff.table([])
+    (tmp_path / "tradeoff.csv").write_text(
+        "model,dataset,grid,K,mse,psnr,bits_per_code,bits_per_image,sample_ms_b1,sample_ms_b16,plain_ms_b16,"
+        "speedup_b16,speedup_b1,decode_ms,params_prior\n"
+        "mnist,mnist,7x7,512,0.0027,25.8,4.1,202.6,30,3.1,20.5,6.6,5.0,0.2,990528\n")
+    Image.new("RGB", (8, 8)).save(tmp_path / "mnist_samples.png")
+    rows = tradeoff.read_rows(tmp_path)
+    assert "| mnist | 7x7 | 512 | 0.0027 | 25.8 dB | 203 | 3.1 | 6.6× |" in tradeoff.table(rows)
+    assert tradeoff.sheets(rows, tmp_path)[0][1] == "mnist · 7x7"
+    fig = render.tradeoff_figure(rows)
+    assert fig.data[0].x == (3.1,) and fig.data[0].y == (25.8,)

@@ -113,3 +113,15 @@ def test_prior_stage_interrupted_then_resumed(tmp_path, mnist_1000, how):
     assert export.returncode == 0, export.stderr[-2000:]
     m = vqe.load(tmp_path / "d.safetensors", device="cpu")
     assert m.sample(2, labels=torch.tensor([0, 1]), seed=0).shape == (2, 7, 7)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "checkpoints" / "mnist.safetensors").exists(), reason="needs the shipped model")
+def test_short_load_run_has_no_errors():
+    """benchmarks/load.py in miniature: concurrent clients, mixed requests, zero errors, bounded in time."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--clients", "4", "--requests", "6",
+           "--repeats", "2", "--deadline", "240"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "| /reconstruct | 16 | 0 |" in out.stdout and "| /sample | 16 | 0 |" in out.stdout
+    assert "timeouts: 0" in out.stdout

@@ -71,10 +71,12 @@ def describe(model) -> str:
     """Markdown: what this model is and how well it does, from the checkpoint's config and metrics."""
     c, m = model.config, model.metrics
     h, w = c["grid"]
-    lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, "
-             f"{'RGB' if c['channels'] == 3 else 'greyscale'} → **{h}×{w} code grid** "
-             f"(downsample {c['downsample']}), **K = {c['num_codes']}** codes of dimension {c['code_dim']}; "
-             f"prior {'conditioned on ' + str(len(c['class_names'])) + ' classes' if c.get('class_names') and model.prior.cfg.num_classes else 'unconditional'}."]  # noqa: E501
+    classes = class_names(model)
+    prior = f"conditioned on {len(classes)} classes" if classes else "unconditional"
+    colour = "RGB" if c["channels"] == 3 else "greyscale"
+    lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, {colour} → "
+             f"**{h}×{w} code grid** (downsample {c['downsample']}), **K = {c['num_codes']}** codes of dimension "
+             f"{c['code_dim']}; prior {prior}."]
     if m:
         figures = [("MSE", "mse", "{:.4f}"), ("PSNR", "psnr", "{:.1f} dB"), ("perplexity", "perplexity", "{:.0f}"),
                    ("dead codes", "dead_codes", "{}"), ("bits/code", "bits_per_code", "{:.2f}"),

@@ -191,54 +191,57 @@ class CachedSampler:
 
     The vertical stack at row r sees only rows above r, so it is computed once per row, when the row starts,
     from the cached rows of the layer below. The horizontal stack at (r, c) needs only its own row's cells to the
-    left, so each new cell costs a few (n × channels) matrix products per layer instead of a whole forward pass.
+    left, so each new cell costs two small matrix products per layer instead of a whole forward pass.
     """
 
     def __init__(self, net: GatedPixelCNN, n: int, shape, labels=None):
         self.net, (self.h, self.w) = net, shape
-        ch, L = net.cfg.channels, len(net.layers)
+        ch, L, k = net.cfg.channels, len(net.layers), net.cfg.kernel // 2
         dev = next(net.parameters()).device
-        self.k = net.cfg.kernel // 2
+        self.k = k
         cond = net._labels(labels, n, dev)
         self.bias = [layer.cond(cond) if layer.cond is not None else None for layer in net.layers]
-        # v_in[i]: the input of layer l's vertical stack (v_in[0] = the embedding shifted down one row).
+        # Per layer, the horizontal conv as one matrix over a (k+1)-cell window laid out (position, channel),
+        # and the two 1×1 convs after the gate (residual and skip) stacked into one.
+        self.w_h = [layer.h_conv.weight[:, :, 0].permute(0, 2, 1).reshape(2 * ch, -1) for layer in net.layers]
+        self.w_out = [torch.cat([layer.h_out.weight, layer.skip.weight])[:, :, 0, 0] for layer in net.layers]
+        self.b_out = [torch.cat([layer.h_out.bias, layer.skip.bias]) for layer in net.layers]
+        # v_in[i]: the input of layer i's vertical stack (v_in[0] = the embedding shifted down one row).
         self.v_in = [torch.zeros(n, ch, self.h, self.w, device=dev) for _ in range(L + 1)]
-        self.v_to_h = [None] * L          # per layer, this row's vertical contribution to the horizontal stack
-        self.h_row = [None] * (L + 1)     # per layer input, this row's horizontal features (filled left to right)
-
-    def _embed_row(self, grid, r):
-        return self.net.embed(grid[:, r].clamp_min(0)).permute(0, 2, 1)          # (n, ch, w)
+        # h_row[i]: this row's input to layer i's horizontal stack, (n, k + w, ch) with k zero cells on the
+        # left; h_row[0] is the row's embedding shifted right one cell, filled in as cells are drawn.
+        self.h_row = [torch.zeros(n, k + self.w, ch, device=dev) for _ in range(L + 1)]
+        self.row_bias = [None] * L   # per layer: the vertical stack's contribution + biases, (n, w, 2ch)
 
     def _start_row(self, grid, r):
         k = self.k
         if r > 0:
-            self.v_in[0][:, :, r] = self._embed_row(grid, r - 1)
+            self.v_in[0][:, :, r] = self.net.embed(grid[:, r - 1].clamp_min(0)).permute(0, 2, 1)
         for i, layer in enumerate(self.net.layers):
             rows = self.v_in[i][:, :, max(0, r - k): r + 1]
             slab = F.pad(rows, (k, k, k + 1 - rows.shape[2], 0))                   # zeros above row 0
             v_pre = layer.v_conv(slab)                                              # (n, 2ch, 1, w)
-            self.v_to_h[i] = layer.v_to_h(v_pre)[:, :, 0]
+            bias = layer.v_to_h(v_pre)[:, :, 0].transpose(1, 2) + layer.h_conv.bias
             if self.bias[i] is not None:
                 v_pre = v_pre + self.bias[i][:, :, None, None]
+                bias = bias + self.bias[i][:, None]
+            self.row_bias[i] = bias
             self.v_in[i + 1][:, :, r] = layer.gate(v_pre)[:, :, 0]
-        # h_row[0] is this row's embedding shifted right one column: filled in as its cells are drawn.
-        self.h_row = [torch.zeros_like(self.v_in[0][:, :, 0]) for _ in self.h_row]
+        for h in self.h_row:
+            h.zero_()
 
     def logits(self, grid, r, c):
         """Logits (n, K) at (r, c); `grid` must hold every cell before (r, c)."""
+        k = self.k
         if c == 0:
             self._start_row(grid, r)
         else:
-            self.h_row[0][:, :, c] = self.net.embed(grid[:, r, c - 1].clamp_min(0))
-        k = self.k
+            self.h_row[0][:, k + c] = self.net.embed(grid[:, r, c - 1].clamp_min(0))
         skip = 0
-        for i, layer in enumerate(self.net.layers):
-            window = self.h_row[i][:, :, max(0, c - k): c + 1]
-            window = F.pad(window, (k + 1 - window.shape[-1], 0))[:, :, None]      # (n, ch, 1, k+1)
-            h_pre = layer.h_conv(window)[:, :, 0, 0] + self.v_to_h[i][:, :, c]
-            if self.bias[i] is not None:
-                h_pre = h_pre + self.bias[i]
-            gated = layer.gate(h_pre[:, :, None, None])
-            self.h_row[i + 1][:, :, c] = self.h_row[i][:, :, c] + layer.h_out(gated)[:, :, 0, 0]
-            skip = skip + layer.skip(gated)
-        return self.net.head(skip + self.h_row[-1][:, :, c, None, None])[:, :, 0, 0]
+        for i in range(len(self.net.layers)):
+            window = self.h_row[i][:, c: c + k + 1].flatten(1)                      # cells c-k..c
+            a, b = (F.linear(window, self.w_h[i]) + self.row_bias[i][:, c]).chunk(2, dim=1)
+            out, s = F.linear(torch.tanh(a) * torch.sigmoid(b), self.w_out[i], self.b_out[i]).chunk(2, dim=1)
+            self.h_row[i + 1][:, k + c] = self.h_row[i][:, k + c] + out
+            skip = skip + s
+        return self.net.head((skip + self.h_row[-1][:, k + c])[:, :, None, None])[:, :, 0, 0]

@@ -40,7 +40,7 @@ def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0,
                                "the other cells stay locked")
         grid, mask = torch.tensor(hist["grid"]), ~reg
     background = ex.most_used_code(model)
-    px = max(16, cell_px(model) * 3 // 4)
+    px = max(16, cell_px(model) * 2 // 3)
     h, w = model.grid
     delay = SPEEDS[speed]
     for step, entropy in ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask):
@@ -82,9 +82,9 @@ def build(checkpoint: gr.Dropdown, painter: dict):
             with gr.Column(scale=2, min_width=300):
                 with gr.Row():
                     grid_img = gr.Image(label="grid of sample 1 (current cell in red)", interactive=False,
-                                        elem_id="sample-grid", height=340)
+                                        elem_id="sample-grid", height=380)
                     decoded = gr.Image(label="decoded so far", interactive=False, elem_id="sample-decoded",
-                                       height=340)
+                                       height=380)
                 status = gr.Markdown(elem_id="sample-status")
                 probs = gr.Plot(label="distribution at the current cell", elem_id="sample-probs")
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
