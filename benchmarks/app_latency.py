@@ -6,10 +6,14 @@ painting one cell (set code → decode → render → PNG) and one streamed samp
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import gradio as gr
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def ms(samples):
