@@ -114,6 +114,8 @@ def main():
     ap.add_argument("--limit", type=int, default=None, help="test images per model (default: the whole split)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--update", action="store_true",
+                    help="keep the other models' rows of an existing tradeoff.csv, replace the measured ones")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     paths = [Path(p) for p in args.checkpoints] or sorted((ROOT / "checkpoints").glob("*.safetensors"))
@@ -122,6 +124,13 @@ def main():
     for p in paths:
         print(f"measuring {p.name} …", file=sys.stderr, flush=True)
         rows.append(measure(p, args))
+    if args.update and (OUT / "tradeoff.csv").exists():
+        with open(OUT / "tradeoff.csv") as f:
+            text, ints = ("model", "dataset", "grid"), ("K", "params_prior")
+            old = [{k: v if k in text else int(v) if k in ints else float(v) for k, v in r.items()}
+                   for r in csv.DictReader(f)]
+        measured = {r["model"] for r in rows}
+        rows = [r for r in old if r["model"] not in measured] + rows
     print(f"{args.threads} threads, torch {torch.__version__}, median of {args.repeats} repeats\n")
     print(markdown(rows))
     with open(OUT / "tradeoff.csv", "w", newline="") as f:
