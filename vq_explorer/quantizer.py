@@ -10,6 +10,8 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .metrics import perplexity
+
 
 def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -79,9 +81,7 @@ class VectorQuantizer(nn.Module):
     # -- statistics ----------------------------------------------------------------------------------------
     def perplexity(self, counts: torch.Tensor | None = None) -> float:
         """exp(entropy) of the code distribution: K when all codes are used evenly, 1 when one code wins."""
-        counts = self.usage if counts is None else counts
-        p = counts.float() / counts.sum().clamp_min(1)
-        return float(torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()))
+        return perplexity(self.usage if counts is None else counts)
 
     def dead_codes(self) -> int:
         return int((self.unused_steps >= self.dead_after).sum())
