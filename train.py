@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
-from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, save
+from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, remove_stale_temp_files, save
 from vq_explorer.codebook import code_stats
 from vq_explorer.config import PriorConfig, VQVAEConfig, asdict, from_dict
 from vq_explorer.data import load_dataset, to_float
@@ -85,6 +85,7 @@ def parse_args(argv=None):
     a("--examples", type=int, default=40, help="test images shipped in the checkpoint for the app")
     a("--inject-nan-at", type=int, default=None, help=argparse.SUPPRESS)   # tests: a NaN loss at this step
     a("--dump-rank-state", action="store_true", help=argparse.SUPPRESS)    # tests: each rank's final weights
+    a("--throttle", type=float, default=0, help=argparse.SUPPRESS)  # tests: seconds of sleep per step/chunk/phase
     args = ap.parse_args(argv)
     args.name = args.name or Path(args.dataset.rstrip("/")).name
     args.out = args.out or f"checkpoints/{args.name}.safetensors"
@@ -116,13 +117,16 @@ def setup(args):
 
 
 class Stop:
-    """SIGINT/SIGTERM set a flag; the training loop saves its state at the next step and exits."""
+    """SIGINT/SIGTERM inside a training loop set a flag: the loop saves its state at the next step and exits.
+    Anywhere else (loading data, encoding, exporting: nothing worth keeping half-way) they interrupt at once;
+    every file is written atomically, so what is on disk stays complete either way."""
     requested = False
+    in_training_loop = False
 
     @classmethod
     def install(cls):
         def handler(signum, frame):
-            if cls.requested:  # a second Ctrl-C: stop now, the last saved state is still valid
+            if cls.requested or not cls.in_training_loop:  # a second Ctrl-C stops now; the saved state holds
                 raise KeyboardInterrupt
             cls.requested = True
             print(f"\n{signal.Signals(signum).name}: saving and stopping (run again with --resume)",
@@ -148,6 +152,12 @@ def load_optimizer(opt, tensors: dict):
             _, i, k = key.split(".", 2)
             state.setdefault(int(i), {})[k] = v.reshape(()) if k == "step" else v
     opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+
+
+def throttle(args):
+    """Tests only: slow every step, encoded chunk and export phase, so a signal can land inside any stage."""
+    if args.throttle:
+        time.sleep(args.throttle)
 
 
 def save_state(path, model, opt, info: dict):
@@ -217,6 +227,7 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
                mininterval=1 if sys.stderr.isatty() else 15)
     last_save, t_epoch = time.time(), time.time()
     model.train()
+    Stop.in_training_loop = True
     while progress() < 1 and not Stop.requested:
         epoch, skip = divmod(step, steps_per_epoch)
         sampler.set_epoch(epoch)
@@ -249,6 +260,7 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
             if time.time() - last_save > args.save_every:
                 checkpoint()
                 last_save = time.time()
+            throttle(args)
             if progress() >= 1 or Stop.requested:
                 break
         if step % steps_per_epoch == 0 or progress() >= 1:
@@ -263,6 +275,7 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
             t_epoch = time.time()
             model.train()
     bar.close()
+    Stop.in_training_loop = False
     info = checkpoint(done=not Stop.requested)
     if Stop.requested:
         if world > 1:
@@ -329,10 +342,13 @@ def stage_encode(args, data, run, device):
         print(f"[encode] {codes_path} is up to date")
         return
     model = load_vqvae(run, device)
+    print(f"[encode] encoding {len(data.train_x)} + {len(data.test_x)} images")
     out = {}
     for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
-        grids = [model.encode(to_float(x[i:i + 1000]).to(device)).cpu() for i in
-                 tqdm(range(0, len(x), 1000), desc=f"encode {split}")]
+        grids = []
+        for i in tqdm(range(0, len(x), 1000), desc=f"encode {split}"):
+            grids.append(model.encode(to_float(x[i:i + 1000]).to(device)).cpu())
+            throttle(args)
         out[f"{split}_codes"], out[f"{split}_labels"] = torch.cat(grids).to(torch.int16), y
     atomic_save_file(out, codes_path, {"vqvae_sha": source})
     print(f"[encode] {len(data.train_x)} + {len(data.test_x)} grids of {tuple(out['test_codes'].shape[1:])} "
@@ -402,7 +418,9 @@ def stage_export(args, data, run, device):
     model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
     print(f"[export] evaluating on {len(data.test_x)} test images")
     model.metrics = evaluate(model, data.test_x, data.test_y)
+    throttle(args)
     model.stats = code_stats(model, data.test_x)
+    throttle(args)
     save(model, args.out)
     images, _ = sample_sheet(model)
     save_sheet(images, run / "samples.png")
@@ -424,18 +442,22 @@ def main(argv=None):
     Stop.install()
     run = Path(args.runs) / args.name
     run.mkdir(parents=True, exist_ok=True)
-    log = Log(run / "metrics.jsonl", rank)
-    data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
-    if args.limit:
-        data.train_x, data.train_y = data.train_x[: args.limit], data.train_y[: args.limit]
-        data.test_x, data.test_y = data.test_x[: args.limit], data.test_y[: args.limit]
     if rank == 0:
-        print(f"{data.name}: {len(data.train_x)} train / {len(data.test_x)} test images of {data.image_size}, "
-              f"{data.channels} channel(s); device {device}, {world} process(es), "
-              f"{torch.get_num_threads()} threads each")
+        for path in (*(run / f"{s}.safetensors" for s in ("vqvae", "codes", "prior")), Path(args.out)):
+            for tmp in remove_stale_temp_files(path):
+                print(f"removed {tmp}, left by an interrupted write")
+    log = Log(run / "metrics.jsonl", rank)
     stages = ["vqvae", "encode", "prior", "export"] if args.stage == "all" else [args.stage]
-    t0 = time.time()
+    t0, stage = time.time(), "data"
     try:
+        data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
+        if args.limit:
+            data.train_x, data.train_y = data.train_x[: args.limit], data.train_y[: args.limit]
+            data.test_x, data.test_y = data.test_x[: args.limit], data.test_y[: args.limit]
+        if rank == 0:
+            print(f"{data.name}: {len(data.train_x)} train / {len(data.test_x)} test images of "
+                  f"{data.image_size}, {data.channels} channel(s); device {device}, {world} process(es), "
+                  f"{torch.get_num_threads()} threads each")
         for stage in stages:
             if stage == "vqvae":
                 summary("vqvae", stage_vqvae(args, data, run, rank, world, device, log))
@@ -450,6 +472,10 @@ def main(argv=None):
     except FloatingPointError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"\n[{stage}] interrupted; files are only ever replaced whole, so every one on disk is complete. "
+              "Run again with --resume.", file=sys.stderr)
+        sys.exit(130)
     finally:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -36,6 +36,12 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc/<pid>/stat."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def example_png(folder: Path) -> str:
     sys.path.insert(0, str(ROOT))
     from PIL import Image
@@ -104,7 +110,7 @@ def main():
             memory, all_results = [], []
             for rep in range(args.repeats):
                 results, lock = [], threading.Lock()
-                t0 = time.time()
+                t0, cpu0 = time.time(), cpu_seconds(server.pid)
                 threads = [threading.Thread(target=client_loop, args=(url, args.requests, image, grid_shape, K,
                                                                       results, lock, deadline))
                            for _ in range(args.clients)]
@@ -114,8 +120,11 @@ def main():
                     t.join()
                 memory.append(rss_mb(server.pid))
                 errors = [r for r in results if r[2]]
-                print(f"repeat {rep + 1}: {len(results)} requests in {time.time() - t0:.0f} s, "
-                      f"{len(errors)} errors, server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)")
+                wall = time.time() - t0
+                print(f"repeat {rep + 1}: {len(results)} requests in {wall:.0f} s ({len(results) / wall:.1f}/s, "
+                      f"server CPU {(cpu_seconds(server.pid) - cpu0) / wall:.0%} of one core), "
+                      f"{len(errors)} errors, server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)",
+                      flush=True)
                 for e in errors[:5]:
                     print("   ", e)
                 all_results += results
@@ -136,7 +145,10 @@ def main():
     print(f"\ntimeouts: {timeouts}; server RSS after each repeat (MB): "
           + ", ".join(f"{m[0]:.0f}" for m in memory) + f"; peak {max(m[1] for m in memory):.0f} MB")
     growth = memory[-1][0] - memory[0][0] if len(memory) > 1 else 0.0
-    print(f"memory growth from first to last repeat: {growth:+.0f} MB")
+    after_warmup = ""
+    if len(memory) > 2:
+        after_warmup = f"; after the first (warm-up) repeat: {memory[-1][0] - memory[1][0]:+.0f} MB"
+    print(f"memory growth from first to last repeat: {growth:+.0f} MB{after_warmup}")
     sys.exit(1 if any(r[2] for r in all_results) else 0)
 
 

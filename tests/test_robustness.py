@@ -1,6 +1,6 @@
 """What a public Space and a long training run meet: the cases of the robustness issue that the other test files
 do not already cover (uploads: test_explorer.py; grids: test_explorer.py; checkpoint files: test_checkpoint.py;
-SIGTERM/kill -9 in the VQ-VAE stage and NaN: test_train.py)."""
+the exact resume step after SIGTERM/kill -9 and NaN: test_train.py)."""
 
 import json
 import os
@@ -79,40 +79,79 @@ def test_failed_training_state_write_keeps_the_previous_state(tmp_path, monkeypa
     assert info["step"] == 1
 
 
+# The line each stage prints as it starts; after it, the stage runs for seconds (--throttle).
+STAGE_STARTS = {"vqvae": "[vqvae] ", "encode": "[encode] encoding", "prior": "[prior] ",
+                "export": "[export] evaluating"}
+
+
+def _run_until(cmd, stage, how, state, rng):
+    """Start train.py, wait until `stage` has begun (and, in a training stage, saved once), then signal it at a
+    random moment. Returns the exit code and what the process printed."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines, deadline = [], time.time() + 120
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith(STAGE_STARTS[stage]):
+            break
+    else:
+        raise AssertionError(f"{stage} never started:\n{''.join(lines)[-3000:]}")
+    if stage in ("vqvae", "prior"):   # let it save some steps first, so --resume has something to resume
+        while not state.exists() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 1.5))
+    else:                             # encoding and export last > 0.3 s with --throttle 0.3
+        time.sleep(rng.uniform(0.02, 0.25))
+    os.kill(proc.pid, how)
+    out = proc.communicate(timeout=120)[0]
+    return proc.returncode, "".join(lines) + out
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
-def test_prior_stage_interrupted_then_resumed(tmp_path, mnist_1000, how):
-    """Stop the prior stage partway (Ctrl-C or kill -9), resume it, and the exported checkpoint is valid."""
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_every_stage_interrupted_then_resumed(tmp_path, mnist_1000, how):
+    """One run interrupted in each stage in turn (vqvae, encode, prior, export) and resumed each time: every
+    interruption stops the run (exit 130 after Ctrl-C/SIGTERM), leaves every file on disk complete, and the last
+    --resume finishes with a valid checkpoint."""
+    from vq_explorer.checkpoint import raw_metadata
     x, y = mnist_1000
     data = tmp_path / "digits"
     for i in range(200):
         (data / str(int(y[i]))).mkdir(parents=True, exist_ok=True)
         Image.fromarray(x[i, 0].numpy()).save(data / str(int(y[i])) / f"{i}.png")
-    base = [sys.executable, str(ROOT / "train.py"), "--dataset", str(data), "--runs", str(tmp_path / "runs"),
-            "--name", "d", "--out", str(tmp_path / "d.safetensors"), "--in-channels", "1", "--image-size", "28",
-            "--channels", "16", "--res-blocks", "1", "--num-codes", "32", "--code-dim", "8",
-            "--prior-channels", "16", "--prior-layers", "3", "--batch-size", "16", "--threads", "1",
-            "--vqvae-epochs", "1", "--prior-epochs", "60", "--save-every", "0"]
-    first = subprocess.run(base + ["--stage", "vqvae"], capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert subprocess.run(base + ["--stage", "encode"], capture_output=True, timeout=120).returncode == 0
-    state = tmp_path / "runs" / "d" / "prior.safetensors"
-    proc = subprocess.Popen(base + ["--stage", "prior"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5 + np.random.default_rng().random())          # a random moment after the first save
-    os.kill(proc.pid, how)
-    proc.wait(timeout=60)
-    from vq_explorer.checkpoint import raw_metadata
-    stopped = json.loads(raw_metadata(state)["info"])
-    assert not stopped["done"]
-    resumed = subprocess.run(base + ["--stage", "prior", "--resume"], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0 and f"resuming at step {stopped['step']}" in resumed.stdout, resumed.stderr
-    export = subprocess.run(base + ["--stage", "export"], capture_output=True, text=True, timeout=120)
-    assert export.returncode == 0, export.stderr[-2000:]
-    m = vqe.load(tmp_path / "d.safetensors", device="cpu")
-    assert m.sample(2, labels=torch.tensor([0, 1]), seed=0).shape == (2, 7, 7)
+    run, out = tmp_path / "runs" / "d", tmp_path / "d.safetensors"
+    cmd = [sys.executable, str(ROOT / "train.py"), "--dataset", str(data), "--runs", str(tmp_path / "runs"),
+           "--name", "d", "--out", str(out), "--in-channels", "1", "--image-size", "28", "--channels", "16",
+           "--res-blocks", "1", "--num-codes", "32", "--code-dim", "8", "--prior-channels", "16",
+           "--prior-layers", "3", "--batch-size", "16", "--threads", "1", "--examples", "4", "--epochs", "1",
+           "--save-every", "0", "--throttle", "0.3", "--resume"]
+    rng = np.random.default_rng()
+    for stage in ("vqvae", "encode", "prior", "export"):
+        state = run / f"{stage}.safetensors"
+        code, printed = _run_until(cmd, stage, how, state, rng)
+        if how == signal.SIGKILL:
+            assert code == -signal.SIGKILL, printed[-2000:]
+        else:
+            assert code == 130, printed[-2000:]
+            assert ("saving and stopping" if stage in ("vqvae", "prior") else f"[{stage}] interrupted") in printed
+            assert not list(tmp_path.rglob(".*.tmp")), "an interrupted write left its temporary file"
+        if stage in ("vqvae", "prior"):
+            info = json.loads(raw_metadata(state)["info"])   # complete and readable, stopped part-way
+            assert not info["done"] and info["step"] >= 1, (stage, info)
+        else:   # stopped before its one write: no half-written output
+            assert not (run / "codes.safetensors" if stage == "encode" else out).exists(), stage
+    stale = [out.parent / f".{out.name}.k9x2.tmp", run / ".prior.safetensors.q1w3.tmp"]   # as kill -9 leaves them
+    for tmp in stale:
+        tmp.write_bytes(b"half a file")
+    finished = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr[-2000:]
+    assert all(f"removed {tmp}" in finished.stdout for tmp in stale)
+    assert "[vqvae] already finished" in finished.stdout and "[prior] already finished" in finished.stdout
+    assert not list(tmp_path.rglob(".*.tmp")), "a temporary file left by kill -9 was not cleaned up"
+    m = vqe.load(out, device="cpu")
+    assert m.examples.shape[0] == 4 and {"mse", "psnr", "bits_per_image"} <= m.metrics.keys()
+    g = m.sample(2, labels=torch.tensor([0, 1]), seed=0)
+    assert g.shape == (2, 7, 7) and m.decode(g).shape == (2, 1, 28, 28)
 
 
 @pytest.mark.slow

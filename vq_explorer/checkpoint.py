@@ -4,6 +4,7 @@ Safetensors holds only tensors and strings, so loading never runs code. Writes g
 same folder and are renamed into place, so an interrupted save never leaves a broken checkpoint.
 """
 
+import glob
 import json
 import os
 import tempfile
@@ -54,6 +55,16 @@ def atomic_save_file(tensors: dict, path, metadata: dict):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(path) -> list[Path]:
+    """Delete the temporary siblings of `path` that a write killed half-way (kill -9, power loss) left behind.
+    Only for a single writer: another process's write in progress would look the same."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def save(model: VQModel, path) -> None:
