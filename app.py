@@ -1,10 +1,29 @@
 """Gradio entry point (Hugging Face Spaces `app_file`): builds the explorer and launches it.
 
-GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (Gradio reads them itself)."""
+GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (Gradio reads them itself); VQE_MAX_SESSIONS bounds
+the sessions whose state the server keeps (default 500)."""
 
-from vq_explorer.ui import MAX_FILE_SIZE, build_demo
+import ctypes
+import os
+
+from vq_explorer.ui import LAUNCH, build_demo
+
+
+def limit_malloc_arenas(arenas: int = 2):
+    """glibc gives threads their own heaps (up to 8 per core); spread over Gradio's worker threads, freed memory
+    fragments and the server's resident memory creeps up under load. Two arenas kept it nearly flat
+    (benchmarks/load.py). Must run before the worker threads start; a no-op off glibc or when
+    MALLOC_ARENA_MAX is already set."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)   # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
 
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch(max_file_size=MAX_FILE_SIZE)
+    limit_malloc_arenas()
+    demo.launch(**LAUNCH)

@@ -2,9 +2,10 @@
 
     python benchmarks/load.py [--clients 20] [--requests 50] [--repeats 2] [--deadline 600]
 
-Each client sends `--requests` requests, cycling through /reconstruct (a shipped example as a PNG upload),
-/decode_grid (a random grid) and /sample (1 sample, instant). Reports errors (should be 0), p50/p95 latency per
-endpoint, and the server's resident memory after each repeat (it should not grow from repeat to repeat).
+Each client sends `--requests` requests per repeat, cycling through /reconstruct (a shipped example as a PNG
+upload), /decode_grid (a random grid) and /sample (1 sample, instant). Reports errors (should be 0), p50/p95
+latency per endpoint, and the server's resident memory after each repeat (it should not grow from repeat to
+repeat). The server is `python app.py` as deployed, with the environment of this script.
 Loopback only.
 """
 
@@ -53,9 +54,8 @@ def example_png(folder: Path) -> str:
     return str(path), m.grid, m.config["num_codes"]
 
 
-def client_loop(url, n, image, grid_shape, K, results, lock, deadline):
-    from gradio_client import Client, handle_file
-    client = Client(url, verbose=False, download_files=False)
+def client_loop(client, n, image, grid_shape, K, results, lock, deadline):
+    from gradio_client import handle_file
     rng = random.Random()
     for i in range(n):
         if time.time() > deadline:
@@ -108,12 +108,16 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             image, grid_shape, K = example_png(Path(tmp))
             memory, all_results = [], []
+            # The same clients (sessions) in every repeat: memory that grows from repeat to repeat is then a
+            # leak, not the ~200 KB of state Gradio keeps per new session (bounded by VQE_MAX_SESSIONS).
+            from gradio_client import Client
+            clients = [Client(url, verbose=False, download_files=False) for _ in range(args.clients)]
             for rep in range(args.repeats):
                 results, lock = [], threading.Lock()
                 t0, cpu0 = time.time(), cpu_seconds(server.pid)
-                threads = [threading.Thread(target=client_loop, args=(url, args.requests, image, grid_shape, K,
+                threads = [threading.Thread(target=client_loop, args=(c, args.requests, image, grid_shape, K,
                                                                       results, lock, deadline))
-                           for _ in range(args.clients)]
+                           for c in clients]
                 for t in threads:
                     t.start()
                 for t in threads:

@@ -151,10 +151,12 @@ def client(ckpt_dir):
     from gradio_client import Client
 
     from vq_explorer import explorer as ex
-    from vq_explorer.ui import build_demo
+    from vq_explorer.ui import LAUNCH, build_demo
     old = ex.CHECKPOINTS
     demo = build_demo(ckpt_dir)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="10mb")
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
+    # the settings app.py uses: bounded session state, an upload limit, a sweep of Gradio's file cache
+    assert demo.state_holder.capacity == LAUNCH["state_session_capacity"] > 0 and demo.delete_cache[1] > 0
     yield Client(url, verbose=False)
     demo.close()
     ex.CHECKPOINTS = old

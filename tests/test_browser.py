@@ -22,12 +22,12 @@ def app_url(ckpt_dir):
         pytest.skip("Chromium is not installed (apt-get install -y chromium); .ci/run installs it")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
     from vq_explorer import explorer as ex
-    from vq_explorer.ui import build_demo
+    from vq_explorer.ui import LAUNCH, build_demo
     old = ex.CHECKPOINTS
     # The shipped models when there are any (the screenshots then show what a user sees), else the tiny one.
     folder = REPO_CHECKPOINTS if ex.list_checkpoints(REPO_CHECKPOINTS) else ckpt_dir
     demo = build_demo(folder)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, max_file_size="10mb")
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
     yield url
     demo.close()
     ex.CHECKPOINTS = old

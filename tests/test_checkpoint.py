@@ -106,6 +106,29 @@ def test_bad_files_are_refused_with_a_message_naming_them(saved, tmp_path, kind)
     assert p.name in str(err.value)
 
 
+class _Payload:
+    """Unpickling this runs code: it would create the file named `marker`."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_malicious_pickle_is_refused_without_running_it(tmp_path):
+    from vq_explorer.checkpoint import read_metadata
+    marker = tmp_path / "pwned"
+    for name in ("evil.safetensors", "evil.pt.safetensors"):
+        p = tmp_path / name
+        p.write_bytes(pickle.dumps({"vqvae.x": _Payload(marker)}))
+        with pytest.raises(vqe.CheckpointError, match=name):
+            vqe.load(p)
+        with pytest.raises(vqe.CheckpointError, match=name):
+            read_metadata(p)
+    assert not marker.exists()
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(vqe.CheckpointError, match="no such"):
         vqe.load(tmp_path / "nope.safetensors")

@@ -74,6 +74,7 @@ def test_reconstruct_file_shapes_and_figures(explorer, tmp_path):
 @pytest.mark.parametrize("make,note", [
     (lambda: Image.new("RGBA", (28, 28), (255, 0, 0, 128)), "transparency"),
     (lambda: Image.new("RGB", (64, 48), (10, 200, 30)), "resized from 64×48"),
+    (lambda: Image.new("RGB", (28, 28), (10, 200, 30)), "RGB converted to greyscale"),
     (lambda: Image.new("CMYK", (28, 28)), "CMYK converted"),
     (lambda: Image.new("I;16", (28, 28), 40000), "16-bit"),
     (lambda: Image.new("P", (28, 28)), None),

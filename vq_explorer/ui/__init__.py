@@ -1,5 +1,7 @@
 """The Gradio UI: one module per tab, no model math. `build_demo()` wires them to a checkpoint selector."""
 
+import os
+
 import gradio as gr
 
 from .. import explorer as ex
@@ -11,6 +13,13 @@ A **VQ-VAE** compresses each image into a small grid of integers — indices int
 any such grid back into an image. A **Gated PixelCNN prior** learns which grids are likely and writes new ones
 cell by cell. Reconstruct your own images, paint grids by hand, look inside the codebook, and watch sampling."""
 MAX_FILE_SIZE = "10mb"
+# Gradio keeps a copy of the UI's config (~200 KB) for every session it has seen, up to this many, dropping the
+# least recently used; its default of 10,000 would let a public Space grow by ~2 GB.
+MAX_SESSIONS = int(os.environ.get("VQE_MAX_SESSIONS", 500))
+LAUNCH = {"max_file_size": MAX_FILE_SIZE, "state_session_capacity": MAX_SESSIONS}   # demo.launch(**LAUNCH)
+# Every picture a handler returns becomes a file in Gradio's cache (and a path in a set in memory); without a
+# sweep both grow with every request. Every 10 minutes, files older than 30 minutes go.
+DELETE_CACHE = (600, 1800)
 
 
 def open_checkpoint(name: str):
@@ -26,7 +35,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
     if checkpoints_dir is not None:
         ex.CHECKPOINTS = checkpoints_dir
     names = ex.list_checkpoints()
-    with gr.Blocks(title="vq-explorer") as demo:
+    with gr.Blocks(title="vq-explorer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
         with gr.Row():
             ckpt = gr.Dropdown(names, value=ex.default_checkpoint(), elem_id="checkpoint", scale=1,
