@@ -86,6 +86,8 @@ def main():
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--deadline", type=float, default=600, help="seconds for the whole run")
+    ap.add_argument("--new-sessions", action="store_true",
+                    help="new clients (sessions) every repeat, as new visitors would be")
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
@@ -113,6 +115,8 @@ def main():
             from gradio_client import Client
             clients = [Client(url, verbose=False, download_files=False) for _ in range(args.clients)]
             for rep in range(args.repeats):
+                if args.new_sessions and rep:
+                    clients = [Client(url, verbose=False, download_files=False) for _ in range(args.clients)]
                 results, lock = [], threading.Lock()
                 t0, cpu0 = time.time(), cpu_seconds(server.pid)
                 threads = [threading.Thread(target=client_loop, args=(c, args.requests, image, grid_shape, K,

@@ -18,8 +18,9 @@ MAX_FILE_SIZE = "10mb"
 MAX_SESSIONS = int(os.environ.get("VQE_MAX_SESSIONS", 500))
 LAUNCH = {"max_file_size": MAX_FILE_SIZE, "state_session_capacity": MAX_SESSIONS}   # demo.launch(**LAUNCH)
 # Every picture a handler returns becomes a file in Gradio's cache (and a path in a set in memory); without a
-# sweep both grow with every request. Every 10 minutes, files older than 30 minutes go.
-DELETE_CACHE = (600, 1800)
+# sweep both grow with every request. Files older than VQE_CACHE_MAX_AGE seconds (default 30 minutes) go.
+CACHE_MAX_AGE = int(os.environ.get("VQE_CACHE_MAX_AGE", 1800))
+DELETE_CACHE = (max(10, CACHE_MAX_AGE // 3), CACHE_MAX_AGE)   # (how often to sweep, age) in seconds
 
 
 def open_checkpoint(name: str):
