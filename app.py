@@ -1,7 +1,8 @@
 """Gradio entry point (Hugging Face Spaces `app_file`): builds the explorer and launches it.
 
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (Gradio reads them itself); VQE_MAX_SESSIONS bounds
-the sessions whose state the server keeps (default 500)."""
+the sessions whose state the server keeps (default 500), VQE_CACHE_MAX_AGE the seconds a returned file is kept
+(default 1800)."""
 
 import ctypes
 import os

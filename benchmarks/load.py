@@ -43,7 +43,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def example_png(folder: Path) -> str:
+def example_png(folder: Path) -> tuple[str, tuple[int, int], int]:
+    """A shipped MNIST example saved as a PNG to upload, and the model's grid shape and codebook size."""
     sys.path.insert(0, str(ROOT))
     from PIL import Image
 
@@ -113,9 +114,8 @@ def main():
             # The same clients (sessions) in every repeat: memory that grows from repeat to repeat is then a
             # leak, not the ~200 KB of state Gradio keeps per new session (bounded by VQE_MAX_SESSIONS).
             from gradio_client import Client
-            clients = [Client(url, verbose=False, download_files=False) for _ in range(args.clients)]
             for rep in range(args.repeats):
-                if args.new_sessions and rep:
+                if rep == 0 or args.new_sessions:
                     clients = [Client(url, verbose=False, download_files=False) for _ in range(args.clients)]
                 results, lock = [], threading.Lock()
                 t0, cpu0 = time.time(), cpu_seconds(server.pid)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vq_explorer.config import PriorConfig, VQVAEConfig
 
@@ -13,6 +14,15 @@ def mnist_1000():
     """The first 1,000 MNIST test images (uint8, N×1×28×28) and labels: tests need no dataset folder."""
     d = np.load(FIXTURES / "mnist_test_1000.npz")
     return torch.from_numpy(d["images"]), torch.from_numpy(d["labels"]).long()
+
+
+def save_digit_folder(root, images, labels, n):
+    """The first n digits as PNGs in one sub-folder per class: train.py's image-folder dataset."""
+    for i in range(n):
+        folder = root / str(int(labels[i]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[i, 0].numpy()).save(folder / f"{i}.png")
+    return root
 
 
 def tiny_vq(**kw) -> VQVAEConfig:

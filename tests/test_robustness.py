@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import make_tiny_model, save_digit_folder
 from PIL import Image
 
 import vq_explorer as vqe
@@ -114,11 +114,7 @@ def test_every_stage_interrupted_then_resumed(tmp_path, mnist_1000, how):
     interruption stops the run (exit 130 after Ctrl-C/SIGTERM), leaves every file on disk complete, and the last
     --resume finishes with a valid checkpoint."""
     from vq_explorer.checkpoint import raw_metadata
-    x, y = mnist_1000
-    data = tmp_path / "digits"
-    for i in range(200):
-        (data / str(int(y[i]))).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(x[i, 0].numpy()).save(data / str(int(y[i])) / f"{i}.png")
+    data = save_digit_folder(tmp_path / "digits", *mnist_1000, 200)
     run, out = tmp_path / "runs" / "d", tmp_path / "d.safetensors"
     cmd = [sys.executable, str(ROOT / "train.py"), "--dataset", str(data), "--runs", str(tmp_path / "runs"),
            "--name", "d", "--out", str(out), "--in-channels", "1", "--image-size", "28", "--channels", "16",

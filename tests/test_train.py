@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
+from conftest import save_digit_folder
 from safetensors.torch import load_file
 
 import vq_explorer as vqe
@@ -24,12 +24,7 @@ TINY = ["--in-channels", "1", "--image-size", "28", "--channels", "16", "--res-b
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory, mnist_1000):
     """300 MNIST digits as a folder of PNGs, one sub-folder per class: the image-folder dataset path."""
-    root = tmp_path_factory.mktemp("digits")
-    x, y = mnist_1000
-    for i in range(300):
-        (root / str(int(y[i]))).mkdir(exist_ok=True)
-        Image.fromarray(x[i, 0].numpy()).save(root / str(int(y[i])) / f"{i}.png")
-    return root
+    return save_digit_folder(tmp_path_factory.mktemp("digits"), *mnist_1000, 300)
 
 
 def train(tmp, digits, *extra, check=True, background=False):
