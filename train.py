@@ -14,6 +14,8 @@ import hashlib
 import json
 import math
 import os
+import platform
+import shlex
 import signal
 import sys
 import time
@@ -154,6 +156,15 @@ def load_optimizer(opt, tensors: dict):
     opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
 
 
+def machine(device, world: int) -> str:
+    """Where a stage ran, for the checkpoint's record: the GPU's name, or the CPU model and its threads."""
+    if device.type == "cuda":
+        return f"{world} × {torch.cuda.get_device_name(device)}"
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    return f"{model or platform.processor() or platform.machine()}, {world} × {torch.get_num_threads()} threads"
+
+
 def throttle(args):
     """Tests only: slow every step, encoded chunk and export phase, so a signal can land inside any stage."""
     if args.throttle:
@@ -218,7 +229,8 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
 
     def checkpoint(done=False, **extra):
         info = {"stage": stage, "config": config, "step": step, "epoch": step / steps_per_epoch,
-                "elapsed": elapsed, "done": done, "command": " ".join(["python", *sys.argv]), **extra}
+                "elapsed": elapsed, "done": done, "command": shlex.join(["python", *sys.argv]),
+                "machine": machine(device, world), **extra}
         if rank == 0:
             save_state(state_path, raw, opt, info)
         return info
@@ -338,11 +350,13 @@ def stage_encode(args, data, run, device):
     """Encode both splits once; the prior stage reads the grids instead of running the encoder each epoch."""
     codes_path, vq_path = run / "codes.safetensors", run / "vqvae.safetensors"
     source = _sha(vq_path)
-    if codes_path.exists() and raw_metadata(codes_path).get("vqvae_sha") == source:
+    meta = raw_metadata(codes_path) if codes_path.exists() else {}
+    if meta.get("vqvae_sha") == source and "seconds" in meta:  # (files without their timing are redone)
         print(f"[encode] {codes_path} is up to date")
         return
     model = load_vqvae(run, device)
     print(f"[encode] encoding {len(data.train_x)} + {len(data.test_x)} images")
+    t0 = time.time()
     out = {}
     for split, x, y in (("train", data.train_x, data.train_y), ("test", data.test_x, data.test_y)):
         grids = []
@@ -350,7 +364,7 @@ def stage_encode(args, data, run, device):
             grids.append(model.encode(to_float(x[i:i + 1000]).to(device)).cpu())
             throttle(args)
         out[f"{split}_codes"], out[f"{split}_labels"] = torch.cat(grids).to(torch.int16), y
-    atomic_save_file(out, codes_path, {"vqvae_sha": source})
+    atomic_save_file(out, codes_path, {"vqvae_sha": source, "seconds": f"{time.time() - t0:.1f}"})
     print(f"[encode] {len(data.train_x)} + {len(data.test_x)} grids of {tuple(out['test_codes'].shape[1:])} "
           f"→ {codes_path}")
 
@@ -400,6 +414,23 @@ def stage_prior(args, data, run, rank, world, device, log):
     return info
 
 
+def train_record(args, run, vinfo: dict, pinfo: dict) -> dict:
+    """What a checkpoint says of its training: the command lines that made it (the recipe, so the rebuild
+    script can tell whether a file is current), epochs and wall-clock minutes of every stage, and where."""
+    commands = sorted({i["command"] for i in (vinfo, pinfo) if i.get("command")})
+    if not commands:  # states written before commands were recorded: the export's own command line
+        commands = [shlex.join(["python", *sys.argv])]
+    machines = sorted({i["machine"] for i in (vinfo, pinfo) if i.get("machine")})
+    codes_meta = raw_metadata(run / "codes.safetensors")
+    return {"commands": commands,
+            "vqvae_epochs": round(vinfo["epoch"], 2), "prior_epochs": round(pinfo["epoch"], 2),
+            "vqvae_steps": vinfo["step"], "prior_steps": pinfo["step"],
+            "vqvae_minutes": round(vinfo["elapsed"] / 60, 3), "prior_minutes": round(pinfo["elapsed"] / 60, 3),
+            "encode_minutes": round(float(codes_meta["seconds"]) / 60, 3) if "seconds" in codes_meta else None,
+            "batch_size": args.batch_size, "seed": args.seed,
+            "machine": " / ".join(machines) or machine(torch.device("cpu"), 1)}
+
+
 def stage_export(args, data, run, device):
     vqvae = load_vqvae(run, "cpu")
     pinfo = json.loads(read_state_info(run / "prior.safetensors"))
@@ -411,16 +442,15 @@ def stage_export(args, data, run, device):
     picks = torch.cat([torch.nonzero(data.test_y == c)[:per_class, 0] for c in data.test_y.unique()])
     picks = picks[: args.examples]
     config = make_config(vqvae.cfg, prior.cfg, data.name, data.image_size, data.class_names,
-                         train={"vqvae_minutes": round(vinfo["elapsed"] / 60, 2), "vqvae_steps": vinfo["step"],
-                                "prior_minutes": round(pinfo["elapsed"] / 60, 2), "prior_steps": pinfo["step"],
-                                "batch_size": args.batch_size, "seed": args.seed,
-                                "commands": sorted({i.get("command", "") for i in (vinfo, pinfo)} - {""})})
+                         train=train_record(args, run, vinfo, pinfo))
     model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
     print(f"[export] evaluating on {len(data.test_x)} test images")
+    t0 = time.time()
     model.metrics = evaluate(model, data.test_x, data.test_y)
     throttle(args)
     model.stats = code_stats(model, data.test_x)
     throttle(args)
+    config["train"]["export_minutes"] = round((time.time() - t0) / 60, 3)
     save(model, args.out)
     images, _ = sample_sheet(model)
     save_sheet(images, run / "samples.png")

@@ -26,9 +26,9 @@ from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet  # noqa: E40
 from vq_explorer.render import tradeoff_figure  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
-COLUMNS = ["model", "dataset", "grid", "K", "mse", "psnr", "bits_per_code", "bits_per_image",
-           "sample_ms_b1", "sample_ms_b16", "plain_ms_b16", "speedup_b16", "speedup_b1", "decode_ms",
-           "params_prior"]
+COLUMNS = ["model", "dataset", "grid", "K", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse", "psnr",
+           "bits_per_code", "bits_per_image", "sample_accuracy", "sample_ms_b1", "sample_ms_b16", "plain_ms_b16",
+           "speedup_b16", "speedup_b1", "decode_ms", "params_prior"]
 
 
 def median_time(fn, repeats: int) -> float:
@@ -64,7 +64,10 @@ def measure(path: Path, args) -> dict:
     images, _ = sample_sheet(model, per_class=8, temperature=1.0, seed=0)
     save_sheet(images, OUT / f"{path.stem}_samples.png", per_row=8)
     h, w = model.grid
+    train = c.get("train", {})
     return {"model": path.stem, "dataset": c["dataset"], "grid": f"{h}x{w}", "K": c["num_codes"],
+            "vqvae_epochs": train.get("vqvae_epochs"), "prior_epochs": train.get("prior_epochs"),
+            "prior_minutes": train.get("prior_minutes"), "sample_accuracy": model.metrics.get("sample_accuracy"),
             "mse": figures["mse"], "psnr": figures["psnr"], "bits_per_code": figures["bits_per_code"],
             "bits_per_image": figures["bits_per_image"], "sample_ms_b1": b1 * 1e3, "sample_ms_b16": b16 / 16 * 1e3,
             "plain_ms_b16": plain16 / 16 * 1e3, "speedup_b16": plain16 / b16, "speedup_b1": plain1 / b1,
@@ -72,13 +75,18 @@ def measure(path: Path, args) -> dict:
 
 
 def markdown(rows) -> str:
-    head = ("| model | dataset | grid | K | MSE | PSNR dB | bits/code | bits/image | sample ms/img b=1 | "
-            "sample ms/img b=16 | plain ms/img b=16 | cached speed-up b=16 / b=1 | decode ms/img |")
+    head = ("| model | dataset | grid | K | epochs VQ-VAE / prior | prior min | MSE | PSNR dB | bits/code | "
+            "bits/image | samples read as their class | sample ms/img b=1 | sample ms/img b=16 | "
+            "plain ms/img b=16 | cached speed-up b=16 / b=1 | decode ms/img |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
-        cells = [r["model"], r["dataset"], r["grid"], r["K"], f"{r['mse']:.4f}", f"{r['psnr']:.1f}",
-                 f"{r['bits_per_code']:.2f}", f"{r['bits_per_image']:.0f}", f"{r['sample_ms_b1']:.0f}",
-                 f"{r['sample_ms_b16']:.1f}", f"{r['plain_ms_b16']:.1f}",
+        budget = [r.get(k) for k in ("vqvae_epochs", "prior_epochs", "prior_minutes")]
+        epochs = " / ".join("?" if v is None else f"{v:g}" for v in budget[:2])
+        minutes = "?" if budget[2] is None else f"{budget[2]:.1f}"
+        accuracy = "—" if r.get("sample_accuracy") is None else f"{r['sample_accuracy']:.1%}"
+        cells = [r["model"], r["dataset"], r["grid"], r["K"], epochs, minutes, f"{r['mse']:.4f}",
+                 f"{r['psnr']:.1f}", f"{r['bits_per_code']:.2f}", f"{r['bits_per_image']:.0f}", accuracy,
+                 f"{r['sample_ms_b1']:.0f}", f"{r['sample_ms_b16']:.1f}", f"{r['plain_ms_b16']:.1f}",
                  f"{r['speedup_b16']:.1f}× / {r['speedup_b1']:.1f}×", f"{r['decode_ms']:.2f}"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
@@ -127,8 +135,8 @@ def main():
     if args.update and (OUT / "tradeoff.csv").exists():
         with open(OUT / "tradeoff.csv") as f:
             text, ints = ("model", "dataset", "grid"), ("K", "params_prior")
-            old = [{k: v if k in text else int(v) if k in ints else float(v) for k, v in r.items()}
-                   for r in csv.DictReader(f)]
+            old = [{k: v if k in text else None if v in ("", None) else int(v) if k in ints else float(v)
+                    for k, v in r.items()} for r in csv.DictReader(f)]
         measured = {r["model"] for r in rows}
         rows = [r for r in old if r["model"] not in measured] + rows
     print(f"{args.threads} threads, torch {torch.__version__}, median of {args.repeats} repeats\n")

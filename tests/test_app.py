@@ -209,12 +209,15 @@ def test_tradeoff_tab_reads_the_benchmark_results(tmp_path):
     from vq_explorer.ui import tradeoff
     assert tradeoff.read_rows(tmp_path) == [] and "No measurements" in tradeoff.table([])
     (tmp_path / "tradeoff.csv").write_text(
-        "model,dataset,grid,K,mse,psnr,bits_per_code,bits_per_image,sample_ms_b1,sample_ms_b16,plain_ms_b16,"
-        "speedup_b16,speedup_b1,decode_ms,params_prior\n"
-        "mnist,mnist,7x7,512,0.0027,25.8,4.1,202.6,30,3.1,20.5,6.6,5.0,0.2,990528\n")
+        "model,dataset,grid,K,vqvae_epochs,prior_epochs,prior_minutes,mse,psnr,bits_per_code,bits_per_image,"
+        "sample_accuracy,sample_ms_b1,sample_ms_b16,plain_ms_b16,speedup_b16,speedup_b1,decode_ms,params_prior\n"
+        "mnist,mnist,7x7,512,20.0,8.0,35.1,0.0027,25.8,4.1,202.6,0.944,30,3.1,20.5,6.6,5.0,0.2,990528\n"
+        "old,mnist,4x4,512,,,,0.0068,21.7,5.8,93,,32,4.8,22.3,4.6,5.0,0.3,990528\n")
     Image.new("RGB", (8, 8)).save(tmp_path / "mnist_samples.png")
     rows = tradeoff.read_rows(tmp_path)
-    assert "| mnist | 7x7 | 512 | 0.0027 | 25.8 dB | 203 | 3.1 | 6.6× |" in tradeoff.table(rows)
+    table = tradeoff.table(rows)
+    assert "| mnist | 7x7 | 512 | 20.0 / 8.0 | 0.0027 | 25.8 dB | 203 | 94.4% | 3.1 | 6.6× |" in table
+    assert "| old | 4x4 | 512 | ? / ? | 0.0068 | 21.7 dB | 93 | — | 4.8 | 4.6× |" in table  # budget unrecorded
     assert tradeoff.sheets(rows, tmp_path)[0][1] == "mnist · 7x7"
     fig = render.tradeoff_figure(rows)
-    assert fig.data[0].x == (3.1,) and fig.data[0].y == (25.8,)
+    assert fig.data[0].x == (3.1, 4.8) and fig.data[0].y == (25.8, 21.7)

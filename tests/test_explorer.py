@@ -57,6 +57,17 @@ def test_broken_checkpoint_in_the_folder_gives_a_message(explorer, ckpt_dir):
 def test_describe_mentions_grid_codes_and_metrics(explorer):
     text = explorer.describe(explorer.get_model(NAME))
     assert "7×7 code grid" in text and "K = 32" in text and "MSE 0.5000" in text
+    assert "Trained for" not in text   # the tiny model records no training
+
+
+def test_describe_says_how_long_a_model_was_trained(explorer):
+    import copy
+    model = copy.copy(explorer.get_model(NAME))
+    model.config = {**model.config, "train": {"vqvae_epochs": 20.0, "prior_epochs": 8.0, "vqvae_minutes": 24.5,
+                                              "encode_minutes": 0.5, "prior_minutes": 34.6, "export_minutes": 0.4,
+                                              "machine": "AMD EPYC, 1 × 2 threads"}}
+    text = explorer.describe(model)
+    assert "Trained for 20 VQ-VAE and 8 prior epochs (60 min on AMD EPYC, 1 × 2 threads)." in text
 
 
 # --- reconstruct ------------------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
-"""Regression on the shipped checkpoints, against the thresholds recorded in the issues (1,000 test images of
-the fixture, a small classifier shipped as a fixture: no dataset folder needed)."""
+"""The shipped checkpoints against the thresholds recorded in the shipped-models issue, on the first 1,000 MNIST
+test images (a fixture: no dataset folder needed) and on class-conditional samples read by the project's small
+classifier (also a fixture). Every file in checkpoints/ must be listed here and made by its recipe in
+benchmarks/train_models.py, so nothing ships untested or untraceable."""
 
+import importlib.util
+import shlex
 from pathlib import Path
 
 import pytest
@@ -8,39 +12,98 @@ import torch
 
 import vq_explorer as vqe
 from vq_explorer.classifier import load_classifier
-from vq_explorer.evaluate import evaluate
+from vq_explorer.evaluate import evaluate, sample_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST = ROOT / "checkpoints" / "mnist.safetensors"
+CHECKPOINTS = ROOT / "checkpoints"
 FIXTURES = Path(__file__).parent / "fixtures"
 
-pytestmark = pytest.mark.skipif(not MNIST.exists(), reason="checkpoints/mnist.safetensors not trained yet")
+# name → grid and the thresholds the tests enforce. The issue's targets, where the shipped model falls short of
+# them, are in the README ("The shipped models") with what the model reached and at how many epochs.
+# Sample thresholds sit about three standard errors below the figure measured on 500 samples, so a healthy
+# model does not fail by chance on the 300 drawn here.
+SHIPPED = {
+    "mnist": {"grid": [7, 7], "mse": 0.0020, "psnr": 27.0, "perplexity": 200, "accuracy": 0.90},
+    "mnist_4x4": {"grid": [4, 4], "mse": 0.0060, "psnr": 22.0, "perplexity": 100, "accuracy": 0.90},
+}
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return vqe.load(MNIST, device="cpu")
+def _recipes():
+    spec = importlib.util.spec_from_file_location("train_models", ROOT / "benchmarks" / "train_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def test_mnist_config_is_as_promised(mnist):
-    c = mnist.config
-    assert c["grid"] == [7, 7] and c["num_codes"] >= 256 and c["class_names"] == [str(i) for i in range(10)]
-    assert mnist.prior.cfg.num_classes == 10
-    assert MNIST.stat().st_size < 10e6
-    assert mnist.examples is not None and len(mnist.examples) >= 30 and "usage" in mnist.stats
+def shipped_files():
+    return sorted(p.stem for p in CHECKPOINTS.glob("*.safetensors"))
 
 
-def test_mnist_reconstruction_on_1000_test_images(mnist, mnist_1000):
+@pytest.fixture(scope="module", params=sorted(SHIPPED))
+def shipped(request):
+    path = CHECKPOINTS / f"{request.param}.safetensors"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not built (python benchmarks/train_models.py {request.param})")
+    return request.param, vqe.load(path, device="cpu")
+
+
+def test_every_shipped_checkpoint_is_tested_and_made_by_its_recipe():
+    script = _recipes()
+    assert "mnist" in shipped_files()   # the app's default
+    for name in shipped_files():
+        assert name in SHIPPED, f"{name}: shipped without thresholds in tests/test_shipped.py"
+        (build,) = script.builds([name], CHECKPOINTS, ROOT / "runs")
+        train = vqe.load(CHECKPOINTS / f"{name}.safetensors", device="cpu").config["train"]
+        assert train["commands"] == [shlex.join(build.command())], (name, train["commands"])
+        assert build.is_current(), name
+        recipe = shlex.split(build.args)
+        for stage in ("vqvae", "prior"):   # the epochs it records are the ones its recipe asks for
+            assert train[f"{stage}_epochs"] == pytest.approx(float(recipe[recipe.index(f"--{stage}-epochs") + 1]),
+                                                             abs=0.01), (name, train)
+        assert train["machine"] and all(train[f"{s}_minutes"] > 0 for s in ("vqvae", "encode", "prior", "export"))
+
+
+def test_shipped_config_is_as_promised(shipped):
+    name, m = shipped
+    c = m.config
+    assert c["grid"] == SHIPPED[name]["grid"] and c["class_names"] == [str(i) for i in range(10)]
+    assert m.prior.cfg.num_classes == 10
+    assert (CHECKPOINTS / f"{name}.safetensors").stat().st_size < 10e6
+    assert m.examples is not None and len(m.examples) >= 30 and "usage" in m.stats
+
+
+def test_shipped_reconstruction_on_1000_test_images(shipped, mnist_1000):
+    name, m = shipped
+    want = SHIPPED[name]
     x, y = mnist_1000
-    m = evaluate(mnist, x, y)
-    assert m["mse"] <= 0.003, m
-    assert m["psnr"] >= 25, m
-    assert m["used_codes"] >= 150, m     # 49,000 cells of 1,000 images cannot use every code
+    got = evaluate(m, x, y)
+    assert got["mse"] <= want["mse"] and got["psnr"] >= want["psnr"], (name, got)
+    assert got["perplexity"] >= want["perplexity"], (name, got)
 
 
-def test_mnist_samples_are_their_class(mnist):
+def test_shipped_samples_are_read_as_their_class(shipped):
+    name, m = shipped
+    clf = load_classifier(FIXTURES / "mnist_classifier.safetensors")
+    accuracy = sample_accuracy(m, clf, per_class=30, seed=1)
+    assert accuracy >= SHIPPED[name]["accuracy"], (name, accuracy)
+
+
+def test_sample_accuracy_counts_agreement_with_the_requested_class():
+    """A classifier that always answers 3 agrees with one class in ten, whatever the model draws."""
+    from conftest import make_tiny_model
+
+    class Always3:
+        def predict(self, x):
+            return torch.full((len(x),), 3)
+
+    model = make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28))
+    assert sample_accuracy(model, Always3(), per_class=4) == pytest.approx(0.1)
+
+
+def test_the_classifier_can_tell_a_wrong_class():
+    """The sample check means something only if the classifier disagrees with wrong labels."""
+    m = vqe.load(CHECKPOINTS / "mnist.safetensors", device="cpu")
     clf = load_classifier(FIXTURES / "mnist_classifier.safetensors")
     labels = torch.arange(10).repeat_interleave(10)
-    images = mnist.decode(mnist.sample(100, labels=labels, seed=0))
-    accuracy = float((clf.predict(images) == labels).float().mean())
-    assert accuracy >= 0.80, accuracy   # measured 0.86 at seed 0 (0.88 over 500 samples)
+    images = m.decode(m.sample(100, labels=labels, seed=0))
+    assert float((clf.predict(images) == (labels + 1) % 10).float().mean()) < 0.2

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -10,15 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import save_digit_folder
+from conftest import TINY, save_digit_folder
 from safetensors.torch import load_file
 
 import vq_explorer as vqe
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--in-channels", "1", "--image-size", "28", "--channels", "16", "--res-blocks", "1", "--num-codes", "32",
-        "--code-dim", "8", "--prior-channels", "16", "--prior-layers", "3", "--batch-size", "32",
-        "--examples", "10", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +47,16 @@ def test_end_to_end_writes_a_loadable_checkpoint(tmp_path, digits):
     train(tmp_path, digits, "--epochs", "2")
     m = vqe.load(tmp_path / "d.safetensors", device="cpu")
     assert m.config["grid"] == [7, 7] and m.config["class_names"] == [str(i) for i in range(10)]
+    # The recipe travels with the file: the exact command line, epochs, minutes per stage, the machine.
+    t = m.config["train"]
+    command = ["python", str(ROOT / "train.py"), "--dataset", str(digits), "--name", "d", "--runs",
+               str(tmp_path / "runs"), "--out", str(tmp_path / "d.safetensors"), *TINY, "--epochs", "2"]
+    assert t["commands"] == [shlex.join(command)], t
+    assert t["vqvae_epochs"] == 2 and t["prior_epochs"] == 2 and t["vqvae_steps"] == 2 * (270 // 32), t
+    assert 0 < t["vqvae_minutes"] < 5 and 0 < t["prior_minutes"] < 5, t
+    assert t["encode_minutes"] is not None and t["export_minutes"] is not None, t
+    assert 0 <= t["encode_minutes"] < 5 and 0 <= t["export_minutes"] < 5, t
+    assert " × " in t["machine"], t   # "<CPU model>, 1 × 1 threads" or "1 × <GPU name>"
     assert m.examples.shape == (10, 1, 28, 28) and m.examples.dtype == torch.uint8
     for key in ("mse", "psnr", "perplexity", "bits_per_code", "bits_per_image", "dead_codes"):
         assert key in m.metrics

@@ -83,6 +83,11 @@ def describe(model) -> str:
                    ("bits/image", "bits_per_image", "{:.1f}"), ("sample accuracy", "sample_accuracy", "{:.1%}")]
         lines.append(" · ".join(f"{label} {fmt.format(m[key])}" for label, key, fmt in figures if key in m)
                      + (f" (test split, {m['test_images']} images)" if "test_images" in m else ""))
+    t = c.get("train") or {}
+    if "vqvae_epochs" in t and "prior_epochs" in t:
+        minutes = sum(t.get(f"{s}_minutes") or 0 for s in ("vqvae", "encode", "prior", "export"))
+        lines.append(f"Trained for {t['vqvae_epochs']:g} VQ-VAE and {t['prior_epochs']:g} prior epochs "
+                     f"({minutes:.0f} min on {t.get('machine', 'an unrecorded machine')}).")
     return "\n\n".join(lines)
 
 

@@ -22,14 +22,19 @@ def read_rows(folder: Path = RESULTS) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _share(value) -> str:
+    return "—" if value in (None, "") else f"{float(value):.1%}"
+
+
 def table(rows: list[dict]) -> str:
     if not rows:
         return "_No measurements yet: run `python benchmarks/tradeoff.py`._"
-    head = ("| model | grid | K | MSE | PSNR | bits/image | sample ms/image (b=16) | cached speed-up |\n"
-            + "|---" * 8 + "|")
-    body = [f"| {r['model']} | {r['grid']} | {r['K']} | {float(r['mse']):.4f} | {float(r['psnr']):.1f} dB | "
-            f"{float(r['bits_per_image']):.0f} | {float(r['sample_ms_b16']):.1f} | "
-            f"{float(r['speedup_b16']):.1f}× |"
+    head = ("| model | grid | K | epochs VQ-VAE / prior | MSE | PSNR | bits/image | samples read as their class | "
+            "sample ms/image (b=16) | cached speed-up |\n" + "|---" * 10 + "|")
+    body = [f"| {r['model']} | {r['grid']} | {r['K']} | {r.get('vqvae_epochs') or '?'} / "
+            f"{r.get('prior_epochs') or '?'} | {float(r['mse']):.4f} | {float(r['psnr']):.1f} dB | "
+            f"{float(r['bits_per_image']):.0f} | {_share(r.get('sample_accuracy'))} | "
+            f"{float(r['sample_ms_b16']):.1f} | {float(r['speedup_b16']):.1f}× |"
             for r in rows]
     return "\n".join([head, *body])
 

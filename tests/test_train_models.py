@@ -1,0 +1,65 @@
+"""benchmarks/train_models.py, the rebuild script, on one tiny recipe: it trains and records the recipe, skips a
+checkpoint that records it, and retrains from scratch when the recipe changes."""
+
+import importlib.util
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from conftest import TINY, save_digit_folder
+
+from vq_explorer.checkpoint import raw_metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def script(monkeypatch):
+    spec = importlib.util.spec_from_file_location("train_models", ROOT / "benchmarks" / "train_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "CLASSIFIERS", {})
+    return module
+
+
+def train_record(path) -> dict:
+    return json.loads(raw_metadata(path)["config"])["train"]
+
+
+@pytest.mark.slow
+def test_rebuild_trains_skips_current_and_retrains_a_changed_recipe(tmp_path, mnist_1000, script, capfd):
+    digits = save_digit_folder(tmp_path / "digits", *mnist_1000, 300)
+    folders = ["--checkpoints", str(tmp_path / "ck"), "--runs", str(tmp_path / "runs"),
+               "--docs", str(tmp_path / "docs"), "--no-tradeoff"]
+    script.RECIPES = {"tiny": (str(digits), shlex.join([*TINY, "--epochs", "1"]))}
+    ckpt = tmp_path / "ck" / "tiny.safetensors"
+    (build,) = script.builds(["tiny"], tmp_path / "ck", tmp_path / "runs")
+    assert not build.is_current()
+
+    script.main(folders)
+    t = train_record(ckpt)
+    assert t["commands"] == [shlex.join(build.command())] and t["vqvae_epochs"] == 1 and t["prior_epochs"] == 1
+    assert build.is_current() and (tmp_path / "docs" / "tiny_samples.png").exists()
+    assert "eval_seconds" in json.loads(raw_metadata(ckpt)["metrics"])   # evaluated after training
+    out = capfd.readouterr().out
+    assert "| tiny | 7×7 | 32 | 1.0 / 1.0 |" in out                       # the summary table
+
+    before = ckpt.stat().st_mtime_ns
+    script.main(folders)
+    assert "records this recipe; skipped" in capfd.readouterr().out and ckpt.stat().st_mtime_ns == before
+
+    script.RECIPES = {"tiny": (str(digits), shlex.join([*TINY, "--epochs", "2"]))}
+    (changed,) = script.builds(["tiny"], tmp_path / "ck", tmp_path / "runs")
+    assert not changed.is_current()
+    script.main(folders)
+    out = capfd.readouterr().out
+    assert "made by another command" in out and "resuming" not in out  # stale run cleared, not resumed
+    t = train_record(ckpt)
+    assert t["commands"] == [shlex.join(changed.command())] and t["vqvae_epochs"] == 2 and t["prior_epochs"] == 2
+
+
+def test_summary_lists_a_recipe_that_is_not_built(tmp_path, script):
+    (build,) = script.builds(["mnist"], tmp_path / "none", tmp_path / "runs")
+    assert not build.is_current() and build.recorded() is None
+    assert "| mnist | not built |" in script.summary([build])
