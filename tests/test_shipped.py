@@ -23,8 +23,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # Sample thresholds sit about three standard errors below the figure measured on 500 samples, so a healthy
 # model does not fail by chance on the 300 drawn here.
 SHIPPED = {
-    "mnist": {"grid": [7, 7], "mse": 0.0020, "psnr": 27.0, "perplexity": 200, "accuracy": 0.90},
-    "mnist_4x4": {"grid": [4, 4], "mse": 0.0060, "psnr": 22.0, "perplexity": 100, "accuracy": 0.90},
+    # measured: MSE 0.00163, 27.9 dB, perplexity 388 on these 1,000; 95.2% of 500 samples (96.7% of these 300).
+    # The targets: MSE ≤ 0.0015 (28.2 dB; not reached), perplexity ≥ 200, samples ≥ 95% of 500 (reached).
+    "mnist": {"grid": [7, 7], "mse": 0.0018, "psnr": 27.4, "perplexity": 200, "accuracy": 0.92},
+    # measured: MSE 0.00506, 23.0 dB, perplexity 447 on these 1,000; 96.8% of 500 samples (96.0% of these 300).
+    # The target: samples ≥ 95% (reached); it sets none for reconstruction at 4×4.
+    "mnist_4x4": {"grid": [4, 4], "mse": 0.0056, "psnr": 22.5, "perplexity": 300, "accuracy": 0.92},
 }
 
 

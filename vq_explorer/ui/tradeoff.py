@@ -9,9 +9,15 @@ from .. import render
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 INTRO = """A larger downsampling factor gives a smaller code grid: fewer cells for the prior to write (faster
-sampling, fewer bits per image) but less room to describe the image (worse reconstructions). Measured by
-`python benchmarks/tradeoff.py` on each model's test split; sampling times are per image on this project's
-2-core CPU with the cached sampler."""
+sampling, fewer bits per image) but less room to describe the image (worse reconstructions). Every row was
+trained by the same recipe for the same epochs (`benchmarks/train_models.py`), so the rows compare grid sizes,
+not training budgets. Measured by `python benchmarks/tradeoff.py` on each model's full test split; sampling
+times are per image on this project's 2-core CPU with the cached sampler; "read as their class" is the share
+of 500 class-conditional samples (temperature 1) that a small classifier assigns to the class asked for.
+
+On MNIST at 20 VQ-VAE and 8 prior epochs, 4×4 instead of 7×7 cells costs about 5 dB of PSNR and halves the
+bits per image; it samples 2.6–2.8× faster, and its samples are read as their class about as often: what the
+small grid gives up is reconstruction detail, not the class."""
 
 
 def read_rows(folder: Path = RESULTS) -> list[dict]:
