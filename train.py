@@ -227,10 +227,12 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
     def progress():
         return max(step / total_steps if total_steps else 0, elapsed / 60 / minutes if minutes else 0)
 
+    where = machine(device, world)
+
     def checkpoint(done=False, **extra):
         info = {"stage": stage, "config": config, "step": step, "epoch": step / steps_per_epoch,
                 "elapsed": elapsed, "done": done, "command": shlex.join(["python", *sys.argv]),
-                "machine": machine(device, world), **extra}
+                "machine": where, **extra}
         if rank == 0:
             save_state(state_path, raw, opt, info)
         return info

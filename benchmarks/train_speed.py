@@ -4,10 +4,12 @@
 
 For downsample 2, 4 and 8 (grids 14×14, 7×7, 4×4): VQ-VAE training images/s and PixelCNN prior training
 grids/s at batch 128 (the train.py models, channels-last VQ-VAE as train.py runs it on a CPU), and the minutes
-20 VQ-VAE + 8 prior epochs of 60,000 images would take at those rates (evaluation and encoding not included).
+the MNIST recipe's epochs (train_models.py) of 60,000 images would take at those rates (evaluation and encoding
+not included).
 """
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -17,9 +19,15 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from train_models import MNIST  # noqa: E402  (this folder is on sys.path when the script runs)
+
 from vq_explorer.config import PriorConfig, VQVAEConfig  # noqa: E402
 from vq_explorer.pixelcnn import GatedPixelCNN  # noqa: E402
 from vq_explorer.vqvae import VQVAE  # noqa: E402
+
+# The epochs every MNIST recipe asks for, read from the recipe itself.
+_recipe = shlex.split(MNIST)
+VQVAE_EPOCHS, PRIOR_EPOCHS = (float(_recipe[_recipe.index(f"--{s}-epochs") + 1]) for s in ("vqvae", "prior"))
 
 
 def per_second(step, batch: int, steps: int, warmup: int = 3) -> float:
@@ -63,11 +71,12 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, batch {args.batch}, torch {torch.__version__}\n")
-    print("| grid | VQ-VAE images/s | prior grids/s | 20 + 8 epochs of 60,000, minutes |")
+    print(f"| grid | VQ-VAE images/s | prior grids/s | {VQVAE_EPOCHS:g} + {PRIOR_EPOCHS:g} epochs of 60,000, "
+          "minutes |")
     print("|---|---|---|---|")
     for downsample, side in ((2, 14), (4, 7), (8, 4)):
         v, p = vqvae_rate(downsample, args.batch, args.steps), prior_rate(side, args.batch, args.steps)
-        minutes = (20 * 60000 / v + 8 * 60000 / p) / 60
+        minutes = (VQVAE_EPOCHS * 60000 / v + PRIOR_EPOCHS * 60000 / p) / 60
         print(f"| {side}×{side} | {v:.0f} | {p:.0f} | {minutes:.0f} |", flush=True)
 
 

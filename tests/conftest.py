@@ -22,6 +22,16 @@ TINY = ["--in-channels", "1", "--image-size", "28", "--channels", "16", "--res-b
         "--examples", "10", "--threads", "1"]
 
 
+def load_benchmark(name: str):
+    """A script of benchmarks/ (not a package) as a module, so tests can call its functions."""
+    import importlib.util
+    path = FIXTURES.parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def save_digit_folder(root, images, labels, n):
     """The first n digits as PNGs in one sub-folder per class: train.py's image-folder dataset."""
     for i in range(n):

@@ -3,12 +3,12 @@ test images (a fixture: no dataset folder needed) and on class-conditional sampl
 classifier (also a fixture). Every file in checkpoints/ must be listed here and made by its recipe in
 benchmarks/train_models.py, so nothing ships untested or untraceable."""
 
-import importlib.util
 import shlex
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_benchmark
 
 import vq_explorer as vqe
 from vq_explorer.classifier import load_classifier
@@ -32,13 +32,6 @@ SHIPPED = {
 }
 
 
-def _recipes():
-    spec = importlib.util.spec_from_file_location("train_models", ROOT / "benchmarks" / "train_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def shipped_files():
     return sorted(p.stem for p in CHECKPOINTS.glob("*.safetensors"))
 
@@ -52,12 +45,12 @@ def shipped(request):
 
 
 def test_every_shipped_checkpoint_is_tested_and_made_by_its_recipe():
-    script = _recipes()
+    script = load_benchmark("train_models")
     assert "mnist" in shipped_files()   # the app's default
     for name in shipped_files():
         assert name in SHIPPED, f"{name}: shipped without thresholds in tests/test_shipped.py"
         (build,) = script.builds([name], CHECKPOINTS, ROOT / "runs")
-        train = vqe.load(CHECKPOINTS / f"{name}.safetensors", device="cpu").config["train"]
+        train = build.recorded()[0]["train"]
         assert train["commands"] == [shlex.join(build.command())], (name, train["commands"])
         assert build.is_current(), name
         recipe = shlex.split(build.args)

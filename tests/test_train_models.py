@@ -1,24 +1,18 @@
 """benchmarks/train_models.py, the rebuild script, on one tiny recipe: it trains and records the recipe, skips a
 checkpoint that records it, and retrains from scratch when the recipe changes."""
 
-import importlib.util
 import json
 import shlex
-from pathlib import Path
 
 import pytest
-from conftest import TINY, save_digit_folder
+from conftest import TINY, load_benchmark, save_digit_folder
 
 from vq_explorer.checkpoint import raw_metadata
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def script(monkeypatch):
-    spec = importlib.util.spec_from_file_location("train_models", ROOT / "benchmarks" / "train_models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("train_models")
     monkeypatch.setattr(module, "CLASSIFIERS", {})
     return module
 
