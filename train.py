@@ -1,7 +1,9 @@
-"""Train a VQ-VAE and a Gated PixelCNN prior over its code grids, stage by stage.
+"""Train a VQ-VAE and a prior over its code grids (Gated PixelCNN or Transformer), stage by stage.
 
     python train.py --dataset mnist                      # vqvae → encode → prior → export
     python train.py --dataset mnist --stage prior --resume
+    python train.py --dataset mnist --name mnist_transformer --prior transformer \
+        --vqvae-from checkpoints/mnist.safetensors       # a second prior over the same VQ-VAE's codes
     torchrun --nproc_per_node=2 train.py --dataset mnist # DistributedDataParallel (gloo on CPU, nccl on GPU)
 
 Stages write into the run folder (runs/<name>/): vqvae.safetensors and prior.safetensors (model + optimizer
@@ -31,11 +33,11 @@ from tqdm import tqdm
 
 from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, remove_stale_temp_files, save
 from vq_explorer.codebook import code_stats
-from vq_explorer.config import PriorConfig, VQVAEConfig, asdict, from_dict
+from vq_explorer.config import PriorConfig, TransformerConfig, VQVAEConfig, asdict, from_dict
 from vq_explorer.data import load_dataset, to_float
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet
 from vq_explorer.model import VQModel
-from vq_explorer.pixelcnn import GatedPixelCNN
+from vq_explorer.priors import build_prior
 from vq_explorer.report import write_curves
 from vq_explorer.vqvae import VQVAE
 
@@ -74,9 +76,14 @@ def parse_args(argv=None):
     a("--no-ema", action="store_true", help="learn the codebook by its loss instead of EMA updates")
     a("--init", default="kmeans++", choices=["kmeans++", "random", "none"])
     a("--dead-after", type=int, default=20)
+    a("--vqvae-from", default=None, metavar="CHECKPOINT",
+      help="take the VQ-VAE of this exported checkpoint instead of training one (same codes, another prior)")
     # the prior
-    a("--prior-channels", type=int, default=64)
-    a("--prior-layers", type=int, default=10)
+    a("--prior", default="pixelcnn", choices=["pixelcnn", "transformer"], help="the prior family")
+    a("--prior-layers", type=int, default=None, help="gated layers or Transformer blocks (default 10 / 4)")
+    a("--prior-channels", type=int, default=64, help="PixelCNN width")
+    a("--prior-dim", type=int, default=128, help="Transformer width")
+    a("--prior-heads", type=int, default=4, help="Transformer attention heads")
     a("--unconditional", action="store_true", help="ignore class labels")
     # running
     a("--seed", type=int, default=0)
@@ -308,7 +315,30 @@ def vq_config(args, data) -> VQVAEConfig:
                        beta=args.beta, ema=not args.no_ema, init=args.init, dead_after=args.dead_after)
 
 
+def adopt_vqvae(args, run, rank) -> dict:
+    """--vqvae-from: the run's VQ-VAE state is the checkpoint's VQ-VAE, recorded as done, with the training
+    record of the checkpoint (its commands, epochs, minutes, machine), so a second prior can be trained on the
+    very same codes and its checkpoint still says how everything in it was made."""
+    from vq_explorer.checkpoint import load
+    path = run / "vqvae.safetensors"
+    source = _sha(args.vqvae_from)
+    if path.exists() and json.loads(read_state_info(path)).get("source_sha") == source:
+        return json.loads(read_state_info(path))
+    model = load(args.vqvae_from, device="cpu")
+    t = model.config.get("train", {})
+    info = {"stage": "vqvae", "config": asdict(model.vqvae.cfg), "step": t.get("vqvae_steps", 0),
+            "epoch": t.get("vqvae_epochs", 0), "elapsed": 60 * (t.get("vqvae_minutes") or 0), "done": True,
+            "commands": t.get("commands", []), "machine": t.get("machine"), "source": str(args.vqvae_from),
+            "source_sha": source}
+    if rank == 0:
+        save_state(path, model.vqvae, torch.optim.Adam(model.vqvae.parameters()), info)
+        print(f"[vqvae] taken from {args.vqvae_from} ({info['epoch']} epochs); not trained here")
+    return info
+
+
 def stage_vqvae(args, data, run, rank, world, device, log):
+    if args.vqvae_from:
+        return adopt_vqvae(args, run, rank)
     cfg = vq_config(args, data)
     model = VQVAE(cfg).to(device)
     if device.type == "cpu":  # oneDNN convolutions run ~25% faster in channels-last layout on this CPU
@@ -371,9 +401,12 @@ def stage_encode(args, data, run, device):
           f"→ {codes_path}")
 
 
-def prior_config(args, data, num_codes) -> PriorConfig:
+def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig:
     classes = 0 if args.unconditional or not data.class_names else len(data.class_names)
-    return PriorConfig(num_codes=num_codes, channels=args.prior_channels, layers=args.prior_layers,
+    if args.prior == "transformer":
+        return TransformerConfig(num_codes=num_codes, dim=args.prior_dim, layers=args.prior_layers or 4,
+                                 heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes)
+    return PriorConfig(num_codes=num_codes, channels=args.prior_channels, layers=args.prior_layers or 10,
                        num_classes=classes)
 
 
@@ -382,11 +415,12 @@ def stage_prior(args, data, run, rank, world, device, log):
     train_g, train_y = codes["train_codes"].long(), codes["train_labels"].long()
     test_g, test_y = codes["test_codes"][:2000].long().to(device), codes["test_labels"][:2000].long().to(device)
     vq_info = json.loads(read_state_info(run / "vqvae.safetensors"))
-    cfg = prior_config(args, data, vq_info["config"]["num_codes"])
-    model = GatedPixelCNN(cfg).to(device)
+    cfg = prior_config(args, data, vq_info["config"]["num_codes"], tuple(train_g.shape[1:]))
+    model = build_prior(cfg).to(device)
     if rank == 0:
-        print(f"[prior] {sum(p.numel() for p in model.parameters()):,} parameters, {cfg.layers} layers × "
-              f"{cfg.channels} channels, classes={cfg.num_classes or 'none'}")
+        width = f"{cfg.channels} channels" if cfg.type == "pixelcnn" else f"dim {cfg.dim}, {cfg.heads} heads"
+        print(f"[prior] {cfg.type}, {sum(p.numel() for p in model.parameters()):,} parameters, {cfg.layers} "
+              f"layers × {width}, classes={cfg.num_classes or 'none'}")
     net = DDP(model) if world > 1 else model
     opt = torch.optim.Adam(model.parameters(), lr=args.prior_lr)
     cells = train_g.shape[1] * train_g.shape[2]
@@ -419,7 +453,7 @@ def stage_prior(args, data, run, rank, world, device, log):
 def train_record(args, run, vinfo: dict, pinfo: dict) -> dict:
     """What a checkpoint says of its training: the command lines that made it (the recipe, so the rebuild
     script can tell whether a file is current), epochs and wall-clock minutes of every stage, and where."""
-    commands = sorted({i["command"] for i in (vinfo, pinfo) if i.get("command")})
+    commands = sorted({c for i in (vinfo, pinfo) for c in i.get("commands", [i.get("command")]) if c})
     if not commands:  # states written before commands were recorded: the export's own command line
         commands = [shlex.join(["python", *sys.argv])]
     machines = sorted({i["machine"] for i in (vinfo, pinfo) if i.get("machine")})
@@ -436,7 +470,7 @@ def train_record(args, run, vinfo: dict, pinfo: dict) -> dict:
 def stage_export(args, data, run, device):
     vqvae = load_vqvae(run, "cpu")
     pinfo = json.loads(read_state_info(run / "prior.safetensors"))
-    prior = GatedPixelCNN(from_dict(PriorConfig, pinfo["config"]))
+    prior = build_prior(pinfo["config"])
     load_state(run / "prior.safetensors", prior)
     vinfo = json.loads(read_state_info(run / "vqvae.safetensors"))
     # A few test images per class travel with the checkpoint, so the app needs no dataset.
@@ -499,8 +533,8 @@ def main(argv=None):
                 (stage_encode if stage == "encode" else stage_export)(args, data, run, device)
             if world > 1:
                 dist.barrier()
-            if rank == 0 and stage in ("vqvae", "prior"):
-                write_curves(run / "metrics.jsonl", run / "curves")
+            if rank == 0 and stage in ("vqvae", "prior") and (run / "metrics.jsonl").exists():  # (none yet
+                write_curves(run / "metrics.jsonl", run / "curves")                               # if adopted)
     except FloatingPointError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

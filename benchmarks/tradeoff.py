@@ -1,4 +1,5 @@
-"""The speed/quality trade-off of the downsampling factor, measured on each checkpoint's test split.
+"""The speed/quality trade-off of the downsampling factor (and of the prior family), measured on each
+checkpoint's test split.
 
     python benchmarks/tradeoff.py [checkpoints/*.safetensors] [--threads 2] [--repeats 5] [--limit N]
 
@@ -26,9 +27,9 @@ from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet  # noqa: E40
 from vq_explorer.render import tradeoff_figure  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
-COLUMNS = ["model", "dataset", "grid", "K", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse", "psnr",
-           "bits_per_code", "bits_per_image", "sample_accuracy", "sample_ms_b1", "sample_ms_b16", "plain_ms_b16",
-           "speedup_b16", "speedup_b1", "decode_ms", "params_prior"]
+COLUMNS = ["model", "dataset", "grid", "K", "prior", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse",
+           "psnr", "bits_per_code", "bits_per_image", "sample_accuracy", "sample_ms_b1", "sample_ms_b16",
+           "plain_ms_b16", "plain_ms_b1", "speedup_b16", "speedup_b1", "decode_ms", "params_prior"]
 
 
 def median_time(fn, repeats: int) -> float:
@@ -66,17 +67,19 @@ def measure(path: Path, args) -> dict:
     h, w = model.grid
     train = c.get("train", {})
     return {"model": path.stem, "dataset": c["dataset"], "grid": f"{h}x{w}", "K": c["num_codes"],
+            "prior": model.prior.cfg.type,
             "vqvae_epochs": train.get("vqvae_epochs"), "prior_epochs": train.get("prior_epochs"),
             "prior_minutes": train.get("prior_minutes"), "sample_accuracy": model.metrics.get("sample_accuracy"),
             "mse": figures["mse"], "psnr": figures["psnr"], "bits_per_code": figures["bits_per_code"],
             "bits_per_image": figures["bits_per_image"], "sample_ms_b1": b1 * 1e3, "sample_ms_b16": b16 / 16 * 1e3,
-            "plain_ms_b16": plain16 / 16 * 1e3, "speedup_b16": plain16 / b16, "speedup_b1": plain1 / b1,
+            "plain_ms_b16": plain16 / 16 * 1e3, "plain_ms_b1": plain1 * 1e3, "speedup_b16": plain16 / b16,
+            "speedup_b1": plain1 / b1,
             "decode_ms": decode / 16 * 1e3, "params_prior": sum(p.numel() for p in model.prior.parameters())}
 
 
 def markdown(rows) -> str:
-    head = ("| model | dataset | grid | K | epochs VQ-VAE / prior | prior min | MSE | PSNR dB | bits/code | "
-            "bits/image | samples read as their class | sample ms/img b=1 | sample ms/img b=16 | "
+    head = ("| model | dataset | grid | K | prior | epochs VQ-VAE / prior | prior min | MSE | PSNR dB | "
+            "bits/code | bits/image | samples read as their class | sample ms/img b=1 | sample ms/img b=16 | "
             "plain ms/img b=16 | cached speed-up b=16 / b=1 | decode ms/img |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -84,8 +87,9 @@ def markdown(rows) -> str:
         epochs = " / ".join("?" if v is None else f"{v:g}" for v in budget[:2])
         minutes = "?" if budget[2] is None else f"{budget[2]:.1f}"
         accuracy = "—" if r.get("sample_accuracy") is None else f"{r['sample_accuracy']:.1%}"
-        cells = [r["model"], r["dataset"], r["grid"], r["K"], epochs, minutes, f"{r['mse']:.4f}",
-                 f"{r['psnr']:.1f}", f"{r['bits_per_code']:.2f}", f"{r['bits_per_image']:.0f}", accuracy,
+        cells = [r["model"], r["dataset"], r["grid"], r["K"], r.get("prior") or "pixelcnn", epochs, minutes,
+                 f"{r['mse']:.4f}", f"{r['psnr']:.1f}", f"{r['bits_per_code']:.2f}", f"{r['bits_per_image']:.0f}",
+                 accuracy,
                  f"{r['sample_ms_b1']:.0f}", f"{r['sample_ms_b16']:.1f}", f"{r['plain_ms_b16']:.1f}",
                  f"{r['speedup_b16']:.1f}× / {r['speedup_b1']:.1f}×", f"{r['decode_ms']:.2f}"]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
@@ -134,7 +138,7 @@ def main():
         rows.append(measure(p, args))
     if args.update and (OUT / "tradeoff.csv").exists():
         with open(OUT / "tradeoff.csv") as f:
-            text, ints = ("model", "dataset", "grid"), ("K", "params_prior")
+            text, ints = ("model", "dataset", "grid", "prior"), ("K", "params_prior")
             old = [{k: v if k in text else None if v in ("", None) else int(v) if k in ints else float(v)
                     for k, v in r.items()} for r in csv.DictReader(f)]
         measured = {r["model"] for r in rows}

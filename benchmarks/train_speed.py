@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from train_models import MNIST  # noqa: E402  (this folder is on sys.path when the script runs)
 
 from vq_explorer.config import PriorConfig, VQVAEConfig  # noqa: E402
-from vq_explorer.pixelcnn import GatedPixelCNN  # noqa: E402
+from vq_explorer.priors.pixelcnn import GatedPixelCNN  # noqa: E402
 from vq_explorer.vqvae import VQVAE  # noqa: E402
 
 # The epochs every MNIST recipe asks for, read from the recipe itself.

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vq_explorer.config import PriorConfig, VQVAEConfig
+from vq_explorer.config import PriorConfig, TransformerConfig, VQVAEConfig
 
 torch.set_num_threads(2)
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
@@ -49,19 +49,26 @@ def tiny_prior(**kw) -> PriorConfig:
     return PriorConfig(**{"num_codes": 32, "channels": 16, "layers": 4, **kw})
 
 
-def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, downsample=4):
+def tiny_transformer(**kw) -> TransformerConfig:
+    return TransformerConfig(**{"num_codes": 32, "dim": 16, "layers": 2, "heads": 2, "rows": 8, "cols": 8, **kw})
+
+
+TINY_PRIORS = {"pixelcnn": tiny_prior, "transformer": tiny_transformer}
+
+
+def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, downsample=4, prior="pixelcnn"):
     """An untrained but complete VQModel, as a checkpoint would hold it."""
     from vq_explorer.checkpoint import make_config
     from vq_explorer.model import VQModel
-    from vq_explorer.pixelcnn import GatedPixelCNN
+    from vq_explorer.priors import build_prior
     from vq_explorer.vqvae import VQVAE
 
     torch.manual_seed(0)
     vq = tiny_vq(in_channels=channels, downsample=downsample, init="none")
-    pr = tiny_prior(num_classes=len(classes) if classes else 0)
+    pr = TINY_PRIORS[prior](num_classes=len(classes) if classes else 0)
     config = make_config(vq, pr, "tiny", image_size, classes)
     examples = torch.randint(0, 256, (6, channels, *image_size), dtype=torch.uint8)
-    return VQModel(VQVAE(vq).eval(), GatedPixelCNN(pr).eval(), config, {"mse": 0.5}, examples,
+    return VQModel(VQVAE(vq).eval(), build_prior(pr).eval(), config, {"mse": 0.5}, examples,
                    torch.arange(6) % max(1, len(classes or [0])))
 
 

@@ -221,3 +221,24 @@ def test_tradeoff_tab_reads_the_benchmark_results(tmp_path):
     assert tradeoff.sheets(rows, tmp_path)[0][1] == "mnist · 7x7"
     fig = render.tradeoff_figure(rows)
     assert fig.data[0].x == (3.1, 4.8) and fig.data[0].y == (25.8, 21.7)
+
+
+def test_tradeoff_tab_sets_the_two_priors_over_the_same_codes_side_by_side(tmp_path):
+    from vq_explorer import render
+    from vq_explorer.ui import tradeoff
+    (tmp_path / "tradeoff.csv").write_text(
+        "model,dataset,grid,K,prior,vqvae_epochs,prior_epochs,prior_minutes,mse,psnr,bits_per_code,bits_per_image,"
+        "sample_accuracy,sample_ms_b1,sample_ms_b16,plain_ms_b16,plain_ms_b1,speedup_b16,speedup_b1,decode_ms,"
+        "params_prior\n"
+        "mnist,mnist,7x7,512,pixelcnn,20,8,49.0,0.00167,27.8,4.4,215.8,0.952,151,16.2,117.9,312,7.3,2.1,0.4,990528\n"
+        "mnist_4x4,mnist,4x4,512,pixelcnn,20,8,20.7,0.00514,22.9,6.1,97.7,0.968,58,5.8,28.3,170,4.8,2.9,0.3,990528\n"
+        "mnist_tf,mnist,7x7,512,transformer,20,8,36.0,0.00167,27.8,4.2,205.1,0.97,90,9.5,60.0,120,6.3,1.3,0.4,"
+        "927744\n")
+    rows = tradeoff.read_rows(tmp_path)
+    text = tradeoff.priors_table(rows)
+    lines = text.splitlines()
+    assert len(lines) == 4   # head, rule, the PixelCNN and the Transformer over the same VQ-VAE; not the 4x4
+    assert lines[2] == "| pixelcnn (mnist) | 0.99 M | 8 | 49 | 215.8 | 95.2% | 151 / 312 | 16.2 / 117.9 |"
+    assert lines[3] == "| transformer (mnist_tf) | 0.93 M | 8 | 36 | 205.1 | 97.0% | 90 / 120 | 9.5 / 60.0 |"
+    assert tradeoff.priors_table([r for r in rows if r["prior"] == "pixelcnn"]) == ""
+    assert render.tradeoff_figure(rows).data[0].text == ("7x7", "4x4", "7x7 transformer")

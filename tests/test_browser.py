@@ -108,3 +108,24 @@ def test_sampling_fills_the_grid(page, shots):
     page.screenshot(path=str(shots / "sample.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
+
+
+def test_sampling_with_the_transformer_checkpoint(page, shots):
+    """Open the Transformer-prior checkpoint in the selector and stream a sample from it (runs last: it leaves
+    that checkpoint open)."""
+    from vq_explorer import explorer as ex
+    names = [n for n in ex.list_checkpoints(REPO_CHECKPOINTS) if "transformer" in n]
+    if not names:
+        pytest.skip("no Transformer checkpoint in checkpoints/ (benchmarks/train_models.py mnist_transformer)")
+    page.click("#checkpoint input")
+    page.get_by_role("option", name=names[0]).click()
+    page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('Transformer')")
+    page.get_by_role("tab", name="Sample").click()
+    page.get_by_label("fast").check()
+    page.click("#sample-start")
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('cell (')")
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('done')")
+    assert page.query_selector("#sample-decoded img")
+    page.screenshot(path=str(shots / "sample_transformer.png"), full_page=True)
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]

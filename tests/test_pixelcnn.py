@@ -1,138 +1,16 @@
+"""The Gated PixelCNN's own: its cached sampler across kernel sizes and depths. What every prior family must
+do (causality, sampling, cached = plain) is in test_priors.py, run on the PixelCNN too."""
+
 import pytest
 import torch
 from conftest import tiny_prior
 
-from vq_explorer.pixelcnn import GatedPixelCNN
+from vq_explorer.priors.pixelcnn import CachedSampler, GatedPixelCNN
 
 
-def _raster_before(h, w, r, c):
-    before = torch.zeros(h, w, dtype=torch.bool)
-    before.view(-1)[: r * w + c] = True
-    return before
-
-
-@pytest.mark.parametrize("h,w", [(5, 5), (4, 7), (7, 3)])
-@pytest.mark.parametrize("classes", [0, 3])
-def test_causality_by_gradient(h, w, classes):
-    """Logits at (r, c) depend on every earlier cell (no blind spot) and on no cell at or after it."""
-    torch.manual_seed(h * w + classes)
-    m = GatedPixelCNN(tiny_prior(channels=32, layers=max(h, w) + 1, num_classes=classes)).double()
-    labels = torch.tensor([1]) if classes else None
-    positions = [(0, 0), (0, w - 1), (h // 2, w // 2), (h - 1, 0), (h - 1, w - 1), (1, w - 2)]
-    for r, c in positions:
-        e = torch.randn(1, 32, h, w, dtype=torch.double, requires_grad=True)
-        logits = m.forward_embedded(e, labels)
-        (logits[0, :, r, c] * torch.randn(logits.shape[1], dtype=torch.double)).sum().backward()
-        g = e.grad[0].abs().sum(0)
-        before = _raster_before(h, w, r, c)
-        assert (g[~before] == 0).all(), f"({r},{c}) sees a cell at or after itself"
-        assert (g[before] > 0).all(), f"({r},{c}) misses an earlier cell: blind spot\n{g}"
-        if r > 0 and c < w - 1:
-            assert g[r - 1, c + 1] > 0   # up-and-right, the classic blind spot
-
-
-def test_conditioning_changes_logits_and_none_is_allowed():
-    m = GatedPixelCNN(tiny_prior(num_classes=4))
-    idx = torch.randint(0, 32, (2, 5, 5))
-    a, b = m(idx, torch.tensor([0, 0])), m(idx, torch.tensor([1, 1]))
-    assert not torch.allclose(a, b)
-    assert m(idx).shape == (2, 32, 5, 5)
-
-
-def test_log_prob_matches_softmax():
-    m = GatedPixelCNN(tiny_prior())
-    idx = torch.randint(0, 32, (3, 4, 4))
-    cells = m.log_prob_cells(idx)
-    manual = torch.log_softmax(m(idx), 1)[0, idx[0, 2, 1], 2, 1]
-    assert torch.allclose(cells[0, 2, 1], manual)
-    assert torch.allclose(m.log_prob(idx), cells.sum((1, 2)))
-    assert (cells <= 0).all()
-
-
-@pytest.fixture(scope="module")
-def prior():
-    torch.manual_seed(0)
-    return GatedPixelCNN(tiny_prior(num_classes=3)).eval()
-
-
-def test_same_seed_same_samples_different_seed_differs(prior):
-    a = prior.sample(4, (4, 5), labels=torch.tensor([0, 1, 2, 0]), seed=7)
-    b = prior.sample(4, (4, 5), labels=torch.tensor([0, 1, 2, 0]), seed=7)
-    c = prior.sample(4, (4, 5), labels=torch.tensor([0, 1, 2, 0]), seed=8)
-    assert torch.equal(a, b) and not torch.equal(a, c)
-    assert a.shape == (4, 4, 5) and a.dtype == torch.long and a.min() >= 0 and a.max() < 32
-
-
-def test_masked_cells_stay_as_given(prior):
-    grid = torch.randint(0, 32, (2, 4, 4))
-    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
-    mask[:, 1:3, :] = True
-    mask[0, 3, 3] = True
-    out = prior.sample(2, (4, 4), grid=grid, mask=mask, seed=1)
-    assert torch.equal(out[mask], grid[mask])
-    free = prior.sample(2, (4, 4), seed=1)
-    assert not torch.equal(out, free)
-
-
-def test_top_k_1_is_greedy(prior):
-    labels = torch.tensor([2, 0])
-    got = prior.sample(2, (3, 4), labels=labels, top_k=1, seed=123)
-    greedy = torch.zeros(2, 3, 4, dtype=torch.long)
-    with torch.no_grad():
-        for r in range(3):
-            for c in range(4):
-                greedy[:, r, c] = prior(greedy, labels)[:, :, r, c].argmax(1)
-    assert torch.equal(got, greedy)
-
-
-def test_top_k_restricts_support(prior):
-    steps = list(prior.sample_steps(3, (3, 3), top_k=5, seed=0))
-    assert all(((s.probs > 0).sum(1) <= 5).all() for s in steps)
-
-
-def test_sample_steps_raster_order_and_final_grid(prior):
-    steps = list(prior.sample_steps(2, (3, 4), labels=torch.tensor([1, 2]), temperature=0.7, seed=5))
-    assert [(s.row, s.col) for s in steps] == [(r, c) for r in range(3) for c in range(4)]
-    for i, s in enumerate(steps):
-        filled = (s.grid >= 0).view(2, -1)
-        assert filled[:, : i + 1].all() and not filled[:, i + 1:].any()
-        assert torch.allclose(s.probs.sum(1), torch.ones(2))
-    assert torch.equal(steps[-1].grid, prior.sample(2, (3, 4), labels=torch.tensor([1, 2]), temperature=0.7,
-                                                    seed=5))
-
-
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(temperature=0), "temperature"), (dict(top_k=0), "top_k"), (dict(top_k=33), "top_k"),
-    (dict(labels=torch.tensor([5, 0])), "labels"), (dict(labels=torch.tensor([0, 1, 2])), "labels"),
-    (dict(grid=torch.zeros(3, 3, dtype=torch.long)), "shape"), (dict(grid=torch.full((4, 4), 40)), "codes"),
-])
-def test_bad_sampling_arguments_are_refused(prior, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        prior.sample(2, (4, 4), **kwargs)
-
-
-@pytest.mark.slow
-def test_small_pixelcnn_overfits_a_few_grids():
-    torch.manual_seed(0)
-    grids = torch.randint(0, 32, (4, 5, 5))
-    labels = torch.arange(4)
-    m = GatedPixelCNN(tiny_prior(channels=32, layers=5, num_classes=4))
-    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
-    for _ in range(300):
-        nll = -m.log_prob_cells(grids, labels).mean()
-        opt.zero_grad()
-        nll.backward()
-        opt.step()
-    assert nll.item() < 0.05, nll.item()
-    m.eval()
-    assert torch.equal(m.sample(4, (5, 5), labels=labels, seed=0), grids)
-
-
-# --- cached sampling --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kernel,layers,shape,classes", [(3, 4, (5, 6), 3), (5, 3, (4, 4), 0), (3, 6, (1, 7), 2),
                                                          (7, 2, (6, 2), 0)])
 def test_cached_logits_equal_the_full_forward(kernel, layers, shape, classes):
-    from vq_explorer.pixelcnn import CachedSampler
     torch.manual_seed(kernel + layers)
     m = GatedPixelCNN(tiny_prior(kernel=kernel, layers=layers, num_classes=classes)).eval()
     g = torch.randint(0, 32, (3, *shape))
@@ -143,19 +21,3 @@ def test_cached_logits_equal_the_full_forward(kernel, layers, shape, classes):
         for r in range(shape[0]):
             for c in range(shape[1]):
                 assert torch.allclose(cache.logits(g, r, c), full[:, :, r, c], atol=1e-5), (r, c)
-
-
-@pytest.mark.parametrize("conditional", [True, False])
-def test_cached_sampler_gives_the_plain_samplers_samples(conditional):
-    torch.manual_seed(1)
-    m = GatedPixelCNN(tiny_prior(num_classes=3 if conditional else 0)).eval()
-    labels = torch.tensor([2, 0, 1, 2]) if conditional else None
-    grid = torch.randint(0, 32, (4, 5, 5))
-    mask = torch.rand(4, 5, 5) < 0.3
-    for kwargs in (dict(), dict(grid=grid, mask=mask), dict(temperature=0.7, top_k=6)):
-        a = m.sample(4, (5, 5), labels=labels, seed=11, **kwargs)
-        b = m.sample(4, (5, 5), labels=labels, seed=11, cached=False, **kwargs)
-        assert torch.equal(a, b), kwargs
-    steps_a = list(m.sample_steps(2, (3, 3), seed=4))
-    steps_b = list(m.sample_steps(2, (3, 3), seed=4, cached=False))
-    assert all(torch.allclose(x.probs, y.probs, atol=1e-5) for x, y in zip(steps_a, steps_b, strict=True))

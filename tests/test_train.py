@@ -71,6 +71,24 @@ def test_end_to_end_writes_a_loadable_checkpoint(tmp_path, digits):
     rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
     assert {r["stage"] for r in rows} == {"vqvae", "prior"} and any(r.get("split") == "test" for r in rows)
 
+    # A Transformer prior over the same VQ-VAE: identical VQ-VAE weights and codes, both commands recorded.
+    extra = ["--vqvae-from", str(tmp_path / "d.safetensors"), "--prior", "transformer", "--prior-dim", "16",
+             "--prior-heads", "2", "--prior-layers", "2", "--epochs", "1"]
+    cmd = [sys.executable, str(ROOT / "train.py"), "--dataset", str(digits), "--name", "t", "--runs",
+           str(tmp_path / "runs"), "--out", str(tmp_path / "t.safetensors"), *TINY, *extra]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "not trained here" in out.stdout
+    t2 = vqe.load(tmp_path / "t.safetensors", device="cpu")
+    assert t2.config["prior"]["type"] == "transformer" and type(t2.prior).__name__ == "GridTransformer"
+    assert all(torch.equal(a, b) for a, b in zip(m.vqvae.state_dict().values(), t2.vqvae.state_dict().values(),
+                                                 strict=True))
+    codes2 = load_file(str(tmp_path / "runs" / "t" / "codes.safetensors"))
+    assert torch.equal(codes2["train_codes"], codes["train_codes"])
+    record = t2.config["train"]
+    assert len(record["commands"]) == 2 and t["commands"][0] in record["commands"], record
+    assert record["vqvae_epochs"] == 2 and record["prior_epochs"] == 1, record
+
 
 def _interrupt_then_resume(tmp_path, digits, how):
     state = tmp_path / "runs" / "d" / "vqvae.safetensors"

@@ -15,22 +15,23 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import PriorConfig, VQVAEConfig, asdict, from_dict
+from .config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
 from .model import VQModel
-from .pixelcnn import GatedPixelCNN
+from .priors import build_prior
 from .vqvae import VQVAE
 
 FORMAT = "vq-explorer/1"
 # Bounds that no real model here comes near; they stop a crafted config from allocating without limit.
 LIMITS = {"channels": 2048, "layers": 128, "num_codes": 65536, "code_dim": 4096, "res_blocks": 64,
-          "downsample": 64, "kernel": 15, "num_classes": 100000, "in_channels": 4}
+          "downsample": 64, "kernel": 15, "num_classes": 100000, "in_channels": 4, "dim": 8192, "heads": 256,
+          "rows": 1024, "cols": 1024}
 
 
 class CheckpointError(ValueError):
     """A file that is not a usable vq-explorer checkpoint; the message names the file."""
 
 
-def make_config(vq: VQVAEConfig, prior: PriorConfig, dataset: str, image_size, class_names=None,
+def make_config(vq: VQVAEConfig, prior, dataset: str, image_size, class_names=None,
                 **extra) -> dict:
     """The checkpoint's config: the flat facts a user looks for first, then each model's full settings."""
     h, w = image_size
@@ -121,8 +122,8 @@ def read_metadata(path) -> dict:
     return {**meta, "config": config, "metrics": metrics}
 
 
-def _model_configs(config: dict) -> tuple[VQVAEConfig, PriorConfig]:
-    vq, prior = from_dict(VQVAEConfig, config["vqvae"]), from_dict(PriorConfig, config["prior"])
+def _model_configs(config: dict):
+    vq, prior = from_dict(VQVAEConfig, config["vqvae"]), prior_config_from_dict(config["prior"])
     for cfg in (vq, prior):
         for key, bound in LIMITS.items():
             value = getattr(cfg, key, None)
@@ -139,7 +140,7 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     config = meta["config"]
     try:
         vq_cfg, prior_cfg = _model_configs(config)
-        vqvae, prior = VQVAE(vq_cfg), GatedPixelCNN(prior_cfg)
+        vqvae, prior = VQVAE(vq_cfg), build_prior(prior_cfg)
         tensors = load_file(str(path))
         for name, module in (("vqvae", vqvae), ("prior", prior)):
             module.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()

@@ -22,11 +22,37 @@ class VQVAEConfig:
 
 @dataclass
 class PriorConfig:
+    """The Gated PixelCNN prior."""
+    type: str = "pixelcnn"      # the prior family (a file without it holds a PixelCNN)
     num_codes: int = 256        # K, must match the VQ-VAE
     channels: int = 96          # width of both stacks
     layers: int = 12            # gated layers
     kernel: int = 3             # odd; each layer widens the receptive field by kernel // 2
     num_classes: int = 0        # 0 = unconditional; otherwise a learned per-class bias in every layer
+
+
+@dataclass
+class TransformerConfig:
+    """The GPT-style prior over the grid read in raster order."""
+    type: str = "transformer"
+    num_codes: int = 256        # K, must match the VQ-VAE
+    dim: int = 128              # width of the residual stream
+    layers: int = 4             # transformer blocks
+    heads: int = 4              # attention heads; dim must be divisible by them
+    rows: int = 7               # the largest grid it knows positions for: learned row and column embeddings
+    cols: int = 7
+    num_classes: int = 0        # 0 = unconditional; otherwise a learned class embedding (+ a "no class" entry)
+
+
+PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig}
+
+
+def prior_config_from_dict(d: dict):
+    """The prior's config from a checkpoint's config["prior"], by its "type" (default: pixelcnn)."""
+    kind = d.get("type", "pixelcnn")
+    if kind not in PRIOR_CONFIGS:
+        raise ValueError(f"unknown prior type {kind!r}: this version knows {', '.join(PRIOR_CONFIGS)}")
+    return from_dict(PRIOR_CONFIGS[kind], d)
 
 
 def from_dict(cls, d: dict):
@@ -35,4 +61,4 @@ def from_dict(cls, d: dict):
     return cls(**{k: v for k, v in d.items() if k in names})
 
 
-__all__ = ["VQVAEConfig", "PriorConfig", "from_dict", "asdict"]
+__all__ = ["VQVAEConfig", "PriorConfig", "TransformerConfig", "prior_config_from_dict", "from_dict", "asdict"]

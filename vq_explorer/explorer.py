@@ -73,10 +73,14 @@ def describe(model) -> str:
     h, w = c["grid"]
     classes = class_names(model)
     prior = f"conditioned on {len(classes)} classes" if classes else "unconditional"
+    p = model.prior.cfg
+    family = (f"Transformer ({p.layers} blocks × {p.dim}, {p.heads} heads)" if p.type == "transformer"
+              else f"Gated PixelCNN ({p.layers} layers × {p.channels} channels)")
+    size = sum(t.numel() for t in model.prior.parameters()) / 1e6
     colour = "RGB" if c["channels"] == 3 else "greyscale"
     lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, {colour} → "
              f"**{h}×{w} code grid** (downsample {c['downsample']}), **K = {c['num_codes']}** codes of dimension "
-             f"{c['code_dim']}; prior {prior}."]
+             f"{c['code_dim']}; prior: a {family}, {size:.2f} M parameters, {prior}."]
     if m:
         figures = [("MSE", "mse", "{:.4f}"), ("PSNR", "psnr", "{:.1f} dB"), ("perplexity", "perplexity", "{:.0f}"),
                    ("dead codes", "dead_codes", "{}"), ("bits/code", "bits_per_code", "{:.2f}"),

@@ -4,14 +4,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .pixelcnn import GatedPixelCNN
+from .priors import AutoregressivePrior
 from .vqvae import VQVAE
 
 
 @dataclass(eq=False)  # compared and hashed by identity: caches key on the loaded model
 class VQModel:
     vqvae: VQVAE
-    prior: GatedPixelCNN
+    prior: AutoregressivePrior        # a GatedPixelCNN or a GridTransformer: config["prior"]["type"]
     config: dict                       # dataset, image_size, channels, grid, num_codes, code_dim, downsample, ...
     metrics: dict = field(default_factory=dict)
     examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app

@@ -159,7 +159,8 @@ def tradeoff_figure(rows: list[dict]) -> go.Figure:
         rs = [r for r in rows if r["dataset"] == ds]
         fig.add_trace(go.Scatter(
             x=[float(r["sample_ms_b16"]) for r in rs], y=[float(r["psnr"]) for r in rs], mode="markers+text",
-            text=[r["grid"] for r in rs], textposition="top center", name=ds, marker=dict(size=12),
+            text=[r["grid"] + ("" if r.get("prior", "pixelcnn") in ("", "pixelcnn") else f" {r['prior']}")
+                  for r in rs], textposition="top center", name=ds, marker=dict(size=12),
             customdata=[[r["model"], float(r["bits_per_image"])] for r in rs],
             hovertemplate="%{customdata[0]}<br>%{x:.1f} ms/image<br>PSNR %{y:.1f} dB<br>"
                           "%{customdata[1]:.0f} bits/image<extra></extra>"))

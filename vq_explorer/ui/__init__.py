@@ -10,8 +10,9 @@ from .common import guarded
 
 HEADER = """# vq-explorer
 A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
-any such grid back into an image. A **Gated PixelCNN prior** learns which grids are likely and writes new ones
-cell by cell. Reconstruct your own images, paint grids by hand, look inside the codebook, and watch sampling."""
+any such grid back into an image. A **prior** (a Gated PixelCNN or a Transformer) learns which grids are likely and
+writes new ones cell by cell. Reconstruct your own images, paint grids by hand, look inside the codebook, and watch
+sampling."""
 MAX_FILE_SIZE = "10mb"
 # Gradio keeps a copy of the UI's config (~200 KB) for every session it has seen, up to this many, dropping the
 # least recently used; its default of 10,000 would let a public Space grow by ~2 GB.

@@ -12,10 +12,11 @@ from .. import render
 from .common import guarded, png
 from .paint import cell_px
 
-INTRO = """The prior (a Gated PixelCNN) writes a grid one cell at a time in reading order; each code is drawn
-from its predicted distribution given every cell before it. **Temperature** sharpens (< 1) or flattens (> 1)
-that distribution; **top-k** keeps only the k likeliest codes. The bar chart shows the distribution at the cell
-just filled (the chosen code in red); the **entropy** is how uncertain the prior has been on average, in bits."""
+INTRO = """The prior (a Gated PixelCNN or a Transformer: the checkpoint says which) writes a grid one cell at a
+time in reading order; each code is drawn from its predicted distribution given every cell before it.
+**Temperature** sharpens (< 1) or flattens (> 1) that distribution; **top-k** keeps only the k likeliest codes. The
+bar chart shows the distribution at the cell just filled (the chosen code in red); the **entropy** is how uncertain
+the prior has been on average, in bits."""
 SPEEDS = {"slow": 0.25, "normal": 0.06, "fast": 0.0, "instant": None}
 
 

@@ -20,6 +20,10 @@ bits per image; it samples 2.6–2.8× faster, and its samples are read as their
 small grid gives up is reconstruction detail, not the class."""
 
 
+PRIORS_INTRO = """### Two prior families over the same codes
+PLACEHOLDER"""
+
+
 def read_rows(folder: Path = RESULTS) -> list[dict]:
     path = folder / "tradeoff.csv"
     if not path.exists():
@@ -45,6 +49,29 @@ def table(rows: list[dict]) -> str:
     return "\n".join([head, *body])
 
 
+def family(r: dict) -> str:
+    return r.get("prior") or "pixelcnn"   # rows measured before the column existed are PixelCNNs
+
+
+def priors_table(rows: list[dict]) -> str:
+    """The two prior families side by side where both model the same VQ-VAE's codes (same grid, same MSE)."""
+    same = [(p, t) for t in rows if family(t) == "transformer" for p in rows if family(p) == "pixelcnn"
+            and (p["dataset"], p["grid"], p["mse"]) == (t["dataset"], t["grid"], t["mse"])]
+    if not same:
+        return ""
+    head = ("| prior | parameters | epochs | training min | test bits/image | samples read as their class | "
+            "ms/image b=1, cached / plain | ms/image b=16, cached / plain |\n" + "|---" * 8 + "|")
+
+    def line(r):
+        plain_b1 = float(r["plain_ms_b1"]) if r.get("plain_ms_b1") else float("nan")
+        return (f"| {family(r)} ({r['model']}) | {int(r['params_prior']) / 1e6:.2f} M | "
+                f"{r.get('prior_epochs') or '?'} | {float(r['prior_minutes']):.0f} | "
+                f"{float(r['bits_per_image']):.1f} | {_share(r.get('sample_accuracy'))} | "
+                f"{float(r['sample_ms_b1']):.0f} / {plain_b1:.0f} | "
+                f"{float(r['sample_ms_b16']):.1f} / {float(r['plain_ms_b16']):.1f} |")
+    return "\n".join([head, *(line(r) for pair in same for r in pair)])
+
+
 def sheets(rows: list[dict], folder: Path = RESULTS):
     return [(str(folder / f"{r['model']}_samples.png"), f"{r['model']} · {r['grid']}") for r in rows
             if (folder / f"{r['model']}_samples.png").exists()]
@@ -54,7 +81,10 @@ def build():
     rows = read_rows()
     with gr.Tab("Trade-off", id="tradeoff"):
         gr.Markdown(INTRO)
-        gr.Markdown(table(rows), elem_id="tradeoff-table")
+        gr.Markdown(table([r for r in rows if family(r) == "pixelcnn"]), elem_id="tradeoff-table")
+        if priors_table(rows):
+            gr.Markdown(PRIORS_INTRO)
+            gr.Markdown(priors_table(rows), elem_id="priors-table")
         if rows:
             gr.Plot(render.tradeoff_figure(rows), elem_id="tradeoff-chart")
             gr.Gallery(sheets(rows), label="samples per model (one row per class)", columns=3, height=420,

@@ -1,0 +1,137 @@
+"""A GPT-style prior: the code grid read in raster order as a sequence, each code predicted from those before it
+(the first DALL-E's recipe, small). Read next to nanoGPT's model.py: the same pre-LayerNorm blocks.
+
+The input at position t is the code of cell t − 1 (a start token at t = 0) plus the learned row and column
+embeddings of cell t, the cell being predicted — so the grid's 2-D layout is known without being inferred from
+a flat index — plus a class embedding (the last entry means "no class", so one model samples both ways).
+Causal self-attention makes position t see positions 0..t, i.e. the codes of cells 0..t − 1.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import TransformerConfig
+from .autoregressive import AutoregressivePrior
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.heads = cfg.heads
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+
+    def split(self, x):
+        """(B, T, 3·dim) → q, k, v of shape (B, heads, T, dim / heads)."""
+        B, T, _ = x.shape
+        return x.view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+
+    def forward(self, x):
+        q, k, v = self.split(self.qkv(x))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.proj(y.transpose(1, 2).flatten(2))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
+        self.attn = SelfAttention(cfg)
+        self.mlp = nn.Sequential(nn.Linear(cfg.dim, 4 * cfg.dim), nn.GELU(), nn.Linear(4 * cfg.dim, cfg.dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class GridTransformer(AutoregressivePrior):
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        if cfg.dim % cfg.heads:
+            raise ValueError(f"dim ({cfg.dim}) must be divisible by heads ({cfg.heads})")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.num_codes + 1, cfg.dim)          # index K: the start token
+        self.row = nn.Embedding(cfg.rows, cfg.dim)
+        self.col = nn.Embedding(cfg.cols, cfg.dim)
+        self.cls = nn.Embedding(cfg.num_classes + 1, cfg.dim) if cfg.num_classes else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
+        self.ln = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.num_codes, bias=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2: scale the residual projections by depth
+            if name.endswith(("proj.weight", "mlp.2.weight")):
+                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.layers))
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def check_shape(self, shape):
+        h, w = shape
+        if h > self.cfg.rows or w > self.cfg.cols:
+            raise ValueError(f"this Transformer prior knows grids up to {self.cfg.rows}×{self.cfg.cols} "
+                             f"(its training grid), not {h}×{w}")
+
+    def _context(self, shape, labels, batch: int, device):
+        """What every position adds besides its input code: row + column of the predicted cell, class."""
+        h, w = shape
+        rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
+        ctx = (self.row(rows)[:, None] + self.col(cols)[None]).view(1, h * w, -1)
+        cond = self._labels(labels, batch, device)
+        return ctx + self.cls(cond)[:, None] if cond is not None else ctx
+
+    def forward_embedded(self, e, labels=None):
+        """Logits (B, K, h, w) from the codes' embeddings e (B, dim, h, w): lets tests differentiate."""
+        B, _, h, w = e.shape
+        self.check_shape((h, w))
+        start = self.embed.weight[-1].expand(B, 1, -1)
+        x = torch.cat([start, e.flatten(2).transpose(1, 2)[:, :-1]], 1)   # position t holds cell t − 1
+        x = x + self._context((h, w), labels, B, e.device)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln(x)).transpose(1, 2).reshape(B, -1, h, w)
+
+    def forward(self, idx, labels=None):
+        """Logits (B, K, h, w): cell (r, c) depends only on cells before it in raster order."""
+        return self.forward_embedded(self.embed(idx.long()).permute(0, 3, 1, 2), labels)
+
+    def cached_sampler(self, n: int, shape, labels=None) -> "KVCache":
+        return KVCache(self, n, shape, labels)
+
+
+class KVCache:
+    """Exact incremental evaluation during raster-order sampling: each block keeps the keys and values of the
+    positions already seen, so a new cell costs one position's pass through each block (attention over the
+    cached ones) instead of a forward pass over the whole grid."""
+
+    def __init__(self, net: GridTransformer, n: int, shape, labels=None):
+        net.check_shape(shape)
+        self.net, (self.h, self.w) = net, shape
+        dev = next(net.parameters()).device
+        T, heads = self.h * self.w, net.cfg.heads
+        self.context = net._context(shape, labels, n, dev).expand(n, T, -1)
+        self.k = [torch.zeros(n, heads, T, net.cfg.dim // heads, device=dev) for _ in net.blocks]
+        self.v = [torch.zeros_like(k) for k in self.k]
+
+    def logits(self, grid, r, c):
+        """Logits (n, K) at (r, c); `grid` must hold every cell before (r, c), and calls come in raster order."""
+        t = r * self.w + c
+        net = self.net
+        if t == 0:
+            x = net.embed.weight[-1].expand(len(grid), -1)
+        else:
+            x = net.embed(grid.view(len(grid), -1)[:, t - 1].clamp_min(0))
+        x = (x + self.context[:, t])[:, None]                                          # (n, 1, dim)
+        for i, block in enumerate(net.blocks):
+            q, k, v = block.attn.split(block.attn.qkv(block.ln1(x)))
+            self.k[i][:, :, t:t + 1], self.v[i][:, :, t:t + 1] = k, v
+            y = F.scaled_dot_product_attention(q, self.k[i][:, :, :t + 1], self.v[i][:, :, :t + 1])
+            x = x + block.attn.proj(y.transpose(1, 2).flatten(2))
+            x = x + block.mlp(block.ln2(x))
+        return net.head(net.ln(x))[:, 0]
