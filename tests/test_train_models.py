@@ -57,3 +57,32 @@ def test_summary_lists_a_recipe_that_is_not_built(tmp_path, script):
     (build,) = script.builds(["mnist"], tmp_path / "none", tmp_path / "runs")
     assert not build.is_current() and build.recorded() is None
     assert "| mnist | not built |" in script.summary([build])
+
+
+def test_print_command_gives_the_exact_train_py_arguments(script, capsys):
+    script.main(["--print-command", "mnist_4x4"])
+    (build,) = script.builds(["mnist_4x4"], script.ROOT / "checkpoints", script.ROOT / "runs")
+    assert capsys.readouterr().out.strip() == shlex.join(build.command()[1:])
+
+
+def test_a_recipe_on_another_checkpoints_vqvae_is_current_only_with_both_commands(tmp_path, script):
+    """A prior trained with --vqvae-from records the source's commands beside its own; the rebuild script expects
+    exactly both, so a changed source model makes the derived one stale."""
+    from conftest import make_tiny_model
+
+    import vq_explorer as vqe
+    source = make_tiny_model()
+    source.config = {**source.config, "train": {"commands": ["python train.py --name src"], "machine": "cpu"}}
+    vqe.save(source, tmp_path / "src.safetensors")
+    script.RECIPES = {"derived": ("mnist", f"--vqvae-from {tmp_path / 'src.safetensors'} --prior transformer")}
+    (build,) = script.builds(["derived"], tmp_path, tmp_path / "runs")
+    own = shlex.join(build.command())
+    assert build.expected_commands() == sorted([own, "python train.py --name src"])
+    derived = make_tiny_model(prior="transformer")
+    for commands, current in (([own], False), (build.expected_commands(), True)):
+        derived.config = {**derived.config, "train": {"commands": commands, "machine": "cpu"}}
+        vqe.save(derived, tmp_path / "derived.safetensors")
+        assert build.is_current() == current, commands
+    source.config["train"]["commands"] = ["python train.py --name src --vqvae-epochs 30"]   # the source changed
+    vqe.save(source, tmp_path / "src.safetensors")
+    assert not build.is_current()
