@@ -108,7 +108,8 @@ def chart(rows, stem: Path):
         rs = [r for r in rows if r["dataset"] == ds]
         ax.plot([r["sample_ms_b16"] for r in rs], [r["psnr"] for r in rs], "o", label=ds, markersize=8)
         for r in rs:
-            ax.annotate(r["grid"], (r["sample_ms_b16"], r["psnr"]), textcoords="offset points", xytext=(5, 5))
+            label = r["grid"] + ("" if r.get("prior", "pixelcnn") == "pixelcnn" else f" {r['prior']}")
+            ax.annotate(label, (r["sample_ms_b16"], r["psnr"]), textcoords="offset points", xytext=(5, 5))
     ax.set_xscale("log")
     ax.set_xlabel("sampling time per image, ms (cached, batch 16)")
     ax.set_ylabel("test PSNR, dB")

@@ -5,7 +5,8 @@
 For downsample 2, 4 and 8 (grids 14×14, 7×7, 4×4): VQ-VAE training images/s and PixelCNN prior training
 grids/s at batch 128 (the train.py models, channels-last VQ-VAE as train.py runs it on a CPU), and the minutes
 the MNIST recipe's epochs (train_models.py) of 60,000 images would take at those rates (evaluation and encoding
-not included).
+not included). Then both prior families at the shipped 7×7 sizes (PixelCNN 64 × 10 layers, Transformer
+128 × 4 blocks): grids/s and the minutes of the recipes' prior epochs.
 """
 
 import argparse
@@ -21,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train_models import MNIST  # noqa: E402  (this folder is on sys.path when the script runs)
 
-from vq_explorer.config import PriorConfig, VQVAEConfig  # noqa: E402
-from vq_explorer.priors.pixelcnn import GatedPixelCNN  # noqa: E402
+from vq_explorer.config import PriorConfig, TransformerConfig, VQVAEConfig  # noqa: E402
+from vq_explorer.priors import build_prior  # noqa: E402
 from vq_explorer.vqvae import VQVAE  # noqa: E402
 
 # The epochs every MNIST recipe asks for, read from the recipe itself.
@@ -51,8 +52,12 @@ def vqvae_rate(downsample: int, batch: int, steps: int) -> float:
     return per_second(step, batch, steps)
 
 
-def prior_rate(side: int, batch: int, steps: int) -> float:
-    model = GatedPixelCNN(PriorConfig(num_codes=512, channels=64, layers=10, num_classes=10))
+PIXELCNN = PriorConfig(num_codes=512, channels=64, layers=10, num_classes=10)
+TRANSFORMER = TransformerConfig(num_codes=512, dim=128, layers=4, heads=4, rows=7, cols=7, num_classes=10)
+
+
+def prior_rate(side: int, batch: int, steps: int, cfg=PIXELCNN) -> float:
+    model = build_prior(cfg)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     g, y = torch.randint(0, 512, (batch, side, side)), torch.randint(0, 10, (batch,))
 
@@ -78,6 +83,12 @@ def main():
         v, p = vqvae_rate(downsample, args.batch, args.steps), prior_rate(side, args.batch, args.steps)
         minutes = (VQVAE_EPOCHS * 60000 / v + PRIOR_EPOCHS * 60000 / p) / 60
         print(f"| {side}×{side} | {v:.0f} | {p:.0f} | {minutes:.0f} |", flush=True)
+    print(f"\n| prior at 7×7 | parameters | grids/s | {PRIOR_EPOCHS:g} epochs of 60,000, minutes |")
+    print("|---|---|---|---|")
+    for cfg in (PIXELCNN, TRANSFORMER):
+        p = prior_rate(7, args.batch, args.steps, cfg)
+        params = sum(t.numel() for t in build_prior(cfg).parameters())
+        print(f"| {cfg.type} | {params / 1e6:.2f} M | {p:.0f} | {PRIOR_EPOCHS * 60000 / p / 60:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ test images (a fixture: no dataset folder needed) and on class-conditional sampl
 classifier (also a fixture). Every file in checkpoints/ must be listed here and made by its recipe in
 benchmarks/train_models.py, so nothing ships untested or untraceable."""
 
+import math
 import shlex
 from pathlib import Path
 
@@ -29,6 +30,10 @@ SHIPPED = {
     # measured: MSE 0.00506, 23.0 dB, perplexity 447 on these 1,000; 96.8% of 500 samples (96.0% of these 300).
     # The issue's target: samples ≥ 95% (reached); it sets none for reconstruction at 4×4.
     "mnist_4x4": {"grid": [4, 4], "mse": 0.0056, "psnr": 22.5, "perplexity": 300, "accuracy": 0.92},
+    # The same VQ-VAE as mnist, a Transformer prior. Measured: 205.0 bits/image on these 1,000 (the PixelCNN:
+    # 216); 92.6% of 500 samples (90.7% of these 300). The Transformer issue's aim — samples read as their class
+    # at least as often as the PixelCNN's — is not reached (95.2%): the README says so.
+    "mnist_transformer": {"grid": [7, 7], "mse": 0.0018, "psnr": 27.4, "perplexity": 200, "accuracy": 0.88},
 }
 
 
@@ -110,10 +115,15 @@ def test_the_classifier_can_tell_a_wrong_class():
     assert float((clf.predict(images) == (labels + 1) % 10).float().mean()) < 0.2
 
 
-def test_the_transformer_model_shares_the_default_models_vqvae():
-    """Both priors model the very same codes: the Transformer checkpoint's VQ-VAE is mnist.safetensors's."""
+def test_the_transformer_model_shares_the_default_models_vqvae(mnist_1000):
+    """Both priors model the very same codes: the Transformer checkpoint's VQ-VAE is mnist.safetensors's. And
+    on those codes the Transformer assigns the test digits fewer bits than the PixelCNN (205 against 216)."""
     pixelcnn = vqe.load(CHECKPOINTS / "mnist.safetensors", "cpu")
     transformer = vqe.load(CHECKPOINTS / "mnist_transformer.safetensors", "cpu")
     assert isinstance(pixelcnn.prior, vqe.GatedPixelCNN) and isinstance(transformer.prior, vqe.GridTransformer)
     a, b = pixelcnn.vqvae.state_dict(), transformer.vqvae.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x, y = mnist_1000
+    grids = pixelcnn.encode(x.float() / 255)
+    bits = [float(-m.log_prob(grids, y).mean()) / math.log(2) for m in (pixelcnn, transformer)]
+    assert bits[1] < bits[0] - 5, bits
