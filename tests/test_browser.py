@@ -128,10 +128,20 @@ def test_sampling_with_the_transformer_checkpoint(page, shots):
     page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('Transformer')")
     page.get_by_role("tab", name="Sample").click()
     page.get_by_label("fast").check()
+    before = page.inner_text("#sample-status")   # the last run's final status (it names its random seed)
     page.click("#sample-start")
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('cell (')")
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('done')")
+    page.wait_for_function("([b]) => { const t = document.querySelector('#sample-status')?.innerText || ''; "
+                           "return t !== b && t.includes('done'); }", arg=[before])
     assert page.query_selector("#sample-decoded img")
     page.screenshot(path=str(shots / "sample_transformer.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
+
+
+def test_tradeoff_tab_shows_both_tables_and_the_chart(page, shots):
+    page.get_by_role("tab", name="Trade-off").click()
+    page.wait_for_selector("#tradeoff-chart .js-plotly-plot")
+    assert "mnist_4x4" in page.inner_text("#tradeoff-table")
+    priors = page.inner_text("#priors-table")   # tradeoff.csv holds both priors over mnist's codes
+    assert "pixelcnn (mnist)" in priors and "transformer (mnist_transformer)" in priors
+    page.screenshot(path=str(shots / "tradeoff.png"), full_page=True)
