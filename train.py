@@ -84,6 +84,7 @@ def parse_args(argv=None):
     a("--prior-channels", type=int, default=64, help="PixelCNN width")
     a("--prior-dim", type=int, default=128, help="Transformer width")
     a("--prior-heads", type=int, default=4, help="Transformer attention heads")
+    a("--prior-class-per-block", action="store_true", help="Transformer: the class embedding before every block")
     a("--unconditional", action="store_true", help="ignore class labels")
     # running
     a("--seed", type=int, default=0)
@@ -405,7 +406,8 @@ def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig
     classes = 0 if args.unconditional or not data.class_names else len(data.class_names)
     if args.prior == "transformer":
         return TransformerConfig(num_codes=num_codes, dim=args.prior_dim, layers=args.prior_layers or 4,
-                                 heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes)
+                                 heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes,
+                                 class_per_block=args.prior_class_per_block)
     return PriorConfig(num_codes=num_codes, channels=args.prior_channels, layers=args.prior_layers or 10,
                        num_classes=classes)
 

@@ -129,11 +129,14 @@ def test_bad_sampling_arguments_are_refused(prior, kwargs, match):
 
 
 # --- the cached samplers -------------------------------------------------------------------------------
-@pytest.mark.parametrize("family", FAMILIES)
+VARIANTS = [("pixelcnn", {}), ("transformer", {}), ("transformer", {"class_per_block": True})]
+
+
+@pytest.mark.parametrize("family,options", VARIANTS)
 @pytest.mark.parametrize("shape,classes", [((5, 6), 3), ((4, 4), 0), ((1, 7), 2), ((6, 2), 0)])
-def test_cached_logits_equal_the_full_forward(family, shape, classes):
+def test_cached_logits_equal_the_full_forward(family, options, shape, classes):
     torch.manual_seed(sum(shape) + classes)
-    m = tiny(family, num_classes=classes).eval()
+    m = tiny(family, num_classes=classes, **options).eval()
     g = torch.randint(0, 32, (3, *shape))
     y = torch.tensor([0, 1, 1]) if classes else None
     with torch.no_grad():
@@ -144,11 +147,11 @@ def test_cached_logits_equal_the_full_forward(family, shape, classes):
                 assert torch.allclose(cache.logits(g, r, c), full[:, :, r, c], atol=1e-5), (r, c)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family,options", VARIANTS)
 @pytest.mark.parametrize("conditional", [True, False])
-def test_cached_sampler_gives_the_plain_samplers_samples(family, conditional):
+def test_cached_sampler_gives_the_plain_samplers_samples(family, options, conditional):
     torch.manual_seed(1)
-    m = tiny(family, num_classes=3 if conditional else 0).eval()
+    m = tiny(family, num_classes=3 if conditional else 0, **options).eval()
     labels = torch.tensor([2, 0, 1, 2]) if conditional else None
     grid = torch.randint(0, 32, (4, 5, 5))
     mask = torch.rand(4, 5, 5) < 0.3
@@ -248,3 +251,18 @@ def test_an_unknown_prior_type_is_a_clear_checkpoint_error(tmp_path):
     vqe.save(model, tmp_path / "x.safetensors")
     with pytest.raises(vqe.CheckpointError, match="unknown prior type 'rnn'"):
         vqe.load(tmp_path / "x.safetensors")
+
+
+def test_class_per_block_conditions_every_block():
+    """With class_per_block each block gets its own class embedding: the logits depend on the class through
+    every one of them, and causality is unchanged."""
+    torch.manual_seed(5)
+    m = tiny("transformer", num_classes=3, class_per_block=True)
+    assert len(m.cls_blocks) == m.cfg.layers
+    idx = torch.randint(0, 32, (2, 4, 4))
+    for emb in m.cls_blocks:
+        before = m(idx, torch.tensor([0, 1]))
+        with torch.no_grad():
+            emb.weight[1] += 1.0
+        assert torch.equal(m(idx, torch.tensor([0, 1]))[0], before[0])        # class 0 untouched
+        assert not torch.allclose(m(idx, torch.tensor([0, 1]))[1], before[1])  # class 1 moved by this block

@@ -42,6 +42,7 @@ class TransformerConfig:
     rows: int = 7               # the largest grid it knows positions for: learned row and column embeddings
     cols: int = 7
     num_classes: int = 0        # 0 = unconditional; otherwise a learned class embedding (+ a "no class" entry)
+    class_per_block: bool = False   # add a class embedding before every block, not only at the input
 
 
 PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig}

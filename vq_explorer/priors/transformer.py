@@ -57,6 +57,9 @@ class GridTransformer(AutoregressivePrior):
         self.row = nn.Embedding(cfg.rows, cfg.dim)
         self.col = nn.Embedding(cfg.cols, cfg.dim)
         self.cls = nn.Embedding(cfg.num_classes + 1, cfg.dim) if cfg.num_classes else None
+        # Optionally the class again before every block, as the PixelCNN adds its class bias in every layer.
+        self.cls_blocks = nn.ModuleList(nn.Embedding(cfg.num_classes + 1, cfg.dim) for _ in range(cfg.layers)) \
+            if cfg.num_classes and cfg.class_per_block else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.num_codes, bias=False)
@@ -79,12 +82,17 @@ class GridTransformer(AutoregressivePrior):
                              f"(its training grid), not {h}×{w}")
 
     def _context(self, shape, labels, batch: int, device):
-        """What every position adds besides its input code: row + column of the predicted cell, class."""
+        """What every position adds besides its input code: row + column of the predicted cell, class; and
+        what each block adds to every position (its class embedding, or nothing)."""
         h, w = shape
         rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
         ctx = (self.row(rows)[:, None] + self.col(cols)[None]).view(1, h * w, -1)
         cond = self._labels(labels, batch, device)
-        return ctx + self.cls(cond)[:, None] if cond is not None else ctx
+        if cond is None:
+            return ctx, [0] * len(self.blocks)
+        per_block = [e(cond)[:, None] for e in self.cls_blocks] if self.cls_blocks is not None else \
+            [0] * len(self.blocks)
+        return ctx + self.cls(cond)[:, None], per_block
 
     def forward_embedded(self, e, labels=None):
         """Logits (B, K, h, w) from the codes' embeddings e (B, dim, h, w): lets tests differentiate."""
@@ -92,9 +100,10 @@ class GridTransformer(AutoregressivePrior):
         self.check_shape((h, w))
         start = self.embed.weight[-1].expand(B, 1, -1)
         x = torch.cat([start, e.flatten(2).transpose(1, 2)[:, :-1]], 1)   # position t holds cell t − 1
-        x = x + self._context((h, w), labels, B, e.device)
-        for block in self.blocks:
-            x = block(x)
+        ctx, per_block = self._context((h, w), labels, B, e.device)
+        x = x + ctx
+        for block, c in zip(self.blocks, per_block, strict=True):
+            x = block(x + c)
         return self.head(self.ln(x)).transpose(1, 2).reshape(B, -1, h, w)
 
     def forward(self, idx, labels=None):
@@ -115,7 +124,8 @@ class KVCache:
         self.net, (self.h, self.w) = net, shape
         dev = next(net.parameters()).device
         T, heads = self.h * self.w, net.cfg.heads
-        self.context = net._context(shape, labels, n, dev).expand(n, T, -1)
+        context, self.per_block = net._context(shape, labels, n, dev)
+        self.context = context.expand(n, T, -1)
         self.k = [torch.zeros(n, heads, T, net.cfg.dim // heads, device=dev) for _ in net.blocks]
         self.v = [torch.zeros_like(k) for k in self.k]
 
@@ -129,6 +139,7 @@ class KVCache:
             x = net.embed(grid.view(len(grid), -1)[:, t - 1].clamp_min(0))
         x = (x + self.context[:, t])[:, None]                                          # (n, 1, dim)
         for i, block in enumerate(net.blocks):
+            x = x + self.per_block[i]
             q, k, v = block.attn.split(block.attn.qkv(block.ln1(x)))
             self.k[i][:, :, t:t + 1], self.v[i][:, :, t:t + 1] = k, v
             y = F.scaled_dot_product_attention(q, self.k[i][:, :, :t + 1], self.v[i][:, :, :t + 1])
