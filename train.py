@@ -323,8 +323,10 @@ def adopt_vqvae(args, run, rank) -> dict:
     from vq_explorer.checkpoint import load
     path = run / "vqvae.safetensors"
     source = _sha(args.vqvae_from)
-    if path.exists() and json.loads(read_state_info(path)).get("source_sha") == source:
-        return json.loads(read_state_info(path))
+    if path.exists():
+        info = json.loads(read_state_info(path))
+        if info.get("source_sha") == source:
+            return info
     model = load(args.vqvae_from, device="cpu")
     t = model.config.get("train", {})
     info = {"stage": "vqvae", "config": asdict(model.vqvae.cfg), "step": t.get("vqvae_steps", 0),

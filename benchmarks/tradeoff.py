@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from vq_explorer import load  # noqa: E402
 from vq_explorer.data import load_dataset  # noqa: E402
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet  # noqa: E402
-from vq_explorer.render import tradeoff_figure  # noqa: E402
+from vq_explorer.render import point_label, prior_family, tradeoff_figure  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 COLUMNS = ["model", "dataset", "grid", "K", "prior", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse",
@@ -87,7 +87,7 @@ def markdown(rows) -> str:
         epochs = " / ".join("?" if v is None else f"{v:g}" for v in budget[:2])
         minutes = "?" if budget[2] is None else f"{budget[2]:.1f}"
         accuracy = "—" if r.get("sample_accuracy") is None else f"{r['sample_accuracy']:.1%}"
-        cells = [r["model"], r["dataset"], r["grid"], r["K"], r.get("prior") or "pixelcnn", epochs, minutes,
+        cells = [r["model"], r["dataset"], r["grid"], r["K"], prior_family(r), epochs, minutes,
                  f"{r['mse']:.4f}", f"{r['psnr']:.1f}", f"{r['bits_per_code']:.2f}", f"{r['bits_per_image']:.0f}",
                  accuracy,
                  f"{r['sample_ms_b1']:.0f}", f"{r['sample_ms_b16']:.1f}", f"{r['plain_ms_b16']:.1f}",
@@ -108,8 +108,7 @@ def chart(rows, stem: Path):
         rs = [r for r in rows if r["dataset"] == ds]
         ax.plot([r["sample_ms_b16"] for r in rs], [r["psnr"] for r in rs], "o", label=ds, markersize=8)
         for r in rs:
-            label = r["grid"] + ("" if r.get("prior", "pixelcnn") == "pixelcnn" else f" {r['prior']}")
-            ax.annotate(label, (r["sample_ms_b16"], r["psnr"]), textcoords="offset points", xytext=(5, 5))
+            ax.annotate(point_label(r), (r["sample_ms_b16"], r["psnr"]), textcoords="offset points", xytext=(5, 5))
     ax.set_xscale("log")
     ax.set_xlabel("sampling time per image, ms (cached, batch 16)")
     ax.set_ylabel("test PSNR, dB")

@@ -152,6 +152,16 @@ def probs_figure(probs: torch.Tensor, k: int = 10, chosen: int | None = None) ->
     return _layout(fig, "top codes at the current cell (chosen in red)", 280)
 
 
+def prior_family(row: dict) -> str:
+    """A trade-off row's prior; rows measured before the column existed are PixelCNNs."""
+    return row.get("prior") or "pixelcnn"
+
+
+def point_label(row: dict) -> str:
+    """A trade-off point's label: its grid, and its prior where that is not the default PixelCNN."""
+    return row["grid"] + ("" if prior_family(row) == "pixelcnn" else f" {prior_family(row)}")
+
+
 def tradeoff_figure(rows: list[dict]) -> go.Figure:
     """Test PSNR against sampling time per image, one point per model (rows as in benchmarks/tradeoff.py)."""
     fig = go.Figure()
@@ -159,8 +169,7 @@ def tradeoff_figure(rows: list[dict]) -> go.Figure:
         rs = [r for r in rows if r["dataset"] == ds]
         fig.add_trace(go.Scatter(
             x=[float(r["sample_ms_b16"]) for r in rs], y=[float(r["psnr"]) for r in rs], mode="markers+text",
-            text=[r["grid"] + ("" if r.get("prior", "pixelcnn") in ("", "pixelcnn") else f" {r['prior']}")
-                  for r in rs], textposition="top center", name=ds, marker=dict(size=12),
+            text=[point_label(r) for r in rs], textposition="top center", name=ds, marker=dict(size=12),
             customdata=[[r["model"], float(r["bits_per_image"])] for r in rs],
             hovertemplate="%{customdata[0]}<br>%{x:.1f} ms/image<br>PSNR %{y:.1f} dB<br>"
                           "%{customdata[1]:.0f} bits/image<extra></extra>"))

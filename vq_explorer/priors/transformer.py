@@ -29,9 +29,16 @@ class SelfAttention(nn.Module):
         B, T, _ = x.shape
         return x.view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
 
-    def forward(self, x):
+    def forward(self, x, cache=None, t: int = 0):
+        """The whole sequence with a causal mask; or, with `cache` (keys, values) preallocated for every
+        position, the one position t: its key and value are stored, and it attends to positions 0..t."""
         q, k, v = self.split(self.qkv(x))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            keys, values = cache
+            keys[:, :, t:t + 1], values[:, :, t:t + 1] = k, v
+            y = F.scaled_dot_product_attention(q, keys[:, :, :t + 1], values[:, :, :t + 1])
         return self.proj(y.transpose(1, 2).flatten(2))
 
 
@@ -42,8 +49,8 @@ class Block(nn.Module):
         self.attn = SelfAttention(cfg)
         self.mlp = nn.Sequential(nn.Linear(cfg.dim, 4 * cfg.dim), nn.GELU(), nn.Linear(4 * cfg.dim, cfg.dim))
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x, cache=None, t: int = 0):
+        x = x + self.attn(self.ln1(x), cache, t)
         return x + self.mlp(self.ln2(x))
 
 
@@ -126,8 +133,8 @@ class KVCache:
         T, heads = self.h * self.w, net.cfg.heads
         context, self.per_block = net._context(shape, labels, n, dev)
         self.context = context.expand(n, T, -1)
-        self.k = [torch.zeros(n, heads, T, net.cfg.dim // heads, device=dev) for _ in net.blocks]
-        self.v = [torch.zeros_like(k) for k in self.k]
+        self.kv = [tuple(torch.zeros(n, heads, T, net.cfg.dim // heads, device=dev) for _ in "kv")
+                   for _ in net.blocks]
 
     def logits(self, grid, r, c):
         """Logits (n, K) at (r, c); `grid` must hold every cell before (r, c), and calls come in raster order."""
@@ -138,11 +145,6 @@ class KVCache:
         else:
             x = net.embed(grid.view(len(grid), -1)[:, t - 1].clamp_min(0))
         x = (x + self.context[:, t])[:, None]                                          # (n, 1, dim)
-        for i, block in enumerate(net.blocks):
-            x = x + self.per_block[i]
-            q, k, v = block.attn.split(block.attn.qkv(block.ln1(x)))
-            self.k[i][:, :, t:t + 1], self.v[i][:, :, t:t + 1] = k, v
-            y = F.scaled_dot_product_attention(q, self.k[i][:, :, :t + 1], self.v[i][:, :, :t + 1])
-            x = x + block.attn.proj(y.transpose(1, 2).flatten(2))
-            x = x + block.mlp(block.ln2(x))
+        for block, c, cache in zip(net.blocks, self.per_block, self.kv, strict=True):
+            x = block(x + c, cache, t)
         return net.head(net.ln(x))[:, 0]

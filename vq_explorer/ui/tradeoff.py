@@ -54,12 +54,9 @@ def table(rows: list[dict]) -> str:
     return "\n".join([head, *body])
 
 
-def family(r: dict) -> str:
-    return r.get("prior") or "pixelcnn"   # rows measured before the column existed are PixelCNNs
-
-
 def priors_table(rows: list[dict]) -> str:
     """The two prior families side by side where both model the same VQ-VAE's codes (same grid, same MSE)."""
+    family = render.prior_family
     same = [(p, t) for t in rows if family(t) == "transformer" for p in rows if family(p) == "pixelcnn"
             and (p["dataset"], p["grid"], p["mse"]) == (t["dataset"], t["grid"], t["mse"])]
     if not same:
@@ -69,7 +66,7 @@ def priors_table(rows: list[dict]) -> str:
 
     def line(r):
         plain_b1 = float(r["plain_ms_b1"]) if r.get("plain_ms_b1") else float("nan")
-        return (f"| {family(r)} ({r['model']}) | {int(r['params_prior']) / 1e6:.2f} M | "
+        return (f"| {render.prior_family(r)} ({r['model']}) | {int(r['params_prior']) / 1e6:.2f} M | "
                 f"{r.get('prior_epochs') or '?'} | {float(r['prior_minutes']):.0f} | "
                 f"{float(r['bits_per_image']):.1f} | {_share(r.get('sample_accuracy'))} | "
                 f"{float(r['sample_ms_b1']):.0f} / {plain_b1:.0f} | "
@@ -86,10 +83,11 @@ def build():
     rows = read_rows()
     with gr.Tab("Trade-off", id="tradeoff"):
         gr.Markdown(INTRO)
-        gr.Markdown(table([r for r in rows if family(r) == "pixelcnn"]), elem_id="tradeoff-table")
-        if priors_table(rows):
+        gr.Markdown(table([r for r in rows if render.prior_family(r) == "pixelcnn"]), elem_id="tradeoff-table")
+        priors = priors_table(rows)
+        if priors:
             gr.Markdown(PRIORS_INTRO)
-            gr.Markdown(priors_table(rows), elem_id="priors-table")
+            gr.Markdown(priors, elem_id="priors-table")
         if rows:
             gr.Plot(render.tradeoff_figure(rows), elem_id="tradeoff-chart")
             gr.Gallery(sheets(rows), label="samples per model (one row per class)", columns=3, height=420,
