@@ -1,9 +1,11 @@
-"""Train a VQ-VAE and a prior over its code grids (Gated PixelCNN or Transformer), stage by stage.
+"""Train a VQ-VAE and a prior over its code grids (Gated PixelCNN, Transformer or masked Transformer), by stages.
 
     python train.py --dataset mnist                      # vqvae → encode → prior → export
     python train.py --dataset mnist --stage prior --resume
     python train.py --dataset mnist --name mnist_transformer --prior transformer \
         --vqvae-from checkpoints/mnist.safetensors       # a second prior over the same VQ-VAE's codes
+    python train.py --dataset mnist --name mnist_maskgit --prior maskgit \
+        --vqvae-from checkpoints/mnist.safetensors       # a masked prior: a grid in a few parallel steps
     torchrun --nproc_per_node=2 train.py --dataset mnist # DistributedDataParallel (gloo on CPU, nccl on GPU)
 
 Stages write into the run folder (runs/<name>/): vqvae.safetensors and prior.safetensors (model + optimizer
@@ -33,7 +35,7 @@ from tqdm import tqdm
 
 from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, remove_stale_temp_files, save
 from vq_explorer.codebook import code_stats
-from vq_explorer.config import PriorConfig, TransformerConfig, VQVAEConfig, asdict, from_dict
+from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig, asdict, from_dict
 from vq_explorer.data import load_dataset, to_float
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet
 from vq_explorer.model import VQModel
@@ -79,11 +81,12 @@ def parse_args(argv=None):
     a("--vqvae-from", default=None, metavar="CHECKPOINT",
       help="take the VQ-VAE of this exported checkpoint instead of training one (same codes, another prior)")
     # the prior
-    a("--prior", default="pixelcnn", choices=["pixelcnn", "transformer"], help="the prior family")
+    a("--prior", default="pixelcnn", choices=["pixelcnn", "transformer", "maskgit"], help="the prior family")
     a("--prior-layers", type=int, default=None, help="gated layers or Transformer blocks (default 10 / 4)")
     a("--prior-channels", type=int, default=64, help="PixelCNN width")
-    a("--prior-dim", type=int, default=128, help="Transformer width")
-    a("--prior-heads", type=int, default=4, help="Transformer attention heads")
+    a("--prior-dim", type=int, default=128, help="Transformer width (both kinds)")
+    a("--prior-heads", type=int, default=4, help="Transformer attention heads (both kinds)")
+    a("--prior-steps", type=int, default=8, help="masked prior: default number of sampling steps")
     a("--prior-class-per-block", action="store_true", help="Transformer: the class embedding before every block")
     a("--unconditional", action="store_true", help="ignore class labels")
     # running
@@ -404,8 +407,12 @@ def stage_encode(args, data, run, device):
           f"→ {codes_path}")
 
 
-def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig:
+def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig | MaskGITConfig:
     classes = 0 if args.unconditional or not data.class_names else len(data.class_names)
+    if args.prior == "maskgit":
+        return MaskGITConfig(num_codes=num_codes, dim=args.prior_dim, layers=args.prior_layers or 4,
+                             heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes,
+                             steps=args.prior_steps)
     if args.prior == "transformer":
         return TransformerConfig(num_codes=num_codes, dim=args.prior_dim, layers=args.prior_layers or 4,
                                  heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes,
@@ -423,6 +430,7 @@ def stage_prior(args, data, run, rank, world, device, log):
     model = build_prior(cfg).to(device)
     if rank == 0:
         width = f"{cfg.channels} channels" if cfg.type == "pixelcnn" else f"dim {cfg.dim}, {cfg.heads} heads"
+        width += f", {cfg.steps} sampling steps" if cfg.type == "maskgit" else ""
         print(f"[prior] {cfg.type}, {sum(p.numel() for p in model.parameters()):,} parameters, {cfg.layers} "
               f"layers × {width}, classes={cfg.num_classes or 'none'}")
     net = DDP(model) if world > 1 else model
@@ -438,14 +446,21 @@ def stage_prior(args, data, run, rank, world, device, log):
             y = torch.where(drop, torch.full_like(y, cfg.num_classes), y)
         else:
             y = None
-        logits = net(g, y)
-        nll = F.cross_entropy(logits, g)
+        if cfg.type == "maskgit":   # fill in a random share of hidden cells; the loss is on those only
+            inputs, hidden = model.corrupt(g)
+            nll = model.loss(net(inputs, y), g, hidden)
+            return nll, {"bits/masked code": nll.item() / math.log(2)}
+        nll = F.cross_entropy(net(g, y), g)
         return nll, {"bits/code": nll.item() / math.log(2)}
 
     @torch.no_grad()
     def eval_fn():
         model.eval()
         y = test_y if cfg.num_classes else None
+        if cfg.type == "maskgit":   # no likelihood: the masked-cell loss on the same random masks every epoch
+            inputs, hidden = model.corrupt(test_g, torch.Generator(device=device).manual_seed(0))
+            nll = model.loss(model(inputs, y), test_g, hidden).item()
+            return {"test_bits/masked code": nll / math.log(2)}
         nll = -model.log_prob(test_g, y).mean().item()
         return {"test_bits/code": nll / cells / math.log(2), "test_bits/image": nll / math.log(2)}
 

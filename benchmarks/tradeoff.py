@@ -11,6 +11,7 @@ plus a sample sheet per model (benchmarks/results/<name>_samples.png).
 
 import argparse
 import csv
+import json
 import statistics
 import sys
 import time
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vq_explorer import load  # noqa: E402
+from vq_explorer.checkpoint import raw_metadata  # noqa: E402
 from vq_explorer.data import load_dataset  # noqa: E402
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet  # noqa: E402
 from vq_explorer.render import point_label, prior_family, tradeoff_figure  # noqa: E402
@@ -134,6 +136,10 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for p in paths:
+        if json.loads(raw_metadata(p)["config"])["prior"].get("type") == "maskgit":
+            print(f"skipping {p.name}: a masked prior has no likelihood and no cached sampler; "
+                  "benchmarks/maskgit_steps.py measures it", file=sys.stderr)
+            continue
         print(f"measuring {p.name} …", file=sys.stderr, flush=True)
         rows.append(measure(p, args))
     if args.update and (OUT / "tradeoff.csv").exists():

@@ -48,6 +48,8 @@ RECIPES = {
     "mnist_transformer": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior transformer "
                                    "--prior-dim 128 --prior-layers 4 --prior-heads 4 --prior-epochs 8 "
                                    "--prior-lr 1e-3"),
+    "mnist_maskgit": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior maskgit --prior-dim 128 "
+                               "--prior-layers 4 --prior-heads 4 --prior-epochs 10 --prior-lr 1e-3"),
 }
 CLASSIFIERS = {"mnist": ROOT / "tests" / "fixtures" / "mnist_classifier.safetensors"}
 

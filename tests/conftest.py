@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vq_explorer.config import PriorConfig, TransformerConfig, VQVAEConfig
+from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig
 
 torch.set_num_threads(2)
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
@@ -53,7 +53,12 @@ def tiny_transformer(**kw) -> TransformerConfig:
     return TransformerConfig(**{"num_codes": 32, "dim": 16, "layers": 2, "heads": 2, "rows": 8, "cols": 8, **kw})
 
 
-TINY_PRIORS = {"pixelcnn": tiny_prior, "transformer": tiny_transformer}
+def tiny_maskgit(**kw) -> MaskGITConfig:
+    return MaskGITConfig(**{"num_codes": 32, "dim": 16, "layers": 2, "heads": 2, "rows": 8, "cols": 8, **kw})
+
+
+TINY_PRIORS = {"pixelcnn": tiny_prior, "transformer": tiny_transformer, "maskgit": tiny_maskgit}
+AUTOREGRESSIVE = ["pixelcnn", "transformer"]
 
 
 def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, downsample=4, prior="pixelcnn"):

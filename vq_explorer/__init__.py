@@ -1,11 +1,13 @@
-"""vq-explorer: a VQ-VAE, a prior over its code grids (Gated PixelCNN or Transformer), and tools to look inside."""
+"""vq-explorer: a VQ-VAE, a prior over its code grids (Gated PixelCNN, Transformer or masked Transformer),
+and tools to look inside."""
 
 from .checkpoint import CheckpointError, load, save
-from .config import PriorConfig, TransformerConfig, VQVAEConfig
+from .config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig
 from .model import VQModel
-from .priors import GatedPixelCNN, GridTransformer, SampleStep, build_prior
+from .priors import GatedPixelCNN, GridTransformer, MaskedTransformer, SampleStep, build_prior
 from .quantizer import VectorQuantizer
 from .vqvae import VQVAE
 
 __all__ = ["load", "save", "CheckpointError", "VQModel", "VQVAE", "VQVAEConfig", "GatedPixelCNN",
-           "GridTransformer", "PriorConfig", "TransformerConfig", "build_prior", "SampleStep", "VectorQuantizer"]
+           "GridTransformer", "MaskedTransformer", "PriorConfig", "TransformerConfig", "MaskGITConfig",
+           "build_prior", "SampleStep", "VectorQuantizer"]

@@ -45,7 +45,22 @@ class TransformerConfig:
     class_per_block: bool = False   # add a class embedding before every block, not only at the input
 
 
-PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig}
+@dataclass
+class MaskGITConfig:
+    """The masked (bidirectional) Transformer prior that fills a grid in a few parallel steps (MaskGIT)."""
+    type: str = "maskgit"
+    num_codes: int = 256        # K, must match the VQ-VAE; index K is the [MASK] token
+    dim: int = 128
+    layers: int = 4
+    heads: int = 4
+    rows: int = 7               # the largest grid it knows positions for
+    cols: int = 7
+    num_classes: int = 0        # 0 = unconditional; otherwise a class embedding (+ a "no class" entry)
+    steps: int = 8              # default number of sampling steps
+    choice_temperature: float = 4.5   # randomness added to the confidences when choosing cells, annealed to 0
+
+
+PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig, "maskgit": MaskGITConfig}
 
 
 def prior_config_from_dict(d: dict):
@@ -62,4 +77,5 @@ def from_dict(cls, d: dict):
     return cls(**{k: v for k, v in d.items() if k in names})
 
 
-__all__ = ["VQVAEConfig", "PriorConfig", "TransformerConfig", "prior_config_from_dict", "from_dict", "asdict"]
+__all__ = ["VQVAEConfig", "PriorConfig", "TransformerConfig", "MaskGITConfig", "prior_config_from_dict",
+           "from_dict", "asdict"]

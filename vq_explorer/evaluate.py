@@ -21,8 +21,10 @@ from .data import load_dataset, to_float
 
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500) -> dict:
-    """Figures over the whole of `images` (uint8 N×C×H×W): usage is counted over the full pass, not a batch."""
+    """Figures over the whole of `images` (uint8 N×C×H×W): usage is counted over the full pass, not a batch.
+    A masked prior has no likelihood, so its figures have no bits."""
     K = model.config["num_codes"]
+    exact = model.prior.exact_likelihood
     conditional = bool(model.config.get("class_names")) and model.prior.cfg.num_classes > 0
     sq_err, n_pix, nll, counts = 0.0, 0, 0.0, torch.zeros(K, dtype=torch.long)
     for i in range(0, len(images), batch_size):
@@ -33,13 +35,13 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, ba
         n_pix += x.numel()
         counts += M.code_counts(idx, K)
         y = labels[i:i + batch_size] if conditional and labels is not None else None
-        nll -= float(model.log_prob(idx, y).sum())
+        nll -= float(model.log_prob(idx, y).sum()) if exact else 0.0
     n, cells = len(images), math.prod(model.grid)
     mse = sq_err / n_pix
+    bits = {"bits_per_code": M.bits(nll / n / cells), "bits_per_image": M.bits(nll / n),
+            "conditional_nll": conditional} if exact else {}
     return {"test_images": n, "mse": mse, "psnr": M.psnr(mse), "perplexity": M.perplexity(counts),
-            "used_codes": int((counts > 0).sum()), "dead_codes": int((counts == 0).sum()),
-            "bits_per_code": M.bits(nll / n / cells), "bits_per_image": M.bits(nll / n),
-            "conditional_nll": conditional}
+            "used_codes": int((counts > 0).sum()), "dead_codes": int((counts == 0).sum()), **bits}
 
 
 @torch.no_grad()
@@ -53,12 +55,14 @@ def sample_sheet(model, per_class: int = 10, temperature: float = 1.0, seed: int
 
 
 @torch.no_grad()
-def sample_accuracy(model, classifier, per_class: int = 50, temperature: float = 1.0, seed: int = 0) -> float:
+def sample_accuracy(model, classifier, per_class: int = 50, temperature: float = 1.0, seed: int = 0,
+                    steps: int | None = None) -> float:
     """Share of class-conditional samples that `classifier` reads as the class they were asked for.
-    50 per class (500 for 10 classes) keeps the figure's standard error near one point."""
+    50 per class (500 for 10 classes) keeps the figure's standard error near one point. `steps`: a masked
+    prior's parallel steps (default: its own)."""
     labels = torch.arange(model.prior.cfg.num_classes).repeat_interleave(per_class)
     images = torch.cat([model.decode(model.sample(len(chunk), labels=chunk, temperature=temperature,
-                                                  seed=seed + i))
+                                                  seed=seed + i, steps=steps))
                         for i, chunk in enumerate(labels.split(100))])
     return float((classifier.predict(images) == labels).float().mean())
 

@@ -73,9 +73,7 @@ def describe(model) -> str:
     h, w = c["grid"]
     classes = class_names(model)
     prior = f"conditioned on {len(classes)} classes" if classes else "unconditional"
-    p = model.prior.cfg
-    family = (f"Transformer ({p.layers} blocks × {p.dim}, {p.heads} heads)" if p.type == "transformer"
-              else f"Gated PixelCNN ({p.layers} layers × {p.channels} channels)")
+    family = prior_family(model)
     size = sum(t.numel() for t in model.prior.parameters()) / 1e6
     colour = "RGB" if c["channels"] == 3 else "greyscale"
     lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, {colour} → "
@@ -93,6 +91,30 @@ def describe(model) -> str:
         lines.append(f"Trained for {t['vqvae_epochs']:g} VQ-VAE and {t['prior_epochs']:g} prior epochs "
                      f"({minutes:.0f} min on {t.get('machine', 'an unrecorded machine')}).")
     return "\n\n".join(lines)
+
+
+def prior_family(model) -> str:
+    p = model.prior.cfg
+    if p.type == "maskgit":
+        return (f"masked Transformer (MaskGIT: {p.layers} blocks × {p.dim}, {p.heads} heads; a grid in {p.steps} "
+                "parallel steps by default)")
+    if p.type == "transformer":
+        return f"Transformer ({p.layers} blocks × {p.dim}, {p.heads} heads)"
+    return f"Gated PixelCNN ({p.layers} layers × {p.channels} channels)"
+
+
+def is_masked(model) -> bool:
+    """A masked prior: parallel steps, no exact likelihood, context on every side when inpainting."""
+    return not model.prior.exact_likelihood
+
+
+def inpaint_context(model) -> str:
+    """Which cells the prior sees when it redraws a region: what the painter tells the user."""
+    if is_masked(model):
+        return "the masked Transformer (MaskGIT) redraws the region seeing the cells on every side"
+    name = "Transformer" if model.prior.cfg.type == "transformer" else "Gated PixelCNN"
+    return (f"the autoregressive {name} redraws the region in reading order, seeing only the cells before each "
+            "redrawn cell")
 
 
 def class_names(model) -> list[str]:
@@ -122,20 +144,23 @@ class Reconstruction:
     recon: torch.Tensor       # (C, H, W) in [0, 1]
     error: torch.Tensor       # (H, W) mean absolute error over channels
     grid: torch.Tensor        # (h, w) int64
-    surprise: torch.Tensor    # (h, w) bits: −log2 p(code | the cells before it)
+    surprise: torch.Tensor    # (h, w) bits: −log2 p(code | surprise_given)
     mse: float
     psnr: float
-    total_bits: float
+    total_bits: float         # the sum of the surprises: the grid's code length when `exact`
     notes: list
+    surprise_given: str = "the cells before it in reading order"
+    exact: bool = True        # False for a masked prior: the sum is no likelihood
 
 
 def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
     grid = model.encode(x)
     recon = model.decode(grid)
-    bits = -model.log_prob_cells(grid) / math.log(2)
+    bits = -model.conditional_log_probs(grid) / math.log(2)
     mse = M.mse(recon, x)
     return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits[0], mse, M.psnr(mse),
-                          float(bits.sum()), list(notes or []))
+                          float(bits.sum()), list(notes or []), model.prior.surprise_given,
+                          model.prior.exact_likelihood)
 
 
 def load_image(model, source) -> tuple[torch.Tensor, list[str]]:
@@ -213,7 +238,10 @@ def decode_grid(model, grid: torch.Tensor) -> torch.Tensor:
     return model.decode(grid[None])[0]
 
 
-def grid_bits(model, grid: torch.Tensor, label=None) -> float:
+def grid_bits(model, grid: torch.Tensor, label=None) -> float | None:
+    """The grid's code length under the prior, in bits; None for a masked prior (it has no likelihood)."""
+    if is_masked(model):
+        return None
     y = None if label is None else torch.tensor([label])
     return float(-model.log_prob(grid[None], y)[0] / math.log(2))
 
@@ -230,7 +258,8 @@ def random_grid(model, seed=None) -> torch.Tensor:
 
 
 def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, temperature=1.0, seed=None):
-    """Resample the cells in `region` with the prior; every other cell stays as it is."""
+    """Resample the cells in `region` with the prior; every other cell stays as it is (and is context: on every
+    side for a masked prior, before each cell for an autoregressive one)."""
     if not region.any():
         raise UserError("select a region first: brush over the cells to resample")
     y = None if label is None else torch.tensor([label])
@@ -310,8 +339,12 @@ def code_patches(model, code: int) -> torch.Tensor:
 
 
 # --- sampling ---------------------------------------------------------------------------------------------
-def check_sampling(model, n, temperature, top_k):
+def check_sampling(model, n, temperature, top_k, steps=None):
     K = model.config["num_codes"]
+    cells = math.prod(model.grid)
+    if steps is not None and is_masked(model) and (
+            not isinstance(steps, (int, float)) or not 1 <= int(steps) <= cells):
+        raise UserError(f"steps must be 1..{cells} (the grid's cells)")
     if not isinstance(n, (int, float)) or not 1 <= int(n) <= MAX_SAMPLES:
         raise UserError(f"number of samples must be 1..{MAX_SAMPLES}")
     if not isinstance(temperature, (int, float)) or not 0.05 <= float(temperature) <= 5:
@@ -320,14 +353,18 @@ def check_sampling(model, n, temperature, top_k):
         raise UserError(f"top-k must be between 1 and {K} (or 0 for off)")
 
 
-def sample_steps(model, n=1, label=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None):
-    """model.sample_steps with the running mean entropy (bits) of the filled cells' distributions."""
-    check_sampling(model, n, temperature, top_k)
+def sample_steps(model, n=1, label=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
+                 steps=None):
+    """model.sample_steps with the running mean entropy (bits) of the distributions drawn from so far, per cell.
+    `steps` counts a masked prior's parallel steps; an autoregressive prior ignores it (one step per cell)."""
+    check_sampling(model, n, temperature, top_k, steps)
     y = None if label is None else torch.full((int(n),), int(label))
-    total = 0.0
-    for i, step in enumerate(model.sample_steps(int(n), labels=y, temperature=float(temperature),
-                                                top_k=None if not top_k else int(top_k), seed=seed,
-                                                grid=grid, mask=mask), start=1):
-        p = step.probs.float()
-        total += float(-(p * torch.log2(p.clamp_min(1e-12))).sum(1).mean())
-        yield step, total / i
+    steps = int(steps) if steps is not None and is_masked(model) else None
+    total, cells = 0.0, 0
+    for step in model.sample_steps(int(n), labels=y, temperature=float(temperature),
+                                   top_k=None if not top_k else int(top_k), seed=seed, grid=grid, mask=mask,
+                                   steps=steps):
+        drawn = 1 if step.cells is None else int(step.cells.sum()) / int(n)
+        total += float(step.entropy.mean()) * drawn
+        cells += drawn
+        yield step, total / max(cells, 1e-9)

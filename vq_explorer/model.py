@@ -4,14 +4,14 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .priors import AutoregressivePrior
+from .priors import Prior
 from .vqvae import VQVAE
 
 
 @dataclass(eq=False)  # compared and hashed by identity: caches key on the loaded model
 class VQModel:
     vqvae: VQVAE
-    prior: AutoregressivePrior        # a GatedPixelCNN or a GridTransformer: config["prior"]["type"]
+    prior: Prior                      # GatedPixelCNN, GridTransformer, MaskedTransformer: config["prior"]["type"]
     config: dict                       # dataset, image_size, channels, grid, num_codes, code_dim, downsample, ...
     metrics: dict = field(default_factory=dict)
     examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app
@@ -57,13 +57,20 @@ class VQModel:
     def log_prob(self, idx, labels=None) -> torch.Tensor:
         return self.log_prob_cells(idx, labels).sum((1, 2))
 
+    @torch.no_grad()
+    def conditional_log_probs(self, idx, labels=None) -> torch.Tensor:
+        """Each cell's log p given the cells before it (autoregressive priors) or all the others (masked)."""
+        labels = None if labels is None else torch.as_tensor(labels).to(self.device)
+        return self.prior.conditional_log_probs(torch.as_tensor(idx).to(self.device), labels).cpu()
+
     def sample_steps(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-                     cached=True):
-        """Yields SampleStep(row, col, grid, probs) per cell; cached=False is the plain, slower reference."""
+                     cached=True, steps=None):
+        """Yields a SampleStep per cell (autoregressive) or per parallel step (masked prior, `steps` of them);
+        cached=False is the plain, slower reference of an autoregressive prior."""
         return self.prior.sample_steps(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
-                                       seed=seed, grid=grid, mask=mask, cached=cached)
+                                       seed=seed, grid=grid, mask=mask, cached=cached, steps=steps)
 
     def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-               cached=True):
+               cached=True, steps=None):
         return self.prior.sample(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
-                                 seed=seed, grid=grid, mask=mask, cached=cached).cpu()
+                                 seed=seed, grid=grid, mask=mask, cached=cached, steps=steps).cpu()

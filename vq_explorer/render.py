@@ -51,9 +51,10 @@ def _font(size: int):
 
 def grid_picture(grid: torch.Tensor, cell_px: int = 48, tiles: torch.Tensor | None = None,
                  highlight: tuple[int, int] | None = None, region: torch.Tensor | None = None,
-                 numbers: bool = True) -> np.ndarray:
+                 numbers: bool = True, outlined: torch.Tensor | None = None) -> np.ndarray:
     """The code grid as an image: each cell in its code's colour (or its decoded tile), index written on it;
-    unfilled cells (−1) grey, the current cell outlined, a selected region hatched."""
+    unfilled cells (−1) grey, the current cell outlined in red, `outlined` cells (h, w) bool in yellow (a masked
+    prior's cells committed in one step), a selected region hatched."""
     h, w = grid.shape
     img = Image.new("RGB", (w * cell_px, h * cell_px), (235, 235, 235))
     draw = ImageDraw.Draw(img)
@@ -80,6 +81,10 @@ def grid_picture(grid: torch.Tensor, cell_px: int = 48, tiles: torch.Tensor | No
                 for d in range(-cell_px, cell_px, 8):
                     draw.line((box[0] + max(d, 0), box[1] + max(-d, 0), box[0] + min(cell_px, cell_px + d) - 1,
                                box[1] + min(cell_px, cell_px - d) - 1), fill=(255, 255, 255), width=2)
+    if outlined is not None:
+        for r, c in torch.nonzero(outlined).tolist():
+            draw.rectangle((c * cell_px, r * cell_px, (c + 1) * cell_px - 1, (r + 1) * cell_px - 1),
+                           outline=(255, 210, 0), width=max(3, cell_px // 12))
     if highlight is not None:
         r, c = highlight
         draw.rectangle((c * cell_px, r * cell_px, (c + 1) * cell_px - 1, (r + 1) * cell_px - 1),
@@ -176,3 +181,26 @@ def tradeoff_figure(rows: list[dict]) -> go.Figure:
     fig.update_xaxes(title="sampling time per image, ms (cached, batch 16; log)", type="log")
     fig.update_yaxes(title="test PSNR, dB")
     return _layout(fig, "reconstruction quality vs sampling time", 450)
+
+
+def steps_figure(rows: list[dict]) -> go.Figure:
+    """Sample quality against time per image: the masked prior at each number of steps (a line), the cached
+    autoregressive priors as single points (rows as in benchmarks/maskgit_steps.py)."""
+    rs = [r for r in rows if r.get("accuracy") not in (None, "") and r["grid"] == "7x7"]
+    fig = go.Figure()
+    masked = [r for r in rs if r["prior"] == "maskgit"]
+    fig.add_trace(go.Scatter(
+        x=[float(r["ms_b1"]) for r in masked], y=[100 * float(r["accuracy"]) for r in masked],
+        mode="lines+markers+text", text=[f"{r['steps']} steps" for r in masked], textposition="bottom right",
+        name="masked Transformer (MaskGIT)", marker=dict(size=10),
+        hovertemplate="%{text}<br>%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
+    for r in rs:
+        if r["prior"] != "maskgit":
+            fig.add_trace(go.Scatter(
+                x=[float(r["ms_b1"])], y=[100 * float(r["accuracy"])], mode="markers", marker=dict(size=13,
+                                                                                                 symbol="square"),
+                name=f"{r['prior']} (cached, one step per cell)",
+                hovertemplate="%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
+    fig.update_xaxes(title="ms per image, batch 1 (sample + decode; log)", type="log")
+    fig.update_yaxes(title="% of 500 samples read as their class")
+    return _layout(fig, "7×7 codes: quality against decoding steps and time", 420)

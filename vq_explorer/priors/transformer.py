@@ -18,9 +18,9 @@ from .autoregressive import AutoregressivePrior
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg, causal: bool = True):
         super().__init__()
-        self.heads = cfg.heads
+        self.heads, self.causal = cfg.heads, causal
         self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
         self.proj = nn.Linear(cfg.dim, cfg.dim)
 
@@ -30,11 +30,12 @@ class SelfAttention(nn.Module):
         return x.view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
 
     def forward(self, x, cache=None, t: int = 0):
-        """The whole sequence with a causal mask; or, with `cache` (keys, values) preallocated for every
-        position, the one position t: its key and value are stored, and it attends to positions 0..t."""
+        """The whole sequence (with a causal mask unless built without); or, with `cache` (keys, values)
+        preallocated for every position, the one position t: its key and value are stored, and it attends to
+        positions 0..t."""
         q, k, v = self.split(self.qkv(x))
         if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
             keys, values = cache
             keys[:, :, t:t + 1], values[:, :, t:t + 1] = k, v
@@ -43,15 +44,36 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
+    """Pre-LayerNorm: x + attention(LN(x)), then x + MLP(LN(x)). Any config with `dim` and `heads`."""
+
+    def __init__(self, cfg, causal: bool = True):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(cfg.dim), nn.LayerNorm(cfg.dim)
-        self.attn = SelfAttention(cfg)
+        self.attn = SelfAttention(cfg, causal)
         self.mlp = nn.Sequential(nn.Linear(cfg.dim, 4 * cfg.dim), nn.GELU(), nn.Linear(4 * cfg.dim, cfg.dim))
 
     def forward(self, x, cache=None, t: int = 0):
         x = x + self.attn(self.ln1(x), cache, t)
         return x + self.mlp(self.ln2(x))
+
+
+def gpt2_init(model: nn.Module, layers: int):
+    """GPT-2's initialisation: N(0, 0.02) weights, zero biases, residual projections scaled down by depth."""
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    for name, p in model.named_parameters():
+        if name.endswith(("proj.weight", "mlp.2.weight")):
+            nn.init.normal_(p, std=0.02 / math.sqrt(2 * layers))
+
+
+def check_positions(cfg, shape):
+    h, w = shape
+    if h > cfg.rows or w > cfg.cols:
+        raise ValueError(f"this Transformer prior knows grids up to {cfg.rows}×{cfg.cols} (its training grid), "
+                         f"not {h}×{w}")
 
 
 class GridTransformer(AutoregressivePrior):
@@ -70,23 +92,10 @@ class GridTransformer(AutoregressivePrior):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.num_codes, bias=False)
-        self.apply(self._init)
-        for name, p in self.named_parameters():  # GPT-2: scale the residual projections by depth
-            if name.endswith(("proj.weight", "mlp.2.weight")):
-                nn.init.normal_(p, std=0.02 / math.sqrt(2 * cfg.layers))
-
-    @staticmethod
-    def _init(m):
-        if isinstance(m, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, std=0.02)
-        if isinstance(m, nn.Linear) and m.bias is not None:
-            nn.init.zeros_(m.bias)
+        gpt2_init(self, cfg.layers)
 
     def check_shape(self, shape):
-        h, w = shape
-        if h > self.cfg.rows or w > self.cfg.cols:
-            raise ValueError(f"this Transformer prior knows grids up to {self.cfg.rows}×{self.cfg.cols} "
-                             f"(its training grid), not {h}×{w}")
+        check_positions(self.cfg, shape)
 
     def _context(self, shape, labels, batch: int, device):
         """What every position adds besides its input code: row + column of the predicted cell, class; and

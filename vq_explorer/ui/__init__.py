@@ -10,9 +10,9 @@ from .common import guarded
 
 HEADER = """# vq-explorer
 A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
-any such grid back into an image. A **prior** (a Gated PixelCNN or a Transformer) learns which grids are likely and
-writes new ones cell by cell. Reconstruct your own images, paint grids by hand, look inside the codebook, and watch
-sampling."""
+any such grid back into an image. A **prior** learns which grids are likely and writes new ones: a Gated PixelCNN
+or a Transformer cell by cell, a masked Transformer (MaskGIT) in a few parallel steps. Reconstruct your own
+images, paint grids by hand, look inside the codebook, and watch sampling."""
 MAX_FILE_SIZE = "10mb"
 # Gradio keeps a copy of the UI's config (~200 KB) for every session it has seen, up to this many, dropping the
 # least recently used; its default of 10,000 would let a public Space grow by ~2 GB.
@@ -30,7 +30,7 @@ def open_checkpoint(name: str):
     classes = ["(any)", *ex.class_names(model)]
     return (ex.describe(model), reconstruct.example_gallery(name), *paint.reset(name), paint.palette(name),
             gr.update(choices=classes, value="(any)"), gr.update(choices=classes, value="(any)"),
-            *codebook.stats(name), codebook.atlas(name), *codebook.first_code(name))
+            *codebook.stats(name), codebook.atlas(name), *codebook.first_code(name), sample.steps_control(name))
 
 
 def build_demo(checkpoints_dir=None) -> gr.Blocks:
@@ -53,7 +53,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             tradeoff.build()
 
         outputs = [about, rec["gallery"], *pnt["outputs"], pnt["palette"], pnt["label"], smp["label"],
-                   *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"]]
+                   *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"], smp["steps"]]
         if names:
             demo.load(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")
             ckpt.change(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")

@@ -13,7 +13,8 @@ from .common import guarded, png
 INTRO = """Click a cell to give it the selected code, or brush over several (the brush applies about a second
 after you let go). The decoder turns any grid into an image — including grids no real image would produce.
 **Select region** marks cells instead; **Resample region** lets the prior redraw them while every other cell
-stays fixed (inpainting)."""
+stays fixed (inpainting). A masked prior (MaskGIT) redraws them seeing the cells on every side; an autoregressive
+one sees only the cells before each redrawn cell."""
 TOOLS = ["Set code", "Select region"]
 
 
@@ -37,8 +38,9 @@ def view(name: str, hist: dict, region, tiles_look: bool = False, note: str = ""
                                   region=reg))
     decoded = png(render.to_rgb(ex.decode_grid(model, grid), 320))
     bits = ex.grid_bits(model, grid)
-    info = (f"{bits:.0f} bits under the prior (unconditional) · {int(reg.sum())} cells selected · "
-            f"undo {len(hist['undo'])} / redo {len(hist['redo'])}" + (f"\n\n{note}" if note else ""))
+    bits = "no likelihood (masked prior)" if bits is None else f"{bits:.0f} bits under the prior (unconditional)"
+    info = (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
+            f"\n\nResample region: {ex.inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
     return hist, reg.tolist(), pic, pic, decoded, ex.grid_json(grid, name), info
 
 
@@ -148,7 +150,8 @@ def resample(name, hist, region, label, temperature, tiles_look):
     model = ex.get_model(name)
     reg = _region(model, region)
     grid = ex.inpaint(model, torch.tensor(hist["grid"]), reg, ex.label_id(model, label), float(temperature))
-    return view(name, ex.History.push(hist, grid), region, tiles_look, f"resampled {int(reg.sum())} cells")
+    return view(name, ex.History.push(hist, grid), region, tiles_look,
+                f"resampled {int(reg.sum())} cells")
 
 
 @guarded

@@ -9,7 +9,8 @@ from .common import guarded, png
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
 codebook's K vectors — its **code**, an integer. The **decoder** sees only those integers. The **surprise** map
 is the prior's view: −log₂ p(code | every cell before it in reading order), in bits; the total is how many bits
-an ideal compressor would need for this image's grid."""
+an ideal compressor would need for this image's grid. A masked prior (MaskGIT) has no such likelihood: its map is
+each cell's surprise given all the other cells."""
 
 
 def show(rec: ex.Reconstruction, name: str):
@@ -17,12 +18,18 @@ def show(rec: ex.Reconstruction, name: str):
     grid JSON)."""
     notes = f"\n\n_Input: {'; '.join(rec.notes)}._" if rec.notes else ""
     h, w = rec.grid.shape
-    summary = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · **{rec.total_bits:.0f} bits** for the "
-               f"{h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per code){notes}")
+    if rec.exact:
+        bits = (f"**{rec.total_bits:.0f} bits** for the {h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per "
+                "code)")
+        title = f"surprise: {rec.total_bits:.0f} bits in all"
+    else:
+        bits = (f"surprise of each cell given all the others: {rec.total_bits / (h * w):.2f} bits on average "
+                "(a masked prior has no exact likelihood, so this is no code length)")
+        title = "surprise of each cell given all the others (bits)"
+    summary = f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits}{notes}"
     return (png(render.to_rgb(rec.original)), png(render.to_rgb(rec.recon)), png(render.error_map(rec.error)),
             render.grid_figure(rec.grid, title="code grid (index on each cell)"),
-            render.grid_figure(rec.grid, rec.surprise, title=f"surprise: {rec.total_bits:.0f} bits in all",
-                               colorscale="Inferno"),
+            render.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno"),
             summary, ex.grid_json(rec.grid, name))
 
 

@@ -1,6 +1,7 @@
-"""Tab 4: autoregressive sampling from the prior, streamed cell by cell."""
+"""Tab 4: sampling from the prior, streamed cell by cell (autoregressive) or step by step (masked)."""
 
 import json
+import math
 import random
 import time
 
@@ -16,15 +17,21 @@ INTRO = """The prior (a Gated PixelCNN or a Transformer: the checkpoint says whi
 time in reading order; each code is drawn from its predicted distribution given every cell before it.
 **Temperature** sharpens (< 1) or flattens (> 1) that distribution; **top-k** keeps only the k likeliest codes. The
 bar chart shows the distribution at the cell just filled (the chosen code in red); the **entropy** is how uncertain
-the prior has been on average, in bits."""
-SPEEDS = {"slow": 0.25, "normal": 0.06, "fast": 0.0, "instant": None}
+the prior has been on average, in bits.
+
+A **masked prior** (MaskGIT) instead fills the grid in a few parallel **steps**: each step predicts every empty
+cell at once and keeps the codes it is most confident of (outlined in yellow; the map below shows how confident it
+was of each), few at first, many at the end. Fewer steps are faster; too few lose coherence."""
+SPEEDS = {"slow": 0.25, "normal": 0.06, "fast": 0.0, "instant": None}           # seconds per cell
+MASKED_SPEEDS = {"slow": 1.0, "normal": 0.4, "fast": 0.0, "instant": None}      # seconds per parallel step
 
 
 @guarded
 def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0, top_k: float = 0,
            seed: float = -1, n: float = 4, speed: str = "fast", from_painter: bool = False, hist=None,
-           region=None):
-    """The /sample endpoint (streamed): grid picture, decoded samples, probabilities, status, grids as JSON."""
+           region=None, steps: float = 8):
+    """The /sample endpoint (streamed): grid picture, decoded samples, probabilities (or a masked prior's
+    confidence map), status, grids as JSON. `steps`: a masked prior's parallel steps (ignored otherwise)."""
     name = checkpoint or ex.default_checkpoint()
     model = ex.get_model(name)
     if speed not in SPEEDS:
@@ -43,24 +50,42 @@ def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0,
     background = ex.most_used_code(model)
     px = max(16, cell_px(model) * 2 // 3)
     h, w = model.grid
-    delay = SPEEDS[speed]
-    for step, entropy in ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask):
-        last = (step.row, step.col) == (h - 1, w - 1)
-        if delay is None and not last:
-            continue
+    masked = ex.is_masked(model)
+    delay = (MASKED_SPEEDS if masked else SPEEDS)[speed]
+    confidence = torch.zeros(int(n), h, w)
+    frames = ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask,
+                             steps=int(steps) if masked else None)
+    step = next(frames, None)
+    while step is not None:
+        step, entropy = step
+        following = next(frames, None)
+        last = following is None
         g = step.grid
-        locked = mask  # hatched: the painter's cells that stay fixed
-        pic = render.grid_picture(g[0], px, highlight=None if last else (step.row, step.col), region=locked,
-                                  numbers=px >= 24)
-        decoded = model.decode(torch.where(g >= 0, g, torch.full_like(g, background)))
-        chosen = int(g[0, step.row, step.col])
-        status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean entropy "
-                  f"{entropy:.2f} bits · seed {seed}" + (" · done" if last else ""))
-        yield (png(pic), png(render.image_sheet(decoded, nrow=min(int(n), 4), size=384)),
-               render.probs_figure(step.probs[0], 10, chosen), status,
-               json.dumps({"checkpoint": name, "seed": seed, "grids": g.tolist()}) if last else "")
-        if delay:
-            time.sleep(delay)
+        if masked:
+            confidence = torch.where(step.cells, step.confidence, confidence)
+        if delay is not None or last:
+            locked = mask  # hatched: the painter's cells that stay fixed
+            pic = render.grid_picture(g[0], px, highlight=None if last or masked else (step.row, step.col),
+                                      region=locked, numbers=px >= 24,
+                                      outlined=step.cells[0] if masked and not last else None)
+            decoded = model.decode(torch.where(g >= 0, g, torch.full_like(g, background)))
+            if masked:
+                shown = torch.where(g[0] >= 0, confidence[0], torch.full_like(confidence[0], float("nan")))
+                chart = render.grid_figure(g[0], shown, unit="probability",
+                                           title=f"confidence of each committed code, sample 1 "
+                                                 f"(step {step.step})", colorscale="Viridis")
+                status = (f"step {step.step} · {int(step.cells[0].sum())} cells committed · "
+                          f"{int((g[0] >= 0).sum())}/{h * w} filled · mean entropy {entropy:.2f} bits · "
+                          f"seed {seed}" + (" · done" if last else ""))
+            else:
+                chart = render.probs_figure(step.probs[0], 10, int(g[0, step.row, step.col]))
+                status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean "
+                          f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else ""))
+            yield (png(pic), png(render.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, status,
+                   json.dumps({"checkpoint": name, "seed": seed, "grids": g.tolist()}) if last else "")
+            if delay:
+                time.sleep(delay)
+        step = following
 
 
 def build(checkpoint: gr.Dropdown, painter: dict):
@@ -74,6 +99,8 @@ def build(checkpoint: gr.Dropdown, painter: dict):
                 top_k = gr.Slider(0, 64, value=0, step=1, label="top-k (0 = off)")
                 seed = gr.Number(value=-1, precision=0, label="seed (−1 = random)")
                 n = gr.Slider(1, ex.MAX_SAMPLES, value=4, step=1, label="samples")
+                steps = gr.Slider(1, 49, value=8, step=1, label="parallel steps (masked prior only)",
+                                  elem_id="sample-steps", interactive=False)
                 speed = gr.Radio(list(SPEEDS), value="normal", label="speed")
                 from_painter = gr.Checkbox(False, label="start from the painter's grid (its unselected cells "
                                                         "stay locked)")
@@ -87,14 +114,24 @@ def build(checkpoint: gr.Dropdown, painter: dict):
                     decoded = gr.Image(label="decoded so far", interactive=False, elem_id="sample-decoded",
                                        height=380)
                 status = gr.Markdown(elem_id="sample-status")
-                probs = gr.Plot(label="distribution at the current cell", elem_id="sample-probs")
+                probs = gr.Plot(label="distribution at the current cell (masked prior: confidence map)",
+                                elem_id="sample-probs")
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
                 to_painter = gr.Button("Open sample 1 in the painter", size="sm")
         ev = start.click(sample, [checkpoint, label, temperature, top_k, seed, n, speed, from_painter,
-                                  painter["hist"], painter["region"]],
+                                  painter["hist"], painter["region"], steps],
                          [grid_img, decoded, probs, status, grids], api_name="sample", concurrency_limit=2)
         stop.click(None, None, None, cancels=[ev])
-    return {"label": label, "grids": grids, "to_painter": to_painter}
+    return {"label": label, "grids": grids, "to_painter": to_painter, "steps": steps}
+
+
+def steps_control(name: str):
+    """The steps slider for a checkpoint: live for a masked prior (1..h·w, its default), else greyed out."""
+    model = ex.get_model(name)
+    if ex.is_masked(model):
+        return gr.update(maximum=math.prod(model.grid), value=model.prior.cfg.steps, interactive=True,
+                         label="parallel steps (masked prior)")
+    return gr.update(interactive=False, label="parallel steps (masked prior only: this one takes one per cell)")
 
 
 def first_grid_json(grids_json: str) -> str:

@@ -1,0 +1,157 @@
+"""Parallel decoding measured: a masked prior's sample quality and speed against its number of steps, beside the
+autoregressive priors over the very same codes.
+
+    python benchmarks/maskgit_steps.py [--steps 1 2 4 8 16 49] [--per-class 50] [--repeats 5] [--threads 2]
+
+7×7 (the shipped MNIST models, one VQ-VAE): for each number of steps of checkpoints/mnist_maskgit.safetensors,
+and for the cached PixelCNN (mnist) and Transformer (mnist_transformer): the share of 500 class-conditional
+samples (temperature 1, seeds 0..4) that the MNIST classifier reads as their class, and the time per image to
+sample and decode at batch 1 and 16 (median of --repeats).
+
+14×14: no 14×14 model is trained (its recipe needs hours of this CPU), so only speed is measured there, with
+untrained priors of the shipped sizes on a 14×14 grid (K = 512): the prior's time alone, no decoder. Untrained
+weights cost exactly what trained ones do.
+
+Prints markdown tables and writes benchmarks/results/maskgit_steps.{csv,md,png}.
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vq_explorer import load  # noqa: E402
+from vq_explorer.classifier import load_classifier  # noqa: E402
+from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig  # noqa: E402
+from vq_explorer.evaluate import sample_accuracy  # noqa: E402
+from vq_explorer.priors import build_prior  # noqa: E402
+from vq_explorer.render import steps_figure  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results"
+CHECKPOINTS = ROOT / "checkpoints"
+CLASSIFIER = ROOT / "tests" / "fixtures" / "mnist_classifier.safetensors"
+COLUMNS = ["grid", "prior", "steps", "accuracy", "ms_b1", "ms_b16", "what"]
+
+
+def median_ms(fn, repeats: int, per: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) / per * 1e3
+
+
+def trained_rows(args, classifier) -> list[dict]:
+    """7×7: every prior over the mnist VQ-VAE's codes; the masked one at each number of steps."""
+    rows = []
+    for name, steps_list in (("mnist", [None]), ("mnist_transformer", [None]), ("mnist_maskgit", args.steps)):
+        path = CHECKPOINTS / f"{name}.safetensors"
+        if not path.exists():
+            print(f"skipping {name}: {path} is missing", file=sys.stderr)
+            continue
+        model = load(path, device="cpu")
+        for steps in steps_list:
+            print(f"{name} steps={steps or 'one per cell'} …", file=sys.stderr, flush=True)
+            acc = sample_accuracy(model, classifier, args.per_class, 1.0, seed=0, steps=steps)
+
+            def run(n, steps=steps, model=model):
+                labels = torch.arange(n) % model.prior.cfg.num_classes
+                return lambda: model.decode(model.sample(n, labels=labels, seed=0, steps=steps))
+            rows.append({"grid": "7x7", "prior": model.prior.cfg.type, "steps": steps or 49, "accuracy": acc,
+                         "ms_b1": median_ms(run(1), args.repeats, 1),
+                         "ms_b16": median_ms(run(16), args.repeats, 16), "what": f"{name}: sample + decode"})
+    return rows
+
+
+def untrained_rows(args) -> list[dict]:
+    """14×14: the shipped sizes on a 196-cell grid, untrained; the prior alone."""
+    K, shape = 512, (14, 14)
+    priors = [("pixelcnn", PriorConfig(num_codes=K, channels=64, layers=10, num_classes=10), [None]),
+              ("transformer", TransformerConfig(num_codes=K, rows=14, cols=14, num_classes=10), [None]),
+              ("maskgit", MaskGITConfig(num_codes=K, rows=14, cols=14, num_classes=10), [*args.steps, 196])]
+    rows = []
+    torch.manual_seed(0)
+    for family, cfg, steps_list in priors:
+        prior = build_prior(cfg).eval()
+        for steps in steps_list:
+            steps = None if steps is None else min(steps, 196)
+            print(f"14×14 {family} steps={steps or 'one per cell'} …", file=sys.stderr, flush=True)
+
+            def run(n, steps=steps, prior=prior):
+                return lambda: prior.sample(n, shape, labels=torch.arange(n) % 10, seed=0, steps=steps)
+            rows.append({"grid": "14x14", "prior": family, "steps": steps or 196, "accuracy": None,
+                         "ms_b1": median_ms(run(1), max(1, args.repeats // 2), 1),
+                         "ms_b16": median_ms(run(16), max(1, args.repeats // 2), 16),
+                         "what": "untrained, prior only"})
+    return rows
+
+
+def markdown(rows) -> str:
+    head = "| grid | prior | steps | samples read as their class | ms/image b=1 | ms/image b=16 | measured |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = "—" if r["accuracy"] in (None, "") else f"{float(r['accuracy']):.1%}"
+        lines.append(f"| {r['grid']} | {r['prior']} | {r['steps']} | {acc} | {float(r['ms_b1']):.1f} | "
+                     f"{float(r['ms_b16']):.1f} | {r['what']} |")
+    return "\n".join(lines)
+
+
+def chart_png(rows, path: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rs = [r for r in rows if r["accuracy"] not in (None, "")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    masked = [r for r in rs if r["prior"] == "maskgit"]
+    ax.plot([r["ms_b1"] for r in masked], [100 * r["accuracy"] for r in masked], "o-", label="masked (MaskGIT)")
+    for r in masked:
+        ax.annotate(f"{r['steps']} steps", (r["ms_b1"], 100 * r["accuracy"]), textcoords="offset points",
+                    xytext=(5, -12))
+    for r in rs:
+        if r["prior"] != "maskgit":
+            ax.plot(r["ms_b1"], 100 * r["accuracy"], "s", markersize=9, label=f"{r['prior']} (cached, 49 cells)")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per image, batch 1 (sample + decode, 2 CPU threads)")
+    ax.set_ylabel("% of 500 samples read as their class")
+    ax.set_title("7×7 MNIST codes: quality against decoding steps and time")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 49])
+    ap.add_argument("--per-class", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-14", action="store_true", help="only the trained 7×7 models")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    classifier = load_classifier(CLASSIFIER)
+    rows = trained_rows(args, classifier) + ([] if args.skip_14 else untrained_rows(args))
+    table = markdown(rows)
+    print(f"{args.threads} threads, torch {torch.__version__}, median of {args.repeats} repeats\n\n{table}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "maskgit_steps.md").write_text(table + "\n")
+    with open(OUT / "maskgit_steps.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    chart_png(rows, OUT / "maskgit_steps.png")
+    steps_figure(rows).write_html(OUT / "maskgit_steps.html", include_plotlyjs="cdn")
+
+
+if __name__ == "__main__":
+    main()
