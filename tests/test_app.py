@@ -242,3 +242,75 @@ def test_tradeoff_tab_sets_the_two_priors_over_the_same_codes_side_by_side(tmp_p
     assert lines[3] == "| transformer (mnist_tf) | 0.93 M | 8 | 36 | 205.1 | 97.0% | 90 / 120 | 9.5 / 60.0 |"
     assert tradeoff.priors_table([r for r in rows if r["prior"] == "pixelcnn"]) == ""
     assert render.tradeoff_figure(rows).data[0].text == ("7x7", "4x4", "7x7 transformer")
+
+
+def test_tradeoff_tab_shows_the_steps_benchmark(tmp_path):
+    from vq_explorer import render
+    from vq_explorer.ui import tradeoff
+    (tmp_path / "maskgit_steps.csv").write_text(
+        "grid,prior,steps,accuracy,ms_b1,ms_b16,what\n"
+        "7x7,pixelcnn,49,0.952,102.0,15.7,mnist: sample + decode\n"
+        "7x7,maskgit,1,0.5,3.0,1.0,mnist_maskgit: sample + decode\n"
+        "7x7,maskgit,8,0.9,20.0,6.0,mnist_maskgit: sample + decode\n"
+        "14x14,maskgit,8,,40.0,20.0,\"untrained, prior only\"\n")
+    rows = tradeoff.read_rows(tmp_path, "maskgit_steps.csv")
+    lines = tradeoff.steps_table(rows).splitlines()
+    assert lines[4] == "| 7x7 | maskgit | 8 | 90.0% | 20.0 | 6.0 | mnist_maskgit: sample + decode |"
+    assert lines[5] == "| 14x14 | maskgit | 8 | — | 40.0 | 20.0 | untrained, prior only |"
+    fig = render.steps_figure(rows)      # the masked line (7×7, with a quality) and the autoregressive point
+    assert fig.data[0].x == (3.0, 20.0) and fig.data[0].y == (50.0, 90.0)
+    assert fig.data[0].text == ("1 steps", "8 steps") and fig.data[1].x == (102.0,)
+    assert tradeoff.steps_table([]) == ""
+
+
+# --- a masked prior in the app ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def masked_dir(tmp_path_factory):
+    from conftest import make_tiny_model
+
+    import vq_explorer as vqe
+    folder = tmp_path_factory.mktemp("masked")
+    vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="maskgit"),
+             folder / "mg.safetensors")
+    return folder
+
+
+def test_sample_handler_streams_a_masked_priors_steps(masked_dir, monkeypatch):
+    from vq_explorer import explorer as ex
+    from vq_explorer.ui import sample
+    monkeypatch.setattr(ex, "CHECKPOINTS", masked_dir)
+    frames = list(sample.sample("mg.safetensors", "2", 1.0, 0, 3, 2, "fast", steps=4))
+    # ⌊49·cos(π/2·s/4)⌋ cells left masked after step s: 45, 34, 18, 0
+    assert [f[3].split(" · ")[:2] for f in frames] == [["step 1", "4 cells committed"],
+                                                       ["step 2", "11 cells committed"],
+                                                       ["step 3", "16 cells committed"],
+                                                       ["step 4", "18 cells committed"]]
+    assert "done" in frames[-1][3] and frames[0][4] == ""
+    assert frames[0][2].data[0].type == "heatmap"                      # the confidence map, not a bar chart
+    assert np.array(json.loads(frames[-1][4])["grids"]).shape == (2, 7, 7)
+    assert sample.steps_control("mg.safetensors")["interactive"] is True
+    assert sample.steps_control("mg.safetensors")["maximum"] == 49
+
+
+@pytest.mark.slow
+def test_client_endpoints_with_a_masked_prior(masked_dir, png_file):
+    from gradio_client import Client, handle_file
+
+    from vq_explorer import explorer as ex
+    from vq_explorer.ui import LAUNCH, build_demo
+    old = ex.CHECKPOINTS
+    demo = build_demo(masked_dir)
+    try:
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
+        client = Client(url, verbose=False)
+        job = client.submit("mg.safetensors", "(any)", 1.0, 0, 5, 1, "instant", False, 2,  # (states: not API)
+                            api_name="/sample")
+        grids = json.loads(job.result()[4])["grids"]
+        assert np.array(grids).shape == (1, 7, 7) and "step 2" in job.result()[3]
+        rec = client.predict(handle_file(png_file), "mg.safetensors", api_name="/reconstruct")
+        assert "given all the others" in rec[5]
+        out = client.predict(json.dumps({"grid": grids[0]}), "mg.safetensors", api_name="/decode_grid")
+        assert "no likelihood (masked prior)" in out[-1]
+    finally:
+        demo.close()
+        ex.CHECKPOINTS = old

@@ -138,10 +138,36 @@ def test_sampling_with_the_transformer_checkpoint(page, shots):
     assert not errors, [e.inner_text() for e in errors]
 
 
+def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
+    """Open the masked-prior checkpoint and watch a sample fill in its parallel steps: the status counts steps,
+    the committed cells and their confidence map show; the painter says who redraws a region."""
+    from vq_explorer import explorer as ex
+    names = [n for n in ex.list_checkpoints(REPO_CHECKPOINTS) if "maskgit" in n]
+    if not names:
+        pytest.skip("no masked-prior checkpoint in checkpoints/ (benchmarks/train_models.py mnist_maskgit)")
+    page.click("#checkpoint input")
+    page.get_by_role("option", name=names[0]).click()
+    page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('MaskGIT')")
+    page.get_by_role("tab", name="Sample").click()
+    page.get_by_label("slow").check()
+    page.click("#sample-start")
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('step 4 ·')")
+    page.wait_for_selector("#sample-probs .js-plotly-plot")
+    page.screenshot(path=str(shots / "sample_maskgit_step.png"), full_page=True)
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('done')")
+    assert "step 8 ·" in page.inner_text("#sample-status")      # the checkpoint's default: 8 steps
+    page.get_by_role("tab", name="Paint codes").click()
+    page.wait_for_function("document.querySelector('#paint-info')?.innerText.includes('every side')")
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+
+
 def test_tradeoff_tab_shows_both_tables_and_the_chart(page, shots):
     page.get_by_role("tab", name="Trade-off").click()
     page.wait_for_selector("#tradeoff-chart .js-plotly-plot")
     assert "mnist_4x4" in page.inner_text("#tradeoff-table")
     priors = page.inner_text("#priors-table")   # tradeoff.csv holds both priors over mnist's codes
     assert "pixelcnn (mnist)" in priors and "transformer (mnist_transformer)" in priors
+    page.wait_for_selector("#steps-chart .js-plotly-plot")     # maskgit_steps.csv: the masked prior's steps
+    assert "maskgit" in page.inner_text("#steps-table")
     page.screenshot(path=str(shots / "tradeoff.png"), full_page=True)

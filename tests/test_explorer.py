@@ -257,3 +257,33 @@ def test_every_prior_view_works_with_a_transformer_checkpoint(tmp_path):
     assert torch.equal(out[~region], rec.grid[~region]) and not torch.equal(out[region], rec.grid[region])
     steps = list(ex.sample_steps(model, n=2, label=3, seed=1))
     assert len(steps) == 49 and (steps[-1][0].grid >= 0).all() and steps[-1][1] > 0
+
+
+# --- a masked-prior checkpoint ----------------------------------------------------------------------------
+def test_every_prior_view_works_with_a_masked_prior(tmp_path):
+    """A masked prior has no likelihood: the surprise is each cell given all the others, the grid has no bits;
+    inpainting keeps the other cells, and sampling streams its parallel steps, as many as asked."""
+    from conftest import make_tiny_model
+
+    import vq_explorer as vqe
+    from vq_explorer import explorer as ex
+    from vq_explorer.priors.maskgit import schedule
+    vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="maskgit"),
+             tmp_path / "mg.safetensors")
+    model = ex.get_model("mg.safetensors", tmp_path)
+    assert "masked Transformer (MaskGIT: 2 blocks × 16" in ex.describe(model) and ex.is_masked(model)
+    assert "every side" in ex.inpaint_context(model)
+    rec = ex.reconstruct_example(model, 0)
+    assert not rec.exact and rec.surprise_given == "all the other cells"
+    assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
+    assert ex.grid_bits(model, rec.grid) is None
+    region = torch.zeros(model.grid, dtype=torch.bool)
+    region[:3, :] = True
+    out = ex.inpaint(model, rec.grid, region, label=4, seed=0)
+    assert torch.equal(out[~region], rec.grid[~region]) and not torch.equal(out[region], rec.grid[region])
+    for steps, expected in ((None, schedule(49, 8)), (3, schedule(49, 3)), (49, [1] * 49)):
+        frames = list(ex.sample_steps(model, n=2, label=3, seed=1, steps=steps))
+        assert [int(s.cells[0].sum()) for s, _ in frames] == expected
+        assert (frames[-1][0].grid >= 0).all() and frames[-1][1] > 0
+    with pytest.raises(ex.UserError, match="steps must be 1..49"):
+        list(ex.sample_steps(model, n=1, steps=50))

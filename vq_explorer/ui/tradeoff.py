@@ -29,8 +29,17 @@ cell for 16 samples, as fast as the PixelCNN's per image in a batch, but slower 
 where each cell's many tiny operations cost more than their arithmetic."""
 
 
-def read_rows(folder: Path = RESULTS) -> list[dict]:
-    path = folder / "tradeoff.csv"
+STEPS_INTRO = """### Parallel decoding: fewer steps than cells
+A masked prior (MaskGIT) over the same codes fills the whole 7×7 grid in a few parallel steps instead of 49
+sequential ones. Each step is a full pass over the grid, where the cached autoregressive samplers make one pass in
+all, cell by cell: so the masked prior wins where the sequential steps are the cost — one image at a time (the
+app's case), large grids, a GPU — and can lose on throughput for a batch on two CPU cores. Measured by
+`python benchmarks/maskgit_steps.py` (500 class-conditional samples per row, temperature 1; 14×14 rows: untrained
+priors of the same sizes, speed only, as no 14×14 model is trained)."""
+
+
+def read_rows(folder: Path = RESULTS, name: str = "tradeoff.csv") -> list[dict]:
+    path = folder / name
     if not path.exists():
         return []
     with open(path) as f:
@@ -74,21 +83,37 @@ def priors_table(rows: list[dict]) -> str:
     return "\n".join([head, *(line(r) for pair in same for r in pair)])
 
 
+def steps_table(rows: list[dict]) -> str:
+    """benchmarks/maskgit_steps.py's rows: quality and time per number of steps, the AR priors beside."""
+    if not rows:
+        return ""
+    head = ("| grid | prior | steps | samples read as their class | ms/image b=1 | ms/image b=16 | measured |\n"
+            + "|---" * 7 + "|")
+    body = [f"| {r['grid']} | {r['prior']} | {r['steps']} | {_share(r.get('accuracy'))} | "
+            f"{float(r['ms_b1']):.1f} | {float(r['ms_b16']):.1f} | {r['what']} |" for r in rows]
+    return "\n".join([head, *body])
+
+
 def sheets(rows: list[dict], folder: Path = RESULTS):
     return [(str(folder / f"{r['model']}_samples.png"), f"{r['model']} · {r['grid']}") for r in rows
             if (folder / f"{r['model']}_samples.png").exists()]
 
 
 def build():
-    rows = read_rows()
+    rows, steps = read_rows(), read_rows(name="maskgit_steps.csv")
     with gr.Tab("Trade-off", id="tradeoff"):
         gr.Markdown(INTRO)
         gr.Markdown(table([r for r in rows if render.prior_family(r) == "pixelcnn"]), elem_id="tradeoff-table")
+        if rows:
+            gr.Plot(render.tradeoff_figure(rows), elem_id="tradeoff-chart")
         priors = priors_table(rows)
         if priors:
             gr.Markdown(PRIORS_INTRO)
             gr.Markdown(priors, elem_id="priors-table")
+        if steps:
+            gr.Markdown(STEPS_INTRO)
+            gr.Plot(render.steps_figure(steps), elem_id="steps-chart")
+            gr.Markdown(steps_table(steps), elem_id="steps-table")
         if rows:
-            gr.Plot(render.tradeoff_figure(rows), elem_id="tradeoff-chart")
             gr.Gallery(sheets(rows), label="samples per model (one row per class)", columns=3, height=420,
                        allow_preview=True, elem_id="tradeoff-sheets")
