@@ -6,7 +6,7 @@ import torch
 from conftest import tiny_maskgit
 
 from vq_explorer.priors import build_prior
-from vq_explorer.priors.maskgit import schedule
+from vq_explorer.priors.maskgit import most_confident, schedule
 
 
 def tiny(**kw):
@@ -156,3 +156,48 @@ def test_a_small_masked_prior_overfits_a_few_grids():
     m.eval()
     for steps in (1, 4, 16):
         assert torch.equal(m.sample(4, (4, 4), labels=labels, seed=0, steps=steps, top_k=1), grids), steps
+
+
+def test_guidance_moves_each_class_away_from_the_unconditional_prediction():
+    """Classifier-free guidance, one greedy step: the codes are the argmax of cond + g·(cond − no class), as in
+    Ho & Salimans (2022); no labels means no guidance."""
+    m = tiny(num_classes=3)
+    with torch.no_grad():
+        m.cls.weight[1] += 0.5             # make class 1 matter, so guidance has something to amplify
+        y = torch.tensor([1, 1])
+        empty = torch.full((2, 4, 4), -1)
+        cond, free = m(empty, y), m(empty)
+    for g in (1.0, 3.0):
+        got = m.sample(2, (4, 4), labels=y, steps=1, top_k=1, seed=0, guidance=g)
+        assert torch.equal(got, (cond + g * (cond - free)).argmax(1))
+    assert not torch.equal(m.sample(2, (4, 4), labels=y, steps=1, top_k=1, guidance=3.0), cond.argmax(1))
+    assert torch.equal(m.sample(2, (4, 4), steps=2, seed=4, guidance=3.0), m.sample(2, (4, 4), steps=2, seed=4))
+
+
+def test_each_step_keeps_the_most_confident_masked_cells():
+    score = torch.tensor([[0.9, 0.1, 0.5, 0.7, 0.3],
+                          [0.2, 0.8, 0.6, 0.4, 0.1]])
+    masked = torch.tensor([[True, True, True, False, True],
+                           [True, True, True, True, True]])
+    got = most_confident(score, masked, torch.tensor([2, 3]))
+    assert got.tolist() == [[True, False, True, False, False],      # 0.9 and 0.5; 0.7 is not masked
+                            [False, True, True, True, False]]       # 0.8, 0.6, 0.4
+
+
+def test_the_choice_noise_changes_which_cells_come_first():
+    m = tiny()
+    calm = [next(m.sample_steps(1, (5, 5), steps=4, seed=s, choice_temperature=0.0)).cells for s in range(4)]
+    noisy = [next(m.sample_steps(1, (5, 5), steps=4, seed=s, choice_temperature=50.0)).cells for s in range(4)]
+    assert any(not torch.equal(a, b) for a, b in zip(calm, noisy, strict=True))
+
+
+def test_the_loss_counts_only_the_hidden_cells():
+    """Logits that are right on the hidden cells and wrong everywhere else give a loss near zero; the other way
+    round, a large one."""
+    m = tiny()
+    g = torch.randint(0, 32, (3, 4, 4))
+    _, hidden = m.corrupt(g, torch.Generator().manual_seed(1))
+    right = torch.nn.functional.one_hot(g, 32).permute(0, 3, 1, 2).float() * 50
+    wrong = torch.nn.functional.one_hot((g + 1) % 32, 32).permute(0, 3, 1, 2).float() * 50
+    assert m.loss(torch.where(hidden[:, None], right, wrong), g, hidden) < 1e-3
+    assert m.loss(torch.where(hidden[:, None], wrong, right), g, hidden) > 10

@@ -40,6 +40,13 @@ def schedule(unknown: int, steps: int) -> list[int]:
     return counts
 
 
+def most_confident(score, masked, counts):
+    """(n, T) bool: in each row, the counts[row] masked cells with the highest score."""
+    score = torch.where(masked, score, torch.full_like(score, float("-inf")))
+    ranks = score.argsort(dim=1, descending=True, stable=True).argsort(dim=1)
+    return masked & (ranks < counts[:, None])
+
+
 class MaskedTransformer(Prior):
     exact_likelihood = False
     surprise_given = "all the other cells"
@@ -126,9 +133,19 @@ class MaskedTransformer(Prior):
             out.append(F.log_softmax(logits.float(), 1).gather(1, target[:, None]).squeeze(1))
         return torch.cat(out).view(B, h, w)
 
+    def _masked_logits(self, grid, labels, masked, guidance: float):
+        """Logits (M, K) at the masked cells only (the head runs on nothing else); with guidance, the class
+        and the "no class" passes run as one batch."""
+        if not guidance:
+            return self.head(self.hidden(grid, labels)[masked])
+        both = self.hidden(torch.cat([grid, grid]), torch.cat([labels, torch.full_like(labels,
+                                                                                       self.cfg.num_classes)]))
+        cond, free = self.head(both[: len(grid)][masked]), self.head(both[len(grid):][masked])
+        return cond + guidance * (cond - free)
+
     @torch.no_grad()
     def sample_steps(self, n, shape, labels=None, temperature=1.0, top_k=None, seed=None, grid=None,
-                     mask=None, cached=True, steps=None, choice_temperature=None):
+                     mask=None, cached=True, steps=None, choice_temperature=None, guidance=0.0):
         """Fill an (n, h, w) grid in `steps` parallel steps (default: the config's), yielding a SampleStep after
         each with the cells it committed.
 
@@ -136,8 +153,10 @@ class MaskedTransformer(Prior):
         Each step draws a code for every masked cell (temperature, top-k), scores it by log p(code) plus
         Gumbel noise scaled by `choice_temperature`·(1 − s/S), commits the best-scored cells as the schedule
         says and masks the rest again. Two uniform numbers per sample and cell are drawn from a CPU generator
-        seeded with `seed` every step, so the same seed gives the same samples on any device. `cached` is
-        accepted for a common signature: every step is one full pass, there is nothing to cache.
+        seeded with `seed` every step, so the same seed gives the same samples on any device. `guidance` > 0
+        (with labels) is classifier-free guidance: logits + guidance·(logits − logits without the class), at
+        twice the cost per step. `cached` is accepted for a common signature: every step is one full pass, there
+        is nothing to cache.
         """
         h, w = shape
         T = h * w
@@ -148,6 +167,7 @@ class MaskedTransformer(Prior):
         labels, grid, mask = self._check_sampling(n, shape, labels, temperature, top_k, grid, mask)
         device = next(self.parameters()).device
         labels = labels.to(device) if labels is not None else None
+        guide = float(guidance) if labels is not None else 0.0
         gen = torch.Generator().manual_seed(random.randrange(2**63) if seed is None else int(seed))
         out = torch.where(mask, grid, torch.full_like(grid, -1)).view(n, T).to(device)
         unknown = (~mask).view(n, T).sum(1).tolist()
@@ -163,18 +183,15 @@ class MaskedTransformer(Prior):
             picked = torch.zeros(n, T, dtype=torch.long, device=device)
             p_pick, ent = torch.zeros(n, T, device=device), torch.zeros(n, T, device=device)
             if masked.any():
-                hid = self.hidden(out.view(n, h, w), labels)[masked]                       # only masked cells
-                probs = self._distribution(self.head(hid), temperature, top_k)              # (M, K)
+                logits = self._masked_logits(out.view(n, h, w), labels, masked, guide)      # (M, K)
+                probs = self._distribution(logits, temperature, top_k)
                 cdf = probs.cumsum(1)
                 pick = torch.searchsorted(cdf, (u[masked] * cdf[:, -1])[:, None]).clamp_max(K - 1).squeeze(1)
                 probs_full[masked], picked[masked] = probs, pick
                 p_pick[masked] = probs.gather(1, pick[:, None]).squeeze(1)
                 ent[masked] = entropy_bits(probs)
-            score = torch.where(masked, torch.log(p_pick.clamp_min(1e-30)) + tau * (1 - s / total) * g,
-                                torch.full_like(p_pick, float("-inf")))
-            # commit the commit_n best-scored masked cells of each sample
-            ranks = score.argsort(1, descending=True).argsort(1)
-            commit = masked & (ranks < commit_n[:, None])
+            score = torch.log(p_pick.clamp_min(1e-30)) + tau * (1 - s / total) * g
+            commit = most_confident(score, masked, commit_n)
             out = torch.where(commit, picked, out)
             conf = torch.where(commit, p_pick, torch.zeros_like(p_pick))
             least = torch.where(commit, p_pick, torch.full_like(p_pick, 2.0)).argmin(1)      # (n,)
