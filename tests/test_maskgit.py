@@ -21,9 +21,10 @@ def test_schedule_by_hand():
     assert schedule(49, 1) == [49]
     assert schedule(3, 8) == [1, 1, 1]            # never more steps than cells, never an empty step
     assert schedule(0, 8) == []
-    for u, s in [(196, 8), (25, 4), (10, 7)]:
-        plan = schedule(u, s)
-        assert sum(plan) == u and len(plan) == min(u, s) and min(plan) >= 1
+    for u in range(1, 200):       # every grid up to 14×14 with every number of steps: all cells, none twice
+        for s in range(1, u + 3):
+            plan = schedule(u, s)
+            assert sum(plan) == u and len(plan) == min(u, s) and min(plan) >= 1, (u, s, plan)
 
 
 def test_every_cell_sees_every_other_cell():
