@@ -1,10 +1,11 @@
 """Parallel decoding measured: a masked prior's sample quality and speed against its number of steps, beside the
 autoregressive priors over the very same codes.
 
-    python benchmarks/maskgit_steps.py [--steps 1 2 4 8 16 49] [--per-class 50] [--repeats 5] [--threads 2]
+    python benchmarks/maskgit_steps.py [--steps 1 2 4 8 16 49] [--guidance 0 1] [--per-class 50] [--repeats 5]
 
 7×7 (the shipped MNIST models, one VQ-VAE): for each number of steps of checkpoints/mnist_maskgit.safetensors,
-and for the cached PixelCNN (mnist) and Transformer (mnist_transformer): the share of 500 class-conditional
+without and with classifier-free guidance (--guidance: each value a row per number of steps), and for the
+cached PixelCNN (mnist) and Transformer (mnist_transformer): the share of 500 class-conditional
 samples (temperature 1, seeds 0..4) that the MNIST classifier reads as their class, and the time per image to
 sample and decode at batch 1 and 16 (median of --repeats).
 
@@ -37,7 +38,7 @@ from vq_explorer.render import steps_figure  # noqa: E402
 OUT = ROOT / "benchmarks" / "results"
 CHECKPOINTS = ROOT / "checkpoints"
 CLASSIFIER = ROOT / "tests" / "fixtures" / "mnist_classifier.safetensors"
-COLUMNS = ["grid", "prior", "steps", "accuracy", "ms_b1", "ms_b16", "what"]
+COLUMNS = ["grid", "prior", "steps", "guidance", "accuracy", "ms_b1", "ms_b16", "what"]
 
 
 def median_ms(fn, repeats: int, per: int) -> float:
@@ -53,20 +54,22 @@ def median_ms(fn, repeats: int, per: int) -> float:
 def trained_rows(args, classifier) -> list[dict]:
     """7×7: every prior over the mnist VQ-VAE's codes; the masked one at each number of steps."""
     rows = []
-    for name, steps_list in (("mnist", [None]), ("mnist_transformer", [None]), ("mnist_maskgit", args.steps)):
+    masked = [(s, g) for g in args.guidance for s in args.steps]
+    for name, settings in (("mnist", [(None, 0)]), ("mnist_transformer", [(None, 0)]), ("mnist_maskgit", masked)):
         path = CHECKPOINTS / f"{name}.safetensors"
         if not path.exists():
             print(f"skipping {name}: {path} is missing", file=sys.stderr)
             continue
         model = load(path, device="cpu")
-        for steps in steps_list:
-            print(f"{name} steps={steps or 'one per cell'} …", file=sys.stderr, flush=True)
-            acc = sample_accuracy(model, classifier, args.per_class, 1.0, seed=0, steps=steps)
+        for steps, guidance in settings:
+            print(f"{name} steps={steps or 'one per cell'} guidance={guidance} …", file=sys.stderr, flush=True)
+            acc = sample_accuracy(model, classifier, args.per_class, 1.0, seed=0, steps=steps, guidance=guidance)
 
-            def run(n, steps=steps, model=model):
+            def run(n, steps=steps, guidance=guidance, model=model):
                 labels = torch.arange(n) % model.prior.cfg.num_classes
-                return lambda: model.decode(model.sample(n, labels=labels, seed=0, steps=steps))
-            rows.append({"grid": "7x7", "prior": model.prior.cfg.type, "steps": steps or 49, "accuracy": acc,
+                return lambda: model.decode(model.sample(n, labels=labels, seed=0, steps=steps, guidance=guidance))
+            rows.append({"grid": "7x7", "prior": model.prior.cfg.type, "steps": steps or 49, "guidance": guidance,
+                         "accuracy": acc,
                          "ms_b1": median_ms(run(1), args.repeats, 1),
                          "ms_b16": median_ms(run(16), args.repeats, 16), "what": f"{name}: sample + decode"})
     return rows
@@ -88,7 +91,7 @@ def untrained_rows(args) -> list[dict]:
 
             def run(n, steps=steps, prior=prior):
                 return lambda: prior.sample(n, shape, labels=torch.arange(n) % 10, seed=0, steps=steps)
-            rows.append({"grid": "14x14", "prior": family, "steps": steps or 196, "accuracy": None,
+            rows.append({"grid": "14x14", "prior": family, "steps": steps or 196, "guidance": 0, "accuracy": None,
                          "ms_b1": median_ms(run(1), max(1, args.repeats // 2), 1),
                          "ms_b16": median_ms(run(16), max(1, args.repeats // 2), 16),
                          "what": "untrained, prior only"})
@@ -96,13 +99,8 @@ def untrained_rows(args) -> list[dict]:
 
 
 def markdown(rows) -> str:
-    head = "| grid | prior | steps | samples read as their class | ms/image b=1 | ms/image b=16 | measured |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        acc = "—" if r["accuracy"] in (None, "") else f"{float(r['accuracy']):.1%}"
-        lines.append(f"| {r['grid']} | {r['prior']} | {r['steps']} | {acc} | {float(r['ms_b1']):.1f} | "
-                     f"{float(r['ms_b16']):.1f} | {r['what']} |")
-    return "\n".join(lines)
+    from vq_explorer.ui.tradeoff import steps_table
+    return steps_table(rows)
 
 
 def chart_png(rows, path: Path):
@@ -112,18 +110,20 @@ def chart_png(rows, path: Path):
 
     rs = [r for r in rows if r["accuracy"] not in (None, "")]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    masked = [r for r in rs if r["prior"] == "maskgit"]
-    ax.plot([r["ms_b1"] for r in masked], [100 * r["accuracy"] for r in masked], "o-", label="masked (MaskGIT)")
-    for r in masked:
-        ax.annotate(f"{r['steps']} steps", (r["ms_b1"], 100 * r["accuracy"]), textcoords="offset points",
-                    xytext=(5, -12))
+    for g in sorted({r["guidance"] for r in rs if r["prior"] == "maskgit"}):
+        masked = [r for r in rs if r["prior"] == "maskgit" and r["guidance"] == g]
+        ax.plot([r["ms_b1"] for r in masked], [100 * r["accuracy"] for r in masked], "o-",
+                label=f"masked (MaskGIT), guidance {g:g}")
+        for r in masked:
+            ax.annotate(f"{r['steps']}", (r["ms_b1"], 100 * r["accuracy"]), textcoords="offset points",
+                        xytext=(4, -11))
     for r in rs:
         if r["prior"] != "maskgit":
             ax.plot(r["ms_b1"], 100 * r["accuracy"], "s", markersize=9, label=f"{r['prior']} (cached, 49 cells)")
     ax.set_xscale("log")
     ax.set_xlabel("ms per image, batch 1 (sample + decode, 2 CPU threads)")
     ax.set_ylabel("% of 500 samples read as their class")
-    ax.set_title("7×7 MNIST codes: quality against decoding steps and time")
+    ax.set_title("7×7 MNIST codes: quality against decoding steps (labels) and time")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -133,6 +133,7 @@ def chart_png(rows, path: Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 49])
+    ap.add_argument("--guidance", type=float, nargs="+", default=[0.0, 1.0])
     ap.add_argument("--per-class", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)

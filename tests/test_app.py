@@ -248,18 +248,20 @@ def test_tradeoff_tab_shows_the_steps_benchmark(tmp_path):
     from vq_explorer import render
     from vq_explorer.ui import tradeoff
     (tmp_path / "maskgit_steps.csv").write_text(
-        "grid,prior,steps,accuracy,ms_b1,ms_b16,what\n"
-        "7x7,pixelcnn,49,0.952,102.0,15.7,mnist: sample + decode\n"
-        "7x7,maskgit,1,0.5,3.0,1.0,mnist_maskgit: sample + decode\n"
-        "7x7,maskgit,8,0.9,20.0,6.0,mnist_maskgit: sample + decode\n"
-        "14x14,maskgit,8,,40.0,20.0,\"untrained, prior only\"\n")
+        "grid,prior,steps,guidance,accuracy,ms_b1,ms_b16,what\n"
+        "7x7,pixelcnn,49,0,0.952,102.0,15.7,mnist: sample + decode\n"
+        "7x7,maskgit,1,0.0,0.5,3.0,1.0,mnist_maskgit: sample + decode\n"
+        "7x7,maskgit,8,0.0,0.9,20.0,6.0,mnist_maskgit: sample + decode\n"
+        "7x7,maskgit,8,1.0,1.0,40.0,12.0,mnist_maskgit: sample + decode\n"
+        "14x14,maskgit,8,0,,40.0,20.0,\"untrained, prior only\"\n")
     rows = tradeoff.read_rows(tmp_path, "maskgit_steps.csv")
     lines = tradeoff.steps_table(rows).splitlines()
-    assert lines[4] == "| 7x7 | maskgit | 8 | 90.0% | 20.0 | 6.0 | mnist_maskgit: sample + decode |"
-    assert lines[5] == "| 14x14 | maskgit | 8 | — | 40.0 | 20.0 | untrained, prior only |"
-    fig = render.steps_figure(rows)      # the masked line (7×7, with a quality) and the autoregressive point
+    assert lines[4] == "| 7x7 | maskgit | 8 | 0 | 90.0% | 20.0 | 6.0 | mnist_maskgit: sample + decode |"
+    assert lines[6] == "| 14x14 | maskgit | 8 | 0 | — | 40.0 | 20.0 | untrained, prior only |"
+    fig = render.steps_figure(rows)   # a masked line per guidance (7×7 rows with a quality), the AR point
     assert fig.data[0].x == (3.0, 20.0) and fig.data[0].y == (50.0, 90.0)
-    assert fig.data[0].text == ("1 steps", "8 steps") and fig.data[1].x == (102.0,)
+    assert fig.data[0].text == ("1 steps", "8 steps") and fig.data[1].x == (40.0,)
+    assert "guidance 1" in fig.data[1].name and fig.data[2].x == (102.0,)
     assert tradeoff.steps_table([]) == ""
 
 
@@ -288,8 +290,12 @@ def test_sample_handler_streams_a_masked_priors_steps(masked_dir, monkeypatch):
     assert "done" in frames[-1][3] and frames[0][4] == ""
     assert frames[0][2].data[0].type == "heatmap"                      # the confidence map, not a bar chart
     assert np.array(json.loads(frames[-1][4])["grids"]).shape == (2, 7, 7)
-    assert sample.steps_control("mg.safetensors")["interactive"] is True
-    assert sample.steps_control("mg.safetensors")["maximum"] == 49
+    steps, guidance = sample.masked_controls("mg.safetensors")
+    assert steps["interactive"] is True and steps["maximum"] == 49 and guidance["interactive"] is True
+    guided = list(sample.sample("mg.safetensors", "2", 1.0, 0, 3, 2, "instant", steps=4, guidance=2.0))
+    assert json.loads(guided[-1][4])["grids"] != json.loads(frames[-1][4])["grids"]   # same seed, guided
+    with pytest.raises(gr.Error, match="guidance"):
+        list(sample.sample("mg.safetensors", "2", 1.0, 0, 3, 2, "instant", steps=4, guidance=-1))
 
 
 @pytest.mark.slow
@@ -303,7 +309,7 @@ def test_client_endpoints_with_a_masked_prior(masked_dir, png_file):
     try:
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
         client = Client(url, verbose=False)
-        job = client.submit("mg.safetensors", "(any)", 1.0, 0, 5, 1, "instant", False, 2,  # (states: not API)
+        job = client.submit("mg.safetensors", "3", 1.0, 0, 5, 1, "instant", False, 2, 1.5,  # (states: not API)
                             api_name="/sample")
         grids = json.loads(job.result()[4])["grids"]
         assert np.array(grids).shape == (1, 7, 7) and "step 2" in job.result()[3]

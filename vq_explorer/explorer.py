@@ -339,8 +339,13 @@ def code_patches(model, code: int) -> torch.Tensor:
 
 
 # --- sampling ---------------------------------------------------------------------------------------------
-def check_sampling(model, n, temperature, top_k, steps=None):
+MAX_GUIDANCE = 10
+
+
+def check_sampling(model, n, temperature, top_k, steps=None, guidance=0.0):
     K = model.config["num_codes"]
+    if not isinstance(guidance, (int, float)) or not 0 <= float(guidance) <= MAX_GUIDANCE:
+        raise UserError(f"guidance must be between 0 and {MAX_GUIDANCE}")
     cells = math.prod(model.grid)
     if steps is not None and is_masked(model) and (
             not isinstance(steps, (int, float)) or not 1 <= int(steps) <= cells):
@@ -354,16 +359,18 @@ def check_sampling(model, n, temperature, top_k, steps=None):
 
 
 def sample_steps(model, n=1, label=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-                 steps=None):
+                 steps=None, guidance=0.0):
     """model.sample_steps with the running mean entropy (bits) of the distributions drawn from so far, per cell.
-    `steps` counts a masked prior's parallel steps; an autoregressive prior ignores it (one step per cell)."""
-    check_sampling(model, n, temperature, top_k, steps)
+    `steps` and `guidance` are a masked prior's parallel steps and classifier-free guidance; an autoregressive
+    prior ignores both (one step per cell, no guidance)."""
+    check_sampling(model, n, temperature, top_k, steps, guidance)
     y = None if label is None else torch.full((int(n),), int(label))
     steps = int(steps) if steps is not None and is_masked(model) else None
+    guidance = float(guidance) if is_masked(model) else 0.0
     total, cells = 0.0, 0
     for step in model.sample_steps(int(n), labels=y, temperature=float(temperature),
                                    top_k=None if not top_k else int(top_k), seed=seed, grid=grid, mask=mask,
-                                   steps=steps):
+                                   steps=steps, guidance=guidance):
         drawn = 1 if step.cells is None else int(step.cells.sum()) / int(n)
         total += float(step.entropy.mean()) * drawn
         cells += drawn

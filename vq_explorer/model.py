@@ -64,13 +64,15 @@ class VQModel:
         return self.prior.conditional_log_probs(torch.as_tensor(idx).to(self.device), labels).cpu()
 
     def sample_steps(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-                     cached=True, steps=None):
+                     cached=True, steps=None, guidance=0.0):
         """Yields a SampleStep per cell (autoregressive) or per parallel step (masked prior, `steps` of them);
-        cached=False is the plain, slower reference of an autoregressive prior."""
+        cached=False is the plain, slower reference of an autoregressive prior; `guidance` is the masked
+        prior's classifier-free guidance (the others have none)."""
+        extra = {"guidance": guidance} if guidance else {}
         return self.prior.sample_steps(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
-                                       seed=seed, grid=grid, mask=mask, cached=cached, steps=steps)
+                                       seed=seed, grid=grid, mask=mask, cached=cached, steps=steps, **extra)
 
     def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-               cached=True, steps=None):
-        return self.prior.sample(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
-                                 seed=seed, grid=grid, mask=mask, cached=cached, steps=steps).cpu()
+               cached=True, steps=None, guidance=0.0):
+        *_, last = self.sample_steps(n, labels, temperature, top_k, seed, grid, mask, cached, steps, guidance)
+        return last.grid.cpu()

@@ -188,12 +188,13 @@ def steps_figure(rows: list[dict]) -> go.Figure:
     autoregressive priors as single points (rows as in benchmarks/maskgit_steps.py)."""
     rs = [r for r in rows if r.get("accuracy") not in (None, "") and r["grid"] == "7x7"]
     fig = go.Figure()
-    masked = [r for r in rs if r["prior"] == "maskgit"]
-    fig.add_trace(go.Scatter(
-        x=[float(r["ms_b1"]) for r in masked], y=[100 * float(r["accuracy"]) for r in masked],
-        mode="lines+markers+text", text=[f"{r['steps']} steps" for r in masked], textposition="bottom right",
-        name="masked Transformer (MaskGIT)", marker=dict(size=10),
-        hovertemplate="%{text}<br>%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
+    for g in sorted({float(r.get("guidance") or 0) for r in rs if r["prior"] == "maskgit"}):
+        masked = [r for r in rs if r["prior"] == "maskgit" and float(r.get("guidance") or 0) == g]
+        fig.add_trace(go.Scatter(
+            x=[float(r["ms_b1"]) for r in masked], y=[100 * float(r["accuracy"]) for r in masked],
+            mode="lines+markers+text", text=[f"{r['steps']} steps" for r in masked], textposition="bottom right",
+            name="masked Transformer (MaskGIT)" + (f", guidance {g:g}" if g else ""), marker=dict(size=10),
+            hovertemplate="%{text}<br>%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
     for r in rs:
         if r["prior"] != "maskgit":
             fig.add_trace(go.Scatter(

@@ -5,7 +5,8 @@ from pathlib import Path
 
 PANELS = [("vqvae", "mse", "test_mse", "VQ-VAE reconstruction MSE", True),
           ("vqvae", "perplexity", None, "codebook perplexity (batch)", False),
-          ("prior", "bits/code", "test_bits/code", "prior NLL, bits per code", False)]
+          ("prior", "bits/code", "test_bits/code", "prior NLL, bits per code", False),
+          ("prior", "bits/masked code", "test_bits/masked code", "masked prior: bits per hidden code", False)]
 
 
 def read_log(path) -> list[dict]:
@@ -28,9 +29,12 @@ def write_curves(log_path, out_stem) -> list[Path]:
     from plotly.subplots import make_subplots
 
     rows = read_log(log_path)
-    fig = make_subplots(rows=1, cols=len(PANELS), subplot_titles=[p[3] for p in PANELS])
-    mfig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
-    for i, (stage, train_key, test_key, title, log_y) in enumerate(PANELS, start=1):
+    # only the panels this run has data for (a run that took its VQ-VAE from a checkpoint logs only its prior)
+    panels = [p for p in PANELS if any(r.get("stage") == p[0] and p[1] in r for r in rows)] or PANELS[:1]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[3] for p in panels])
+    mfig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    axes = axes[0]
+    for i, (stage, train_key, test_key, title, log_y) in enumerate(panels, start=1):
         ax = axes[i - 1]
         for key, split, name in ((train_key, None, "train"), (test_key, "test", "test")):
             if key is None:
@@ -48,7 +52,7 @@ def write_curves(log_path, out_stem) -> list[Path]:
         ax.set_xlabel("epoch")
         if ax.lines:
             ax.legend(fontsize=8)
-    fig.update_layout(height=380, width=1300, showlegend=True, template="plotly_white")
+    fig.update_layout(height=380, width=430 * len(panels) + 100, showlegend=True, template="plotly_white")
     out_stem = Path(out_stem)
     fig.write_html(out_stem.with_suffix(".html"), include_plotlyjs=True)
     mfig.tight_layout()

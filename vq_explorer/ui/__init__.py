@@ -30,7 +30,8 @@ def open_checkpoint(name: str):
     classes = ["(any)", *ex.class_names(model)]
     return (ex.describe(model), reconstruct.example_gallery(name), *paint.reset(name), paint.palette(name),
             gr.update(choices=classes, value="(any)"), gr.update(choices=classes, value="(any)"),
-            *codebook.stats(name), codebook.atlas(name), *codebook.first_code(name), sample.steps_control(name))
+            *codebook.stats(name), codebook.atlas(name), *codebook.first_code(name),
+            *sample.masked_controls(name))
 
 
 def build_demo(checkpoints_dir=None) -> gr.Blocks:
@@ -53,7 +54,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             tradeoff.build()
 
         outputs = [about, rec["gallery"], *pnt["outputs"], pnt["palette"], pnt["label"], smp["label"],
-                   *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"], smp["steps"]]
+                   *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"], *smp["controls"]]
         if names:
             demo.load(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")
             ckpt.change(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")

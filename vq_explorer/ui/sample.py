@@ -21,7 +21,9 @@ the prior has been on average, in bits.
 
 A **masked prior** (MaskGIT) instead fills the grid in a few parallel **steps**: each step predicts every empty
 cell at once and keeps the codes it is most confident of (outlined in yellow; the map below shows how confident it
-was of each), few at first, many at the end. Fewer steps are faster; too few lose coherence."""
+was of each), few at first, many at the end. Fewer steps are faster; too few lose coherence. **Guidance**
+(classifier-free) pushes each step away from what the model would draw without the class: samples show their
+class more surely and vary less, at twice the cost per step."""
 SPEEDS = {"slow": 0.25, "normal": 0.06, "fast": 0.0, "instant": None}           # seconds per cell
 MASKED_SPEEDS = {"slow": 1.0, "normal": 0.4, "fast": 0.0, "instant": None}      # seconds per parallel step
 
@@ -29,9 +31,10 @@ MASKED_SPEEDS = {"slow": 1.0, "normal": 0.4, "fast": 0.0, "instant": None}      
 @guarded
 def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0, top_k: float = 0,
            seed: float = -1, n: float = 4, speed: str = "fast", from_painter: bool = False, hist=None,
-           region=None, steps: float = 8):
+           region=None, steps: float = 8, guidance: float = 0.0):
     """The /sample endpoint (streamed): grid picture, decoded samples, probabilities (or a masked prior's
-    confidence map), status, grids as JSON. `steps`: a masked prior's parallel steps (ignored otherwise)."""
+    confidence map), status, grids as JSON. `steps`, `guidance`: a masked prior's parallel steps and
+    classifier-free guidance (ignored otherwise)."""
     name = checkpoint or ex.default_checkpoint()
     model = ex.get_model(name)
     if speed not in SPEEDS:
@@ -54,7 +57,7 @@ def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0,
     delay = (MASKED_SPEEDS if masked else SPEEDS)[speed]
     confidence = torch.zeros(int(n), h, w)
     frames = ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask,
-                             steps=int(steps) if masked else None)
+                             steps=int(steps) if masked else None, guidance=guidance)
     step = next(frames, None)
     while step is not None:
         step, entropy = step
@@ -101,6 +104,8 @@ def build(checkpoint: gr.Dropdown, painter: dict):
                 n = gr.Slider(1, ex.MAX_SAMPLES, value=4, step=1, label="samples")
                 steps = gr.Slider(1, 49, value=8, step=1, label="parallel steps (masked prior only)",
                                   elem_id="sample-steps", interactive=False)
+                guidance = gr.Slider(0, 3, value=0, step=0.25, elem_id="sample-guidance", interactive=False,
+                                     label="classifier-free guidance (masked prior only)")
                 speed = gr.Radio(list(SPEEDS), value="normal", label="speed")
                 from_painter = gr.Checkbox(False, label="start from the painter's grid (its unselected cells "
                                                         "stay locked)")
@@ -119,19 +124,23 @@ def build(checkpoint: gr.Dropdown, painter: dict):
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
                 to_painter = gr.Button("Open sample 1 in the painter", size="sm")
         ev = start.click(sample, [checkpoint, label, temperature, top_k, seed, n, speed, from_painter,
-                                  painter["hist"], painter["region"], steps],
+                                  painter["hist"], painter["region"], steps, guidance],
                          [grid_img, decoded, probs, status, grids], api_name="sample", concurrency_limit=2)
         stop.click(None, None, None, cancels=[ev])
-    return {"label": label, "grids": grids, "to_painter": to_painter, "steps": steps}
+    return {"label": label, "grids": grids, "to_painter": to_painter, "controls": [steps, guidance]}
 
 
-def steps_control(name: str):
-    """The steps slider for a checkpoint: live for a masked prior (1..h·w, its default), else greyed out."""
+def masked_controls(name: str):
+    """The steps and guidance sliders for a checkpoint: live for a masked prior (steps 1..h·w, its default;
+    guidance only with classes), else greyed out."""
     model = ex.get_model(name)
     if ex.is_masked(model):
-        return gr.update(maximum=math.prod(model.grid), value=model.prior.cfg.steps, interactive=True,
-                         label="parallel steps (masked prior)")
-    return gr.update(interactive=False, label="parallel steps (masked prior only: this one takes one per cell)")
+        return (gr.update(maximum=math.prod(model.grid), value=model.prior.cfg.steps, interactive=True,
+                          label="parallel steps (masked prior)"),
+                gr.update(value=0, interactive=bool(ex.class_names(model)),
+                          label="classifier-free guidance (with a class; 0 = off)"))
+    return (gr.update(interactive=False, label="parallel steps (masked prior only: this one takes one per cell)"),
+            gr.update(value=0, interactive=False, label="classifier-free guidance (masked prior only)"))
 
 
 def first_grid_json(grids_json: str) -> str:

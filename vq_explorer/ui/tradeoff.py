@@ -87,10 +87,11 @@ def steps_table(rows: list[dict]) -> str:
     """benchmarks/maskgit_steps.py's rows: quality and time per number of steps, the AR priors beside."""
     if not rows:
         return ""
-    head = ("| grid | prior | steps | samples read as their class | ms/image b=1 | ms/image b=16 | measured |\n"
-            + "|---" * 7 + "|")
-    body = [f"| {r['grid']} | {r['prior']} | {r['steps']} | {_share(r.get('accuracy'))} | "
-            f"{float(r['ms_b1']):.1f} | {float(r['ms_b16']):.1f} | {r['what']} |" for r in rows]
+    head = ("| grid | prior | steps | guidance | samples read as their class | ms/image b=1 | ms/image b=16 | "
+            "measured |\n" + "|---" * 8 + "|")
+    body = [f"| {r['grid']} | {r['prior']} | {r['steps']} | {float(r.get('guidance') or 0):g} | "
+            f"{_share(r.get('accuracy'))} | {float(r['ms_b1']):.1f} | {float(r['ms_b16']):.1f} | {r['what']} |"
+            for r in rows]
     return "\n".join([head, *body])
 
 
