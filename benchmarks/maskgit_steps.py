@@ -7,7 +7,8 @@ autoregressive priors over the very same codes.
 without and with classifier-free guidance (--guidance: each value a row per number of steps), and for the
 cached PixelCNN (mnist) and Transformer (mnist_transformer): the share of 500 class-conditional
 samples (temperature 1, seeds 0..4) that the MNIST classifier reads as their class, and the time per image to
-sample and decode at batch 1 and 16 (median of --repeats).
+sample and decode at batch 1 and 16 (median of --repeats). The timings run round-robin — every setting once,
+then every setting again — so a slow spell of a shared CPU falls on all settings alike, not on one.
 
 14×14: no 14×14 model is trained (its recipe needs hours of this CPU), so only speed is measured there, with
 untrained priors of the shipped sizes on a 14×14 grid (K = 512): the prior's time alone, no decoder. Untrained
@@ -41,19 +42,23 @@ CLASSIFIER = ROOT / "tests" / "fixtures" / "mnist_classifier.safetensors"
 COLUMNS = ["grid", "prior", "steps", "guidance", "accuracy", "ms_b1", "ms_b16", "what"]
 
 
-def median_ms(fn, repeats: int, per: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) / per * 1e3
+def round_robin_ms(timed: list[tuple[dict, str, int, object]], repeats: int):
+    """timed: (row, column, images per call, fn). Runs every fn once per round, `repeats` rounds after a
+    warm-up round, and stores the median ms per image in row[column]."""
+    times = [[] for _ in timed]
+    for round_ in range(repeats + 1):
+        for i, (_, _, _, fn) in enumerate(timed):
+            t = time.perf_counter()
+            fn()
+            if round_:
+                times[i].append(time.perf_counter() - t)
+    for (row, column, per, _), ts in zip(timed, times, strict=True):
+        row[column] = statistics.median(ts) / per * 1e3
 
 
 def trained_rows(args, classifier) -> list[dict]:
     """7×7: every prior over the mnist VQ-VAE's codes; the masked one at each number of steps."""
-    rows = []
+    rows, timed = [], []
     masked = [(s, g) for g in args.guidance for s in args.steps]
     for name, settings in (("mnist", [(None, 0)]), ("mnist_transformer", [(None, 0)]), ("mnist_maskgit", masked)):
         path = CHECKPOINTS / f"{name}.safetensors"
@@ -69,9 +74,10 @@ def trained_rows(args, classifier) -> list[dict]:
                 labels = torch.arange(n) % model.prior.cfg.num_classes
                 return lambda: model.decode(model.sample(n, labels=labels, seed=0, steps=steps, guidance=guidance))
             rows.append({"grid": "7x7", "prior": model.prior.cfg.type, "steps": steps or 49, "guidance": guidance,
-                         "accuracy": acc,
-                         "ms_b1": median_ms(run(1), args.repeats, 1),
-                         "ms_b16": median_ms(run(16), args.repeats, 16), "what": f"{name}: sample + decode"})
+                         "accuracy": acc, "what": f"{name}: sample + decode"})
+            timed += [(rows[-1], "ms_b1", 1, run(1)), (rows[-1], "ms_b16", 16, run(16))]
+    print("timing, round-robin …", file=sys.stderr, flush=True)
+    round_robin_ms(timed, args.repeats)
     return rows
 
 
@@ -81,20 +87,19 @@ def untrained_rows(args) -> list[dict]:
     priors = [("pixelcnn", PriorConfig(num_codes=K, channels=64, layers=10, num_classes=10), [None]),
               ("transformer", TransformerConfig(num_codes=K, rows=14, cols=14, num_classes=10), [None]),
               ("maskgit", MaskGITConfig(num_codes=K, rows=14, cols=14, num_classes=10), [*args.steps, 196])]
-    rows = []
+    rows, timed = [], []
     torch.manual_seed(0)
     for family, cfg, steps_list in priors:
         prior = build_prior(cfg).eval()
         for steps in steps_list:
             steps = None if steps is None else min(steps, 196)
-            print(f"14×14 {family} steps={steps or 'one per cell'} …", file=sys.stderr, flush=True)
 
             def run(n, steps=steps, prior=prior):
                 return lambda: prior.sample(n, shape, labels=torch.arange(n) % 10, seed=0, steps=steps)
             rows.append({"grid": "14x14", "prior": family, "steps": steps or 196, "guidance": 0, "accuracy": None,
-                         "ms_b1": median_ms(run(1), max(1, args.repeats // 2), 1),
-                         "ms_b16": median_ms(run(16), max(1, args.repeats // 2), 16),
                          "what": "untrained, prior only"})
+            timed += [(rows[-1], "ms_b1", 1, run(1)), (rows[-1], "ms_b16", 16, run(16))]
+    round_robin_ms(timed, max(1, args.repeats // 2))
     return rows
 
 
@@ -143,7 +148,8 @@ def main():
     classifier = load_classifier(CLASSIFIER)
     rows = trained_rows(args, classifier) + ([] if args.skip_14 else untrained_rows(args))
     table = markdown(rows)
-    print(f"{args.threads} threads, torch {torch.__version__}, median of {args.repeats} repeats\n\n{table}")
+    print(f"{args.threads} threads, torch {torch.__version__}, median of {args.repeats} round-robin repeats "
+          f"({max(1, args.repeats // 2)} at 14×14)\n\n{table}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "maskgit_steps.md").write_text(table + "\n")
     with open(OUT / "maskgit_steps.csv", "w", newline="") as f:

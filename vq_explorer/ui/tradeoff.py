@@ -35,7 +35,11 @@ sequential ones. Each step is a full pass over the grid, where the cached autore
 all, cell by cell: so the masked prior wins where the sequential steps are the cost — one image at a time (the
 app's case), large grids, a GPU — and can lose on throughput for a batch on two CPU cores. Measured by
 `python benchmarks/maskgit_steps.py` (500 class-conditional samples per row, temperature 1; 14×14 rows: untrained
-priors of the same sizes, speed only, as no 14×14 model is trained)."""
+priors of the same sizes, speed only, as no 14×14 model is trained).
+
+For one image, 8 steps take 54 ms against 131 for the cached PixelCNN, and 97.8% of the samples are read as their
+class against 95.2%; 1 step (all cells at once) loses coherence (72%), 4 steps are as good as 49. For a batch of
+16 the two are even. Classifier-free guidance (g = 1) reaches 100% in 2 steps, at twice the cost per step."""
 
 
 def read_rows(folder: Path = RESULTS, name: str = "tradeoff.csv") -> list[dict]:
