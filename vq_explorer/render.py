@@ -114,7 +114,7 @@ def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: s
     """A heatmap of the grid: the code index on every cell and on hover; `values` (e.g. surprise) as colour."""
     g = grid.cpu().numpy()
     z = g if values is None else values.cpu().numpy()
-    text = [[str(v) for v in row] for row in g]
+    text = [[str(v) if v >= 0 else "" for v in row] for row in g]      # −1: not filled yet
     hover = "row %{y}, col %{x}<br>code %{text}" + ("" if values is None else f"<br>%{{z:.2f}} {unit}")
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertemplate=hover + "<extra></extra>",
                                colorscale=colorscale, showscale=values is not None,
