@@ -74,6 +74,12 @@ def prior(request):
     return tiny(request.param, num_classes=3).eval()
 
 
+@pytest.fixture(scope="module", params=AUTOREGRESSIVE)
+def ar_prior(request):
+    torch.manual_seed(0)
+    return tiny(request.param, num_classes=3).eval()
+
+
 def test_same_seed_same_samples_different_seed_differs(prior):
     a = prior.sample(4, (4, 5), labels=torch.tensor([0, 1, 2, 0]), seed=7)
     b = prior.sample(4, (4, 5), labels=torch.tensor([0, 1, 2, 0]), seed=7)
@@ -93,9 +99,9 @@ def test_masked_cells_stay_as_given(prior):
     assert not torch.equal(out, free)
 
 
-def test_top_k_1_is_greedy(prior):
-    if prior.cfg.type == "maskgit":
-        pytest.skip("raster-order greedy: test_maskgit.py has the masked prior's")
+def test_top_k_1_is_greedy(ar_prior):
+    """In raster order (the masked prior's greedy step is test_maskgit.py's)."""
+    prior = ar_prior
     labels = torch.tensor([2, 0])
     got = prior.sample(2, (3, 4), labels=labels, top_k=1, seed=123)
     greedy = torch.zeros(2, 3, 4, dtype=torch.long)
@@ -111,9 +117,8 @@ def test_top_k_restricts_support(prior):
     assert all(((s.probs > 0).sum(1) <= 5).all() for s in steps)
 
 
-def test_sample_steps_raster_order_and_final_grid(prior):
-    if prior.cfg.type == "maskgit":
-        pytest.skip("raster order: test_maskgit.py checks the masked prior's steps")
+def test_sample_steps_raster_order_and_final_grid(ar_prior):
+    prior = ar_prior
     steps = list(prior.sample_steps(2, (3, 4), labels=torch.tensor([1, 2]), temperature=0.7, seed=5))
     assert [(s.row, s.col) for s in steps] == [(r, c) for r in range(3) for c in range(4)]
     for i, s in enumerate(steps):
