@@ -4,6 +4,7 @@ import io
 import json
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,10 +77,34 @@ def test_reconstruct_file_shapes_and_figures(explorer, tmp_path):
     Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(p)
     rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
     assert rec.original.shape == rec.recon.shape == (1, 28, 28) and rec.grid.shape == (7, 7)
-    assert rec.surprise.shape == (7, 7) and (rec.surprise >= 0).all()
-    assert rec.total_bits == pytest.approx(float(rec.surprise.sum()), rel=1e-5)
-    assert rec.mse == pytest.approx(float(((rec.recon - rec.original) ** 2).mean()), rel=1e-5)
+    assert rec.surprise.shape == (7, 7)
+    assert rec.total_bits == pytest.approx(explorer.grid_bits(explorer.get_model(NAME), rec.grid), rel=1e-4)
     assert rec.notes == []
+
+
+def test_metrics_of_a_known_pair():
+    from vq_explorer import metrics as M
+    x, y = torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.5)
+    assert M.mse(y, x) == pytest.approx(0.25) and M.psnr(0.25) == pytest.approx(6.0206, abs=1e-4)
+    assert M.perplexity(torch.tensor([5, 5, 0, 0])) == pytest.approx(2.0)       # two codes used evenly
+
+
+def test_surprise_is_high_where_the_prior_did_not_expect_the_code():
+    """On a real digit's grid, replacing one cell by the code the (shipped) prior finds least likely there
+    raises that cell's surprise well above what it was, and the grid's total bits with it."""
+    import vq_explorer as vqe
+    from vq_explorer import explorer as ex
+    model = vqe.load(Path(__file__).resolve().parents[1] / "checkpoints" / "mnist.safetensors", "cpu")
+    grid = model.encode(model.examples[:1].float() / 255)[0]
+    before = ex.surprise(model, grid)
+    with torch.no_grad():
+        worst = int(model.prior(grid[None])[0, :, 3, 3].argmin())
+    odd = grid.clone()
+    odd[3, 3] = worst
+    after = ex.surprise(model, odd)
+    assert after[3, 3] > before[3, 3] + 10 and after[3, 3] > 12       # bits: p < 1/4096
+    assert ex.grid_bits(model, odd) > ex.grid_bits(model, grid) + 10
+    assert torch.equal(after.view(-1)[:24], before.view(-1)[:24])      # cells before (3, 3) are not affected
 
 
 @pytest.mark.parametrize("make,note", [
@@ -206,9 +231,19 @@ def test_sample_steps_report_entropy_and_validate(explorer):
 
 
 def test_codebook_views(explorer):
+    """The summary against usage counted here by brute force: each encoder output's nearest code by explicit
+    distances to all 32 codes, over the 6 shipped examples."""
     model = explorer.get_model(NAME)
     s = explorer.codebook_summary(model)
-    assert s["num_codes"] == 32 and s["used_codes"] + s["dead_codes"] == 32 and s["cells"] == 6 * 49
+    with torch.no_grad():
+        z = model.vqvae.encode_continuous(model.examples.float() / 255).permute(0, 2, 3, 1).reshape(-1, 8)
+        codes = torch.cdist(z, model.vqvae.quantizer.codebook).argmin(1)
+    counts = torch.bincount(codes, minlength=32)
+    p = counts[counts > 0].double() / counts.sum()
+    assert s["num_codes"] == 32 and s["cells"] == 6 * 49
+    assert s["used_codes"] == int((counts > 0).sum()) and s["dead_codes"] == int((counts == 0).sum())
+    assert s["perplexity"] == pytest.approx(float(torch.exp(-(p * p.log()).sum())), rel=1e-6)
+    assert s["most_used"][0] == {"code": int(counts.argmax()), "count": int(counts.max())}
     assert explorer.tiles(model).shape == (32, 1, 4, 4)
     assert explorer.code_map(model).shape == (32, 2)
     with pytest.raises(explorer.UserError, match="out of range"):

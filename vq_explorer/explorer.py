@@ -153,12 +153,17 @@ class Reconstruction:
     exact: bool = True        # False for a masked prior: the sum is no likelihood
 
 
+def surprise(model, grid: torch.Tensor) -> torch.Tensor:
+    """(h, w) bits: −log2 p(code | the cells the prior conditions each on), unconditionally."""
+    return -model.conditional_log_probs(grid[None])[0] / math.log(2)
+
+
 def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
     grid = model.encode(x)
     recon = model.decode(grid)
-    bits = -model.conditional_log_probs(grid) / math.log(2)
+    bits = surprise(model, grid[0])
     mse = M.mse(recon, x)
-    return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits[0], mse, M.psnr(mse),
+    return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, M.psnr(mse),
                           float(bits.sum()), list(notes or []), model.prior.surprise_given,
                           model.prior.exact_likelihood)
 
