@@ -109,7 +109,8 @@ def test_surprise_is_high_where_the_prior_did_not_expect_the_code():
 
 @pytest.mark.parametrize("make,note", [
     (lambda: Image.new("RGBA", (28, 28), (255, 0, 0, 128)), "transparency"),
-    (lambda: Image.new("RGB", (64, 48), (10, 200, 30)), "resized from 64×48"),
+    (lambda: Image.new("RGB", (64, 48), (10, 200, 30)), "centre-cropped from 64×48 to 48×48"),
+    (lambda: Image.new("RGB", (56, 56), (10, 200, 30)), "resized from 56×56 to 28×28"),
     (lambda: Image.new("RGB", (28, 28), (10, 200, 30)), "RGB converted to greyscale"),
     (lambda: Image.new("CMYK", (28, 28)), "CMYK converted"),
     (lambda: Image.new("I;16", (28, 28), 40000), "16-bit"),
@@ -322,3 +323,28 @@ def test_every_prior_view_works_with_a_masked_prior(tmp_path):
         assert (frames[-1][0].grid >= 0).all() and frames[-1][1] > 0
     with pytest.raises(ex.UserError, match="steps must be 1..49"):
         list(ex.sample_steps(model, n=1, steps=50))
+
+
+def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_path):
+    """A camera JPEG stored sideways with EXIF orientation 6 (turn 90° clockwise to view) is turned upright,
+    and a wide photo is centre-cropped, not squeezed: a white bar across the top of the upright picture stays
+    at the top, and a vertical stripe in the middle of a 2:1 picture stays a thin vertical stripe."""
+    stored = np.zeros((80, 40), np.uint8)     # stored sideways: the top of the scene is the stored left edge
+    stored[:, :8] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    p = tmp_path / "sideways.jpg"
+    Image.fromarray(stored).save(p, exif=exif, quality=95)
+    x, notes = explorer.load_image(explorer.get_model(NAME), str(p))
+    assert any("EXIF orientation" in n for n in notes)
+    img = x[0, 0].numpy()
+    assert img[:3].mean() > 0.8 and img[-10:].mean() < 0.1     # the bar is at the top: upright
+
+    wide = np.zeros((100, 200), np.uint8)
+    wide[:, 95:105] = 255                    # a stripe 10 px wide in the middle of a 2:1 picture
+    q = tmp_path / "wide.png"
+    Image.fromarray(wide).save(q)
+    x, notes = explorer.load_image(explorer.get_model(NAME), str(q))
+    assert any("centre-cropped from 200×100 to 100×100" in n for n in notes)
+    cols = x[0, 0].numpy().mean(0)
+    assert cols[:8].max() < 0.05 and cols[-8:].max() < 0.05 and 2 <= (cols > 0.5).sum() <= 4   # ~2.8 px of 28

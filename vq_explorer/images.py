@@ -43,6 +43,10 @@ def open_image(source) -> tuple[Image.Image, list[str]]:
             if getattr(img, "n_frames", 1) > 1:
                 notes.append(f"{name} has {img.n_frames} frames; the first one is used")
             img.load()
+            orientation = img.getexif().get(0x0112, 1)     # EXIF Orientation: how a camera held the picture
+            if orientation != 1:
+                img = ImageOps.exif_transpose(img)
+                notes.append("turned upright as its EXIF orientation says")
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -84,7 +88,15 @@ def to_model_input(img: Image.Image, channels: int, size: tuple[int, int], notes
             notes.append(f"{img.mode} converted to {'greyscale' if channels == 1 else 'RGB'}")
         img = img.convert(mode)
     if img.size != (size[1], size[0]):
-        notes.append(f"resized from {img.size[0]}×{img.size[1]} to {size[1]}×{size[0]}")
+        w, h = img.size
+        # Centre-crop to the model's aspect ratio, then resize: a 4000×3000 photo keeps its proportions
+        # (its middle), it is not squeezed.
+        cw, ch = min(w, round(h * size[1] / size[0])), min(h, round(w * size[0] / size[1]))
+        if (cw, ch) != (w, h) and min(cw, ch) > 0:
+            notes.append(f"centre-cropped from {w}×{h} to {cw}×{ch} (the model's aspect ratio), resized to "
+                         f"{size[1]}×{size[0]}")
+        else:
+            notes.append(f"resized from {w}×{h} to {size[1]}×{size[0]}")
         img = ImageOps.fit(img, (size[1], size[0]), Image.LANCZOS) if min(img.size) > 1 else \
             img.resize((size[1], size[0]), Image.NEAREST)
     a = np.asarray(img, dtype=np.float32) / 255
