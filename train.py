@@ -23,6 +23,7 @@ import shlex
 import signal
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -35,7 +36,15 @@ from tqdm import tqdm
 
 from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, remove_stale_temp_files, save
 from vq_explorer.codebook import code_stats
-from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig, asdict, from_dict
+from vq_explorer.config import (
+    PRIOR_CONFIGS,
+    MaskGITConfig,
+    PriorConfig,
+    TransformerConfig,
+    VQVAEConfig,
+    asdict,
+    from_dict,
+)
 from vq_explorer.data import load_dataset, to_float
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet
 from vq_explorer.model import VQModel
@@ -68,26 +77,36 @@ def parse_args(argv=None):
     a("--lr", type=float, default=2e-3, help="VQ-VAE learning rate (cosine-decayed over the budget)")
     a("--prior-lr", type=float, default=1e-3)
     a("--label-dropout", type=float, default=0.1, help="share of prior batches trained without their class")
-    # the VQ-VAE
-    a("--downsample", type=int, default=4)
-    a("--num-codes", type=int, default=256)
-    a("--code-dim", type=int, default=32)
-    a("--channels", type=int, default=64)
-    a("--res-blocks", type=int, default=2)
-    a("--beta", type=float, default=0.25)
+    # the VQ-VAE: one flag per VQVAEConfig field, its default the dataclass's (in_channels comes from the data)
+    V = VQVAEConfig
+    a("--downsample", type=int, default=V.downsample, help="image side / grid side, a power of two")
+    a("--num-codes", type=int, default=V.num_codes, help="K, for the VQ-VAE and the prior")
+    a("--code-dim", type=int, default=V.code_dim)
+    a("--channels", type=int, default=V.channels)
+    a("--res-blocks", type=int, default=V.res_blocks)
+    a("--beta", type=float, default=V.beta, help="commitment weight")
     a("--no-ema", action="store_true", help="learn the codebook by its loss instead of EMA updates")
-    a("--init", default="kmeans++", choices=["kmeans++", "random", "none"])
-    a("--dead-after", type=int, default=20)
+    a("--ema-decay", type=float, default=V.ema_decay)
+    a("--ema-eps", type=float, default=V.ema_eps)
+    a("--init", default=V.init, choices=["kmeans++", "random", "none"])
+    a("--dead-after", type=int, default=V.dead_after, help="steps unused before a code counts as dead")
+    a("--no-restart-dead", action="store_true", help="leave dead codes dead")
     a("--vqvae-from", default=None, metavar="CHECKPOINT",
       help="take the VQ-VAE of this exported checkpoint instead of training one (same codes, another prior)")
-    # the prior
-    a("--prior", default="pixelcnn", choices=["pixelcnn", "transformer", "maskgit"], help="the prior family")
-    a("--prior-layers", type=int, default=None, help="gated layers or Transformer blocks (default 10 / 4)")
-    a("--prior-channels", type=int, default=64, help="PixelCNN width")
-    a("--prior-dim", type=int, default=128, help="Transformer width (both kinds)")
-    a("--prior-heads", type=int, default=4, help="Transformer attention heads (both kinds)")
-    a("--prior-steps", type=int, default=8, help="masked prior: default number of sampling steps")
+    # the prior: a flag per field of the families' configs; None means the chosen family's dataclass default
+    a("--prior", default="pixelcnn", choices=list(PRIOR_CONFIGS), help="the prior family")
+    a("--prior-layers", type=int, default=None, help="gated layers or Transformer blocks "
+      f"(default {PriorConfig.layers} / {TransformerConfig.layers} / {MaskGITConfig.layers})")
+    a("--prior-channels", type=int, default=None, help=f"PixelCNN width (default {PriorConfig.channels})")
+    a("--prior-kernel", type=int, default=None, help=f"PixelCNN kernel, odd (default {PriorConfig.kernel})")
+    a("--prior-dim", type=int, default=None, help=f"Transformer width (default {TransformerConfig.dim})")
+    a("--prior-heads", type=int, default=None, help=f"attention heads (default {TransformerConfig.heads})")
     a("--prior-class-per-block", action="store_true", help="Transformer: the class embedding before every block")
+    a("--prior-steps", type=int, default=None,
+      help=f"masked prior: default number of sampling steps (default {MaskGITConfig.steps})")
+    a("--prior-choice-temperature", type=float, default=None,
+      help="masked prior: noise on the confidences when choosing cells "
+           f"(default {MaskGITConfig.choice_temperature})")
     a("--unconditional", action="store_true", help="ignore class labels")
     # running
     a("--seed", type=int, default=0)
@@ -316,7 +335,8 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
 def vq_config(args, data) -> VQVAEConfig:
     return VQVAEConfig(in_channels=data.channels, channels=args.channels, res_blocks=args.res_blocks,
                        downsample=args.downsample, num_codes=args.num_codes, code_dim=args.code_dim,
-                       beta=args.beta, ema=not args.no_ema, init=args.init, dead_after=args.dead_after)
+                       beta=args.beta, ema=not args.no_ema, ema_decay=args.ema_decay, ema_eps=args.ema_eps,
+                       init=args.init, dead_after=args.dead_after, restart_dead=not args.no_restart_dead)
 
 
 def adopt_vqvae(args, run, rank) -> dict:
@@ -408,17 +428,17 @@ def stage_encode(args, data, run, device):
 
 
 def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig | MaskGITConfig:
+    """The chosen family's config: its dataclass defaults, overridden by the --prior-* flags given; K, the
+    classes and the grid come from the VQ-VAE and the data."""
     classes = 0 if args.unconditional or not data.class_names else len(data.class_names)
-    if args.prior == "maskgit":
-        return MaskGITConfig(num_codes=num_codes, dim=args.prior_dim, layers=args.prior_layers or 4,
-                             heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes,
-                             steps=args.prior_steps)
-    if args.prior == "transformer":
-        return TransformerConfig(num_codes=num_codes, dim=args.prior_dim, layers=args.prior_layers or 4,
-                                 heads=args.prior_heads, rows=grid[0], cols=grid[1], num_classes=classes,
-                                 class_per_block=args.prior_class_per_block)
-    return PriorConfig(num_codes=num_codes, channels=args.prior_channels, layers=args.prior_layers or 10,
-                       num_classes=classes)
+    cls = PRIOR_CONFIGS[args.prior]
+    names = {f.name for f in fields(cls)}
+    given = {name: getattr(args, f"prior_{name}") for name in names if getattr(args, f"prior_{name}", None)
+             is not None and name != "type"}
+    if "class_per_block" in given and not given["class_per_block"]:
+        del given["class_per_block"]                     # a store_true flag left off: the dataclass default
+    derived = {"num_codes": num_codes, "num_classes": classes, "rows": grid[0], "cols": grid[1]}
+    return cls(**given, **{k: v for k, v in derived.items() if k in names})
 
 
 def stage_prior(args, data, run, rank, world, device, log):

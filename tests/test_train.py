@@ -142,3 +142,61 @@ def test_torchrun_two_processes_keep_identical_weights_and_codebooks(tmp_path, d
     a = load_file(str(run / "vqvae.rank0.safetensors"))
     assert a["quantizer.initialised"] and a["quantizer.ema_count"].sum() > 0
     assert vqe.load(tmp_path / "d.safetensors", device="cpu").config["grid"] == [7, 7]
+
+
+# --- flags and configs --------------------------------------------------------------------------------------
+def _train_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_script", ROOT / "train.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Data:
+    channels, class_names = 1, [str(i) for i in range(10)]
+
+
+# Fields that come from the data or the VQ-VAE, not from a flag of their own.
+DERIVED = {"type", "in_channels", "num_codes", "num_classes", "rows", "cols"}
+
+
+def _flag(name: str, prior: bool) -> str:
+    return ("--prior-" if prior else "--") + name.replace("_", "-")
+
+
+def test_without_flags_every_config_is_its_dataclass_default():
+    """train.py's flags cannot disagree with config.py: with no flags, each config is exactly its dataclass's
+    defaults (K, classes and grid aside, which come from the VQ-VAE and the data)."""
+    from vq_explorer.config import PRIOR_CONFIGS, VQVAEConfig
+    t = _train_module()
+    args = t.parse_args([])
+    assert t.vq_config(args, _Data) == VQVAEConfig(in_channels=1)
+    for family, cls in PRIOR_CONFIGS.items():
+        args = t.parse_args(["--prior", family])
+        got = t.prior_config(args, _Data, 512, (7, 7))
+        derived = {k: v for k, v in dict(num_codes=512, num_classes=10, rows=7, cols=7).items()
+                   if k in {f.name for f in __import__("dataclasses").fields(cls)}}
+        assert got == cls(**derived), family
+
+
+def test_every_config_field_has_a_flag_that_sets_it():
+    from dataclasses import fields
+
+    from vq_explorer.config import PRIOR_CONFIGS, VQVAEConfig
+    t = _train_module()
+    for cls, family in [(VQVAEConfig, None), *((c, f) for f, c in PRIOR_CONFIGS.items())]:
+        for f in fields(cls):
+            if f.name in DERIVED:
+                continue
+            base = ["--prior", family] if family else []
+            if isinstance(f.default, bool):
+                flag = _flag(f.name, family is not None) if not f.default else "--no-" + f.name.replace("_", "-")
+                argv, want = [*base, flag], not f.default
+            else:
+                other = "random" if f.name == "init" else \
+                    f.default + 2 if isinstance(f.default, int) else f.default * 0.5
+                argv, want = [*base, _flag(f.name, family is not None), str(other)], other
+            args = t.parse_args(argv)
+            cfg = t.prior_config(args, _Data, 512, (7, 7)) if family else t.vq_config(args, _Data)
+            assert getattr(cfg, f.name) == pytest.approx(want), (cls.__name__, f.name, argv)

@@ -25,8 +25,8 @@ class PriorConfig:
     """The Gated PixelCNN prior."""
     type: str = "pixelcnn"      # the prior family (a file without it holds a PixelCNN)
     num_codes: int = 256        # K, must match the VQ-VAE
-    channels: int = 96          # width of both stacks
-    layers: int = 12            # gated layers
+    channels: int = 64          # width of both stacks
+    layers: int = 10            # gated layers
     kernel: int = 3             # odd; each layer widens the receptive field by kernel // 2
     num_classes: int = 0        # 0 = unconditional; otherwise a learned per-class bias in every layer
 
