@@ -349,3 +349,30 @@ def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_pa
     cols = x[0, 0].numpy().mean(0)
     # the stripe keeps its share of the width: 10 of 100 px → 2.8 of 28 (squeezed it would be 1.4)
     assert cols[:8].max() < 0.05 and cols[-8:].max() < 0.05 and 2.3 < cols.sum() < 3.3, cols.sum()
+
+
+def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path):
+    """What the tabs used to do with the model themselves: decode a grid still being sampled, take the painter's
+    selection as the cells to sample, draw one grid, encode an uploaded image."""
+    model = explorer.get_model(NAME)
+    background = explorer.most_used_code(model)
+    partial = torch.full((1, 7, 7), -1)
+    partial[0, 0, 0] = (background + 1) % 32
+    full = torch.full((1, 7, 7), background)
+    full[0, 0, 0] = partial[0, 0, 0]
+    assert torch.equal(explorer.decode_partial(model, partial), model.decode(full))
+    hist = explorer.History.new(torch.arange(49).view(7, 7) % 32)
+    region = torch.zeros(7, 7, dtype=torch.bool)
+    region[2] = True
+    grid, fixed = explorer.painter_constraints(model, hist, region.tolist())
+    assert torch.equal(grid, torch.tensor(hist["grid"])) and torch.equal(fixed, ~region)
+    for bad_hist, bad_region, match in ((None, region, "painter is empty"), (hist, None, "select the cells"),
+                                        (hist, torch.zeros(7, 7, dtype=torch.bool), "select the cells")):
+        with pytest.raises(explorer.UserError, match=match):
+            explorer.painter_constraints(model, bad_hist, bad_region)
+    drawn = explorer.sample_grid(model, 3, seed=5)
+    assert torch.equal(drawn, model.sample(1, labels=torch.tensor([3]), seed=5)[0])
+    p = tmp_path / "digit.png"
+    Image.fromarray((model.examples[0, 0]).numpy()).save(p)
+    grid, notes = explorer.encode_image(model, str(p))
+    assert torch.equal(grid, model.encode(model.examples[:1].float() / 255)[0]) and notes == []

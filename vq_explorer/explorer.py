@@ -177,6 +177,12 @@ def load_image(model, source) -> tuple[torch.Tensor, list[str]]:
         raise UserError(str(e)) from None
 
 
+def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
+    """An image (path / bytes / array) → its (h, w) code grid, with notes on conversions."""
+    x, notes = load_image(model, source)
+    return model.encode(x)[0], notes
+
+
 def reconstruct_file(model, source) -> Reconstruction:
     return reconstruct(model, *load_image(model, source))
 
@@ -260,6 +266,30 @@ def random_grid(model, seed=None) -> torch.Tensor:
     u = usage(model).double() + 1e-3
     g = torch.Generator().manual_seed(random.randrange(2**31) if seed is None else int(seed))
     return torch.multinomial(u, math.prod(model.grid), replacement=True, generator=g).view(model.grid)
+
+
+def sample_grid(model, label=None, temperature=1.0, seed=None) -> torch.Tensor:
+    """One (h, w) grid from the prior, of class `label` (None: unconditional)."""
+    check_sampling(model, 1, temperature, None)
+    y = None if label is None else torch.tensor([label])
+    return model.sample(1, labels=y, temperature=float(temperature), seed=seed)[0]
+
+
+def decode_partial(model, grids: torch.Tensor) -> torch.Tensor:
+    """Decode grids still being sampled: unfilled cells (−1) show as the most used code, the codebook's
+    "background"."""
+    return model.decode(torch.where(grids >= 0, grids, torch.full_like(grids, most_used_code(model))))
+
+
+def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor, torch.Tensor]:
+    """The painter's grid and which cells stay fixed (those not selected), to sample the selection."""
+    if not hist:
+        raise UserError("the painter is empty: paint or load a grid first")
+    reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
+    if reg.shape != tuple(model.grid) or not reg.any():
+        raise UserError("select the cells to sample in the painter (Select region), then start again; "
+                        "the other cells stay locked")
+    return torch.tensor(hist["grid"]), ~reg
 
 
 def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, temperature=1.0, seed=None):

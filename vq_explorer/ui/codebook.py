@@ -1,7 +1,6 @@
 """Tab 3: how the codebook is used, where its vectors lie, what each code looks like and stands for."""
 
 import gradio as gr
-import torch
 
 from .. import explorer as ex
 from .. import render
@@ -89,5 +88,5 @@ def build(checkpoint: gr.Dropdown):
 def first_code(checkpoint: str):
     """The most used code, shown when a checkpoint is opened."""
     model = ex.get_model(checkpoint)
-    k = int(torch.argmax(ex.usage(model)))
+    k = ex.most_used_code(model)
     return (k, *show_code(checkpoint, k))

@@ -157,8 +157,7 @@ def resample(name, hist, region, label, temperature, tiles_look):
 @guarded
 def from_sample(name, hist, region, label, temperature, tiles_look):
     model = ex.get_model(name)
-    y = ex.label_id(model, label)
-    grid = model.sample(1, labels=None if y is None else torch.tensor([y]), temperature=float(temperature))[0]
+    grid = ex.sample_grid(model, ex.label_id(model, label), temperature)
     return view(name, ex.History.push(hist, grid), region, tiles_look, "a fresh sample from the prior")
 
 
@@ -167,9 +166,9 @@ def from_image(image_file, name, hist, region, tiles_look):
     if not image_file:
         raise ex.UserError("upload an image first")
     model = ex.get_model(name)
-    x, notes = ex.load_image(model, image_file)
+    grid, notes = ex.encode_image(model, image_file)
     note = "grid of the uploaded image" + (f" ({'; '.join(notes)})" if notes else "")
-    return view(name, ex.History.push(hist, model.encode(x)[0]), region, tiles_look, note)
+    return view(name, ex.History.push(hist, grid), region, tiles_look, note)
 
 
 @guarded

@@ -41,16 +41,7 @@ def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0,
         raise ex.UserError(f"speed must be one of {list(SPEEDS)}")
     y = ex.label_id(model, label)
     seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
-    grid = mask = None
-    if from_painter:
-        if not hist:
-            raise ex.UserError("the painter is empty: paint or load a grid first")
-        reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
-        if reg.shape != tuple(model.grid) or not reg.any():
-            raise ex.UserError("select the cells to sample in the painter (Select region), then start again; "
-                               "the other cells stay locked")
-        grid, mask = torch.tensor(hist["grid"]), ~reg
-    background = ex.most_used_code(model)
+    grid, mask = ex.painter_constraints(model, hist, region) if from_painter else (None, None)
     px = max(16, cell_px(model) * 2 // 3)
     h, w = model.grid
     masked = ex.is_masked(model)
@@ -71,7 +62,7 @@ def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0,
             pic = render.grid_picture(g[0], px, highlight=None if last or masked else (step.row, step.col),
                                       region=locked, numbers=px >= 24,
                                       outlined=step.cells[0] if masked and not last else None)
-            decoded = model.decode(torch.where(g >= 0, g, torch.full_like(g, background)))
+            decoded = ex.decode_partial(model, g)
             if masked:
                 shown = torch.where(g[0] >= 0, confidence[0], torch.full_like(confidence[0], float("nan")))
                 chart = render.grid_figure(g[0], shown, unit="probability",
