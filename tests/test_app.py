@@ -27,12 +27,29 @@ def select(x, y):
 def test_open_checkpoint_fills_every_view(explorer):
     from vq_explorer.ui import open_checkpoint
     out = open_checkpoint(NAME)
-    about, gallery, hist = out[0], out[1], out[2]
-    assert "7×7" in about and len(gallery) == 6 and len(hist["grid"]) == 7
+    assert "7×7" in out["about"] and len(out["examples"]) == 6 and len(out["painter"][0]["grid"]) == 7
     classes = ["(any)", *map(str, range(10))]
-    dropdowns = [o for o in out if isinstance(o, dict) and "choices" in o]   # the painter's and the sampler's
-    assert len(dropdowns) == 2
-    assert all(d["choices"] == classes and d["value"] == "(any)" for d in dropdowns)
+    for view in ("paint_class", "sample_class"):
+        assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
+    assert out["code"][0] == explorer.most_used_code(explorer.get_model(NAME))
+    steps, guidance = out["sample_controls"]          # a PixelCNN: the masked prior's controls stay off
+    assert steps["interactive"] is False and guidance["interactive"] is False
+
+
+def test_each_view_goes_to_its_own_components(explorer):
+    """The handler lays each named view's values onto that view's components, whatever the order of the views;
+    a layout that misses a view fails loudly instead of shifting every later value."""
+    from vq_explorer.ui import open_checkpoint, views_on_open
+    values = open_checkpoint(NAME)
+    names = list(values)[::-1]                                   # any order
+    views = {k: [f"{k}.{i}" for i in range(len(values[k]) if isinstance(values[k], tuple) else 1)] for k in names}
+    outputs, handler = views_on_open(views)
+    got = dict(zip(outputs, handler(NAME), strict=True))
+    assert got["about.0"] == values["about"] and got["code.0"] == values["code"][0]
+    assert got["painter.0"] == values["painter"][0] and got["sample_controls.1"] == values["sample_controls"][1]
+    _, handler = views_on_open({k: v for k, v in views.items() if k != "atlas"})
+    with pytest.raises(KeyError, match="atlas"):
+        handler(NAME)
 
 
 def test_reconstruct_handler_outputs(explorer, png_file):

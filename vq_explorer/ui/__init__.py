@@ -24,14 +24,29 @@ CACHE_MAX_AGE = int(os.environ.get("VQE_CACHE_MAX_AGE", 1800))
 DELETE_CACHE = (max(10, CACHE_MAX_AGE // 3), CACHE_MAX_AGE)   # (how often to sweep, age) in seconds
 
 
-def open_checkpoint(name: str):
-    """Everything that changes when another checkpoint is chosen."""
+def open_checkpoint(name: str) -> dict:
+    """Everything that changes when another checkpoint is chosen, by the name of the view that shows it (a
+    view of several components gets a tuple, in the order its tab module lists them)."""
     model = ex.get_model(name)
-    classes = ["(any)", *ex.class_names(model)]
-    return (ex.describe(model), reconstruct.example_gallery(name), *paint.reset(name), paint.palette(name),
-            gr.update(choices=classes, value="(any)"), gr.update(choices=classes, value="(any)"),
-            *codebook.stats(name), codebook.atlas(name), *codebook.first_code(name),
-            *sample.masked_controls(name))
+    classes = gr.update(choices=["(any)", *ex.class_names(model)], value="(any)")
+    return {"about": ex.describe(model), "examples": reconstruct.example_gallery(name),
+            "painter": paint.reset(name), "palette": paint.palette(name), "paint_class": classes,
+            "sample_class": classes,
+            "codebook": codebook.stats(name), "atlas": codebook.atlas(name), "code": codebook.first_code(name),
+            "sample_controls": sample.masked_controls(name)}
+
+
+def views_on_open(views: dict) -> tuple[list, object]:
+    """The components `open_checkpoint` fills and a handler returning their values in that order: each view's
+    value goes to its own components, wherever the view sits in the layout."""
+    outputs = [c for comps in views.values() for c in comps]
+
+    def handler(name: str):
+        values = open_checkpoint(name)
+        if values.keys() != views.keys():
+            raise KeyError(f"open_checkpoint fills {sorted(values)}, the layout has {sorted(views)}")
+        return [v for key, comps in views.items() for v in (values[key] if len(comps) > 1 else (values[key],))]
+    return outputs, handler
 
 
 def build_demo(checkpoints_dir=None) -> gr.Blocks:
@@ -53,11 +68,14 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             smp = sample.build(ckpt, pnt)
             tradeoff.build()
 
-        outputs = [about, rec["gallery"], *pnt["outputs"], pnt["palette"], pnt["label"], smp["label"],
-                   *cbk["outputs"], cbk["atlas"], cbk["code"], *cbk["code_outputs"], *smp["controls"]]
+        outputs, on_open = views_on_open({
+            "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
+            "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
+            "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]],
+            "sample_controls": smp["controls"]})
         if names:
-            demo.load(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")
-            ckpt.change(guarded(open_checkpoint), ckpt, outputs, api_visibility="private")
+            demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
+            ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")
         goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
         rec["send"].click(paint.import_grid, [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
                                               pnt["tiles_look"]], pnt["outputs"],
