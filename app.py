@@ -7,7 +7,13 @@ the sessions whose state the server keeps (default 500), VQE_CACHE_MAX_AGE the s
 import ctypes
 import os
 
+import torch
+
 from vq_explorer.ui import LAUNCH, build_demo
+
+# Once, at start-up: two compute threads per request. Gradio runs two requests at a time, and on a small
+# machine (a free Space has 2 vCPUs) more threads per request only fight each other.
+torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
 
 
 def limit_malloc_arenas(arenas: int = 2):

@@ -340,3 +340,23 @@ def test_client_endpoints_with_a_masked_prior(masked_dir, png_file):
     finally:
         demo.close()
         ex.CHECKPOINTS = old
+
+
+def test_the_app_sets_its_threads_once_at_start_up_not_on_each_model_load(explorer):
+    """Loading a model leaves the thread count as it is; app.py sets it, once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        explorer._load_cached.cache_clear()
+        explorer.get_model(NAME)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(8); import app; "
+                          "print(torch.get_num_threads())"], cwd=root, capture_output=True, text=True,
+                         env={**os.environ, "VQE_CHECKPOINTS": str(root / "checkpoints")})
+    assert out.stdout.strip().splitlines()[-1] == "2", out.stderr[-2000:]

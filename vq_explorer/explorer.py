@@ -50,7 +50,6 @@ def resolve_checkpoint(name: str, folder: Path | None = None) -> Path:
 
 @lru_cache(maxsize=4)
 def _load_cached(path: str, mtime: float):
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     return load(path, device="cpu")
 
 
