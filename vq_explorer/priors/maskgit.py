@@ -29,12 +29,16 @@ from .transformer import Block, check_positions, gpt2_init
 
 def schedule(unknown: int, steps: int) -> list[int]:
     """How many cells each step commits: `unknown` cells in min(steps, unknown) steps, at least one per step,
-    following the cosine mask schedule (few cells first, while the grid is nearly empty; many at the end)."""
+    following the cosine mask schedule (few cells first, while the grid is nearly empty; many at the end).
+
+    No step is left empty-handed at the end: u·cos(π/2·s/S) = u·sin(π/2·(S−s)/S) ≥ u·(S−s)/S ≥ S−s cells stay
+    masked after step s, one or more for each step to come (and none after the last, exactly: not cos(π/2) in
+    floating point, which is not 0). Early on, the floor can stall (⌊48.97⌋ = ⌊48.9⌋), hence at least one cell
+    per step."""
     steps = min(steps, unknown)
     counts, remaining = [], unknown
     for s in range(1, steps + 1):
-        left = math.floor(unknown * math.cos(math.pi / 2 * s / steps))
-        left = max(min(left, remaining - 1), steps - s)
+        left = 0 if s == steps else min(math.floor(unknown * math.cos(math.pi / 2 * s / steps)), remaining - 1)
         counts.append(remaining - left)
         remaining = left
     return counts
