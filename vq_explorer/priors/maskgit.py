@@ -183,7 +183,7 @@ class MaskedTransformer(Prior):
             g = -torch.log(-torch.log(torch.rand(n, T, generator=gen).clamp(1e-20, 1 - 1e-7))).to(device)
             commit_n = torch.tensor([p[s - 1] if s <= len(p) else 0 for p in plans], device=device)
             masked = out < 0
-            probs_full = torch.zeros(n, T, K, device=device)
+            probs = torch.zeros(0, K, device=device)                                      # (M, K) below
             picked = torch.zeros(n, T, dtype=torch.long, device=device)
             p_pick, ent = torch.zeros(n, T, device=device), torch.zeros(n, T, device=device)
             if masked.any():
@@ -191,7 +191,7 @@ class MaskedTransformer(Prior):
                 probs = self._distribution(logits, temperature, top_k)
                 cdf = probs.cumsum(1)
                 pick = torch.searchsorted(cdf, (u[masked] * cdf[:, -1])[:, None]).clamp_max(K - 1).squeeze(1)
-                probs_full[masked], picked[masked] = probs, pick
+                picked[masked] = pick
                 p_pick[masked] = probs.gather(1, pick[:, None]).squeeze(1)
                 ent[masked] = entropy_bits(probs)
             score = torch.log(p_pick.clamp_min(1e-30)) + tau * (1 - s / total) * g
@@ -199,7 +199,11 @@ class MaskedTransformer(Prior):
             out = torch.where(commit, picked, out)
             conf = torch.where(commit, p_pick, torch.zeros_like(p_pick))
             least = torch.where(commit, p_pick, torch.full_like(p_pick, 2.0)).argmin(1)      # (n,)
-            cell_probs = probs_full[torch.arange(n, device=device), least]
+            # that cell's row in probs (the masked cells in order); zeros for a sample with nothing left
+            has = commit.any(1)
+            row = masked.view(-1).cumsum(0)[torch.arange(n, device=device) * T + least] - 1
+            cell_probs = torch.zeros(n, K, device=device)
+            cell_probs[has] = probs[row[has]]
             r0, c0 = divmod(int(least[0]), w)
             yield SampleStep(r0, c0, out.view(n, h, w).clone(), cell_probs, step=s, cells=commit.view(n, h, w),
                              confidence=conf.view(n, h, w),
