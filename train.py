@@ -101,7 +101,8 @@ def parse_args(argv=None):
     a("--prior-kernel", type=int, default=None, help=f"PixelCNN kernel, odd (default {PriorConfig.kernel})")
     a("--prior-dim", type=int, default=None, help=f"Transformer width (default {TransformerConfig.dim})")
     a("--prior-heads", type=int, default=None, help=f"attention heads (default {TransformerConfig.heads})")
-    a("--prior-class-per-block", action="store_true", help="Transformer: the class embedding before every block")
+    a("--prior-class-per-block", action="store_true", default=None,
+      help="Transformer: the class embedding before every block")
     a("--prior-steps", type=int, default=None,
       help=f"masked prior: default number of sampling steps (default {MaskGITConfig.steps})")
     a("--prior-choice-temperature", type=float, default=None,
@@ -435,8 +436,6 @@ def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig
     names = {f.name for f in fields(cls)}
     given = {name: getattr(args, f"prior_{name}") for name in names if getattr(args, f"prior_{name}", None)
              is not None and name != "type"}
-    if "class_per_block" in given and not given["class_per_block"]:
-        del given["class_per_block"]                     # a store_true flag left off: the dataclass default
     derived = {"num_codes": num_codes, "num_classes": classes, "rows": grid[0], "cols": grid[1]}
     return cls(**given, **{k: v for k, v in derived.items() if k in names})
 
