@@ -54,17 +54,23 @@ def _share(value) -> str:
     return "—" if value in (None, "") else f"{float(value):.1%}"
 
 
+def _markdown(header: list[str], lines) -> str:
+    """A markdown table: the header, its rule, one row per list of cells."""
+    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return "\n".join(rows + ["| " + " | ".join(map(str, cells)) + " |" for cells in lines])
+
+
 def table(rows: list[dict]) -> str:
     if not rows:
         return "_No measurements yet: run `python benchmarks/tradeoff.py`._"
-    head = ("| model | grid | K | epochs VQ-VAE / prior | MSE | PSNR | bits/image | samples read as their class | "
-            "sample ms/image (b=16) | cached speed-up |\n" + "|---" * 10 + "|")
-    body = [f"| {r['model']} | {r['grid']} | {r['K']} | {r.get('vqvae_epochs') or '?'} / "
-            f"{r.get('prior_epochs') or '?'} | {float(r['mse']):.4f} | {float(r['psnr']):.1f} dB | "
-            f"{float(r['bits_per_image']):.0f} | {_share(r.get('sample_accuracy'))} | "
-            f"{float(r['sample_ms_b16']):.1f} | {float(r['speedup_b16']):.1f}× |"
-            for r in rows]
-    return "\n".join([head, *body])
+    header = ["model", "grid", "K", "epochs VQ-VAE / prior", "MSE", "PSNR", "bits/image",
+              "samples read as their class", "sample ms/image (b=16)", "cached speed-up"]
+    return _markdown(header, ([r["model"], r["grid"], r["K"],
+                               f"{r.get('vqvae_epochs') or '?'} / {r.get('prior_epochs') or '?'}",
+                               f"{float(r['mse']):.4f}", f"{float(r['psnr']):.1f} dB",
+                               f"{float(r['bits_per_image']):.0f}", _share(r.get("sample_accuracy")),
+                               f"{float(r['sample_ms_b16']):.1f}", f"{float(r['speedup_b16']):.1f}×"]
+                              for r in rows))
 
 
 def priors_table(rows: list[dict]) -> str:
@@ -74,29 +80,28 @@ def priors_table(rows: list[dict]) -> str:
             and (p["dataset"], p["grid"], p["mse"]) == (t["dataset"], t["grid"], t["mse"])]
     if not same:
         return ""
-    head = ("| prior | parameters | epochs | training min | test bits/image | samples read as their class | "
-            "ms/image b=1, cached / plain | ms/image b=16, cached / plain |\n" + "|---" * 8 + "|")
+    header = ["prior", "parameters", "epochs", "training min", "test bits/image", "samples read as their class",
+              "ms/image b=1, cached / plain", "ms/image b=16, cached / plain"]
 
-    def line(r):
+    def cells(r):
         plain_b1 = float(r["plain_ms_b1"]) if r.get("plain_ms_b1") else float("nan")
-        return (f"| {render.prior_family(r)} ({r['model']}) | {int(r['params_prior']) / 1e6:.2f} M | "
-                f"{r.get('prior_epochs') or '?'} | {float(r['prior_minutes']):.0f} | "
-                f"{float(r['bits_per_image']):.1f} | {_share(r.get('sample_accuracy'))} | "
-                f"{float(r['sample_ms_b1']):.0f} / {plain_b1:.0f} | "
-                f"{float(r['sample_ms_b16']):.1f} / {float(r['plain_ms_b16']):.1f} |")
-    return "\n".join([head, *(line(r) for pair in same for r in pair)])
+        return [f"{family(r)} ({r['model']})", f"{int(r['params_prior']) / 1e6:.2f} M",
+                r.get("prior_epochs") or "?", f"{float(r['prior_minutes']):.0f}",
+                f"{float(r['bits_per_image']):.1f}", _share(r.get("sample_accuracy")),
+                f"{float(r['sample_ms_b1']):.0f} / {plain_b1:.0f}",
+                f"{float(r['sample_ms_b16']):.1f} / {float(r['plain_ms_b16']):.1f}"]
+    return _markdown(header, (cells(r) for pair in same for r in pair))
 
 
 def steps_table(rows: list[dict]) -> str:
     """benchmarks/maskgit_steps.py's rows: quality and time per number of steps, the AR priors beside."""
     if not rows:
         return ""
-    head = ("| grid | prior | steps | guidance | samples read as their class | ms/image b=1 | ms/image b=16 | "
-            "measured |\n" + "|---" * 8 + "|")
-    body = [f"| {r['grid']} | {r['prior']} | {r['steps']} | {float(r.get('guidance') or 0):g} | "
-            f"{_share(r.get('accuracy'))} | {float(r['ms_b1']):.1f} | {float(r['ms_b16']):.1f} | {r['what']} |"
-            for r in rows]
-    return "\n".join([head, *body])
+    header = ["grid", "prior", "steps", "guidance", "samples read as their class", "ms/image b=1", "ms/image b=16",
+              "measured"]
+    return _markdown(header, ([r["grid"], r["prior"], r["steps"], f"{float(r.get('guidance') or 0):g}",
+                               _share(r.get("accuracy")), f"{float(r['ms_b1']):.1f}", f"{float(r['ms_b16']):.1f}",
+                               r["what"]] for r in rows))
 
 
 def sheets(rows: list[dict], folder: Path = RESULTS):
