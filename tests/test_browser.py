@@ -126,16 +126,22 @@ def test_sampling_fills_the_grid(page, shots):
     assert not errors, [e.inner_text() for e in errors]
 
 
+def _open_shipped(page, part: str, recipe: str, described_as: str):
+    """Choose the shipped checkpoint whose name contains `part` in the selector and wait until the description
+    names `described_as`; skip when it is not built."""
+    from vq_explorer import explorer as ex
+    names = [n for n in ex.list_checkpoints(REPO_CHECKPOINTS) if part in n]
+    if not names:
+        pytest.skip(f"no {part} checkpoint in checkpoints/ (benchmarks/train_models.py {recipe})")
+    page.click("#checkpoint input")
+    page.get_by_role("option", name=names[0]).click()
+    page.wait_for_function(f"document.querySelector('#checkpoint-about')?.innerText.includes({described_as!r})")
+
+
 def test_sampling_with_the_transformer_checkpoint(page, shots):
     """Open the Transformer-prior checkpoint in the selector and stream a sample from it (runs last: it leaves
     that checkpoint open)."""
-    from vq_explorer import explorer as ex
-    names = [n for n in ex.list_checkpoints(REPO_CHECKPOINTS) if "transformer" in n]
-    if not names:
-        pytest.skip("no Transformer checkpoint in checkpoints/ (benchmarks/train_models.py mnist_transformer)")
-    page.click("#checkpoint input")
-    page.get_by_role("option", name=names[0]).click()
-    page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('Transformer')")
+    _open_shipped(page, "transformer", "mnist_transformer", "Transformer")
     page.get_by_role("tab", name="Sample").click()
     page.get_by_label("fast").check()
     before = page.inner_text("#sample-status")   # the last run's final status (it names its random seed)
@@ -151,13 +157,7 @@ def test_sampling_with_the_transformer_checkpoint(page, shots):
 def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
     """Open the masked-prior checkpoint and watch a sample fill in its parallel steps: the status counts steps,
     the committed cells and their confidence map show; the painter says who redraws a region."""
-    from vq_explorer import explorer as ex
-    names = [n for n in ex.list_checkpoints(REPO_CHECKPOINTS) if "maskgit" in n]
-    if not names:
-        pytest.skip("no masked-prior checkpoint in checkpoints/ (benchmarks/train_models.py mnist_maskgit)")
-    page.click("#checkpoint input")
-    page.get_by_role("option", name=names[0]).click()
-    page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('MaskGIT')")
+    _open_shipped(page, "maskgit", "mnist_maskgit", "MaskGIT")
     page.get_by_role("tab", name="Sample").click()
     page.get_by_label("slow").check()
     page.click("#sample-start")
