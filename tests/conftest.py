@@ -88,7 +88,13 @@ def ckpt_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def explorer(ckpt_dir, monkeypatch):
+def explorer():
     from vq_explorer import explorer as ex
-    monkeypatch.setattr(ex, "CHECKPOINTS", ckpt_dir)
     return ex
+
+
+@pytest.fixture
+def catalog(ckpt_dir):
+    """The tiny model's folder, as the app is given it."""
+    from vq_explorer.explorer import Catalog
+    return Catalog(ckpt_dir)

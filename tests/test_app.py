@@ -19,42 +19,39 @@ def png_file(tmp_path):
     return str(p)
 
 
-def select(x, y):
-    return gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
-
-
 # --- handlers ---------------------------------------------------------------------------------------------
-def test_open_checkpoint_fills_every_view(explorer):
+def test_open_checkpoint_fills_every_view(explorer, catalog):
     from vq_explorer.ui import open_checkpoint
-    out = open_checkpoint(NAME)
+    out = open_checkpoint(catalog, NAME)
     assert "7×7" in out["about"] and len(out["examples"]) == 6 and len(out["painter"][0]["grid"]) == 7
     classes = ["(any)", *map(str, range(10))]
     for view in ("paint_class", "sample_class"):
         assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
-    assert out["code"][0] == explorer.most_used_code(explorer.get_model(NAME))
+    assert out["code"][0] == explorer.most_used_code(catalog.get(NAME))
     steps, guidance = out["sample_controls"]          # a PixelCNN: the masked prior's controls stay off
     assert steps["interactive"] is False and guidance["interactive"] is False
 
 
-def test_each_view_goes_to_its_own_components(explorer):
+def test_each_view_goes_to_its_own_components(catalog):
     """The handler lays each named view's values onto that view's components, whatever the order of the views;
     a layout that misses a view fails loudly instead of shifting every later value."""
     from vq_explorer.ui import open_checkpoint, views_on_open
-    values = open_checkpoint(NAME)
+    values = open_checkpoint(catalog, NAME)
     names = list(values)[::-1]                                   # any order
     views = {k: [f"{k}.{i}" for i in range(len(values[k]) if isinstance(values[k], tuple) else 1)] for k in names}
-    outputs, handler = views_on_open(views)
+    outputs, handler = views_on_open(catalog, views)
     got = dict(zip(outputs, handler(NAME), strict=True))
     assert got["about.0"] == values["about"] and got["code.0"] == values["code"][0]
     assert got["painter.0"] == values["painter"][0] and got["sample_controls.1"] == values["sample_controls"][1]
-    _, handler = views_on_open({k: v for k, v in views.items() if k != "atlas"})
+    _, handler = views_on_open(catalog, {k: v for k, v in views.items() if k != "atlas"})
     with pytest.raises(KeyError, match="atlas"):
         handler(NAME)
 
 
-def test_reconstruct_handler_outputs(explorer, png_file):
+def test_reconstruct_handler_outputs(png_file, catalog):
     from vq_explorer.ui import reconstruct
-    original, recon, error, grid_fig, surprise_fig, summary, grid_json = reconstruct.reconstruct(png_file, NAME)
+    outputs = reconstruct.reconstruct(catalog, png_file, NAME)
+    original, recon, error, grid_fig, surprise_fig, summary, grid_json = outputs
     for p in (original, recon, error):
         assert Image.open(p).size[0] >= 224   # enlarged for display
     assert "PSNR" in summary and "bits" in summary
@@ -63,16 +60,16 @@ def test_reconstruct_handler_outputs(explorer, png_file):
     assert surprise_fig.data[0].z.shape == (7, 7)
 
 
-def test_reconstruct_handler_errors_are_messages(explorer, tmp_path):
+def test_reconstruct_handler_errors_are_messages(tmp_path, catalog):
     from vq_explorer.ui import reconstruct
     bad = tmp_path / "bad.png"
     bad.write_text("not an image")
     with pytest.raises(gr.Error, match="not an image"):
-        reconstruct.reconstruct(str(bad), NAME)
+        reconstruct.reconstruct(catalog, str(bad), NAME)
     with pytest.raises(gr.Error, match="upload an image"):
-        reconstruct.reconstruct(None, NAME)
+        reconstruct.reconstruct(catalog, None, NAME)
     with pytest.raises(gr.Error, match="unknown checkpoint"):
-        reconstruct.reconstruct(str(bad), "../secrets.safetensors")
+        reconstruct.reconstruct(catalog, str(bad), "../secrets.safetensors")
 
 
 def test_unexpected_errors_become_a_polite_message():
@@ -85,84 +82,118 @@ def test_unexpected_errors_become_a_polite_message():
         broken()
 
 
-def test_paint_click_sets_the_cell_and_changes_the_decoded_image(explorer):
-    from vq_explorer.ui import paint
-    hist, region, pic, _, decoded, js, info = paint.reset(NAME)
-    px = paint.cell_px(explorer.get_model(NAME))
-    before = np.asarray(Image.open(decoded))
-    code = (hist["grid"][2][5] + 7) % 32
-    hist2, _, _, _, decoded2, js2, _ = paint.click(NAME, hist, region, code, paint.TOOLS[0], False,
-                                                   select(5 * px + 3, 2 * px + 3))
-    assert hist2["grid"][2][5] == code and json.loads(js2)["grid"][2][5] == code
-    assert sum(v != code for row in hist2["grid"] for v in row) == 48
-    assert not np.array_equal(before, np.asarray(Image.open(decoded2)))
-    # undo brings the old grid back, redo the new one
-    assert paint.edit("undo", NAME, hist2, region, code, False)[0]["grid"] == hist["grid"]
+def _picture(data_url: str) -> np.ndarray:
+    import base64
+    import io
+    assert data_url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
 
 
-def test_paint_region_brush_and_resample(explorer):
+def test_the_painters_fast_path_decodes_what_the_browser_painted(catalog):
+    """decode_cells is what the browser calls during a stroke: the picture of exactly the grid sent, at the
+    image's own size (the page enlarges it); anything else gets a message, never an exception."""
     from vq_explorer.ui import paint
-    model = explorer.get_model(NAME)
-    px = paint.cell_px(model)
-    hist, region, *_ = paint.edit("random", NAME, paint.reset(NAME)[0], None, 0, False)
-    layer = np.zeros((7 * px, 7 * px, 4), np.uint8)
-    layer[0:2 * px, 0:3 * px, 3] = 255                    # brush over the top-left 2×3 cells
-    h2, reg, *_ = paint.brush(NAME, hist, region, 0, paint.TOOLS[1], False, {"layers": [layer]})
-    reg = torch.tensor(reg)
-    assert int(reg.sum()) == 6 and reg[:2, :3].all() and h2 == hist
-    h3, *_ = paint.resample(NAME, hist, reg.tolist(), "4", 1.0, False)
+    model = catalog.get(NAME)
+    grid = torch.randint(0, 32, (7, 7))
+    out = paint.decode_cells(catalog, {"checkpoint": NAME, "grid": grid.tolist()})
+    expected = (model.decode(grid[None])[0, 0].clamp(0, 1) * 255).round().numpy()
+    assert np.abs(_picture(out["decoded"])[..., 0].astype(float) - expected).max() <= 1
+    other = paint.decode_cells(catalog, {"checkpoint": NAME, "grid": (31 - grid).tolist()})
+    assert not np.array_equal(_picture(out["decoded"]), _picture(other["decoded"]))
+    for bad, match in [({"checkpoint": NAME, "grid": [[99] * 7] * 7}, "out of range"),
+                       ({"checkpoint": "../x.safetensors", "grid": grid.tolist()}, "unknown checkpoint"),
+                       ({"checkpoint": NAME, "grid": [[1, 2]]}, "shape"), ("not a dict", "expected"),
+                       (None, "expected")]:
+        assert match in paint.decode_cells(catalog, bad)["error"]
+
+
+def test_a_stroke_from_the_browser_becomes_one_undoable_step(catalog):
+    from vq_explorer.ui import paint
+    hist, region, canvas, js, info = paint.reset(catalog, NAME)
+    assert canvas["grid"] == hist["grid"] and canvas["checkpoint"] == NAME and len(canvas["colours"]) == 32
+    assert _picture(canvas["decoded"]).shape[:2] == (28, 28)
+    painted = torch.tensor(hist["grid"])
+    code = (int(painted[6, 0]) + 5) % 32
+    painted[6] = code                                          # a brush stroke along the last row
+    selected = [[r == 0 for c in range(7)] for r in range(7)]
+    stroke = {"checkpoint": NAME, "grid": painted.tolist(), "region": selected}
+    hist2, region2, js2, info2 = paint.stroke(catalog, NAME, hist, region, stroke)
+    assert hist2["grid"] == painted.tolist() and json.loads(js2)["grid"][6] == [code] * 7
+    assert region2 == selected and "7 cells selected" in info2 and "undo 1 /" in info2
+    again = paint.stroke(catalog, NAME, hist2, region2, stroke)[0]   # a selection-only stroke adds no step
+    assert len(again["undo"]) == 1
+    undone = paint.edit(catalog, "undo", NAME, hist2, region2, code, False)
+    assert undone[0]["grid"] == hist["grid"] and undone[2]["grid"] == hist["grid"]   # the canvas redraws too
+    assert undone[2]["version"] != canvas["version"]
+    for bad, match in [({**stroke, "checkpoint": "other.safetensors"}, "another checkpoint"),
+                       ({**stroke, "grid": [[99] * 7] * 7}, "out of range"),
+                       ({**stroke, "region": [[2] * 7] * 7}, "true/false"),
+                       ({**stroke, "region": None}, "true/false"),
+                       ("junk", "another checkpoint")]:
+        with pytest.raises(gr.Error, match=match):
+            paint.stroke(catalog, NAME, hist, region, bad)
+
+
+def test_paint_region_and_resample(catalog):
+    from vq_explorer.ui import paint
+    hist, region, *_ = paint.edit(catalog, "random", NAME, paint.reset(catalog, NAME)[0], None, 0, False)
+    reg = torch.zeros(7, 7, dtype=torch.bool)
+    reg[:2, :3] = True
+    h3, *_ = paint.resample(catalog, NAME, hist, reg.tolist(), "4", 1.0, False)
     old, new = torch.tensor(hist["grid"]), torch.tensor(h3["grid"])
-    assert torch.equal(old[~reg], new[~reg])
-    h4, *_ = paint.brush(NAME, hist, None, 9, paint.TOOLS[0], False, {"layers": [layer]})
-    assert (torch.tensor(h4["grid"])[:2, :3] == 9).all()
+    assert torch.equal(old[~reg], new[~reg]) and not torch.equal(old[reg], new[reg])
+    looks = paint.view(catalog, NAME, hist, reg.tolist(), True)[2]            # cells shown as their decoded look
+    sprite = _picture(looks["tiles"])
+    th, tw = looks["tile_size"]
+    assert sprite.shape[:2] == (th * 1, tw * 32) and looks["tile_cols"] == 32   # 32 codes, 32 to a row
 
 
-def test_paint_import_export_and_bad_json(explorer, tmp_path):
+def test_paint_import_export_and_bad_json(tmp_path, catalog):
     from vq_explorer.ui import paint
     grid = [[(r + c) % 32 for c in range(7)] for r in range(7)]
-    hist, *_, js, _ = paint.import_grid(json.dumps(grid), NAME)
+    hist, *_, js, _ = paint.import_grid(catalog, json.dumps(grid), NAME)
     assert hist["grid"] == grid
     path = paint.export_grid(NAME, hist)
     assert json.load(open(path))["grid"] == grid
     with pytest.raises(gr.Error, match="shape"):
-        paint.import_grid("[[1, 2]]", NAME)
+        paint.import_grid(catalog, "[[1, 2]]", NAME)
     with pytest.raises(gr.Error, match="not valid JSON"):
-        paint.import_grid("{{{", NAME)
+        paint.import_grid(catalog, "{{{", NAME)
 
 
-def test_palette_and_codebook_handlers(explorer):
+def test_palette_and_codebook_handlers(catalog):
     from vq_explorer.ui import codebook, paint
-    assert len(paint.palette(NAME)) == 32
-    summary, hist_fig, pca_fig, head = codebook.stats(NAME, True)
+    assert len(paint.palette(catalog, NAME)) == 32
+    summary, hist_fig, pca_fig, head = codebook.stats(catalog, NAME, True)
     assert summary["num_codes"] == 32 and "perplexity" in head and hist_fig.layout.yaxis.type == "log"
-    assert len(codebook.atlas(NAME)) == 32
-    tile, patches, text = codebook.show_code(NAME, 3)
+    assert len(codebook.atlas(catalog, NAME)) == 32
+    tile, patches, text = codebook.show_code(catalog, NAME, 3)
     assert "code 3" in text
     with pytest.raises(gr.Error, match="out of range"):
-        codebook.show_code(NAME, 99)
+        codebook.show_code(catalog, NAME, 99)
 
 
-def test_sample_handler_streams_every_cell(explorer):
+def test_sample_handler_streams_every_cell(catalog):
     from vq_explorer.ui import sample
-    frames = list(sample.sample(NAME, "2", 1.0, 5, 3, 2, "fast"))
+    frames = list(sample.sample(catalog, NAME, "2", 1.0, 5, 3, 2, "fast"))
     assert len(frames) == 49
     assert "(0, 0)" in frames[0][3] and "done" in frames[-1][3] and frames[0][4] == ""
     grids = json.loads(frames[-1][4])["grids"]
     assert np.array(grids).shape == (2, 7, 7)
-    instant = list(sample.sample(NAME, "2", 1.0, 5, 3, 2, "instant"))
+    instant = list(sample.sample(catalog, NAME, "2", 1.0, 5, 3, 2, "instant"))
     assert len(instant) == 1 and json.loads(instant[0][4])["grids"] == grids   # same seed, same samples
 
 
-def test_sample_from_painter_keeps_locked_cells(explorer):
+def test_sample_from_painter_keeps_locked_cells(catalog):
     from vq_explorer.ui import paint, sample
-    hist = paint.edit("random", NAME, paint.reset(NAME)[0], None, 0, False)[0]
+    hist = paint.edit(catalog, "random", NAME, paint.reset(catalog, NAME)[0], None, 0, False)[0]
     region = np.zeros((7, 7), bool)
     region[5:] = True
-    *_, last = sample.sample(NAME, "(any)", 1.0, 0, 1, 1, "instant", True, hist, region.tolist())
+    *_, last = sample.sample(catalog, NAME, "(any)", 1.0, 0, 1, 1, "instant", True, hist, region.tolist())
     out = np.array(json.loads(last[4])["grids"][0])
     assert (out[:5] == np.array(hist["grid"])[:5]).all()
     with pytest.raises(gr.Error, match="select the cells"):
-        list(sample.sample(NAME, "(any)", 1.0, 0, 1, 1, "fast", True, hist, None))
+        list(sample.sample(catalog, NAME, "(any)", 1.0, 0, 1, 1, "fast", True, hist, None))
 
 
 # --- the launched app through gradio_client --------------------------------------------------------------
@@ -170,16 +201,13 @@ def test_sample_from_painter_keeps_locked_cells(explorer):
 def client(ckpt_dir):
     from gradio_client import Client
 
-    from vq_explorer import explorer as ex
     from vq_explorer.ui import LAUNCH, build_demo
-    old = ex.CHECKPOINTS
     demo = build_demo(ckpt_dir)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
     # the settings app.py uses: bounded session state, an upload limit, a sweep of Gradio's file cache
     assert demo.state_holder.capacity == LAUNCH["state_session_capacity"] > 0 and demo.delete_cache[1] > 0
     yield Client(url, verbose=False)
     demo.close()
-    ex.CHECKPOINTS = old
 
 
 @pytest.mark.slow
@@ -205,8 +233,9 @@ def test_client_reconstruct_bad_file_gets_the_message(client, tmp_path):
 def test_client_decode_grid_sample_and_stats(client):
     grid = [[(3 * r + c) % 32 for c in range(7)] for r in range(7)]
     out = client.predict(json.dumps(grid), api_name="/decode_grid")
-    grid_pic, _, decoded, grid_back, info = out          # gr.State outputs are not part of the API
-    assert Image.open(decoded).size[0] >= 224 and json.loads(grid_back)["grid"] == grid and "bits" in info
+    painter, grid_back, info = out          # gr.State outputs are not part of the API
+    assert _picture(painter["decoded"]).shape[:2] == (28, 28) and painter["grid"] == grid
+    assert json.loads(grid_back)["grid"] == grid and "bits" in info
     with pytest.raises(Exception, match="out of range"):
         client.predict(json.dumps([[99] * 7] * 7), api_name="/decode_grid")
     res = client.predict(NAME, "1", 1.0, 0, 5, 2, "instant", api_name="/sample")
@@ -297,11 +326,11 @@ def masked_dir(tmp_path_factory):
     return folder
 
 
-def test_sample_handler_streams_a_masked_priors_steps(masked_dir, monkeypatch):
+def test_sample_handler_streams_a_masked_priors_steps(masked_dir):
     from vq_explorer import explorer as ex
     from vq_explorer.ui import sample
-    monkeypatch.setattr(ex, "CHECKPOINTS", masked_dir)
-    frames = list(sample.sample("mg.safetensors", "2", 1.0, 0, 3, 2, "fast", steps=4))
+    catalog = ex.Catalog(masked_dir)
+    frames = list(sample.sample(catalog, "mg.safetensors", "2", 1.0, 0, 3, 2, "fast", steps=4))
     # ⌊49·cos(π/2·s/4)⌋ cells left masked after step s: 45, 34, 18, 0
     assert [f[3].split(" · ")[:2] for f in frames] == [["step 1", "4 cells committed"],
                                                        ["step 2", "11 cells committed"],
@@ -310,21 +339,19 @@ def test_sample_handler_streams_a_masked_priors_steps(masked_dir, monkeypatch):
     assert "done" in frames[-1][3] and frames[0][4] == ""
     assert frames[0][2].data[0].type == "heatmap"                      # the confidence map, not a bar chart
     assert np.array(json.loads(frames[-1][4])["grids"]).shape == (2, 7, 7)
-    steps, guidance = sample.masked_controls("mg.safetensors")
+    steps, guidance = sample.masked_controls(catalog, "mg.safetensors")
     assert steps["interactive"] is True and steps["maximum"] == 49 and guidance["interactive"] is True
-    guided = list(sample.sample("mg.safetensors", "2", 1.0, 0, 3, 2, "instant", steps=4, guidance=2.0))
+    guided = list(sample.sample(catalog, "mg.safetensors", "2", 1.0, 0, 3, 2, "instant", steps=4, guidance=2.0))
     assert json.loads(guided[-1][4])["grids"] != json.loads(frames[-1][4])["grids"]   # same seed, guided
     with pytest.raises(gr.Error, match="guidance"):
-        list(sample.sample("mg.safetensors", "2", 1.0, 0, 3, 2, "instant", steps=4, guidance=-1))
+        list(sample.sample(catalog, "mg.safetensors", "2", 1.0, 0, 3, 2, "instant", steps=4, guidance=-1))
 
 
 @pytest.mark.slow
 def test_client_endpoints_with_a_masked_prior(masked_dir, png_file):
     from gradio_client import Client, handle_file
 
-    from vq_explorer import explorer as ex
     from vq_explorer.ui import LAUNCH, build_demo
-    old = ex.CHECKPOINTS
     demo = build_demo(masked_dir)
     try:
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
@@ -339,10 +366,9 @@ def test_client_endpoints_with_a_masked_prior(masked_dir, png_file):
         assert "no likelihood (masked prior)" in out[-1]
     finally:
         demo.close()
-        ex.CHECKPOINTS = old
 
 
-def test_the_app_sets_its_threads_once_at_start_up_not_on_each_model_load(explorer):
+def test_the_app_sets_its_threads_once_at_start_up_not_on_each_model_load(explorer, catalog):
     """Loading a model leaves the thread count as it is; app.py sets it, once."""
     import subprocess
     import sys
@@ -351,7 +377,7 @@ def test_the_app_sets_its_threads_once_at_start_up_not_on_each_model_load(explor
     torch.set_num_threads(1)
     try:
         explorer._load_cached.cache_clear()
-        explorer.get_model(NAME)
+        catalog.get(NAME)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

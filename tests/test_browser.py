@@ -30,14 +30,17 @@ def app_url(ckpt_dir):
         pytest.skip(f"{missing}; .ci/run installs it and requires these tests")
     from vq_explorer import explorer as ex
     from vq_explorer.ui import LAUNCH, build_demo
-    old = ex.CHECKPOINTS
     # The shipped models when there are any (the screenshots then show what a user sees), else the tiny one.
-    folder = REPO_CHECKPOINTS if ex.list_checkpoints(REPO_CHECKPOINTS) else ckpt_dir
+    folder = REPO_CHECKPOINTS if ex.Catalog(REPO_CHECKPOINTS).names() else ckpt_dir
     demo = build_demo(folder)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
-    yield url
+    yield url, ex.Catalog(folder)
     demo.close()
-    ex.CHECKPOINTS = old
+
+
+@pytest.fixture(scope="module")
+def catalog(app_url):
+    return app_url[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,7 @@ def page(app_url):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.set_default_timeout(60_000)
-        pg.goto(app_url)
+        pg.goto(app_url[0])
         pg.wait_for_selector("#checkpoint-about p")        # the checkpoint opened
         yield pg
         browser.close()
@@ -83,26 +86,63 @@ def test_reconstruct_an_uploaded_image(page, shots, tmp_path, mnist_1000):
     page.screenshot(path=str(shots / "reconstruct.png"), full_page=True)
 
 
-def _rarest_code(page) -> int:
+def _rarest_code(page, catalog) -> int:
     """A code that the painter's grid surely does not hold everywhere: the palette's last (least used) entry."""
     from vq_explorer import explorer as ex
-    name = page.input_value("#checkpoint input")
-    return int(ex.usage(ex.get_model(name)).argmin())
+    return int(ex.usage(catalog.get(page.input_value("#checkpoint input"))).argmin())
 
 
-def test_click_a_cell_in_paint_changes_the_decoded_image(page, shots):
+DECODED = "#paint-canvas .vqe-out img"
+
+
+def _undo_count(page) -> int:
+    return int(page.inner_text("#paint-info").split("undo ")[1].split(" ")[0])
+
+
+def test_click_a_cell_in_paint_changes_the_decoded_image(page, shots, catalog):
     page.get_by_role("tab", name="Paint codes").click()
-    page.wait_for_selector("#paint-grid img")
-    page.wait_for_selector("#paint-decoded img")
-    before_src, before = _src(page, "#paint-decoded img"), _pixels(page, "#paint-decoded img")
-    box = page.query_selector("#paint-grid img").bounding_box()
-    page.fill("#paint-code input", str(_rarest_code(page)))
+    page.wait_for_selector(DECODED + "[src^='data:image/png']")
+    page.wait_for_selector("#paint-info p")
+    before_src, before, undo = _src(page, DECODED), _pixels(page, DECODED), _undo_count(page)
+    box = page.query_selector("#paint-canvas canvas").bounding_box()
+    page.fill("#paint-code input", str(_rarest_code(page, catalog)))
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
-    page.wait_for_function(f"document.querySelector('#paint-decoded img')?.src !== {before_src!r}")
-    page.wait_for_timeout(300)    # the new picture loaded and drawn
-    after = _pixels(page, "#paint-decoded img")
+    page.wait_for_function(f"document.querySelector({DECODED!r})?.src !== {before_src!r}")
+    page.wait_for_timeout(300)    # the new picture drawn
+    after = _pixels(page, DECODED)
     assert after.shape == before.shape and np.abs(after - before).max() > 30, "the decoded image did not change"
+    # the click reached Python too: one more step to undo, and the grid JSON holds the code at the centre
+    page.wait_for_function(f"document.querySelector('#paint-info')?.innerText.includes('undo {undo + 1} /')")
     page.screenshot(path=str(shots / "paint.png"), full_page=True)
+
+
+def test_the_decoded_image_follows_a_brush_stroke_before_it_ends(page, catalog):
+    """Drag across a row: the decoded picture changes while the button is still down (streamed, not a second
+    after letting go), and the whole stroke becomes one step in Python's history."""
+    page.get_by_role("tab", name="Paint codes").click()
+    page.wait_for_selector(DECODED + "[src^='data:image/png']")
+    box = page.query_selector("#paint-canvas canvas").bounding_box()
+    name, undo = page.input_value("#checkpoint input"), _undo_count(page)
+    h, w = catalog.get(name).grid
+    code = _rarest_code(page, catalog)
+    page.fill("#paint-code input", str(code))
+    row_y = box["y"] + box["height"] * (h - 0.5) / h                 # the last row
+    page.evaluate("window.vqePaintLog.length = 0")
+    page.mouse.move(box["x"] + 2, row_y)
+    page.mouse.down()
+    before = _pixels(page, DECODED)
+    for c in range(w):
+        page.mouse.move(box["x"] + box["width"] * (c + 0.5) / w, row_y, steps=3)
+        page.wait_for_timeout(60)
+    page.wait_for_function("window.vqePaintLog.length >= 2")      # pictures shown during the stroke
+    during = _pixels(page, DECODED)
+    assert np.abs(during - before).max() > 30, "the decoded image did not change during the stroke"
+    page.mouse.up()
+    page.wait_for_function(f"document.querySelector('#paint-info')?.innerText.includes('undo {undo + 1} /')")
+    import json
+    page.get_by_text("Export / import JSON").click()
+    grid = json.loads(page.locator("#paint-json .cm-content").inner_text())["grid"]
+    assert grid[h - 1] == [code] * w
 
 
 def test_codebook_tab_shows_usage_and_atlas(page, shots):
@@ -130,7 +170,7 @@ def _open_shipped(page, part: str, recipe: str, described_as: str):
     """Choose the shipped checkpoint whose name contains `part` in the selector and wait until the description
     names `described_as`; skip when it is not built."""
     from vq_explorer import explorer as ex
-    names = [n for n in ex.list_checkpoints(REPO_CHECKPOINTS) if part in n]
+    names = [n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n]
     if not names:
         pytest.skip(f"no {part} checkpoint in checkpoints/ (benchmarks/train_models.py {recipe})")
     page.click("#checkpoint input")

@@ -31,39 +31,40 @@ def _bomb_png(width=30000, height=30000) -> bytes:
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
-def test_list_and_resolve_checkpoints_stay_inside_the_folder(explorer, ckpt_dir, tmp_path):
+def test_list_and_resolve_checkpoints_stay_inside_the_folder(explorer, catalog, ckpt_dir, tmp_path):
     outside = tmp_path / "outside.safetensors"
     outside.write_bytes((ckpt_dir / NAME).read_bytes())
     (ckpt_dir / "link.safetensors").symlink_to(outside)
     try:
-        assert explorer.list_checkpoints() == [NAME]
+        assert catalog.names() == [NAME]
         for bad in ["../outside.safetensors", str(outside), "link.safetensors", "/etc/passwd", "", None, 3]:
             with pytest.raises(explorer.UserError, match="unknown checkpoint"):
-                explorer.resolve_checkpoint(bad)
-        assert explorer.resolve_checkpoint(NAME) == ckpt_dir / NAME
+                catalog.path(bad)
+        assert catalog.path(NAME) == ckpt_dir / NAME
+        assert explorer.Catalog(tmp_path / "nowhere").names() == []
     finally:
         (ckpt_dir / "link.safetensors").unlink()
 
 
-def test_broken_checkpoint_in_the_folder_gives_a_message(explorer, ckpt_dir):
+def test_broken_checkpoint_in_the_folder_gives_a_message(explorer, catalog, ckpt_dir):
     bad = ckpt_dir / "broken.safetensors"
     bad.write_bytes(b"\x00" * 100)
     try:
         with pytest.raises(explorer.UserError, match="broken.safetensors"):
-            explorer.get_model("broken.safetensors")
+            catalog.get("broken.safetensors")
     finally:
         bad.unlink()
 
 
-def test_describe_mentions_grid_codes_and_metrics(explorer):
-    text = explorer.describe(explorer.get_model(NAME))
+def test_describe_mentions_grid_codes_and_metrics(explorer, catalog):
+    text = explorer.describe(catalog.get(NAME))
     assert "7×7 code grid" in text and "K = 32" in text and "MSE 0.5000" in text
     assert "Trained for" not in text   # the tiny model records no training
 
 
-def test_describe_says_how_long_a_model_was_trained(explorer):
+def test_describe_says_how_long_a_model_was_trained(explorer, catalog):
     import copy
-    model = copy.copy(explorer.get_model(NAME))
+    model = copy.copy(catalog.get(NAME))
     model.config = {**model.config, "train": {"vqvae_epochs": 20.0, "prior_epochs": 8.0, "vqvae_minutes": 24.5,
                                               "encode_minutes": 0.5, "prior_minutes": 34.6, "export_minutes": 0.4,
                                               "machine": "AMD EPYC, 1 × 2 threads"}}
@@ -72,13 +73,13 @@ def test_describe_says_how_long_a_model_was_trained(explorer):
 
 
 # --- reconstruct ------------------------------------------------------------------------------------------
-def test_reconstruct_file_shapes_and_figures(explorer, tmp_path):
+def test_reconstruct_file_shapes_and_figures(explorer, tmp_path, catalog):
     p = tmp_path / "digit.png"
     Image.fromarray((np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)).save(p)
-    rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+    rec = explorer.reconstruct_file(catalog.get(NAME), str(p))
     assert rec.original.shape == rec.recon.shape == (1, 28, 28) and rec.grid.shape == (7, 7)
     assert rec.surprise.shape == (7, 7)
-    assert rec.total_bits == pytest.approx(explorer.grid_bits(explorer.get_model(NAME), rec.grid), rel=1e-4)
+    assert rec.total_bits == pytest.approx(explorer.grid_bits(catalog.get(NAME), rec.grid), rel=1e-4)
     assert rec.notes == []
 
 
@@ -117,28 +118,28 @@ def test_surprise_is_high_where_the_prior_did_not_expect_the_code():
     (lambda: Image.new("P", (28, 28)), None),
     (lambda: Image.new("L", (1, 1), 255), "resized from 1×1"),
 ])
-def test_odd_images_are_converted_with_a_note(explorer, tmp_path, make, note):
+def test_odd_images_are_converted_with_a_note(explorer, tmp_path, make, note, catalog):
     img = make()
     p = tmp_path / ("x.tiff" if img.mode == "CMYK" else "x.png")
     img.save(p)
-    rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+    rec = explorer.reconstruct_file(catalog.get(NAME), str(p))
     assert rec.original.shape == (1, 28, 28) and 0 <= rec.original.min() and rec.original.max() <= 1
     if note:
         assert any(note in n for n in rec.notes), rec.notes
 
 
-def test_animated_gif_uses_the_first_frame(explorer, tmp_path):
+def test_animated_gif_uses_the_first_frame(explorer, tmp_path, catalog):
     p = tmp_path / "anim.gif"
     frames = [Image.new("L", (28, 28), v) for v in (0, 255, 128)]
     frames[0].save(p, save_all=True, append_images=frames[1:])
-    rec = explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+    rec = explorer.reconstruct_file(catalog.get(NAME), str(p))
     assert any("3 frames" in n for n in rec.notes) and rec.original.max() == 0
 
 
 @pytest.mark.parametrize("content,match", [
     (b"", "empty"), (b"hello, I am a text file", "not an image"), (None, "truncated"), ("bomb", "pixels"),
 ])
-def test_bad_uploads_raise_a_clear_user_error(explorer, tmp_path, content, match):
+def test_bad_uploads_raise_a_clear_user_error(explorer, tmp_path, content, match, catalog):
     if content is None:
         content = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)))
         content = content[: len(content) // 2]
@@ -147,20 +148,20 @@ def test_bad_uploads_raise_a_clear_user_error(explorer, tmp_path, content, match
     p = tmp_path / "upload.png"
     p.write_bytes(content)
     with pytest.raises(explorer.UserError, match=match):
-        explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+        explorer.reconstruct_file(catalog.get(NAME), str(p))
 
 
-def test_truncated_jpeg_is_refused(explorer, tmp_path):
+def test_truncated_jpeg_is_refused(explorer, tmp_path, catalog):
     data = _png_bytes(Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), np.uint8)),
                       format="JPEG")
     p = tmp_path / "cut.jpg"
     p.write_bytes(data[: len(data) // 3])
     with pytest.raises(explorer.UserError, match="truncated|damaged|not an image"):
-        explorer.reconstruct_file(explorer.get_model(NAME), str(p))
+        explorer.reconstruct_file(catalog.get(NAME), str(p))
 
 
-def test_drawing_is_framed_like_mnist(explorer):
-    model = explorer.get_model(NAME)
+def test_drawing_is_framed_like_mnist(explorer, catalog):
+    model = catalog.get(NAME)
     rgba = np.zeros((280, 280, 4), np.uint8)
     rgba[20:60, 200:210, 3] = 255        # a small stroke in a corner
     x, notes = explorer.drawing_to_input(model, rgba)
@@ -173,8 +174,8 @@ def test_drawing_is_framed_like_mnist(explorer):
 
 
 # --- grids ------------------------------------------------------------------------------------------------
-def test_parse_grid_accepts_valid_json_forms(explorer):
-    model = explorer.get_model(NAME)
+def test_parse_grid_accepts_valid_json_forms(explorer, catalog):
+    model = catalog.get(NAME)
     grid = [[(r * 7 + c) % 32 for c in range(7)] for r in range(7)]
     for value in (json.dumps(grid), json.dumps({"grid": grid}), grid, [[float(v) for v in row] for row in grid]):
         assert explorer.parse_grid(value, model).tolist() == grid
@@ -188,9 +189,9 @@ def test_parse_grid_accepts_valid_json_forms(explorer):
     (json.dumps([["a"] * 7] * 7), "integer code"), (json.dumps([[True] * 7] * 7), "integer code"),
     ("[" * 300000, "limit"), (json.dumps([[1e300] * 7] * 7), "out of range"),
 ])
-def test_parse_grid_rejects_bad_input_with_a_message(explorer, value, match):
+def test_parse_grid_rejects_bad_input_with_a_message(explorer, value, match, catalog):
     with pytest.raises(explorer.UserError, match=match):
-        explorer.parse_grid(value, explorer.get_model(NAME))
+        explorer.parse_grid(value, catalog.get(NAME))
 
 
 def test_history_undo_redo():
@@ -207,8 +208,8 @@ def test_history_undo_redo():
     assert s["redo"] == [] and s["undo"] == [[[0]], [[1]]]
 
 
-def test_inpaint_keeps_unselected_cells(explorer):
-    model = explorer.get_model(NAME)
+def test_inpaint_keeps_unselected_cells(explorer, catalog):
+    model = catalog.get(NAME)
     grid = torch.randint(0, 32, (7, 7))
     region = torch.zeros(7, 7, dtype=torch.bool)
     region[2:4, 3:6] = True
@@ -218,8 +219,8 @@ def test_inpaint_keeps_unselected_cells(explorer):
         explorer.inpaint(model, grid, torch.zeros(7, 7, dtype=torch.bool))
 
 
-def test_sample_steps_report_entropy_and_validate(explorer):
-    model = explorer.get_model(NAME)
+def test_sample_steps_report_entropy_and_validate(explorer, catalog):
+    model = catalog.get(NAME)
     steps = list(explorer.sample_steps(model, 2, label=1, temperature=0.8, top_k=5, seed=1))
     assert len(steps) == 49 and all(0 <= e <= np.log2(5) + 1e-6 for _, e in steps)
     for bad in (dict(n=0), dict(n=17), dict(temperature=0), dict(temperature=9), dict(top_k=33)):
@@ -231,10 +232,10 @@ def test_sample_steps_report_entropy_and_validate(explorer):
     assert explorer.label_id(model, "3") == 3 and explorer.label_id(model, "(any)") is None
 
 
-def test_codebook_views(explorer):
+def test_codebook_views(explorer, catalog):
     """The summary against usage counted here by brute force: each encoder output's nearest code by explicit
     distances to all 32 codes, over the 6 shipped examples."""
-    model = explorer.get_model(NAME)
+    model = catalog.get(NAME)
     s = explorer.codebook_summary(model)
     with torch.no_grad():
         z = model.vqvae.encode_continuous(model.examples.float() / 255).permute(0, 2, 3, 1).reshape(-1, 8)
@@ -282,7 +283,7 @@ def test_every_prior_view_works_with_a_transformer_checkpoint(tmp_path):
     from vq_explorer import explorer as ex
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="transformer"),
              tmp_path / "tf.safetensors")
-    model = ex.get_model("tf.safetensors", tmp_path)
+    model = ex.Catalog(tmp_path).get("tf.safetensors")
     assert "prior: a Transformer (2 blocks × 16, 2 heads)" in ex.describe(model)
     rec = ex.reconstruct_example(model, 0)
     assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
@@ -306,7 +307,7 @@ def test_every_prior_view_works_with_a_masked_prior(tmp_path):
     from vq_explorer.priors.maskgit import schedule
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="maskgit"),
              tmp_path / "mg.safetensors")
-    model = ex.get_model("mg.safetensors", tmp_path)
+    model = ex.Catalog(tmp_path).get("mg.safetensors")
     assert "masked Transformer (MaskGIT: 2 blocks × 16" in ex.describe(model) and ex.is_masked(model)
     assert "every side" in ex.inpaint_context(model)
     rec = ex.reconstruct_example(model, 0)
@@ -325,7 +326,7 @@ def test_every_prior_view_works_with_a_masked_prior(tmp_path):
         list(ex.sample_steps(model, n=1, steps=50))
 
 
-def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_path):
+def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_path, catalog):
     """A camera JPEG stored sideways with EXIF orientation 6 (turn 90° clockwise to view) is turned upright,
     and a wide photo is centre-cropped, not squeezed: a white bar across the top of the upright picture stays
     at the top, and a vertical stripe in the middle of a 2:1 picture stays a thin vertical stripe."""
@@ -335,7 +336,7 @@ def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_pa
     exif[0x0112] = 6
     p = tmp_path / "sideways.jpg"
     Image.fromarray(stored).save(p, exif=exif, quality=95)
-    x, notes = explorer.load_image(explorer.get_model(NAME), str(p))
+    x, notes = explorer.load_image(catalog.get(NAME), str(p))
     assert any("EXIF orientation" in n for n in notes)
     img = x[0, 0].numpy()
     assert img[:3].mean() > 0.8 and img[-10:].mean() < 0.1     # the bar is at the top: upright
@@ -344,17 +345,17 @@ def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_pa
     wide[:, 95:105] = 255                    # a stripe 10 px wide in the middle of a 2:1 picture
     q = tmp_path / "wide.png"
     Image.fromarray(wide).save(q)
-    x, notes = explorer.load_image(explorer.get_model(NAME), str(q))
+    x, notes = explorer.load_image(catalog.get(NAME), str(q))
     assert any("centre-cropped from 200×100 to 100×100" in n for n in notes)
     cols = x[0, 0].numpy().mean(0)
     # the stripe keeps its share of the width: 10 of 100 px → 2.8 of 28 (squeezed it would be 1.4)
     assert cols[:8].max() < 0.05 and cols[-8:].max() < 0.05 and 2.3 < cols.sum() < 3.3, cols.sum()
 
 
-def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path):
+def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
     """What the tabs used to do with the model themselves: decode a grid still being sampled, take the painter's
     selection as the cells to sample, draw one grid, encode an uploaded image."""
-    model = explorer.get_model(NAME)
+    model = catalog.get(NAME)
     background = explorer.most_used_code(model)
     partial = torch.full((1, 7, 7), -1)
     partial[0, 0, 0] = (background + 1) % 32

@@ -22,11 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def rgb_model(tmp_path, monkeypatch):
+def rgb_model(tmp_path):
     from vq_explorer import explorer as ex
     vqe.save(make_tiny_model(classes=None, channels=3, image_size=(16, 16)), tmp_path / "rgb.safetensors")
-    monkeypatch.setattr(ex, "CHECKPOINTS", tmp_path)
-    return ex, ex.get_model("rgb.safetensors")
+    return ex, ex.Catalog(tmp_path).get("rgb.safetensors")
 
 
 def test_greyscale_image_for_a_colour_model(rgb_model, tmp_path):
@@ -46,7 +45,7 @@ def test_colour_drawing_for_a_colour_model(rgb_model):
     assert x.shape == (1, 3, 16, 16) and x[0, 0].max() > 0.9 and x[0, 1].min() < 0.1
 
 
-def test_checkpoint_selector_refuses_paths(explorer, ckpt_dir):
+def test_checkpoint_selector_refuses_paths(ckpt_dir, catalog):
     import gradio as gr
 
     from vq_explorer.ui import reconstruct
@@ -54,7 +53,7 @@ def test_checkpoint_selector_refuses_paths(explorer, ckpt_dir):
     Image.new("L", (28, 28)).save(p)
     for name in ("../tiny.safetensors", str(ckpt_dir / "tiny.safetensors"), "tiny", "tiny.safetensors/.."):
         with pytest.raises(gr.Error, match="unknown checkpoint"):
-            reconstruct.reconstruct(str(p), name)
+            reconstruct.reconstruct(catalog, str(p), name)
 
 
 def test_failed_training_state_write_keeps_the_previous_state(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ from .checkpoint import CheckpointError, load
 from .codebook import code_tiles, pca_2d
 from .images import ImageInputError, centre_like_mnist, open_image, to_model_input
 
-CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
+DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 MAX_SAMPLES = 16
 MAX_GRID_JSON = 200_000   # characters: a 64×64 grid of 4-digit codes fits with room to spare
 
@@ -31,39 +31,42 @@ class UserError(ValueError):
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------
-def list_checkpoints(folder: Path | None = None) -> list[str]:
-    """Names of the *.safetensors files directly inside the checkpoints folder (symlinks out are skipped)."""
-    folder = Path(folder or CHECKPOINTS)
-    if not folder.is_dir():
-        return []
-    root = folder.resolve()
-    return sorted(p.name for p in folder.glob("*.safetensors")
-                  if p.is_file() and p.resolve().parent == root)
-
-
-def resolve_checkpoint(name: str, folder: Path | None = None) -> Path:
-    """Only a listed name is accepted: no paths, no `..`, nothing that resolves outside the folder."""
-    if not isinstance(name, str) or name not in list_checkpoints(folder):
-        raise UserError(f"unknown checkpoint {str(name)[:80]!r}: choose one of {list_checkpoints(folder)}")
-    return Path(folder or CHECKPOINTS) / name
-
-
 @lru_cache(maxsize=4)
 def _load_cached(path: str, mtime: float):
     return load(path, device="cpu")
 
 
-def get_model(name: str, folder: Path | None = None):
-    path = resolve_checkpoint(name, folder)
-    try:
-        return _load_cached(str(path), path.stat().st_mtime)
-    except CheckpointError as e:
-        raise UserError(str(e)) from None
+class Catalog:
+    """The checkpoints the app may open, by name: the *.safetensors files directly inside one folder. The app
+    is given one (`build_demo(folder)`), so tests and benchmarks open their own folders without touching a
+    global. Only a listed name is accepted: no paths, no `..`, no symlink out of the folder."""
 
+    def __init__(self, folder: Path | str = DEFAULT_CHECKPOINTS):
+        self.folder = Path(folder)
 
-def default_checkpoint(folder: Path | None = None) -> str | None:
-    names = list_checkpoints(folder)
-    return "mnist.safetensors" if "mnist.safetensors" in names else (names[0] if names else None)
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        root = self.folder.resolve()
+        return sorted(p.name for p in self.folder.glob("*.safetensors")
+                      if p.is_file() and p.resolve().parent == root)
+
+    def default(self) -> str | None:
+        names = self.names()
+        return "mnist.safetensors" if "mnist.safetensors" in names else (names[0] if names else None)
+
+    def path(self, name: str) -> Path:
+        if not isinstance(name, str) or name not in self.names():
+            raise UserError(f"unknown checkpoint {str(name)[:80]!r}: choose one of {self.names()}")
+        return self.folder / name
+
+    def get(self, name: str):
+        """The model, loaded once and kept while its file is unchanged (a few models at a time)."""
+        path = self.path(name)
+        try:
+            return _load_cached(str(path), path.stat().st_mtime)
+        except CheckpointError as e:
+            raise UserError(str(e)) from None
 
 
 def describe(model) -> str:

@@ -6,7 +6,7 @@ import gradio as gr
 
 from .. import explorer as ex
 from . import codebook, paint, reconstruct, sample, tradeoff
-from .common import guarded
+from .common import bind, guarded
 
 HEADER = """# vq-explorer
 A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
@@ -24,25 +24,25 @@ CACHE_MAX_AGE = int(os.environ.get("VQE_CACHE_MAX_AGE", 1800))
 DELETE_CACHE = (max(10, CACHE_MAX_AGE // 3), CACHE_MAX_AGE)   # (how often to sweep, age) in seconds
 
 
-def open_checkpoint(name: str) -> dict:
+def open_checkpoint(catalog: ex.Catalog, name: str) -> dict:
     """Everything that changes when another checkpoint is chosen, by the name of the view that shows it (a
     view of several components gets a tuple, in the order its tab module lists them)."""
-    model = ex.get_model(name)
+    model = catalog.get(name)
     classes = gr.update(choices=["(any)", *ex.class_names(model)], value="(any)")
-    return {"about": ex.describe(model), "examples": reconstruct.example_gallery(name),
-            "painter": paint.reset(name), "palette": paint.palette(name), "paint_class": classes,
-            "sample_class": classes,
-            "codebook": codebook.stats(name), "atlas": codebook.atlas(name), "code": codebook.first_code(name),
-            "sample_controls": sample.masked_controls(name)}
+    return {"about": ex.describe(model), "examples": reconstruct.example_gallery(catalog, name),
+            "painter": paint.reset(catalog, name), "palette": paint.palette(catalog, name), "paint_class": classes,
+            "sample_class": classes, "codebook": codebook.stats(catalog, name),
+            "atlas": codebook.atlas(catalog, name), "code": codebook.first_code(catalog, name),
+            "sample_controls": sample.masked_controls(catalog, name)}
 
 
-def views_on_open(views: dict) -> tuple[list, object]:
+def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
     """The components `open_checkpoint` fills and a handler returning their values in that order: each view's
     value goes to its own components, wherever the view sits in the layout."""
     outputs = [c for comps in views.values() for c in comps]
 
     def handler(name: str):
-        values = open_checkpoint(name)
+        values = open_checkpoint(catalog, name)
         if values.keys() != views.keys():
             raise KeyError(f"open_checkpoint fills {sorted(values)}, the layout has {sorted(views)}")
         return [v for key, comps in views.items() for v in (values[key] if len(comps) > 1 else (values[key],))]
@@ -50,25 +50,26 @@ def views_on_open(views: dict) -> tuple[list, object]:
 
 
 def build_demo(checkpoints_dir=None) -> gr.Blocks:
-    if checkpoints_dir is not None:
-        ex.CHECKPOINTS = checkpoints_dir
-    names = ex.list_checkpoints()
+    """The app on the checkpoints in `checkpoints_dir` (default: the repository's checkpoints/, or
+    $VQE_CHECKPOINTS)."""
+    catalog = ex.Catalog(checkpoints_dir or ex.DEFAULT_CHECKPOINTS)
+    names = catalog.names()
     with gr.Blocks(title="vq-explorer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
         with gr.Row():
-            ckpt = gr.Dropdown(names, value=ex.default_checkpoint(), elem_id="checkpoint", scale=1,
+            ckpt = gr.Dropdown(names, value=catalog.default(), elem_id="checkpoint", scale=1,
                                label="checkpoint (checkpoints/*.safetensors)", interactive=True)
             about = gr.Markdown(elem_id="checkpoint-about")
         if not names:
             gr.Markdown("**No checkpoints found** in `checkpoints/`: train one with `python train.py`.")
         with gr.Tabs() as tabs:
-            rec = reconstruct.build(ckpt)
-            pnt = paint.build(ckpt)
-            cbk = codebook.build(ckpt)
-            smp = sample.build(ckpt, pnt)
+            rec = reconstruct.build(ckpt, catalog)
+            pnt = paint.build(ckpt, catalog)
+            cbk = codebook.build(ckpt, catalog)
+            smp = sample.build(ckpt, catalog, pnt)
             tradeoff.build()
 
-        outputs, on_open = views_on_open({
+        outputs, on_open = views_on_open(catalog, {
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
             "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]],
@@ -77,12 +78,12 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
             ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")
         goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
-        rec["send"].click(paint.import_grid, [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
+        rec["send"].click(bind(catalog, paint.import_grid), [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
                                               pnt["tiles_look"]], pnt["outputs"],
                           api_visibility="private").success(**goto_paint)
         smp["to_painter"].click(
             sample.first_grid_json, smp["grids"], pnt["json"], api_visibility="private").success(
-            paint.import_grid, [pnt["json"], ckpt, pnt["hist"], pnt["region"], pnt["tiles_look"]], pnt["outputs"],
-            api_visibility="private").success(**goto_paint)
+            bind(catalog, paint.import_grid), [pnt["json"], ckpt, pnt["hist"], pnt["region"], pnt["tiles_look"]],
+            pnt["outputs"], api_visibility="private").success(**goto_paint)
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo

@@ -4,7 +4,7 @@ import gradio as gr
 
 from .. import explorer as ex
 from .. import render
-from .common import guarded, png
+from .common import bind, guarded, png
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
 examples). **Perplexity** is exp(entropy) of that distribution: the number of equally used codes that would
@@ -14,10 +14,10 @@ most."""
 
 
 @guarded
-def stats(checkpoint: str = "", log_scale: bool = True):
+def stats(catalog, checkpoint: str = "", log_scale: bool = True):
     """The /codebook_stats endpoint: summary JSON, usage histogram, PCA map, headline markdown."""
-    name = checkpoint or ex.default_checkpoint()
-    model = ex.get_model(name)
+    name = checkpoint or catalog.default()
+    model = catalog.get(name)
     s = ex.codebook_summary(model)
     u = ex.usage(model)
     head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
@@ -25,9 +25,9 @@ def stats(checkpoint: str = "", log_scale: bool = True):
     return s, render.usage_figure(u, bool(log_scale)), render.pca_figure(ex.code_map(model), u), head
 
 
-def atlas(checkpoint: str):
+def atlas(catalog, checkpoint: str):
     try:
-        model = ex.get_model(checkpoint)
+        model = catalog.get(checkpoint)
     except ex.UserError:
         return []
     u = ex.usage(model)
@@ -35,8 +35,8 @@ def atlas(checkpoint: str):
 
 
 @guarded
-def show_code(checkpoint: str, code):
-    model = ex.get_model(checkpoint)
+def show_code(catalog, checkpoint: str, code):
+    model = catalog.get(checkpoint)
     if code is None:
         raise ex.UserError("enter a code number")
     code = int(code)
@@ -51,11 +51,11 @@ def show_code(checkpoint: str, code):
 
 
 @guarded
-def select_tile(checkpoint: str, evt: gr.SelectData):
-    return (evt.index, *show_code(checkpoint, evt.index))
+def select_tile(catalog, checkpoint: str, evt: gr.SelectData):
+    return (evt.index, *show_code(catalog, checkpoint, evt.index))
 
 
-def build(checkpoint: gr.Dropdown):
+def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
     with gr.Tab("Codebook", id="codebook"):
         gr.Markdown(INTRO)
         head = gr.Markdown(elem_id="codebook-head")
@@ -77,16 +77,18 @@ def build(checkpoint: gr.Dropdown):
                                      elem_id="codebook-patches")
         summary = gr.JSON(label="summary", open=False)
         outs = [summary, hist, pca, head]
-        refresh.click(stats, [checkpoint, log_scale], outs, api_name="codebook_stats")
-        log_scale.change(stats, [checkpoint, log_scale], outs, api_visibility="undocumented")
-        code.submit(show_code, [checkpoint, code], [tile, patches, text], api_visibility="undocumented")
-        tiles.select(select_tile, [checkpoint], [code, tile, patches, text], api_visibility="undocumented")
+        refresh.click(bind(catalog, stats), [checkpoint, log_scale], outs, api_name="codebook_stats")
+        log_scale.change(bind(catalog, stats), [checkpoint, log_scale], outs, api_visibility="undocumented")
+        code.submit(bind(catalog, show_code), [checkpoint, code], [tile, patches, text],
+                    api_visibility="undocumented")
+        tiles.select(bind(catalog, select_tile), [checkpoint], [code, tile, patches, text],
+                     api_visibility="undocumented")
     return {"outputs": outs, "log_scale": log_scale, "atlas": tiles, "code_outputs": [tile, patches, text],
             "code": code}
 
 
-def first_code(checkpoint: str):
+def first_code(catalog, checkpoint: str):
     """The most used code, shown when a checkpoint is opened."""
-    model = ex.get_model(checkpoint)
+    model = catalog.get(checkpoint)
     k = ex.most_used_code(model)
-    return (k, *show_code(checkpoint, k))
+    return (k, *show_code(catalog, checkpoint, k))

@@ -1,7 +1,9 @@
 """What every tab shares: turning arrays into served PNG files, and turning errors into messages."""
 
+import base64
 import functools
 import inspect
+import io
 import logging
 import os
 import tempfile
@@ -62,3 +64,31 @@ def guarded(fn):
         except Exception as e:  # noqa: BLE001
             raise _message(e) from None
     return wrapper
+
+
+def data_url(array) -> str:
+    """A small picture inline, as a PNG data URL: for the painter's fast path, which sends no files."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def user_message(e: Exception) -> str:
+    return _message(e).message
+
+
+def bind(catalog, fn):
+    """`fn(catalog, *inputs)` as a Gradio handler of the inputs alone. Gradio reads what it is given (its
+    signature for event data, generator or not for streaming), so the wrapper is the same kind of function
+    and shows fn's signature without the first parameter."""
+    if inspect.isgeneratorfunction(fn):
+        def bound(*args, **kwargs):
+            yield from fn(catalog, *args, **kwargs)
+    else:
+        def bound(*args, **kwargs):
+            return fn(catalog, *args, **kwargs)
+    functools.update_wrapper(bound, fn)
+    del bound.__wrapped__
+    sig = inspect.signature(fn)
+    bound.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+    return bound

@@ -1,21 +1,40 @@
 """Tab 2: paint a code grid by hand and see it decoded at once; inpaint a region with the prior."""
 
+import functools
+import itertools
 import tempfile
+import time
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import torch
+from torchvision.utils import make_grid
 
 from .. import explorer as ex
 from .. import render
-from .common import guarded, png
+from .common import bind, data_url, guarded, png, user_message
 
-INTRO = """Click a cell to give it the selected code, or brush over several (the brush applies about a second
-after you let go). The decoder turns any grid into an image — including grids no real image would produce.
+INTRO = """Click a cell to give it the selected code, or drag to paint over several: the decoded image follows
+the brush as you paint. The decoder turns any grid into an image — including grids no real image would produce.
 **Select region** marks cells instead; **Resample region** lets the prior redraw them while every other cell
 stays fixed (inpainting). A masked prior (MaskGIT) redraws them seeing the cells on every side; an autoregressive
 one sees only the cells before each redrawn cell."""
 TOOLS = ["Set code", "Select region"]
+PAINTER_JS = (Path(__file__).with_name("painter.js")).read_text()
+PAINTER_HTML = """<div class="vqe-painter">
+  <canvas title="code grid: click a cell, or drag to paint"></canvas>
+  <div class="vqe-out">
+    <div class="vqe-caption">decoded</div><img alt="decoded grid"><div class="vqe-message"></div>
+  </div>
+</div>"""
+PAINTER_CSS = """.vqe-painter { display: flex; gap: 16px; align-items: flex-start; }
+.vqe-painter canvas { flex: 0 1 448px; min-width: 0; touch-action: none; cursor: crosshair; }
+.vqe-out { flex: 0 1 256px; min-width: 0; }
+.vqe-caption { font-size: 0.85em; color: #666; }
+.vqe-out img { width: 100%; image-rendering: pixelated; border: 1px solid #ccc; }
+.vqe-message { color: #c00; font-size: 0.9em; }"""
+_versions = itertools.count()
 
 
 def cell_px(model) -> int:
@@ -29,90 +48,93 @@ def _region(model, region) -> torch.Tensor:
     return torch.as_tensor(region, dtype=torch.bool)
 
 
-def view(name: str, hist: dict, region, tiles_look: bool = False, note: str = ""):
-    """Everything the painter shows for a state: (history, region, grid picture, brush canvas, decoded image,
-    JSON, info)."""
-    model = ex.get_model(name)
-    grid, reg = torch.tensor(hist["grid"]), _region(model, region)
-    pic = png(render.grid_picture(grid, cell_px(model), tiles=ex.tiles(model) if tiles_look else None,
-                                  region=reg))
-    decoded = png(render.to_rgb(ex.decode_grid(model, grid), 320))
-    bits = ex.grid_bits(model, grid)
-    bits = "no likelihood (masked prior)" if bits is None else f"{bits:.0f} bits under the prior (unconditional)"
-    info = (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
-            f"\n\nResample region: {ex.inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
-    return hist, reg.tolist(), pic, pic, decoded, ex.grid_json(grid, name), info
+@functools.lru_cache(maxsize=8)
+def _colours(num_codes: int) -> list[str]:
+    return ["#{:02x}{:02x}{:02x}".format(*render.code_colour(k)) for k in range(num_codes)]
 
 
-@guarded
-def reset(name: str, tiles_look=False):
-    model = ex.get_model(name)
-    return view(name, ex.History.new(torch.full(model.grid, ex.most_used_code(model))), None, tiles_look)
+@functools.lru_cache(maxsize=8)
+def _sprite(model) -> tuple[str, list[int], int]:
+    """Every code's decoded look in one picture, 32 to a row: the browser cuts the cells' tiles from it."""
+    tiles = ex.tiles(model)
+    return data_url(render.to_rgb(make_grid(tiles, nrow=32, padding=0), None)), list(tiles.shape[-2:]), 32
 
 
-def _set_cells(name, hist, region, cells: torch.Tensor, code, tool, tiles_look):
-    model = ex.get_model(name)
-    if tool == TOOLS[1]:
-        reg = _region(model, region) | cells
-        return view(name, hist, reg.tolist(), tiles_look)
-    K = model.config["num_codes"]
-    if code is None or not 0 <= int(code) < K:
-        raise ex.UserError(f"choose a code between 0 and {K - 1} first")
-    grid = torch.tensor(hist["grid"])
-    grid[cells] = int(code)
-    return view(name, ex.History.push(hist, grid), region, tiles_look)
-
-
-@guarded
-def click(name, hist, region, code, tool, tiles_look, evt: gr.SelectData):
-    model = ex.get_model(name)
+def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, tiles_look: bool) -> dict:
+    """What the browser's painter draws (painter.js): the grid, the selection, the colours (and decoded looks)
+    of the codes, and the decoded image. `version` makes every value new, so the browser redraws even when the
+    grid is one it showed before (undo)."""
     px = cell_px(model)
-    x, y = evt.index[0], evt.index[1]
-    r, c = int(y) // px, int(x) // px
-    h, w = model.grid
-    if not (0 <= r < h and 0 <= c < w):
-        return view(name, hist, region, tiles_look)
-    cells = torch.zeros(h, w, dtype=torch.bool)
-    cells[r, c] = True
-    if tool == TOOLS[1]:   # clicking a selected cell again unselects it
-        reg = _region(model, region)
-        reg[r, c] = not reg[r, c]
-        return view(name, hist, reg.tolist(), tiles_look)
-    return _set_cells(name, hist, region, cells, code, tool, tiles_look)
+    sprite, tile_size, tile_cols = _sprite(model) if tiles_look else (None, None, None)
+    return {"checkpoint": name, "grid": grid.tolist(), "region": region.tolist(), "px": px, "numbers": px >= 24,
+            "colours": _colours(model.config["num_codes"]), "tiles": sprite, "tile_size": tile_size,
+            "tile_cols": tile_cols, "decoded": data_url(render.to_rgb(ex.decode_grid(model, grid), None)),
+            "version": next(_versions)}
 
 
-def brushed_cells(editor_value, grid_shape, px) -> torch.Tensor:
-    """Cells with at least 10% of their pixels under the brush."""
-    layers = (editor_value or {}).get("layers") or []
-    h, w = grid_shape
-    if not layers or layers[0] is None:
-        return torch.zeros(h, w, dtype=torch.bool)
-    alpha = np.asarray(layers[0])[..., 3] > 0
-    alpha = alpha[: h * px, : w * px]
-    pad = np.zeros((h * px, w * px), bool)
-    pad[: alpha.shape[0], : alpha.shape[1]] = alpha
-    return torch.from_numpy(pad.reshape(h, px, w, px).mean((1, 3)) > 0.1)
+def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
+    bits = ex.grid_bits(model, torch.tensor(hist["grid"]))
+    bits = "no likelihood (masked prior)" if bits is None else f"{bits:.0f} bits under the prior (unconditional)"
+    return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
+            f"\n\nResample region: {ex.inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
+
+
+def view(catalog, name: str, hist: dict, region, tiles_look: bool = False, note: str = ""):
+    """Everything the painter shows for a state: (history, region, painter canvas, JSON, info)."""
+    model = catalog.get(name)
+    grid, reg = torch.tensor(hist["grid"]), _region(model, region)
+    return (hist, reg.tolist(), canvas_value(name, model, grid, reg, tiles_look), ex.grid_json(grid, name),
+            _info(model, hist, reg, note))
 
 
 @guarded
-def brush(name, hist, region, code, tool, tiles_look, editor_value):
-    model = ex.get_model(name)
-    cells = brushed_cells(editor_value, model.grid, cell_px(model))
-    if not cells.any():
-        return view(name, hist, region, tiles_look)
-    return _set_cells(name, hist, region, cells, code, tool, tiles_look)
+def reset(catalog, name: str, tiles_look=False):
+    model = catalog.get(name)
+    return view(catalog, name, ex.History.new(torch.full(model.grid, ex.most_used_code(model))), None, tiles_look)
+
+
+def decode_cells(catalog, request: dict) -> dict:
+    """The painter's fast path, called by the browser while a stroke goes on (a gr.HTML server function: no
+    queue, no files, only the picture): {checkpoint, grid} in, {decoded: PNG data URL, ms} or {error} out."""
+    t = time.perf_counter()
+    try:
+        if not isinstance(request, dict):
+            raise ex.UserError("expected {checkpoint, grid}")
+        model = catalog.get(request.get("checkpoint"))
+        grid = ex.parse_grid(request.get("grid"), model)
+        decoded = data_url(render.to_rgb(ex.decode_grid(model, grid), None))
+    except Exception as e:  # noqa: BLE001 - the browser shows the message; the server keeps serving
+        return {"error": user_message(e)}
+    return {"decoded": decoded, "ms": (time.perf_counter() - t) * 1e3}
 
 
 @guarded
-def pick_code(name, evt: gr.SelectData):
-    order = torch.argsort(ex.usage(ex.get_model(name)), descending=True)
+def stroke(catalog, name, hist, region, value):
+    """A finished click or stroke from the browser's painter (already drawn and decoded there): checked, then
+    kept in the history. Returns (history, region, JSON, info)."""
+    model = catalog.get(name)
+    if not isinstance(value, dict) or value.get("checkpoint") != name:
+        raise ex.UserError("that stroke was painted on another checkpoint's grid; it was not kept")
+    grid = ex.parse_grid(value, model)
+    reg = np.asarray(value.get("region"), dtype=object)
+    if reg.shape != tuple(model.grid) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
+        raise ex.UserError(f"the selection must be a {model.grid[0]}×{model.grid[1]} grid of true/false")
+    reg = torch.as_tensor(reg.astype(bool))
+    if not hist or grid.tolist() != hist["grid"]:
+        hist = ex.History.push(hist, grid) if hist else ex.History.new(grid)
+    return hist, reg.tolist(), ex.grid_json(grid, name), _info(model, hist, reg)
+
+
+@guarded
+def pick_code(catalog, name, evt: gr.SelectData):
+    order = torch.argsort(ex.usage(catalog.get(name)), descending=True)
     return int(order[evt.index])
 
 
-def palette(name: str, limit: int = 128):
+def palette(catalog, name: str, limit: int = 128):
     """The most used codes first, each shown by its decoded look."""
     try:
-        model = ex.get_model(name)
+        model = catalog.get(name)
     except ex.UserError:
         return []
     u = ex.usage(model)
@@ -122,15 +144,15 @@ def palette(name: str, limit: int = 128):
 
 
 @guarded
-def edit(action: str, name, hist, region, code, tiles_look, seed=None):
+def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
     """Undo, redo, clear, fill, random and clear-selection: each a new grid (or region) from the old one."""
-    model = ex.get_model(name)
+    model = catalog.get(name)
     if action == "undo":
-        return view(name, ex.History.undo(hist), region, tiles_look)
+        return view(catalog, name, ex.History.undo(hist), region, tiles_look)
     if action == "redo":
-        return view(name, ex.History.redo(hist), region, tiles_look)
+        return view(catalog, name, ex.History.redo(hist), region, tiles_look)
     if action == "unselect":
-        return view(name, hist, None, tiles_look)
+        return view(catalog, name, hist, None, tiles_look)
     if action == "clear":
         grid = torch.full(model.grid, ex.most_used_code(model))
     elif action == "fill":
@@ -142,43 +164,43 @@ def edit(action: str, name, hist, region, code, tiles_look, seed=None):
         grid = ex.random_grid(model)
     else:
         raise ex.UserError(f"unknown action {action}")
-    return view(name, ex.History.push(hist, grid), region, tiles_look)
+    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look)
 
 
 @guarded
-def resample(name, hist, region, label, temperature, tiles_look):
-    model = ex.get_model(name)
+def resample(catalog, name, hist, region, label, temperature, tiles_look):
+    model = catalog.get(name)
     reg = _region(model, region)
     grid = ex.inpaint(model, torch.tensor(hist["grid"]), reg, ex.label_id(model, label), float(temperature))
-    return view(name, ex.History.push(hist, grid), region, tiles_look,
+    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look,
                 f"resampled {int(reg.sum())} cells")
 
 
 @guarded
-def from_sample(name, hist, region, label, temperature, tiles_look):
-    model = ex.get_model(name)
+def from_sample(catalog, name, hist, region, label, temperature, tiles_look):
+    model = catalog.get(name)
     grid = ex.sample_grid(model, ex.label_id(model, label), temperature)
-    return view(name, ex.History.push(hist, grid), region, tiles_look, "a fresh sample from the prior")
+    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look, "a fresh sample from the prior")
 
 
 @guarded
-def from_image(image_file, name, hist, region, tiles_look):
+def from_image(catalog, image_file, name, hist, region, tiles_look):
     if not image_file:
         raise ex.UserError("upload an image first")
-    model = ex.get_model(name)
+    model = catalog.get(name)
     grid, notes = ex.encode_image(model, image_file)
     note = "grid of the uploaded image" + (f" ({'; '.join(notes)})" if notes else "")
-    return view(name, ex.History.push(hist, grid), region, tiles_look, note)
+    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look, note)
 
 
 @guarded
-def import_grid(grid_json: str, name: str = "", hist=None, region=None, tiles_look=False):
+def import_grid(catalog, grid_json: str, name: str = "", hist=None, region=None, tiles_look=False):
     """The /decode_grid endpoint: a grid as JSON in, its decoded image (and the painter's view) out."""
-    name = name or ex.default_checkpoint()
-    model = ex.get_model(name)
+    name = name or catalog.default()
+    model = catalog.get(name)
     grid = ex.parse_grid(grid_json, model)
     hist = ex.History.push(hist, grid) if hist else ex.History.new(grid)
-    return view(name, hist, region, tiles_look, "grid imported")
+    return view(catalog, name, hist, region, tiles_look, "grid imported")
 
 
 @guarded
@@ -189,27 +211,22 @@ def export_grid(name, hist):
     return f.name
 
 
-def build(checkpoint: gr.Dropdown):
+def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
     with gr.Tab("Paint codes", id="paint"):
         gr.Markdown(INTRO)
         hist, region = gr.State(), gr.State()
         with gr.Row():
             with gr.Column(scale=3, min_width=360):
                 with gr.Row():
-                    tool = gr.Radio(TOOLS, value=TOOLS[0], label="clicks and brush", elem_id="paint-tool")
+                    # painter.js reads the tool and the code from these two when a stroke starts
+                    gr.Radio(TOOLS, value=TOOLS[0], label="clicks and brush", elem_id="paint-tool")
                     code = gr.Number(value=0, precision=0, label="selected code", elem_id="paint-code",
                                      minimum=0)
                     tiles_look = gr.Checkbox(False, label="show cells as their decoded look")
-                grid_img = gr.Image(label="code grid: click a cell", interactive=False, elem_id="paint-grid",
-                                    height=470, buttons=[])
-                with gr.Accordion("Brush (paint over many cells)", open=False):
-                    editor = gr.ImageEditor(type="numpy", fixed_canvas=True, canvas_size=(448, 448),
-                                            brush=gr.Brush(colors=["#ff3030"], color_mode="fixed",
-                                                           default_size=18),
-                                            eraser=False, layers=False, transforms=(), sources=(),
-                                            label="brush over cells", elem_id="paint-brush", height=500)
+                canvas = gr.HTML(None, html_template=PAINTER_HTML, css_template=PAINTER_CSS, js_on_load=PAINTER_JS,
+                                 server_functions=[bind(catalog, decode_cells)], elem_id="paint-canvas",
+                                 padding=False)
             with gr.Column(scale=2, min_width=300):
-                decoded = gr.Image(label="decoded", elem_id="paint-decoded", height=300, interactive=False)
                 info = gr.Markdown(elem_id="paint-info")
                 with gr.Row():
                     undo, redo = gr.Button("↶ Undo", size="sm"), gr.Button("↷ Redo", size="sm")
@@ -234,23 +251,24 @@ def build(checkpoint: gr.Dropdown):
                         export_btn = gr.Button("Export JSON file")
                     export_file = gr.File(label="download", interactive=False)
 
-        outs = [hist, region, grid_img, editor, decoded, json_box, info]
+        outs = [hist, region, canvas, json_box, info]
         common = [checkpoint, hist, region]
-        grid_img.select(click, [*common, code, tool, tiles_look], outs, api_visibility="undocumented")
-        editor.input(brush, [*common, code, tool, tiles_look, editor], outs, api_visibility="undocumented")
-        pal.select(pick_code, [checkpoint], code, api_visibility="undocumented")
+        canvas.stroke(bind(catalog, stroke), [*common, canvas], [hist, region, json_box, info],
+                      trigger_mode="always_last", api_visibility="undocumented")
+        pal.select(bind(catalog, pick_code), [checkpoint], code, api_visibility="undocumented")
         for btn, action in ((undo, "undo"), (redo, "redo"), (clear, "clear"), (fill, "fill"), (rand, "random"),
                             (unselect, "unselect")):
-            btn.click(lambda n, h, r, c, t, a=action: edit(a, n, h, r, c, t), [*common, code, tiles_look], outs,
-                      api_visibility="undocumented")
-        tiles_look.change(guarded(view), [*common, tiles_look], outs,
+            btn.click(lambda n, h, r, c, t, a=action: edit(catalog, a, n, h, r, c, t), [*common, code, tiles_look],
+                      outs, api_visibility="undocumented")
+        tiles_look.change(bind(catalog, guarded(view)), [*common, tiles_look], outs,
                           api_visibility="undocumented")
-        resample_btn.click(resample, [*common, label, temperature, tiles_look], outs,
+        resample_btn.click(bind(catalog, resample), [*common, label, temperature, tiles_look], outs,
                            api_visibility="undocumented")
-        sample_btn.click(from_sample, [*common, label, temperature, tiles_look], outs,
+        sample_btn.click(bind(catalog, from_sample), [*common, label, temperature, tiles_look], outs,
                          api_visibility="undocumented")
-        upload.upload(from_image, [upload, *common, tiles_look], outs, api_visibility="undocumented")
-        import_btn.click(import_grid, [json_box, checkpoint, hist, region, tiles_look], outs,
+        upload.upload(bind(catalog, from_image), [upload, *common, tiles_look], outs,
+                      api_visibility="undocumented")
+        import_btn.click(bind(catalog, import_grid), [json_box, checkpoint, hist, region, tiles_look], outs,
                          api_name="decode_grid")
         export_btn.click(export_grid, [checkpoint, hist], export_file, api_visibility="undocumented")
     return {"hist": hist, "region": region, "outputs": outs, "palette": pal, "label": label, "json": json_box,

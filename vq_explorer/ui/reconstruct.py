@@ -4,7 +4,7 @@ import gradio as gr
 
 from .. import explorer as ex
 from .. import render
-from .common import guarded, png
+from .common import bind, guarded, png
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
 codebook's K vectors — its **code**, an integer. The **decoder** sees only those integers. The **surprise** map
@@ -34,18 +34,18 @@ def show(rec: ex.Reconstruction, name: str):
 
 
 @guarded
-def reconstruct(image_file, checkpoint: str = ""):
+def reconstruct(catalog, image_file, checkpoint: str = ""):
     """The /reconstruct endpoint: an image file in; images, plots, figures and the grid as JSON out."""
     if not image_file:
         raise ex.UserError("upload an image first")
-    name = checkpoint or ex.default_checkpoint()
-    model = ex.get_model(name)
+    name = checkpoint or catalog.default()
+    model = catalog.get(name)
     return show(ex.reconstruct_file(model, image_file), name)
 
 
 @guarded
-def reconstruct_drawing(drawing, checkpoint: str):
-    model = ex.get_model(checkpoint)
+def reconstruct_drawing(catalog, drawing, checkpoint: str):
+    model = catalog.get(checkpoint)
     layers = (drawing or {}).get("layers") or []
     rgba = layers[0] if layers else (drawing or {}).get("composite")
     x, notes = ex.drawing_to_input(model, rgba)
@@ -53,14 +53,14 @@ def reconstruct_drawing(drawing, checkpoint: str):
 
 
 @guarded
-def reconstruct_example(checkpoint: str, evt: gr.SelectData):
-    model = ex.get_model(checkpoint)
+def reconstruct_example(catalog, checkpoint: str, evt: gr.SelectData):
+    model = catalog.get(checkpoint)
     return show(ex.reconstruct_example(model, evt.index), checkpoint)
 
 
-def example_gallery(checkpoint: str):
+def example_gallery(catalog, checkpoint: str):
     try:
-        model = ex.get_model(checkpoint)
+        model = catalog.get(checkpoint)
     except ex.UserError:
         return []
     if model.examples is None:
@@ -70,7 +70,7 @@ def example_gallery(checkpoint: str):
             for img, y in zip(model.examples, model.example_labels, strict=True)]
 
 
-def build(checkpoint: gr.Dropdown):
+def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
     with gr.Tab("Reconstruct", id="reconstruct"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -97,7 +97,8 @@ def build(checkpoint: gr.Dropdown):
                                     max_lines=6)
                 send = gr.Button("Send this grid to the painter ✎", elem_id="recon-send")
         outputs = [original, recon, error, grid_plot, surprise, summary, grid_json]
-        upload.upload(reconstruct, [upload, checkpoint], outputs, api_name="reconstruct")
-        draw_btn.click(reconstruct_drawing, [sketch, checkpoint], outputs, api_visibility="undocumented")
-        gallery.select(reconstruct_example, [checkpoint], outputs, api_visibility="undocumented")
+        upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs, api_name="reconstruct")
+        draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,
+                       api_visibility="undocumented")
+        gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs, api_visibility="undocumented")
     return {"gallery": gallery, "grid_json": grid_json, "send": send}

@@ -10,7 +10,7 @@ import torch
 
 from .. import explorer as ex
 from .. import render
-from .common import guarded, png
+from .common import bind, guarded, png
 from .paint import cell_px
 
 INTRO = """The prior (a Gated PixelCNN or a Transformer: the checkpoint says which) writes a grid one cell at a
@@ -29,14 +29,14 @@ MASKED_SPEEDS = {"slow": 1.0, "normal": 0.4, "fast": 0.0, "instant": None}      
 
 
 @guarded
-def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0, top_k: float = 0,
+def sample(catalog, checkpoint: str = "", label: str = "(any)", temperature: float = 1.0, top_k: float = 0,
            seed: float = -1, n: float = 4, speed: str = "fast", from_painter: bool = False, hist=None,
            region=None, steps: float = 8, guidance: float = 0.0):
     """The /sample endpoint (streamed): grid picture, decoded samples, probabilities (or a masked prior's
     confidence map), status, grids as JSON. `steps`, `guidance`: a masked prior's parallel steps and
     classifier-free guidance (ignored otherwise)."""
-    name = checkpoint or ex.default_checkpoint()
-    model = ex.get_model(name)
+    name = checkpoint or catalog.default()
+    model = catalog.get(name)
     if speed not in SPEEDS:
         raise ex.UserError(f"speed must be one of {list(SPEEDS)}")
     y = ex.label_id(model, label)
@@ -82,7 +82,7 @@ def sample(checkpoint: str = "", label: str = "(any)", temperature: float = 1.0,
         step = following
 
 
-def build(checkpoint: gr.Dropdown, painter: dict):
+def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
     with gr.Tab("Sample", id="sample"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -114,17 +114,18 @@ def build(checkpoint: gr.Dropdown, painter: dict):
                                 elem_id="sample-probs")
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
                 to_painter = gr.Button("Open sample 1 in the painter", size="sm")
-        ev = start.click(sample, [checkpoint, label, temperature, top_k, seed, n, speed, from_painter,
-                                  painter["hist"], painter["region"], steps, guidance],
+        ev = start.click(bind(catalog, sample),
+                         [checkpoint, label, temperature, top_k, seed, n, speed, from_painter, painter["hist"],
+                          painter["region"], steps, guidance],
                          [grid_img, decoded, probs, status, grids], api_name="sample", concurrency_limit=2)
         stop.click(None, None, None, cancels=[ev])
     return {"label": label, "grids": grids, "to_painter": to_painter, "controls": [steps, guidance]}
 
 
-def masked_controls(name: str):
+def masked_controls(catalog, name: str):
     """The steps and guidance sliders for a checkpoint: live for a masked prior (steps 1..h·w, its default;
     guidance only with classes), else greyed out."""
-    model = ex.get_model(name)
+    model = catalog.get(name)
     if ex.is_masked(model):
         return (gr.update(maximum=math.prod(model.grid), value=model.prior.cfg.steps, interactive=True,
                           label="parallel steps (masked prior)"),
