@@ -26,7 +26,7 @@ def png(array) -> str:
     atomically; returning arrays instead races when concurrent requests carry the same image."""
     fd, path = tempfile.mkstemp(suffix=".png", dir=_TMP)
     with os.fdopen(fd, "wb") as f:
-        Image.fromarray(array).save(f, format="PNG")
+        Image.fromarray(array).save(f, format="PNG", compress_level=1)   # fast: most are sent once, at once
     if time.time() - _last_prune[0] > 60:   # keep the folder small on a long-running Space
         _last_prune[0] = time.time()
         for p in _TMP.glob("*.png"):
