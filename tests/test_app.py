@@ -28,6 +28,13 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
     for view in ("paint_class", "sample_class"):
         assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
     assert out["code"][0] == explorer.most_used_code(catalog.get(NAME))
+    original, recon, *_, summary, grid_json = out["reconstruction"]   # first screens: never empty panels
+    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary
+    assert json.loads(grid_json)["grid"] == catalog.get(NAME).encode(
+        catalog.get(NAME).examples[:1].float() / 255)[0].tolist()
+    grid_pic, decoded, _, status, grids = out["samples"]
+    assert "four finished samples" in status and np.array(json.loads(grids)["grids"]).shape == (4, 7, 7)
+    assert (np.array(json.loads(grids)["grids"]) >= 0).all() and Image.open(decoded).size[0] >= 224
     steps, guidance = out["sample_controls"]          # a PixelCNN: the masked prior's controls stay off
     assert steps["interactive"] is False and guidance["interactive"] is False
 

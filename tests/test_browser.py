@@ -74,12 +74,18 @@ def _pixels(page, sel):
     return np.asarray(Image.open(io.BytesIO(page.locator(sel).screenshot())).convert("RGB")).astype(int)
 
 
-def test_reconstruct_an_uploaded_image(page, shots, tmp_path, mnist_1000):
+def test_reconstruct_opens_on_an_example_then_takes_an_upload(page, shots, tmp_path, mnist_1000):
+    page.get_by_role("tab", name="Reconstruct").click()
+    # the first screen: a shipped example already reconstructed, not empty panels
+    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('shipped example 1')")
+    page.wait_for_selector("#recon-output img")
+    page.wait_for_selector("#recon-grid .js-plotly-plot")
+    page.screenshot(path=str(shots / "reconstruct_first_screen.png"), full_page=True)
     img = tmp_path / "digit.png"
     Image.fromarray(mnist_1000[0][0, 0].numpy()).save(img)
-    page.get_by_role("tab", name="Reconstruct").click()
     page.set_input_files("#recon-upload input[type=file]", str(img))
-    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('PSNR')")
+    page.wait_for_function("(() => { const t = document.querySelector('#recon-summary')?.innerText || ''; "
+                           "return t.includes('PSNR') && !t.includes('shipped example'); })()")
     page.wait_for_selector("#recon-output img")
     page.wait_for_selector("#recon-surprise .js-plotly-plot")
     assert "bits" in page.inner_text("#recon-summary")
@@ -153,8 +159,10 @@ def test_codebook_tab_shows_usage_and_atlas(page, shots):
     page.screenshot(path=str(shots / "codebook.png"), full_page=True)
 
 
-def test_sampling_fills_the_grid(page, shots):
+def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
     page.get_by_role("tab", name="Sample").click()
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('four finished samples')")
+    assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.get_by_label("fast").check()
     page.click("#sample-start")
     page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('cell (')")

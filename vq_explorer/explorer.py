@@ -192,7 +192,11 @@ def reconstruct_file(model, source) -> Reconstruction:
 def reconstruct_example(model, index: int) -> Reconstruction:
     if model.examples is None or not 0 <= int(index) < len(model.examples):
         raise UserError("no such example")
-    return reconstruct(model, model.examples[int(index)][None].float() / 255)
+    names = model.config.get("class_names") or []
+    label = int(model.example_labels[int(index)]) if model.example_labels is not None else None
+    of_class = f" (a {names[label]})" if names and label is not None else ""
+    return reconstruct(model, model.examples[int(index)][None].float() / 255,
+                       [f"shipped example {int(index) + 1}{of_class}, {model.config['dataset']} test split"])
 
 
 def drawing_to_input(model, rgba: np.ndarray) -> tuple[torch.Tensor, list[str]]:

@@ -30,9 +30,10 @@ def open_checkpoint(catalog: ex.Catalog, name: str) -> dict:
     model = catalog.get(name)
     classes = gr.update(choices=["(any)", *ex.class_names(model)], value="(any)")
     return {"about": ex.describe(model), "examples": reconstruct.example_gallery(catalog, name),
-            "painter": paint.reset(catalog, name), "palette": paint.palette(catalog, name), "paint_class": classes,
-            "sample_class": classes, "codebook": codebook.stats(catalog, name),
-            "atlas": codebook.atlas(catalog, name), "code": codebook.first_code(catalog, name),
+            "reconstruction": reconstruct.first_screen(catalog, name), "painter": paint.reset(catalog, name),
+            "palette": paint.palette(catalog, name), "paint_class": classes, "sample_class": classes,
+            "codebook": codebook.stats(catalog, name), "atlas": codebook.atlas(catalog, name),
+            "code": codebook.first_code(catalog, name), "samples": sample.first_screen(catalog, name),
             "sample_controls": sample.masked_controls(catalog, name)}
 
 
@@ -72,8 +73,8 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
         outputs, on_open = views_on_open(catalog, {
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
-            "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]],
-            "sample_controls": smp["controls"]})
+            "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]], "reconstruction": rec["outputs"],
+            "samples": smp["outputs"], "sample_controls": smp["controls"]})
         if names:
             demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
             ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")

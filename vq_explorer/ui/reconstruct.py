@@ -58,6 +58,15 @@ def reconstruct_example(catalog, checkpoint: str, evt: gr.SelectData):
     return show(ex.reconstruct_example(model, evt.index), checkpoint)
 
 
+def first_screen(catalog, checkpoint: str):
+    """What the tab opens with: the first shipped example already reconstructed, not empty panels (nothing for a
+    checkpoint without examples)."""
+    model = catalog.get(checkpoint)
+    if model.examples is None:
+        return (None,) * 6 + ("",)
+    return show(ex.reconstruct_example(model, 0), checkpoint)
+
+
 def example_gallery(catalog, checkpoint: str):
     try:
         model = catalog.get(checkpoint)
@@ -101,4 +110,4 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,
                        api_visibility="undocumented")
         gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs, api_visibility="undocumented")
-    return {"gallery": gallery, "grid_json": grid_json, "send": send}
+    return {"gallery": gallery, "grid_json": grid_json, "send": send, "outputs": outputs}

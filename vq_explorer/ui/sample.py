@@ -114,12 +114,21 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
                                 elem_id="sample-probs")
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
                 to_painter = gr.Button("Open sample 1 in the painter", size="sm")
+        outputs = [grid_img, decoded, probs, status, grids]
         ev = start.click(bind(catalog, sample),
                          [checkpoint, label, temperature, top_k, seed, n, speed, from_painter, painter["hist"],
-                          painter["region"], steps, guidance],
-                         [grid_img, decoded, probs, status, grids], api_name="sample", concurrency_limit=2)
+                          painter["region"], steps, guidance], outputs, api_name="sample", concurrency_limit=2)
         stop.click(None, None, None, cancels=[ev])
-    return {"label": label, "grids": grids, "to_painter": to_painter, "controls": [steps, guidance]}
+    return {"label": label, "grids": grids, "to_painter": to_painter, "controls": [steps, guidance],
+            "outputs": outputs}
+
+
+def first_screen(catalog, name: str):
+    """What the tab opens with: a finished sheet of four samples (seed 0), not empty panels."""
+    *_, (grid, decoded, chart, _, grids) = sample(catalog, name, "(any)", 1.0, 0, 0, 4, "instant")
+    how = "step by step" if ex.is_masked(catalog.get(name)) else "cell by cell"
+    return (grid, decoded, chart, f"four finished samples (seed 0) · press **Sample** to watch new ones written "
+                                  f"{how}", grids)
 
 
 def masked_controls(catalog, name: str):
