@@ -86,6 +86,38 @@ def test_ema_codebook_has_no_gradient_and_moves_toward_assigned_mean():
         assert (vq.codebook[code] - before[code]).norm() < 1e-3
 
 
+def test_ema_step_equals_the_hand_derived_update_with_laplace_smoothing():
+    """Two 1-d codes at 0 and 10 (counts 1, 1), a batch of three 1s (all nearest code 0), decay 0.5, eps 0.5 (large,
+    so the smoothing shows): counts → 0.5·(1, 1) + 0.5·(3, 0) = (2, 0.5), sums → 0.5·(0, 10) + 0.5·(3, 0) =
+    (1.5, 5); n = 2.5, smoothed sizes (count + eps) / (n + K·eps) · n = (2.5, 1) / 3.5 · 2.5; codes = sums / sizes
+    = (0.84, 7.0). Without the smoothing (sizes = count + eps) they would be (0.6, 5.0)."""
+    vq = VectorQuantizer(num_codes=2, code_dim=1, ema=True, ema_decay=0.5, ema_eps=0.5, init="none",
+                         restart_dead=False)
+    with torch.no_grad():
+        vq.codebook[:, 0] = torch.tensor([0.0, 10.0])
+        vq.ema_sum.copy_(vq.codebook)
+        vq.ema_count.fill_(1.0)
+    vq.train()(torch.ones(1, 1, 1, 3))
+    assert vq.codebook[:, 0].tolist() == pytest.approx([0.84, 7.0])
+
+
+def test_a_restarted_code_stays_with_the_data_under_ema():
+    """A restarted code starts its EMA afresh (count 1 at its new place): left unused for a step after the restart,
+    it stays near the data instead of being divided by a near-zero count."""
+    vq = VectorQuantizer(num_codes=8, code_dim=2, init="none", ema=True, ema_decay=0.9, dead_after=2,
+                         restart_dead=True)
+    with torch.no_grad():
+        vq.codebook[4:] = 1000.0
+        vq.ema_sum.copy_(vq.codebook)
+    z = torch.randn(2, 2, 4, 4)
+    vq.train()
+    vq(z)
+    vq(z)                                       # restart here
+    far = torch.full((1, 2, 1, 1), -50.0)       # next step: only a far point, nearest some old code, not the new ones
+    vq(far)
+    assert vq.codebook.abs().max() < 100, "a restarted code blew up"
+
+
 @pytest.mark.parametrize("init", ["kmeans++", "random"])
 def test_init_from_first_batch_places_codes_on_encoder_outputs(init):
     vq = VectorQuantizer(num_codes=16, code_dim=3, init=init, ema=False).train()

@@ -59,3 +59,9 @@ def write_curves(log_path, out_stem) -> list[Path]:
     mfig.savefig(out_stem.with_suffix(".png"), dpi=110)
     plt.close(mfig)
     return [out_stem.with_suffix(".html"), out_stem.with_suffix(".png")]
+
+
+if __name__ == "__main__":   # python -m vq_explorer.report runs/<name>/metrics.jsonl docs/<name>_curves
+    import sys
+    for p in write_curves(Path(sys.argv[1]), Path(sys.argv[2])):
+        print(p)
