@@ -1,5 +1,6 @@
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,7 +59,8 @@ def test_failed_write_keeps_the_previous_file(saved, monkeypatch):
     m, path = saved
     before = path.read_bytes()
 
-    def boom(*a, **k):
+    def boom(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")       # the disk fills up part way through the write
         raise OSError("No space left on device")
     monkeypatch.setattr(checkpoint, "save_file", boom)
     with pytest.raises(OSError):

@@ -206,6 +206,9 @@ def test_history_undo_redo():
     assert s["grid"] == [[1]]
     s = History.push(s, [[5]])
     assert s["redo"] == [] and s["undo"] == [[[0]], [[1]]]
+    for k in range(6, 12):                       # the undo list keeps the last `limit` grids, oldest dropped
+        s = History.push(s, [[k]], limit=4)
+    assert s["undo"] == [[[7]], [[8]], [[9]], [[10]]] and s["grid"] == [[11]]
 
 
 def test_inpaint_keeps_unselected_cells(explorer, catalog):
@@ -246,6 +249,7 @@ def test_codebook_views(explorer, catalog):
     assert s["used_codes"] == int((counts > 0).sum()) and s["dead_codes"] == int((counts == 0).sum())
     assert s["perplexity"] == pytest.approx(float(torch.exp(-(p * p.log()).sum())), rel=1e-6)
     assert s["most_used"][0] == {"code": int(counts.argmax()), "count": int(counts.max())}
+    assert explorer.most_used_code(model) == int(counts.argmax())   # the painter's background, the tabs' default
     assert explorer.tiles(model).shape == (32, 1, 4, 4)
     assert explorer.code_map(model).shape == (32, 2)
     with pytest.raises(explorer.UserError, match="out of range"):

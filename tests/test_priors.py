@@ -112,6 +112,21 @@ def test_top_k_1_is_greedy(ar_prior):
     assert torch.equal(got, greedy)
 
 
+def test_temperature_reshapes_the_distribution_as_derived_by_hand(ar_prior):
+    """Probabilities (1/4, 3/4) at T = 0.5 become ∝ (1, 9) = (0.1, 0.9), at T = 2 ∝ (1, √3); and a prior's first
+    cell at temperature T is its T = 1 distribution raised to 1/T, renormalised."""
+    from vq_explorer.priors.base import Prior
+    logits = torch.log(torch.tensor([[0.25, 0.75]]))
+    assert Prior._distribution(logits, 0.5, None)[0].tolist() == pytest.approx([0.1, 0.9])
+    assert Prior._distribution(logits, 2.0, None)[0].tolist() == pytest.approx([1 / (1 + 3 ** 0.5),
+                                                                                3 ** 0.5 / (1 + 3 ** 0.5)])
+    p1 = next(iter(ar_prior.sample_steps(1, (3, 3), temperature=1.0, seed=0))).probs[0].double()
+    for t in (0.5, 2.0):
+        pt = next(iter(ar_prior.sample_steps(1, (3, 3), temperature=t, seed=0))).probs[0].double()
+        expected = p1 ** (1 / t) / (p1 ** (1 / t)).sum()
+        assert torch.allclose(pt, expected, atol=1e-5)
+
+
 def test_top_k_restricts_support(prior):
     steps = list(prior.sample_steps(3, (3, 3), top_k=5, seed=0))
     assert all(((s.probs > 0).sum(1) <= 5).all() for s in steps)

@@ -87,8 +87,8 @@ def test_ema_codebook_has_no_gradient_and_moves_toward_assigned_mean():
 
 
 def test_ema_step_equals_the_hand_derived_update_with_laplace_smoothing():
-    """Two 1-d codes at 0 and 10 (counts 1, 1), a batch of three 1s (all nearest code 0), decay 0.5, eps 0.5 (large,
-    so the smoothing shows): counts → 0.5·(1, 1) + 0.5·(3, 0) = (2, 0.5), sums → 0.5·(0, 10) + 0.5·(3, 0) =
+    """Two 1-d codes at 0 and 10 (counts 1, 1), a batch of three 1s (all nearest code 0), decay 0.5, eps 0.5
+    (large, so the smoothing shows): counts → 0.5·(1, 1) + 0.5·(3, 0) = (2, 0.5), sums → 0.5·(0, 10) + 0.5·(3, 0) =
     (1.5, 5); n = 2.5, smoothed sizes (count + eps) / (n + K·eps) · n = (2.5, 1) / 3.5 · 2.5; codes = sums / sizes
     = (0.84, 7.0). Without the smoothing (sizes = count + eps) they would be (0.6, 5.0)."""
     vq = VectorQuantizer(num_codes=2, code_dim=1, ema=True, ema_decay=0.5, ema_eps=0.5, init="none",
@@ -113,7 +113,7 @@ def test_a_restarted_code_stays_with_the_data_under_ema():
     vq.train()
     vq(z)
     vq(z)                                       # restart here
-    far = torch.full((1, 2, 1, 1), -50.0)       # next step: only a far point, nearest some old code, not the new ones
+    far = torch.full((1, 2, 1, 1), -50.0)       # next step: one far point, nearest an old code, not the new ones
     vq(far)
     assert vq.codebook.abs().max() < 100, "a restarted code blew up"
 
