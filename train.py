@@ -38,12 +38,14 @@ from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, 
 from vq_explorer.codebook import code_stats
 from vq_explorer.config import (
     PRIOR_CONFIGS,
+    QUANTIZERS,
     MaskGITConfig,
     PriorConfig,
     TransformerConfig,
     VQVAEConfig,
     asdict,
     from_dict,
+    quantizer_variant,
 )
 from vq_explorer.data import load_dataset, to_float
 from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet
@@ -91,6 +93,12 @@ def parse_args(argv=None):
     a("--init", default=V.init, choices=["kmeans++", "random", "none"])
     a("--dead-after", type=int, default=V.dead_after, help="steps unused before a code counts as dead")
     a("--no-restart-dead", action="store_true", help="leave dead codes dead")
+    a("--gradient", default=V.gradient, choices=["ste", "rotation"],
+      help="the encoder's gradient past the codebook: straight-through or the rotation trick")
+    a("--fsq-levels", type=int, nargs="*", default=[],
+      help="finite scalar quantization with these levels (their product must be --num-codes)")
+    a("--quantizer", default=None, choices=list(QUANTIZERS),
+      help="a named quantizer variant (the codebook lab's); it sets the flags above that it concerns")
     a("--vqvae-from", default=None, metavar="CHECKPOINT",
       help="take the VQ-VAE of this exported checkpoint instead of training one (same codes, another prior)")
     # the prior: a flag per field of the families' configs; None means the chosen family's dataclass default
@@ -334,10 +342,15 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
 
 # --- stages -----------------------------------------------------------------------------------------------
 def vq_config(args, data) -> VQVAEConfig:
-    return VQVAEConfig(in_channels=data.channels, channels=args.channels, res_blocks=args.res_blocks,
-                       downsample=args.downsample, num_codes=args.num_codes, code_dim=args.code_dim,
-                       beta=args.beta, ema=not args.no_ema, ema_decay=args.ema_decay, ema_eps=args.ema_eps,
-                       init=args.init, dead_after=args.dead_after, restart_dead=not args.no_restart_dead)
+    cfg = VQVAEConfig(in_channels=data.channels, channels=args.channels, res_blocks=args.res_blocks,
+                      downsample=args.downsample, num_codes=args.num_codes, code_dim=args.code_dim,
+                      beta=args.beta, ema=not args.no_ema, ema_decay=args.ema_decay, ema_eps=args.ema_eps,
+                      init=args.init, dead_after=args.dead_after, restart_dead=not args.no_restart_dead,
+                      gradient=args.gradient, fsq_levels=list(args.fsq_levels))
+    if cfg.fsq_levels and math.prod(cfg.fsq_levels) != cfg.num_codes:
+        raise SystemExit(f"--fsq-levels {cfg.fsq_levels} make {math.prod(cfg.fsq_levels)} codes, not --num-codes "
+                         f"{cfg.num_codes}")
+    return quantizer_variant(cfg, args.quantizer) if args.quantizer else cfg
 
 
 def adopt_vqvae(args, run, rank) -> dict:

@@ -180,3 +180,110 @@ def test_usage_and_perplexity_after_each_step():
 def test_bad_init_name_is_refused():
     with pytest.raises(ValueError, match="init"):
         VectorQuantizer(init="uniform")
+
+
+# --- the codebook lab's variants: the rotation trick and FSQ ----------------------------------------------
+def test_rotation_trick_keeps_the_value_and_rotates_the_gradient_back():
+    """Forward: exactly the code. Backward (Fifty et al. 2024): a gradient along the code's direction v reaches the
+    encoder along its own direction u, scaled by λ = |q|/|e| (straight-through would pass v unchanged); a gradient
+    orthogonal to both passes scaled by λ."""
+    from vq_explorer.quantizer import rotation_trick
+    e = torch.tensor([[3.0, 0.0, 0.0]], requires_grad=True)      # |e| = 3, u = x
+    q = torch.tensor([[0.0, 2.0, 0.0]])                          # |q| = 2, v = y, λ = 2/3
+    out = rotation_trick(e, q)
+    assert torch.allclose(out, q)
+    (out * torch.tensor([[0.0, 1.0, 0.0]])).sum().backward()
+    assert torch.allclose(e.grad, torch.tensor([[2 / 3, 0.0, 0.0]]), atol=1e-6)
+    e.grad = None
+    (rotation_trick(e, q) * torch.tensor([[0.0, 0.0, 1.0]])).sum().backward()
+    assert torch.allclose(e.grad, torch.tensor([[0.0, 0.0, 2 / 3]]), atol=1e-6)
+
+
+def test_the_rotation_variant_changes_the_encoders_gradient_not_the_forward_pass():
+    torch.manual_seed(0)
+    z = torch.randn(2, 4, 3, 3, requires_grad=True)
+    grads, values = {}, {}
+    for g in ("ste", "rotation"):
+        torch.manual_seed(1)
+        vq = VectorQuantizer(num_codes=8, code_dim=4, ema=False, init="none", gradient=g).train()
+        q, idx, loss = vq(z)
+        values[g] = (q.detach(), idx)
+        (q ** 3).sum().backward()      # a decoder-like loss whose gradient is not parallel to q
+        grads[g], z.grad = z.grad.clone(), None
+    assert torch.equal(values["ste"][1], values["rotation"][1])
+    assert torch.allclose(values["ste"][0], values["rotation"][0], atol=1e-5)
+    assert not torch.allclose(grads["ste"], grads["rotation"], atol=1e-3)
+
+
+def test_fsq_levels_codes_and_lookup():
+    from vq_explorer.quantizer import FSQ, fsq_levels
+    assert fsq_levels(512) == (8, 8, 8) and fsq_levels(1024) == (8, 8, 4, 4) and fsq_levels(64) == (4, 4, 4)
+    with pytest.raises(ValueError, match="power of two"):
+        fsq_levels(500)
+    fsq = FSQ(code_dim=3, levels=(8, 5, 4))
+    with torch.no_grad():                        # identity projections: the rounding is visible directly
+        fsq.project_in.weight.copy_(torch.eye(3)), fsq.project_in.bias.zero_()
+        fsq.project_out.weight.copy_(torch.eye(3)), fsq.project_out.bias.zero_()
+    flat = (torch.rand(20000, 3, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 2.5
+    idx = fsq.indices(flat)
+    assert idx.min() >= 0 and idx.max() < 160 and len(idx.unique()) == 160     # every combination reachable
+    q, idx4, loss = fsq.train()(flat.reshape(1, 200, 100, 3).permute(0, 3, 1, 2))
+    assert torch.equal(idx4.reshape(-1), idx)                  # training and encoding agree on the codes
+    assert torch.allclose(q.permute(0, 2, 3, 1).reshape(-1, 3), fsq.lookup(idx), atol=1e-6)   # and decoding
+    # each dimension takes L values, spaced evenly: 8 levels → −4..3 / 4, 5 → −2..2 / 2, 4 → −2..1 / 2
+    values = fsq.lookup(torch.arange(160))
+    assert sorted(values[:, 0].unique().tolist()) == [k / 4 for k in range(-4, 4)]
+    assert sorted(values[:, 1].unique().tolist()) == [k / 2 for k in range(-2, 3)]
+    assert sorted(values[:, 2].unique().tolist()) == [k / 2 for k in range(-2, 2)]
+    assert loss.item() == 0 and fsq.usage.sum() == 20000 and fsq.dead_codes() == 0
+
+
+def test_fsq_rounding_is_straight_through():
+    """One dimension of 5 levels, identity projections: output = round(2·tanh(h))/2 (half = 2·1.001), so the
+    gradient is that of 2.002·tanh(h)/2 at h — not 0, as plain rounding would give."""
+    from vq_explorer.quantizer import FSQ
+    fsq = FSQ(code_dim=1, levels=(5,))
+    with torch.no_grad():
+        fsq.project_in.weight.fill_(1.0), fsq.project_in.bias.zero_()
+        fsq.project_out.weight.fill_(1.0), fsq.project_out.bias.zero_()
+    h = torch.tensor([[[[0.3]]]], requires_grad=True)
+    q, idx, _ = fsq.train()(h)
+    assert q.item() == pytest.approx(round(2.002 * 0.29131261) / 2)      # tanh(0.3) = 0.29131261
+    q.sum().backward()
+    assert h.grad.item() == pytest.approx(2.002 * (1 - 0.29131261 ** 2) / 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["plain", "ema", "ema+kmeans", "ema+kmeans+restart", "rotation", "fsq"])
+def test_each_variant_trains_and_behaves_as_it_should(variant, mnist_1000):
+    """60 steps on 1,000 digits, K = 64: every variant learns (reconstruction loss falls); restart leaves no code
+    dead for long; FSQ uses many of its levels' combinations; k-means++ starts from data, so it uses more codes
+    at once than a random codebook does."""
+    from vq_explorer.config import VQVAEConfig, quantizer_variant
+    from vq_explorer.vqvae import VQVAE
+    torch.manual_seed(0)
+    base = VQVAEConfig(num_codes=64, code_dim=8, channels=16, res_blocks=1, dead_after=10)
+    cfg = quantizer_variant(base, variant)
+    model = VQVAE(cfg).train()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    x = mnist_1000[0].float() / 255
+    g = torch.Generator().manual_seed(0)
+    first = None
+    for step in range(60):
+        out = model(x[torch.randint(0, 1000, (64,), generator=g)])
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        first = first if first is not None else out.recon_loss.item()
+        if step == 0:
+            used_at_start = len(out.indices.unique())
+    assert out.recon_loss.item() < 0.7 * first, "did not learn"
+    model.eval()
+    used = len(model.encode(x[:500]).unique())
+    if variant == "ema+kmeans+restart":
+        assert model.quantizer.dead_codes() == 0 and used >= 32
+    if variant == "fsq":
+        assert used >= 16
+    if variant == "ema+kmeans":
+        assert used_at_start >= 32
+    if variant in ("plain", "ema"):
+        assert used_at_start < 16        # a random codebook far from the encoder's outputs: few codes win

@@ -193,10 +193,28 @@ def test_every_config_field_has_a_flag_that_sets_it():
             if isinstance(f.default, bool):
                 flag = _flag(f.name, family is not None) if not f.default else "--no-" + f.name.replace("_", "-")
                 argv, want = [*base, flag], not f.default
+            elif f.name == "fsq_levels":          # K = 256 by default: 8·8·4
+                argv, want = [*base, "--fsq-levels", "8", "8", "4"], [8, 8, 4]
             else:
-                other = "random" if f.name == "init" else \
-                    f.default + 2 if isinstance(f.default, int) else f.default * 0.5
+                other = {"init": "random", "gradient": "rotation"}.get(f.name) or \
+                    (f.default + 2 if isinstance(f.default, int) else f.default * 0.5)
                 argv, want = [*base, _flag(f.name, family is not None), str(other)], other
             args = t.parse_args(argv)
             cfg = t.prior_config(args, _Data, 512, (7, 7)) if family else t.vq_config(args, _Data)
-            assert getattr(cfg, f.name) == pytest.approx(want), (cls.__name__, f.name, argv)
+            got = getattr(cfg, f.name)
+            assert got == (want if isinstance(want, str | list) else pytest.approx(want)), (cls.__name__, f.name)
+
+
+def test_each_named_quantizer_sets_its_fields():
+    from vq_explorer.config import QUANTIZERS, VQVAEConfig
+    t = _train_module()
+    for name in QUANTIZERS:
+        cfg = t.vq_config(t.parse_args(["--quantizer", name, "--num-codes", "512"]), _Data)
+        assert cfg.fsq_levels == ([8, 8, 8] if name == "fsq" else []) and cfg.num_codes == 512
+        assert cfg.gradient == ("rotation" if name == "rotation" else "ste")
+        if name != "fsq":
+            assert (cfg.ema, cfg.init, cfg.restart_dead) == (name.startswith("ema"), "kmeans++" if "kmeans" in name
+                                                             else "none", name.endswith("restart")), name
+    assert t.vq_config(t.parse_args([]), _Data) == VQVAEConfig(in_channels=1)   # no variant: the defaults
+    with pytest.raises(SystemExit, match="make 64 codes"):
+        t.vq_config(t.parse_args(["--fsq-levels", "4", "4", "4"]), _Data)

@@ -1,6 +1,6 @@
 """Model settings as dataclasses: every size lives here, so a checkpoint describes itself."""
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 
 @dataclass
@@ -18,6 +18,30 @@ class VQVAEConfig:
     init: str = "kmeans++"      # codebook from the first batch: "kmeans++", "random" (samples) or "none"
     dead_after: int = 20        # a code unused for this many training steps counts as dead
     restart_dead: bool = True   # re-seed dead codes from recent encoder outputs
+    gradient: str = "ste"       # the encoder's gradient past the codebook: "ste" (straight-through) or "rotation"
+    fsq_levels: list = field(default_factory=list)   # finite scalar quantization with these levels (K = product)
+
+
+# The codebook lab's quantizer variants (train.py --quantizer): the VQVAEConfig fields each one sets.
+QUANTIZERS = {
+    "plain": dict(ema=False, init="none", restart_dead=False),      # the VQ-VAE paper as many copies do it
+    "ema": dict(ema=True, init="none", restart_dead=False),
+    "ema+kmeans": dict(ema=True, init="kmeans++", restart_dead=False),
+    "ema+kmeans+restart": dict(ema=True, init="kmeans++", restart_dead=True),   # the default
+    "rotation": dict(ema=False, init="none", restart_dead=False, gradient="rotation"),   # plain + rotation trick
+    "fsq": dict(fsq_levels=None),                                     # levels from K: quantizer.fsq_levels
+}
+
+
+def quantizer_variant(cfg: VQVAEConfig, name: str) -> VQVAEConfig:
+    """`cfg` with the named variant's quantizer (its other settings kept)."""
+    from .quantizer import fsq_levels
+    if name not in QUANTIZERS:
+        raise ValueError(f"unknown quantizer {name!r}: choose one of {list(QUANTIZERS)}")
+    changes = dict(QUANTIZERS[name])
+    if "fsq_levels" in changes:
+        changes["fsq_levels"] = list(fsq_levels(cfg.num_codes))
+    return replace(cfg, **{**dict(gradient="ste", fsq_levels=[]), **changes})
 
 
 @dataclass
@@ -77,5 +101,5 @@ def from_dict(cls, d: dict):
     return cls(**{k: v for k, v in d.items() if k in names})
 
 
-__all__ = ["VQVAEConfig", "PriorConfig", "TransformerConfig", "MaskGITConfig", "prior_config_from_dict",
-           "from_dict", "asdict"]
+__all__ = ["VQVAEConfig", "QUANTIZERS", "quantizer_variant", "PriorConfig", "TransformerConfig", "MaskGITConfig",
+           "prior_config_from_dict", "from_dict", "asdict"]

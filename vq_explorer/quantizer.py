@@ -1,9 +1,12 @@
-"""Vector quantizer: nearest code, straight-through gradients, codebook/commitment losses or EMA updates,
-data-dependent initialisation and dead-code restart.
+"""Vector quantizer: nearest code, straight-through (or rotation-trick) gradients, codebook/commitment losses or
+EMA updates, data-dependent initialisation and dead-code restart; and its codebook-free sibling, finite scalar
+quantization (FSQ), with the same interface.
 
 Everything that changes the codebook outside of the optimizer (EMA, init, restart) is made identical across
 DistributedDataParallel ranks: statistics are all-reduced and re-seeded codes are broadcast from rank 0.
 """
+
+import math
 
 import torch
 import torch.distributed as dist
@@ -55,7 +58,18 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None 
     return centres
 
 
-class VectorQuantizer(nn.Module):
+class UsageStats:
+    """What both quantizers report from the `usage` and `unused_steps` they keep."""
+
+    def perplexity(self, counts: torch.Tensor | None = None) -> float:
+        """exp(entropy) of the code distribution: K when all codes are used evenly, 1 when one code wins."""
+        return perplexity(self.usage if counts is None else counts)
+
+    def dead_codes(self) -> int:
+        return int((self.unused_steps >= self.dead_after).sum())
+
+
+class VectorQuantizer(UsageStats, nn.Module):
     """Maps z (B, d, h, w) to its nearest codes; returns (quantized, indices, loss).
 
     Usage of the last training step is kept in `usage` (counts per code); `perplexity()` and `dead_codes()`
@@ -63,10 +77,13 @@ class VectorQuantizer(nn.Module):
     """
 
     def __init__(self, num_codes=256, code_dim=32, beta=0.25, ema=True, ema_decay=0.99, ema_eps=1e-5,
-                 init="kmeans++", dead_after=20, restart_dead=True):
+                 init="kmeans++", dead_after=20, restart_dead=True, gradient="ste"):
         super().__init__()
         if init not in ("kmeans++", "random", "none"):
             raise ValueError(f"init must be 'kmeans++', 'random' or 'none', not {init!r}")
+        if gradient not in ("ste", "rotation"):
+            raise ValueError(f"gradient must be 'ste' or 'rotation', not {gradient!r}")
+        self.gradient = gradient
         self.num_codes, self.code_dim, self.beta = num_codes, code_dim, beta
         self.ema, self.ema_decay, self.ema_eps = ema, ema_decay, ema_eps
         self.init, self.dead_after, self.restart_dead = init, dead_after, restart_dead
@@ -78,13 +95,6 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("unused_steps", torch.zeros(num_codes, dtype=torch.long))
         self.register_buffer("usage", torch.zeros(num_codes))
 
-    # -- statistics ----------------------------------------------------------------------------------------
-    def perplexity(self, counts: torch.Tensor | None = None) -> float:
-        """exp(entropy) of the code distribution: K when all codes are used evenly, 1 when one code wins."""
-        return perplexity(self.usage if counts is None else counts)
-
-    def dead_codes(self) -> int:
-        return int((self.unused_steps >= self.dead_after).sum())
 
     # -- forward -------------------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor):
@@ -102,9 +112,20 @@ class VectorQuantizer(nn.Module):
             loss = F.mse_loss(q, z.detach()) + self.beta * commitment
         if self.training:
             self._update(flat.detach(), idx)
-        # Straight-through: the forward value is q, the gradient flows to z as if quantization were identity.
-        q_st = z + (q - z).detach()
+        if self.gradient == "rotation":
+            q_flat = q.permute(0, 2, 3, 1).reshape(-1, d)
+            q_st = rotation_trick(flat, q_flat).view(b, h, w, d).permute(0, 3, 1, 2)
+        else:   # straight-through: the value is q, the gradient flows to z as if quantization were identity
+            q_st = z + (q - z).detach()
         return q_st, idx.view(b, h, w), loss
+
+    def indices(self, flat: torch.Tensor) -> torch.Tensor:
+        """(N, d) encoder outputs → (N,) codes."""
+        return nearest_code(flat, self.codebook.detach())
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        """Codes (any shape) → their vectors (…, d)."""
+        return F.embedding(idx.long(), self.codebook.detach())
 
     # -- codebook maintenance (training only, no gradients) ------------------------------------------------
     @torch.no_grad()
@@ -149,3 +170,86 @@ class VectorQuantizer(nn.Module):
         self.ema_sum[dead] = new
         self.ema_count[dead] = 1.0
         self.unused_steps[dead] = 0
+
+
+def rotation_trick(e: torch.Tensor, q: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Fifty et al. 2024: hand the decoder λ·R·e, where R rotates e's direction onto q's and λ = |q|/|e|, both held
+    constant. The value is q; the encoder's gradient is the decoder's rotated back and rescaled, so where e sits
+    relative to its code (angle, length) shapes the update, which the straight-through copy ignores.
+    e, q: (N, d). R·e = e − 2w(wᵀe) + 2v(uᵀe), u = e/|e|, v = q/|q|, w = (u + v)/|u + v|."""
+    with torch.no_grad():
+        e_norm = e.norm(dim=1, keepdim=True).clamp_min(eps)
+        q_norm = q.norm(dim=1, keepdim=True).clamp_min(eps)
+        u, v = e / e_norm, q / q_norm
+        w = F.normalize(u + v, dim=1, eps=eps)
+        lam = q_norm / e_norm
+    out = lam * (e - 2 * w * (w * e).sum(1, keepdim=True) + 2 * v * (u * e).sum(1, keepdim=True))
+    return out + (q - out).detach()     # exactly q forward (float error aside), the rotated gradient backward
+
+
+def fsq_levels(num_codes: int) -> tuple[int, ...]:
+    """Levels whose product is K (a power of two): 3 dimensions up to 512 codes, 4 up to 4096, bits shared evenly
+    (512 → 8·8·8, 1024 → 8·8·4·4, 64 → 4·4·4), as in the FSQ paper's small configurations."""
+    bits = int(num_codes).bit_length() - 1
+    if num_codes < 8 or 1 << bits != num_codes or bits > 16:
+        raise ValueError(f"FSQ needs K a power of two between 8 and 65536, not {num_codes}")
+    dims = 3 if bits <= 9 else 4 if bits <= 12 else 5
+    base, extra = divmod(bits, dims)
+    return tuple([2 ** (base + 1)] * extra + [2 ** base] * (dims - extra))
+
+
+class FSQ(UsageStats, nn.Module):
+    """Finite scalar quantization (Mentzer et al. 2023): project the encoder output to len(levels) numbers, squash
+    each with tanh to its range and round it to one of its levels (straight-through). The codes are all the level
+    combinations: nothing to learn but the two projections, no codebook or commitment loss, and no code can be
+    left behind by the others' updates. Same interface as VectorQuantizer (forward, indices, lookup, codebook,
+    usage, perplexity, dead_codes)."""
+
+    def __init__(self, code_dim: int, levels: tuple[int, ...], dead_after: int = 20):
+        super().__init__()
+        self.levels, self.num_codes, self.code_dim = tuple(levels), math.prod(levels), code_dim
+        self.dead_after = dead_after
+        self.project_in = nn.Linear(code_dim, len(levels))
+        self.project_out = nn.Linear(len(levels), code_dim)
+        L = torch.tensor(levels, dtype=torch.float32)
+        self.register_buffer("_levels", L, persistent=False)
+        self.register_buffer("_basis", torch.cumprod(torch.tensor([1, *levels[:-1]]), 0), persistent=False)
+        self.register_buffer("unused_steps", torch.zeros(self.num_codes, dtype=torch.long))
+        self.register_buffer("usage", torch.zeros(self.num_codes))
+
+    def _round(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, D) projections → integer levels in [-(L//2), (L-1)//2] per dimension, rounded straight-through."""
+        half = (self._levels - 1) * (1 + 1e-3) / 2
+        offset = (self._levels % 2 == 0).float() * 0.5      # even L: levels −L/2 … L/2 − 1
+        bounded = torch.tanh(h + torch.atanh(offset / half)) * half - offset
+        return bounded + (bounded.round() - bounded).detach()
+
+    def _to_index(self, levels: torch.Tensor) -> torch.Tensor:
+        return ((levels.round() + self._levels // 2) * self._basis).sum(-1).long()
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        digits = (idx.long()[..., None] // self._basis) % self._levels.long()
+        return self.project_out((digits - self._levels // 2) / (self._levels // 2))
+
+    def indices(self, flat: torch.Tensor) -> torch.Tensor:
+        return self._to_index(self._round(self.project_in(flat)))
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        """Every code's vector (K, d), as the decoder receives it: for views and decoding, not learned directly."""
+        with torch.no_grad():
+            return self.lookup(torch.arange(self.num_codes, device=self._basis.device))
+
+    def forward(self, z: torch.Tensor):
+        b, d, h, w = z.shape
+        flat = z.permute(0, 2, 3, 1).reshape(-1, d)
+        levels = self._round(self.project_in(flat))
+        idx = self._to_index(levels.detach())
+        q = self.project_out(levels / (self._levels // 2)).view(b, h, w, d).permute(0, 3, 1, 2)
+        if self.training:
+            with torch.no_grad():
+                counts = _all_reduce(torch.bincount(idx, minlength=self.num_codes).float())
+                self.usage.copy_(counts)
+                self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
+        return q, idx.view(b, h, w), z.new_zeros(())
+

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import VQVAEConfig
-from .quantizer import VectorQuantizer, nearest_code
+from .quantizer import FSQ, VectorQuantizer
 
 
 class ResBlock(nn.Module):
@@ -81,13 +81,19 @@ class VQVAEOutput(NamedTuple):
     loss: torch.Tensor         # recon_loss + vq_loss, what training minimises
 
 
+def build_quantizer(cfg: VQVAEConfig):
+    if cfg.fsq_levels:
+        return FSQ(cfg.code_dim, tuple(cfg.fsq_levels), cfg.dead_after)
+    return VectorQuantizer(cfg.num_codes, cfg.code_dim, cfg.beta, cfg.ema, cfg.ema_decay, cfg.ema_eps, cfg.init,
+                           cfg.dead_after, cfg.restart_dead, cfg.gradient)
+
+
 class VQVAE(nn.Module):
     def __init__(self, cfg: VQVAEConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg)
-        self.quantizer = VectorQuantizer(cfg.num_codes, cfg.code_dim, cfg.beta, cfg.ema, cfg.ema_decay,
-                                         cfg.ema_eps, cfg.init, cfg.dead_after, cfg.restart_dead)
+        self.quantizer = build_quantizer(cfg)
         self.decoder = Decoder(cfg)
 
     def grid_size(self, height: int, width: int) -> tuple[int, int]:
@@ -120,10 +126,10 @@ class VQVAE(nn.Module):
         """Images (B, C, H, W) in [0, 1] → code indices (B, h, w)."""
         z = self.encode_continuous(x).permute(0, 2, 3, 1)
         flat = z.reshape(-1, z.shape[-1])
-        return nearest_code(flat, self.quantizer.codebook).view(z.shape[:3])
+        return self.quantizer.indices(flat).view(z.shape[:3])
 
     @torch.no_grad()
     def decode(self, indices, size: tuple[int, int] | None = None) -> torch.Tensor:
         """Code indices (B, h, w) → images in [0, 1], cropped to `size` when given."""
-        q = F.embedding(indices.long(), self.quantizer.codebook).permute(0, 3, 1, 2)
+        q = self.quantizer.lookup(indices).permute(0, 3, 1, 2)
         return self.decode_latent(q, size).clamp(0, 1)
