@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
+from vq_explorer import training
 from vq_explorer.checkpoint import atomic_save_file, make_config, raw_metadata, remove_stale_temp_files, save
 from vq_explorer.codebook import code_stats
 from vq_explorer.config import (
@@ -284,38 +285,28 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
     while progress() < 1 and not Stop.requested:
         epoch, skip = divmod(step, steps_per_epoch)
         sampler.set_epoch(epoch)
-        batches = list(BatchSampler(sampler, args.batch_size, drop_last=True))[skip:]
-        for idx in batches:
-            t0 = time.time()
-            lr = base_lr * 0.5 * (1 + math.cos(math.pi * min(progress(), 1.0)))
-            for g in opt.param_groups:
-                g["lr"] = lr
-            batch = tuple(t[idx].to(device, non_blocking=True) for t in data)
-            loss, stats = step_fn(batch, step)
-            if args.inject_nan_at is not None and step == args.inject_nan_at:
-                loss = loss * float("nan")
-            if not torch.isfinite(loss):
-                bar.close()
-                raise FloatingPointError(
-                    f"[{stage}] loss became {loss.item()} at step {step}; stopped. The last good state is "
-                    f"{state_path} (step saved before this one). Try a lower --lr, then --resume.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            elapsed += time.time() - t0
-            ips = len(idx) * world / max(time.time() - t0, 1e-9)
-            stats = {"loss": loss.item(), **stats}
-            bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()} | {"img/s": f"{ips:.0f}"}, refresh=False)
-            bar.update()
-            if step % 20 == 0:
-                log(stage=stage, step=step, epoch=round(step / steps_per_epoch, 3), lr=lr, ips=round(ips), **stats)
-            if time.time() - last_save > args.save_every:
-                checkpoint()
-                last_save = time.time()
-            throttle(args)
-            if progress() >= 1 or Stop.requested:
-                break
+        batches = (tuple(t[idx].to(device, non_blocking=True) for t in data)
+                   for idx in list(BatchSampler(sampler, args.batch_size, drop_last=True))[skip:])
+        try:
+            for stats in training.steps(opt, step_fn, batches, base_lr, progress, step, args.inject_nan_at):
+                step, lr, seconds = stats.pop("step"), stats.pop("lr"), stats.pop("seconds")
+                elapsed += seconds
+                ips = args.batch_size * world / max(seconds, 1e-9)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()} | {"img/s": f"{ips:.0f}"}, refresh=False)
+                bar.update()
+                if step % 20 == 0:
+                    log(stage=stage, step=step, epoch=round(step / steps_per_epoch, 3), lr=lr, ips=round(ips),
+                        **stats)
+                if time.time() - last_save > args.save_every:
+                    checkpoint()
+                    last_save = time.time()
+                throttle(args)
+                if progress() >= 1 or Stop.requested:
+                    break
+        except FloatingPointError as e:
+            bar.close()
+            raise FloatingPointError(f"[{stage}] {e}; stopped. The last good state is {state_path} (step saved "
+                                     "before this one). Try a lower --lr, then --resume.") from None
         if step % steps_per_epoch == 0 or progress() >= 1:
             t_eval = time.time()
             figures = eval_fn() if rank == 0 else {}
@@ -391,9 +382,8 @@ def stage_vqvae(args, data, run, rank, world, device, log):
     test_x = to_float(data.test_x[:2000]).to(device)
 
     def step_fn(batch, step):
-        out = net(to_float(batch[0]).contiguous(memory_format=torch.channels_last))
-        q = model.quantizer
-        return out.loss, {"mse": out.recon_loss.item(), "perplexity": q.perplexity(), "dead": q.dead_codes()}
+        return training.vqvae_step(net, model.quantizer, to_float(batch[0]).contiguous(
+            memory_format=torch.channels_last))
 
     @torch.no_grad()
     def eval_fn():
