@@ -220,6 +220,32 @@ def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
     assert not errors, [e.inner_text() for e in errors]
 
 
+def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
+    """Race two quantizers for a few seconds: the status counts steps while the curves grow, the summary
+    arrives at the end, and the model opens in the other tabs (with no prior, which the selector says)."""
+    page.get_by_role("tab", name="Codebook lab").click()
+    page.wait_for_selector("#lab-start")
+    page.locator("#lab-seconds input[type=number]").fill("8")
+    page.locator("#lab-seconds input[type=number]").press("Enter")
+    page.click("#lab-start")
+    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('training')")
+    page.wait_for_selector("#lab-curves .js-plotly-plot")
+    first = page.inner_text("#lab-status")
+    page.wait_for_function("([b]) => { const t = document.querySelector('#lab-status')?.innerText || ''; "
+                           "return t !== b; }", arg=[first])           # the curves move: a later frame came
+    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('done')", timeout=90_000)
+    import json
+    result = json.loads(page.locator("#lab-summary .cm-content").inner_text())
+    assert result["variant"] == "plain" and result["compare"]["variant"] == "ema+kmeans+restart"
+    assert result["steps"] > 0 and page.query_selector("#lab-map .js-plotly-plot")
+    page.screenshot(path=str(shots / "lab.png"), full_page=True)
+    page.click("#lab-open")
+    page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('no prior')")
+    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('shipped example 1')")
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+
+
 def test_tradeoff_tab_shows_both_tables_and_the_chart(page, shots):
     page.get_by_role("tab", name="Trade-off").click()
     page.wait_for_selector("#tradeoff-chart .js-plotly-plot")

@@ -70,7 +70,8 @@ def remove_stale_temp_files(path) -> list[Path]:
 
 def save(model: VQModel, path) -> None:
     tensors = {f"vqvae.{k}": v for k, v in model.vqvae.state_dict().items()}
-    tensors |= {f"prior.{k}": v for k, v in model.prior.state_dict().items()}
+    if model.prior is not None:    # a lab model has none
+        tensors |= {f"prior.{k}": v for k, v in model.prior.state_dict().items()}
     if model.examples is not None:
         tensors["examples.images"] = model.examples.to(torch.uint8)
         tensors["examples.labels"] = model.example_labels.to(torch.long)
@@ -123,13 +124,14 @@ def read_metadata(path) -> dict:
 
 
 def _model_configs(config: dict):
-    vq, prior = from_dict(VQVAEConfig, config["vqvae"]), prior_config_from_dict(config["prior"])
+    vq = from_dict(VQVAEConfig, config["vqvae"])
+    prior = None if config["prior"] is None else prior_config_from_dict(config["prior"])
     for cfg in (vq, prior):
         for key, bound in LIMITS.items():
             value = getattr(cfg, key, None)
             if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
                 raise ValueError(f"{key}={value!r} is out of range")
-    if vq.num_codes != prior.num_codes:
+    if prior is not None and vq.num_codes != prior.num_codes:
         raise ValueError("the VQ-VAE and the prior disagree on the number of codes")
     return vq, prior
 
@@ -140,9 +142,11 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     config = meta["config"]
     try:
         vq_cfg, prior_cfg = _model_configs(config)
-        vqvae, prior = VQVAE(vq_cfg), build_prior(prior_cfg)
+        vqvae, prior = VQVAE(vq_cfg), None if prior_cfg is None else build_prior(prior_cfg)
         tensors = load_file(str(path))
         for name, module in (("vqvae", vqvae), ("prior", prior)):
+            if module is None:
+                continue
             module.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
                                     if k.startswith(name + ".")})
         missing = [k for k in ("image_size", "grid", "num_codes", "channels") if k not in config]
@@ -152,6 +156,6 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
         raise CheckpointError(f"{path}: tensors or config do not form a vq-explorer model ({e})") from None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
-    model = VQModel(vqvae.eval(), prior.eval(), config, meta["metrics"],
+    model = VQModel(vqvae.eval(), prior and prior.eval(), config, meta["metrics"],
                     tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)
     return model

@@ -51,4 +51,5 @@ def pca_2d(vectors: torch.Tensor) -> torch.Tensor:
     """The first two principal components of the code vectors (K, 2)."""
     x = vectors.float() - vectors.float().mean(0)
     _, _, v = torch.linalg.svd(x, full_matrices=False)
-    return x @ v[:2].t()
+    v = v[:2] * v[:2].gather(1, v[:2].abs().argmax(1, keepdim=True)).sign()   # a fixed sign: maps don't flip
+    return x @ v.t()

@@ -8,6 +8,9 @@ import json
 import math
 import os
 import random
+import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -39,10 +42,30 @@ def _load_cached(path: str, mtime: float):
 class Catalog:
     """The checkpoints the app may open, by name: the *.safetensors files directly inside one folder. The app
     is given one (`build_demo(folder)`), so tests and benchmarks open their own folders without touching a
-    global. Only a listed name is accepted: no paths, no `..`, no symlink out of the folder."""
+    global. Only a listed name is accepted: no paths, no `..`, no symlink out of the folder.
 
-    def __init__(self, folder: Path | str = DEFAULT_CHECKPOINTS):
+    Models trained in the codebook lab are held in memory under names of their own (`register`), at most
+    `max_lab_models` (the oldest go first); the visitor's session drops them when it ends (`forget`)."""
+
+    def __init__(self, folder: Path | str = DEFAULT_CHECKPOINTS, max_lab_models: int = 16):
         self.folder = Path(folder)
+        self.max_lab_models = max_lab_models
+        self._lab: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def register(self, model, label: str) -> str:
+        """Keep a lab model; its name (with a random part: only the session that made it knows it)."""
+        name = f"lab · {label} · {secrets.token_hex(4)}"
+        with self._lock:
+            self._lab[name] = model
+            while len(self._lab) > self.max_lab_models:
+                self._lab.popitem(last=False)
+        return name
+
+    def forget(self, names) -> None:
+        with self._lock:
+            for name in names or []:
+                self._lab.pop(name, None)
 
     def names(self) -> list[str]:
         if not self.folder.is_dir():
@@ -62,6 +85,12 @@ class Catalog:
 
     def get(self, name: str):
         """The model, loaded once and kept while its file is unchanged (a few models at a time)."""
+        with self._lock:
+            if isinstance(name, str) and name in self._lab:
+                return self._lab[name]
+        if isinstance(name, str) and name.startswith("lab · "):
+            raise UserError("that lab model is gone (lab models last as long as the browser session that "
+                            "trained them, a few at a time): train it again in the Lab tab")
         path = self.path(name)
         try:
             return _load_cached(str(path), path.stat().st_mtime)
@@ -74,13 +103,19 @@ def describe(model) -> str:
     c, m = model.config, model.metrics
     h, w = c["grid"]
     classes = class_names(model)
-    prior = f"conditioned on {len(classes)} classes" if classes else "unconditional"
-    family = prior_family(model)
-    size = sum(t.numel() for t in model.prior.parameters()) / 1e6
     colour = "RGB" if c["channels"] == 3 else "greyscale"
+    if has_prior(model):
+        size = sum(t.numel() for t in model.prior.parameters()) / 1e6
+        conditioned = f"conditioned on {len(classes)} classes" if classes else "unconditional"
+        prior = f"prior: a {prior_family(model)}, {size:.2f} M parameters, {conditioned}."
+    else:
+        lab = c.get("lab") or {}
+        prior = (f"**no prior**: a VQ-VAE trained in the codebook lab ({lab.get('variant', '?')} quantizer, "
+                 f"{lab.get('steps', '?')} steps), for this browser session only; sampling, inpainting and the "
+                 "surprise map need a prior.")
     lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, {colour} → "
              f"**{h}×{w} code grid** (downsample {c['downsample']}), **K = {c['num_codes']}** codes of dimension "
-             f"{c['code_dim']}; prior: a {family}, {size:.2f} M parameters, {prior}."]
+             f"{c['code_dim']}; {prior}"]
     if m:
         figures = [("MSE", "mse", "{:.4f}"), ("PSNR", "psnr", "{:.1f} dB"), ("perplexity", "perplexity", "{:.0f}"),
                    ("dead codes", "dead_codes", "{}"), ("bits/code", "bits_per_code", "{:.2f}"),
@@ -95,7 +130,20 @@ def describe(model) -> str:
     return "\n\n".join(lines)
 
 
+def has_prior(model) -> bool:
+    """False for a lab model: a VQ-VAE alone."""
+    return model.prior is not None
+
+
+def needs_prior(model, what: str):
+    if not has_prior(model):
+        raise UserError(f"{what} needs a prior, and this model has none (it was trained in the codebook lab): "
+                        "choose a shipped checkpoint for it")
+
+
 def prior_family(model) -> str:
+    if not has_prior(model):
+        return "none"
     p = model.prior.cfg
     if p.type == "maskgit":
         return (f"masked Transformer (MaskGIT: {p.layers} blocks × {p.dim}, {p.heads} heads; a grid in {p.steps} "
@@ -107,11 +155,13 @@ def prior_family(model) -> str:
 
 def is_masked(model) -> bool:
     """A masked prior: parallel steps, no exact likelihood, context on every side when inpainting."""
-    return not model.prior.exact_likelihood
+    return has_prior(model) and not model.prior.exact_likelihood
 
 
 def inpaint_context(model) -> str:
     """Which cells the prior sees when it redraws a region: what the painter tells the user."""
+    if not has_prior(model):
+        return "this model has no prior (trained in the codebook lab), so it cannot redraw a region"
     if is_masked(model):
         return "the masked Transformer (MaskGIT) redraws the region seeing the cells on every side"
     name = "Transformer" if model.prior.cfg.type == "transformer" else "Gated PixelCNN"
@@ -120,7 +170,7 @@ def inpaint_context(model) -> str:
 
 
 def class_names(model) -> list[str]:
-    return list(model.config.get("class_names") or []) if model.prior.cfg.num_classes else []
+    return list(model.config.get("class_names") or []) if has_prior(model) and model.prior.cfg.num_classes else []
 
 
 def label_id(model, label) -> int | None:
@@ -163,8 +213,11 @@ def surprise(model, grid: torch.Tensor) -> torch.Tensor:
 def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
     grid = model.encode(x)
     recon = model.decode(grid)
-    bits = surprise(model, grid[0])
     mse = M.mse(recon, x)
+    if not has_prior(model):      # a lab model: no surprise map (zeros, marked as no prior)
+        return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0],
+                              torch.zeros(grid.shape[1:]), mse, M.psnr(mse), 0.0, list(notes or []), "", False)
+    bits = surprise(model, grid[0])
     return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, M.psnr(mse),
                           float(bits.sum()), list(notes or []), model.prior.surprise_given,
                           model.prior.exact_likelihood)
@@ -256,8 +309,8 @@ def decode_grid(model, grid: torch.Tensor) -> torch.Tensor:
 
 
 def grid_bits(model, grid: torch.Tensor, label=None) -> float | None:
-    """The grid's code length under the prior, in bits; None for a masked prior (it has no likelihood)."""
-    if is_masked(model):
+    """The grid's code length under the prior, in bits; None for a masked prior (it has no likelihood) or none."""
+    if is_masked(model) or not has_prior(model):
         return None
     y = None if label is None else torch.tensor([label])
     return float(-model.log_prob(grid[None], y)[0] / math.log(2))
@@ -301,6 +354,7 @@ def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor,
 def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, temperature=1.0, seed=None):
     """Resample the cells in `region` with the prior; every other cell stays as it is (and is context: on every
     side for a masked prior, before each cell for an autoregressive one)."""
+    needs_prior(model, "resampling a region")
     if not region.any():
         raise UserError("select a region first: brush over the cells to resample")
     y = None if label is None else torch.tensor([label])
@@ -384,6 +438,7 @@ MAX_GUIDANCE = 10
 
 
 def check_sampling(model, n, temperature, top_k, steps=None, guidance=0.0):
+    needs_prior(model, "sampling")
     K = model.config["num_codes"]
     if not isinstance(guidance, (int, float)) or not 0 <= float(guidance) <= MAX_GUIDANCE:
         raise UserError(f"guidance must be between 0 and {MAX_GUIDANCE}")

@@ -11,7 +11,7 @@ from .vqvae import VQVAE
 @dataclass(eq=False)  # compared and hashed by identity: caches key on the loaded model
 class VQModel:
     vqvae: VQVAE
-    prior: Prior                      # GatedPixelCNN, GridTransformer, MaskedTransformer: config["prior"]["type"]
+    prior: Prior | None               # GatedPixelCNN, GridTransformer, MaskedTransformer; None: a lab model
     config: dict                       # dataset, image_size, channels, grid, num_codes, code_dim, downsample, ...
     metrics: dict = field(default_factory=dict)
     examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app
@@ -32,8 +32,14 @@ class VQModel:
 
     def to(self, device) -> "VQModel":
         self.vqvae.to(device)
-        self.prior.to(device)
+        if self.prior is not None:
+            self.prior.to(device)
         return self
+
+    def _needs_prior(self):
+        if self.prior is None:
+            raise ValueError("this model has no prior (a VQ-VAE trained in the codebook lab): likelihoods and "
+                             "sampling need one")
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,6 +56,7 @@ class VQModel:
 
     @torch.no_grad()
     def log_prob_cells(self, idx, labels=None) -> torch.Tensor:
+        self._needs_prior()
         labels = None if labels is None else torch.as_tensor(labels).to(self.device)
         return self.prior.log_prob_cells(torch.as_tensor(idx).to(self.device), labels).cpu()
 
@@ -60,6 +67,7 @@ class VQModel:
     @torch.no_grad()
     def conditional_log_probs(self, idx, labels=None) -> torch.Tensor:
         """Each cell's log p given the cells before it (autoregressive priors) or all the others (masked)."""
+        self._needs_prior()
         labels = None if labels is None else torch.as_tensor(labels).to(self.device)
         return self.prior.conditional_log_probs(torch.as_tensor(idx).to(self.device), labels).cpu()
 
@@ -68,6 +76,7 @@ class VQModel:
         """Yields a SampleStep per cell (autoregressive) or per parallel step (masked prior, `steps` of them);
         cached=False is the plain, slower reference of an autoregressive prior; `guidance` is the masked
         prior's classifier-free guidance (the others have none)."""
+        self._needs_prior()
         extra = {"guidance": guidance} if guidance else {}
         return self.prior.sample_steps(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
                                        seed=seed, grid=grid, mask=mask, cached=cached, steps=steps, **extra)

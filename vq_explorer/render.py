@@ -123,13 +123,15 @@ def tile_images(tiles: torch.Tensor, px: int = 64) -> list[np.ndarray]:
 AXES = dict(gridcolor="#ebf0f8", zerolinecolor="#ebf0f8", linecolor="#ebf0f8", automargin=True)
 
 
-def _figure(traces, title: str, height: int = 320, xaxis: dict | None = None, yaxis: dict | None = None):
+def _figure(traces, title: str, height: int = 320, xaxis: dict | None = None, yaxis: dict | None = None,
+            **layout):
     """A figure built in one call with the look of plotly's "plotly_white" but not its template: applying that
     template, or updating a figure afterwards, costs 20–30 ms, most of a streamed sampling step's budget."""
-    return go.Figure(traces, layout=dict(
-        title=dict(text=title, font=dict(size=14)), height=height, template="none", font=dict(color="#2a3f5f"),
-        margin=dict(l=40, r=10, t=40, b=35), paper_bgcolor="white", plot_bgcolor="white",
-        xaxis={**AXES, **(xaxis or {})}, yaxis={**AXES, **(yaxis or {})}))
+    return go.Figure(traces, layout={
+        **dict(title=dict(text=title, font=dict(size=14)), height=height, template="none",
+               font=dict(color="#2a3f5f"), margin=dict(l=40, r=10, t=40, b=35), paper_bgcolor="white",
+               plot_bgcolor="white",
+               xaxis={**AXES, **(xaxis or {})}, yaxis={**AXES, **(yaxis or {})}), **layout})
 
 
 def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: str = "code grid",
@@ -224,3 +226,63 @@ def steps_figure(rows: list[dict]) -> go.Figure:
     return _figure(traces, "7×7 codes: quality against decoding steps and time", 420,
                    xaxis=dict(title="ms per image, batch 1 (sample + decode; log)", type="log"),
                    yaxis=dict(title="% of 500 samples read as their class"))
+
+
+# --- the codebook lab -------------------------------------------------------------------------------------
+LAB_COLOURS = ("#4c78a8", "#e4572e")
+
+
+def _two_panels(traces, title: str, height: int, left: dict, right: dict, right_y: dict | None = None,
+                left_y: dict | None = None) -> go.Figure:
+    """Two side-by-side panels in one figure, built in one call (see _figure)."""
+    return go.Figure(traces, layout=dict(
+        title=dict(text=title, font=dict(size=14)), height=height, template="none", font=dict(color="#2a3f5f"),
+        margin=dict(l=45, r=10, t=40, b=80), paper_bgcolor="white", plot_bgcolor="white",
+        legend=dict(orientation="h", y=-0.35), xaxis={**AXES, "domain": [0, 0.45], **left},
+        xaxis2={**AXES, "domain": [0.55, 1], "anchor": "y2", **right}, yaxis={**AXES, **(left_y or {})},
+        yaxis2={**AXES, "anchor": "x2", **(right_y or {})}))
+
+
+def lab_curves(runs: list[tuple[str, dict]]) -> go.Figure:
+    """Reconstruction MSE and codebook perplexity (of each batch) against steps, one colour per variant."""
+    traces = []
+    for (variant, h), colour in zip(runs, LAB_COLOURS, strict=False):
+        traces += [go.Scatter(x=h["step"], y=h["mse"], name=f"{variant}: MSE", line=dict(color=colour)),
+                   go.Scatter(x=h["step"], y=h["perplexity"], name=f"{variant}: perplexity", xaxis="x2",
+                              yaxis="y2", line=dict(color=colour, dash="dot"))]
+    return _two_panels(traces, "training: reconstruction error and codes in use", 300, dict(title="step"),
+                       dict(title="step"), dict(title="batch perplexity", type="log"),
+                       dict(title="MSE (batch)", type="log"))
+
+
+def lab_usage(runs: list[tuple[str, torch.Tensor]]) -> go.Figure:
+    """Each variant's code usage over the test images, most used first: a long flat tail is a healthy codebook,
+    a few spikes and a floor of zeros is collapse."""
+    traces = []
+    for (variant, counts), colour in zip(runs, LAB_COLOURS, strict=False):
+        c = torch.sort(counts, descending=True).values.numpy()
+        traces.append(go.Bar(x=list(range(len(c))), y=np.maximum(c, 0.5), name=variant, marker_color=colour,
+                             opacity=0.7, hovertemplate="%{y:.0f} uses<extra>" + variant + "</extra>"))
+    return _figure(traces, "code usage on the test images (sorted; zero = dead)", 280,
+                   xaxis=dict(title="codes, most used first"), yaxis=dict(title="uses", type="log"),
+                   barmode="overlay", legend=dict(orientation="h", y=-0.35), margin=dict(l=45, r=10, t=40, b=80))
+
+
+def lab_map(runs: list[tuple[str, object]]) -> go.Figure:
+    """Code vectors (dots, red crosses when unused) among the encoder outputs they chase (grey), on each
+    variant's first two principal components."""
+    traces = []
+    for i, (variant, f) in enumerate(runs[:2]):
+        axes = {} if i == 0 else {"xaxis": "x2", "yaxis": "y2"}
+        used = f.usage > 0
+        traces += [
+            go.Scatter(x=f.outputs_xy[:, 0].numpy(), y=f.outputs_xy[:, 1].numpy(), mode="markers",
+                       showlegend=False, marker=dict(size=4, color="rgba(120,120,120,0.35)"), hoverinfo="skip",
+                       **axes),
+            go.Scatter(x=f.codes_xy[used, 0].numpy(), y=f.codes_xy[used, 1].numpy(), mode="markers",
+                       name=f"{variant}: used codes", marker=dict(size=7, color=LAB_COLOURS[i]), **axes),
+            go.Scatter(x=f.codes_xy[~used, 0].numpy(), y=f.codes_xy[~used, 1].numpy(), mode="markers",
+                       name=f"{variant}: dead codes", marker=dict(size=6, color="#d62728", symbol="x"), **axes)]
+    titles = " | ".join(v for v, _ in runs[:2])
+    return _two_panels(traces, f"code vectors among the encoder outputs (grey): {titles}", 360,
+                       dict(title="PC 1"), dict(title="PC 1"), dict(title="PC 2"), dict(title="PC 2"))

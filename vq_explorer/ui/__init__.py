@@ -5,7 +5,7 @@ import os
 import gradio as gr
 
 from .. import explorer as ex
-from . import codebook, paint, reconstruct, sample, tradeoff
+from . import codebook, lab, paint, reconstruct, sample, tradeoff
 from .common import bind, guarded
 
 HEADER = """# vq-explorer
@@ -69,6 +69,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             cbk = codebook.build(ckpt, catalog)
             smp = sample.build(ckpt, catalog, pnt)
             tradeoff.build()
+            lab_tab = lab.build(ckpt, catalog)
 
         outputs, on_open = views_on_open(catalog, {
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
@@ -79,6 +80,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
             ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")
         goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
+        lab_tab["opened"].success(lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
         rec["send"].click(bind(catalog, paint.import_grid), [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
                                               pnt["tiles_look"]], pnt["outputs"],
                           api_visibility="private").success(**goto_paint)

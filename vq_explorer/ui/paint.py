@@ -74,7 +74,8 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
 
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
     bits = ex.grid_bits(model, torch.tensor(hist["grid"]))
-    bits = "no likelihood (masked prior)" if bits is None else f"{bits:.0f} bits under the prior (unconditional)"
+    bits = (f"{bits:.0f} bits under the prior (unconditional)" if bits is not None else
+            "no likelihood (masked prior)" if ex.has_prior(model) else "no prior (a lab model)")
     return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
             f"\n\nResample region: {ex.inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
 

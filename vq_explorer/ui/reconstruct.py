@@ -18,7 +18,9 @@ def show(rec: ex.Reconstruction, name: str):
     grid JSON)."""
     notes = f"\n\n_Input: {'; '.join(rec.notes)}._" if rec.notes else ""
     h, w = rec.grid.shape
-    if rec.exact:
+    if not rec.surprise_given:     # a lab model: no prior, no surprise
+        bits, title = "no prior, so no surprise map (a VQ-VAE trained in the codebook lab)", "no prior"
+    elif rec.exact:
         bits = (f"**{rec.total_bits:.0f} bits** for the {h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per "
                 "code)")
         title = f"surprise: {rec.total_bits:.0f} bits in all"

@@ -124,7 +124,11 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
 
 
 def first_screen(catalog, name: str):
-    """What the tab opens with: a finished sheet of four samples (seed 0), not empty panels."""
+    """What the tab opens with: a finished sheet of four samples (seed 0), not empty panels; for a model without
+    a prior, a note that sampling needs one."""
+    if not ex.has_prior(catalog.get(name)):
+        return None, None, None, ("**This model has no prior** (a VQ-VAE trained in the codebook lab): sampling "
+                                  "needs one. Choose a shipped checkpoint to sample."), ""
     *_, (grid, decoded, chart, _, grids) = sample(catalog, name, "(any)", 1.0, 0, 0, 4, "instant")
     how = "step by step" if ex.is_masked(catalog.get(name)) else "cell by cell"
     return (grid, decoded, chart, f"four finished samples (seed 0) · press **Sample** to watch new ones written "

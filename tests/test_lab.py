@@ -1,0 +1,136 @@
+"""The codebook lab: its data, training a few seconds, what it reports, the model it leaves, and the Lab tab's
+handler and /lab endpoint."""
+
+import json
+
+import gradio as gr
+import pytest
+import torch
+
+from vq_explorer import explorer as ex
+from vq_explorer import lab
+
+
+def test_the_shipped_subsets_need_no_download():
+    for name in lab.DATASETS:
+        train, test, labels = lab.subset(name)
+        assert train.shape == (5000, 1, 28, 28) and test.shape == (1000, 1, 28, 28) and train.dtype == torch.uint8
+        assert labels.shape == (1000,) and set(labels.tolist()) == set(range(10))
+    with pytest.raises(lab.LabError, match="dataset"):
+        lab.subset("cifar10")
+
+
+@pytest.mark.parametrize("args, match", [(("svhn", "plain", 64, 16, 5), "dataset"),
+                                         (("mnist", "magic", 64, 16, 5), "variant"),
+                                         (("mnist", "plain", 100, 16, 5), "K"),
+                                         (("mnist", "plain", 64, 0, 5), "dimension"),
+                                         (("mnist", "plain", 64, 16, 600), "time limit"),
+                                         (("mnist", "plain", "64", 16, 5), "K")])
+def test_bad_settings_are_refused_with_a_message(args, match):
+    with pytest.raises(lab.LabError, match=match):
+        lab.check(*args)
+
+
+def test_two_variants_train_in_turn_and_report_on_the_test_images():
+    runs = [lab.start("mnist", "plain", 64, 8, seed=1), lab.start("mnist", "ema+kmeans+restart", 64, 8, seed=1)]
+    frames = list(lab.train(runs, 3, every=0.2))
+    assert len(frames) >= 2 and runs[0].step == runs[1].step >= 3           # equal steps, several pictures
+    assert runs[0].history["step"] == list(range(1, runs[0].step + 1))
+    s = lab.summary(runs[1])
+    # the summary against the model's own codes for all 1,000 test images, counted here
+    codes = runs[1].model.eval().encode(lab.subset("mnist")[1].float() / 255)
+    assert s["used_codes"] == len(codes.unique()) and s["used_codes"] + s["dead_codes"] == 64
+    assert s["steps"] == runs[1].step and 0 < s["mse"] < 0.2
+    f = lab.frame(runs[1])
+    assert f.codes_xy.shape == (64, 2) and f.outputs_xy.shape == (300, 2) and f.recons.shape == (8, 1, 28, 28)
+
+
+def test_the_time_limit_holds():
+    import time
+    t = time.time()
+    list(lab.train([lab.start("mnist", "fsq", 64, 8)], 1.5))
+    assert time.time() - t < 4
+
+
+def test_a_lab_model_opens_without_a_prior_and_says_so(tmp_path):
+    import vq_explorer as vqe
+    run = lab.start("fashion_mnist", "ema+kmeans+restart", 64, 8)
+    list(lab.train([run], 2))
+    model = lab.as_model(run)
+    assert model.prior is None and model.examples.shape == (40, 1, 28, 28)
+    assert "no prior" in ex.describe(model) and ex.class_names(model) == []
+    rec = ex.reconstruct_example(model, 0)
+    assert rec.surprise_given == "" and float(rec.surprise.abs().sum()) == 0 and rec.mse < 0.2
+    with pytest.raises(ex.UserError, match="needs a prior"):
+        ex.sample_grid(model)
+    with pytest.raises(ex.UserError, match="needs a prior"):
+        ex.inpaint(model, torch.zeros(7, 7, dtype=torch.long), torch.ones(7, 7, dtype=torch.bool))
+    assert ex.grid_bits(model, torch.zeros(7, 7, dtype=torch.long)) is None
+    vqe.save(model, tmp_path / "lab.safetensors")          # the download: a checkpoint without a prior
+    again = vqe.load(tmp_path / "lab.safetensors", "cpu")
+    x = lab.subset("fashion_mnist")[1][:16].float() / 255
+    assert again.prior is None and torch.equal(again.encode(x), model.encode(x))
+    assert torch.equal(again.decode(model.encode(x)), model.decode(model.encode(x)))
+
+
+def test_the_catalog_keeps_lab_models_for_their_session_only(ckpt_dir):
+    catalog = ex.Catalog(ckpt_dir, max_lab_models=2)
+    names = [catalog.register(object(), f"m{i}") for i in range(3)]
+    assert names[0] != names[1] and all(n.startswith("lab · ") for n in names)
+    with pytest.raises(ex.UserError, match="gone"):
+        catalog.get(names[0])                               # the oldest went when the third came
+    assert catalog.get(names[2]) is not None and catalog.names() == ["tiny.safetensors"]   # not listed to others
+    catalog.forget([names[2]])
+    with pytest.raises(ex.UserError, match="gone"):
+        catalog.get(names[2])
+
+
+def test_the_lab_handler_streams_then_leaves_models_to_open(ckpt_dir):
+    from vq_explorer.ui import lab as tab
+    from vq_explorer.ui import open_checkpoint
+    catalog = ex.Catalog(ckpt_dir)
+    outs = list(tab.run(catalog, "mnist", "plain", 64, 3, 0, "fsq", 8, []))
+    assert len(outs) >= 2 and outs[0][5] == "" and "training" in outs[0][4]
+    curves, usage, code_map, recons, status, summary, mine, download = outs[-1]
+    result = json.loads(summary)
+    assert {"steps", "mse", "perplexity", "used_codes", "dead_codes"} <= set(result)
+    assert result["variant"] == "plain"
+    assert result["compare"]["variant"] == "fsq" and result["steps"] == result["compare"]["steps"] > 0
+    assert len(mine) == 2 and "done" in status and download.endswith(".safetensors")
+    assert len(curves.data) == 4 and curves.data[0].x[-1] == result["steps"]
+    views = open_checkpoint(catalog, mine[0])
+    assert "no prior" in views["about"] and "no prior" in views["samples"][3]
+    assert "no prior" in views["reconstruction"][5] and len(views["examples"]) == 40
+    assert tab.open_in_tabs(catalog, mine[1], mine)["value"] == mine[1]
+    with pytest.raises(gr.Error, match="train a model first"):
+        tab.open_in_tabs(catalog, "lab · someone else's · 1234", mine)
+
+
+def test_the_lab_handler_stops_when_asked_and_refuses_bad_input(ckpt_dir):
+    from vq_explorer.ui import lab as tab
+    catalog = ex.Catalog(ckpt_dir)
+    stream = tab.run(catalog, "mnist", "plain", 64, 30, 0)
+    next(stream)
+    stream.close()                                   # what Gradio does on Stop: nothing more runs or is kept
+    assert catalog._lab == {}
+    with pytest.raises(gr.Error, match="time limit"):
+        list(tab.run(catalog, "mnist", "plain", 64, 3600, 0))
+
+
+@pytest.mark.slow
+def test_the_lab_endpoint_through_gradio_client(ckpt_dir):
+    from gradio_client import Client
+
+    from vq_explorer.ui import LAUNCH, build_demo
+    demo = build_demo(ckpt_dir)
+    try:
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
+        client = Client(url, verbose=False, download_files=False)
+        job = client.submit("mnist", "ema", 64, 2, 0, api_name="/lab")       # dataset, variant, K, seconds, seed
+        result = json.loads(job.result()[5])
+        assert result["variant"] == "ema" and result["steps"] > 0
+        assert result["used_codes"] + result["dead_codes"] == 64
+        with pytest.raises(Exception, match="variant must be one of"):
+            client.predict("mnist", "nonsense", 64, 2, 0, api_name="/lab")
+    finally:
+        demo.close()

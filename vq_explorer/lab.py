@@ -1,0 +1,160 @@
+"""The codebook lab: train a small VQ-VAE for up to a minute, one or two quantizer variants side by side, and
+watch what its codebook does — which codes get used, which die, where the code vectors move. No Gradio: the
+Lab tab streams what `train` yields, and the summary is measured on the subset's test images.
+
+The data are small subsets of MNIST and Fashion-MNIST kept in the package (lab_data/, written by
+tools/make_lab_data.py), so a Space trains with no download."""
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from . import training
+from .codebook import pca_2d
+from .config import QUANTIZERS, VQVAEConfig, asdict, quantizer_variant
+from .data import FASHION_CLASSES, MNIST_CLASSES, to_float
+from .model import VQModel
+from .vqvae import VQVAE
+
+LAB_DATA = Path(__file__).with_name("lab_data")
+SUBSET = (5000, 1000)             # training and test images per dataset
+DATASETS = {"mnist": MNIST_CLASSES, "fashion_mnist": FASHION_CLASSES}
+NUM_CODES = (16, 32, 64, 128, 256, 512, 1024)
+MAX_SECONDS = 60
+SHOWN = 8                          # test images shown reconstructed as training goes
+BATCH, LR = 64, 2e-3
+
+
+class LabError(ValueError):
+    """A bad lab setting; the message says which values are allowed."""
+
+
+@lru_cache(maxsize=2)
+def subset(dataset: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train, test) uint8 (N, 1, 28, 28) and the test labels."""
+    if dataset not in DATASETS:
+        raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
+    with np.load(LAB_DATA / f"{dataset}.npz", allow_pickle=False) as d:
+        return (torch.from_numpy(d["train"]), torch.from_numpy(d["test"]),
+                torch.from_numpy(d["test_labels"]).long())
+
+
+def check(dataset, variant, num_codes, code_dim, seconds):
+    if dataset not in DATASETS:
+        raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
+    if variant not in QUANTIZERS:
+        raise LabError(f"variant must be one of {list(QUANTIZERS)}, not {str(variant)[:40]!r}")
+    if not isinstance(num_codes, (int, float)) or int(num_codes) not in NUM_CODES:
+        raise LabError(f"K (number of codes) must be one of {list(NUM_CODES)}")
+    if not isinstance(code_dim, (int, float)) or not 2 <= int(code_dim) <= 64:
+        raise LabError("the code dimension must be between 2 and 64")
+    if not isinstance(seconds, (int, float)) or not 1 <= float(seconds) <= MAX_SECONDS:
+        raise LabError(f"the time limit must be between 1 and {MAX_SECONDS} seconds")
+
+
+@dataclass(eq=False)
+class Run:
+    """One variant in training: its model, the steps still to take, and what it did so far."""
+    dataset: str
+    variant: str
+    model: VQVAE
+    steps: object                                        # training.steps(...), an endless iterator
+    history: dict = field(default_factory=lambda: {k: [] for k in ("step", "loss", "mse", "perplexity",
+                                                                      "used", "dead")})
+
+    @property
+    def step(self) -> int:
+        return self.history["step"][-1] if self.history["step"] else 0
+
+
+def start(dataset: str, variant: str, num_codes: int = 256, code_dim: int = 16, seed: int = 0) -> Run:
+    """A fresh small VQ-VAE (32 channels, one residual block, 7×7 grid) with the variant's quantizer."""
+    check(dataset, variant, num_codes, code_dim, 1)
+    torch.manual_seed(int(seed))
+    cfg = quantizer_variant(VQVAEConfig(in_channels=1, channels=32, res_blocks=1, downsample=4,
+                                        num_codes=int(num_codes), code_dim=int(code_dim), dead_after=10), variant)
+    model = VQVAE(cfg).train()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=LR)
+    train = to_float(subset(dataset)[0])
+    g = torch.Generator().manual_seed(int(seed))            # both variants of a comparison see the same batches
+    batches = (train[torch.randint(0, len(train), (BATCH,), generator=g)] for _ in itertools.count())
+
+    def step_fn(x, step):
+        loss, stats = training.vqvae_step(model, model.quantizer, x)
+        return loss, {**stats, "used": int((model.quantizer.usage > 0).sum())}
+
+    return Run(dataset, variant, model, training.steps(opt, step_fn, batches, LR, lambda: 0.0))
+
+
+def train(runs: list[Run], seconds: float, every: float = 0.5):
+    """Steps the runs in turn (equal steps each) until `seconds` pass; yields every `every` seconds or more — at
+    least three times as long as the caller spent on the last picture, so training keeps most of the time — and
+    at the end. Stopping early is just not asking for more."""
+    deadline = time.time() + min(float(seconds), MAX_SECONDS)
+    shown, wait = time.time(), every
+    while time.time() < deadline:
+        for run in runs:
+            s = next(run.steps)
+            for k in run.history:
+                run.history[k].append(s[k])
+        if time.time() - shown >= wait:
+            t = time.time()
+            yield runs
+            wait, shown = max(every, 3 * (time.time() - t)), time.time()
+    yield runs
+
+
+@dataclass
+class Frame:
+    """What the Lab shows of one run at a moment, measured on the subset's test images."""
+    usage: torch.Tensor          # (K,) codes' counts over the test images
+    codes_xy: torch.Tensor       # (K, 2) code vectors on the map
+    outputs_xy: torch.Tensor     # (n, 2) encoder outputs on the same map
+    originals: torch.Tensor      # (SHOWN, 1, 28, 28)
+    recons: torch.Tensor         # (SHOWN, 1, 28, 28)
+    mse: float
+
+
+@torch.no_grad()
+def frame(run: Run, images: int = 128, outputs: int = 300) -> Frame:
+    """Live frames use the first 128 test images (cheap enough to show often); the summary all of them."""
+    model = run.model.eval()
+    test = to_float(subset(run.dataset)[1][:images])
+    z = model.encode_continuous(test).permute(0, 2, 3, 1)
+    flat = z.reshape(-1, z.shape[-1])
+    idx = model.quantizer.indices(flat)
+    recon = model.decode(idx.view(z.shape[:3]), test.shape[-2:])
+    codebook = model.quantizer.codebook.detach()
+    picked = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(0))[:outputs]]
+    xy = pca_2d(torch.cat([codebook, picked]))     # one map for both, so the codes are seen chasing the outputs
+    model.train()
+    return Frame(M.code_counts(idx, model.quantizer.num_codes), xy[: len(codebook)], xy[len(codebook):],
+                 test[:SHOWN], recon[:SHOWN], M.mse(recon, test))
+
+
+def summary(run: Run, f: Frame | None = None) -> dict:
+    """The run's end state on the subset's test images (not one batch)."""
+    f = f or frame(run, SUBSET[1])
+    return {"variant": run.variant, "steps": run.step, "mse": round(f.mse, 5),
+            "perplexity": round(M.perplexity(f.usage), 2), "used_codes": int((f.usage > 0).sum()),
+            "dead_codes": int((f.usage == 0).sum())}
+
+
+def as_model(run: Run, examples: int = 40) -> VQModel:
+    """The trained VQ-VAE as a VQModel without a prior: what Reconstruct, Paint codes and Codebook open."""
+    vqvae = run.model.eval()
+    _, test, labels = subset(run.dataset)
+    f = frame(run, SUBSET[1])
+    cfg = vqvae.cfg
+    config = {"dataset": run.dataset, "image_size": [28, 28], "channels": 1, "grid": [7, 7],
+              "num_codes": vqvae.quantizer.num_codes, "code_dim": cfg.code_dim, "downsample": cfg.downsample,
+              "class_names": list(DATASETS[run.dataset]), "vqvae": asdict(cfg), "prior": None,
+              "lab": {"variant": run.variant, "steps": run.step, "subset": list(SUBSET)}}
+    return VQModel(vqvae, None, config, summary(run, f), test[:examples].clone(), labels[:examples].clone(),
+                   {"usage": f.usage})
