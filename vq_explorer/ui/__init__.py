@@ -12,7 +12,7 @@ HEADER = """# vq-explorer
 A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
 any such grid back into an image. A **prior** learns which grids are likely and writes new ones: a Gated PixelCNN
 or a Transformer cell by cell, a masked Transformer (MaskGIT) in a few parallel steps. Reconstruct your own
-images, paint grids by hand, look inside the codebook, and watch sampling."""
+images, paint grids by hand, look inside the codebook, watch sampling, and train a codebook live in the lab."""
 MAX_FILE_SIZE = "10mb"
 # Gradio keeps a copy of the UI's config (~200 KB) for every session it has seen, up to this many, dropping the
 # least recently used; its default of 10,000 would let a public Space grow by ~2 GB.
