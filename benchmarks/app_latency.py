@@ -80,7 +80,7 @@ def browser_rows(catalog, name: str, repeats: int) -> list[str]:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
             page.goto(url)
             page.wait_for_selector("#checkpoint-about p")
             if page.input_value("#checkpoint input") != name:
@@ -88,6 +88,7 @@ def browser_rows(catalog, name: str, repeats: int) -> list[str]:
                 page.get_by_role("option", name=name).click()
             page.get_by_role("tab", name="Paint codes").click()
             page.wait_for_selector("#paint-canvas .vqe-out img[src^='data:image/png']")
+            page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
             box = page.query_selector("#paint-canvas canvas").bounding_box()
 
             def at(r, c):

@@ -109,6 +109,7 @@ def test_click_a_cell_in_paint_changes_the_decoded_image(page, shots, catalog):
     page.get_by_role("tab", name="Paint codes").click()
     page.wait_for_selector(DECODED + "[src^='data:image/png']")
     page.wait_for_selector("#paint-info p")
+    page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
     before_src, before, undo = _src(page, DECODED), _pixels(page, DECODED), _undo_count(page)
     box = page.query_selector("#paint-canvas canvas").bounding_box()
     page.fill("#paint-code input", str(_rarest_code(page, catalog)))
@@ -127,12 +128,13 @@ def test_the_decoded_image_follows_a_brush_stroke_before_it_ends(page, catalog):
     after letting go), and the whole stroke becomes one step in Python's history."""
     page.get_by_role("tab", name="Paint codes").click()
     page.wait_for_selector(DECODED + "[src^='data:image/png']")
+    page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
     box = page.query_selector("#paint-canvas canvas").bounding_box()
     name, undo = page.input_value("#checkpoint input"), _undo_count(page)
     h, w = catalog.get(name).grid
     code = _rarest_code(page, catalog)
     page.fill("#paint-code input", str(code))
-    row_y = box["y"] + box["height"] * (h - 0.5) / h                 # the last row
+    row_y = box["y"] + box["height"] * 0.5 / h                       # the first row
     page.evaluate("window.vqePaintLog.length = 0")
     page.mouse.move(box["x"] + 2, row_y)
     page.mouse.down()
@@ -148,11 +150,11 @@ def test_the_decoded_image_follows_a_brush_stroke_before_it_ends(page, catalog):
     import json
     page.get_by_text("Export / import JSON").click()
     grid = json.loads(page.locator("#paint-json .cm-content").inner_text())["grid"]
-    assert grid[h - 1] == [code] * w
+    assert grid[0] == [code] * w
 
 
 def test_codebook_tab_shows_usage_and_atlas(page, shots):
-    page.get_by_role("tab", name="Codebook").click()
+    page.get_by_role("tab", name="Codebook", exact=True).click()
     page.wait_for_selector("#codebook-usage .js-plotly-plot")
     page.wait_for_selector("#codebook-atlas img")
     assert "perplexity" in page.inner_text("#codebook-head")
@@ -225,7 +227,7 @@ def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
     arrives at the end, and the model opens in the other tabs (with no prior, which the selector says)."""
     page.get_by_role("tab", name="Codebook lab").click()
     page.wait_for_selector("#lab-start")
-    page.locator("#lab-seconds input[type=number]").fill("8")
+    page.locator("#lab-seconds input[type=number]").fill("15")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
     page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('training')")

@@ -25,7 +25,11 @@ def test_the_shipped_subsets_need_no_download():
                                          (("mnist", "plain", 100, 16, 5), "K"),
                                          (("mnist", "plain", 64, 0, 5), "dimension"),
                                          (("mnist", "plain", 64, 16, 600), "time limit"),
-                                         (("mnist", "plain", "64", 16, 5), "K")])
+                                         (("mnist", "plain", "64", 16, 5), "K"),
+                                         (("mnist", "plain", float("nan"), 16, 5), "K"),
+                                         (("mnist", ["plain"], 64, 16, 5), "variant"),
+                                         (("mnist", "plain", 64, 16, 5, -1), "seed"),
+                                         (("mnist", "plain", 64, 16, 5, 2**70), "seed")])
 def test_bad_settings_are_refused_with_a_message(args, match):
     with pytest.raises(lab.LabError, match=match):
         lab.check(*args)
@@ -39,7 +43,7 @@ def test_two_variants_train_in_turn_and_report_on_the_test_images():
     s = lab.summary(runs[1])
     # the summary against the model's own codes for all 1,000 test images, counted here
     codes = runs[1].model.eval().encode(lab.subset("mnist")[1].float() / 255)
-    assert s["used_codes"] == len(codes.unique()) and s["used_codes"] + s["dead_codes"] == 64
+    assert s["used_codes"] == len(codes.unique()) and s["perplexity"] <= s["used_codes"]
     assert s["steps"] == runs[1].step and 0 < s["mse"] < 0.2
     f = lab.frame(runs[1])
     assert f.codes_xy.shape == (64, 2) and f.outputs_xy.shape == (300, 2) and f.recons.shape == (8, 1, 28, 28)
@@ -106,6 +110,33 @@ def test_the_lab_handler_streams_then_leaves_models_to_open(ckpt_dir):
         tab.open_in_tabs(catalog, "lab · someone else's · 1234", mine)
 
 
+def test_a_full_lab_refuses_at_once_instead_of_queueing(ckpt_dir):
+    """Gradio's queue is shared by every tab: a lab request beyond the run and two waiting is refused now."""
+    from vq_explorer.ui import lab as tab
+    catalog = ex.Catalog(ckpt_dir)
+    for _ in range(3):
+        tab.PLACES.acquire()
+    try:
+        with pytest.raises(gr.Error, match="busy"):
+            next(tab.run(catalog, "mnist", "plain", 64, 5, 0))
+    finally:
+        for _ in range(3):
+            tab.PLACES.release()
+    assert next(tab.run(catalog, "mnist", "plain", 64, 5, 0))[4].startswith("**plain**")   # places freed
+
+
+def test_a_checkpoint_with_impossible_fsq_levels_is_refused(tmp_path):
+    import vq_explorer as vqe
+    run = lab.start("mnist", "fsq", 64, 8)
+    list(lab.train([run], 1))
+    model = lab.as_model(run)
+    for levels in ([1, 64], [4096, 4096, 4], [4, 4, 8]):     # a level of 1; billions of codes; 128 ≠ K
+        model.config["vqvae"]["fsq_levels"] = levels
+        vqe.save(model, tmp_path / "bad.safetensors")
+        with pytest.raises(vqe.CheckpointError, match="fsq_levels"):
+            vqe.load(tmp_path / "bad.safetensors", "cpu")
+
+
 def test_the_lab_handler_stops_when_asked_and_refuses_bad_input(ckpt_dir):
     from vq_explorer.ui import lab as tab
     catalog = ex.Catalog(ckpt_dir)
@@ -126,11 +157,13 @@ def test_the_lab_endpoint_through_gradio_client(ckpt_dir):
     try:
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
         client = Client(url, verbose=False, download_files=False)
-        job = client.submit("mnist", "ema", 64, 2, 0, api_name="/lab")       # dataset, variant, K, seconds, seed
+        job = client.submit("mnist", "ema", 64, 5, 0, api_name="/lab")       # dataset, variant, K, seconds, seed
         result = json.loads(job.result()[5])
-        assert result["variant"] == "ema" and result["steps"] > 0
-        assert result["used_codes"] + result["dead_codes"] == 64
-        with pytest.raises(Exception, match="variant must be one of"):
-            client.predict("mnist", "nonsense", 64, 2, 0, api_name="/lab")
+        assert result["variant"] == "ema" and result["steps"] > 0 and "compare" in result   # B: the tab's default
+        assert 0 < result["used_codes"] <= 64 and result["perplexity"] <= result["used_codes"]
+        with pytest.raises(Exception, match="not in the list of choices|variant must be one of"):
+            client.predict("mnist", "nonsense", 64, 5, 0, api_name="/lab")
+        with pytest.raises(Exception, match="seed"):
+            client.predict("mnist", "ema", 64, 5, -3, api_name="/lab")
     finally:
         demo.close()

@@ -6,6 +6,7 @@ same folder and are renamed into place, so an interrupted save never leaves a br
 
 import glob
 import json
+import math
 import os
 import tempfile
 import time
@@ -131,6 +132,10 @@ def _model_configs(config: dict):
             value = getattr(cfg, key, None)
             if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
                 raise ValueError(f"{key}={value!r} is out of range")
+    levels = vq.fsq_levels
+    if levels and not (isinstance(levels, list) and all(isinstance(n, int) and 2 <= n <= 256 for n in levels)
+                       and len(levels) <= 8 and math.prod(levels) == vq.num_codes):
+        raise ValueError(f"fsq_levels={str(levels)[:80]} must be 2..256 each, their product num_codes")
     if prior is not None and vq.num_codes != prior.num_codes:
         raise ValueError("the VQ-VAE and the prior disagree on the number of codes")
     return vq, prior

@@ -6,6 +6,7 @@ The data are small subsets of MNIST and Fashion-MNIST kept in the package (lab_d
 tools/make_lab_data.py), so a Space trains with no download."""
 
 import itertools
+import math
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,17 +46,23 @@ def subset(dataset: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
                 torch.from_numpy(d["test_labels"]).long())
 
 
-def check(dataset, variant, num_codes, code_dim, seconds):
-    if dataset not in DATASETS:
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check(dataset, variant, num_codes, code_dim, seconds, seed=0):
+    if not isinstance(dataset, str) or dataset not in DATASETS:
         raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
-    if variant not in QUANTIZERS:
+    if not isinstance(variant, str) or variant not in QUANTIZERS:
         raise LabError(f"variant must be one of {list(QUANTIZERS)}, not {str(variant)[:40]!r}")
-    if not isinstance(num_codes, (int, float)) or int(num_codes) not in NUM_CODES:
+    if not _number(num_codes) or num_codes not in NUM_CODES:
         raise LabError(f"K (number of codes) must be one of {list(NUM_CODES)}")
-    if not isinstance(code_dim, (int, float)) or not 2 <= int(code_dim) <= 64:
+    if not _number(code_dim) or not 2 <= code_dim <= 64:
         raise LabError("the code dimension must be between 2 and 64")
-    if not isinstance(seconds, (int, float)) or not 1 <= float(seconds) <= MAX_SECONDS:
+    if not _number(seconds) or not 1 <= seconds <= MAX_SECONDS:
         raise LabError(f"the time limit must be between 1 and {MAX_SECONDS} seconds")
+    if not _number(seed) or not 0 <= seed < 2**31:
+        raise LabError("the seed must be a whole number from 0 to 2³¹ − 1")
 
 
 @dataclass(eq=False)
@@ -75,7 +82,7 @@ class Run:
 
 def start(dataset: str, variant: str, num_codes: int = 256, code_dim: int = 16, seed: int = 0) -> Run:
     """A fresh small VQ-VAE (32 channels, one residual block, 7×7 grid) with the variant's quantizer."""
-    check(dataset, variant, num_codes, code_dim, 1)
+    check(dataset, variant, num_codes, code_dim, 1, seed)
     torch.manual_seed(int(seed))
     cfg = quantizer_variant(VQVAEConfig(in_channels=1, channels=32, res_blocks=1, downsample=4,
                                         num_codes=int(num_codes), code_dim=int(code_dim), dead_after=10), variant)
@@ -100,7 +107,11 @@ def train(runs: list[Run], seconds: float, every: float = 0.5):
     shown, wait = time.time(), every
     while time.time() < deadline:
         for run in runs:
-            s = next(run.steps)
+            try:
+                s = next(run.steps)
+            except FloatingPointError:
+                raise LabError(f"{run.variant}: training diverged (the loss is no longer a number) at step "
+                               f"{run.step}; try another seed or variant") from None
             for k in run.history:
                 run.history[k].append(s[k])
         if time.time() - shown >= wait:
@@ -147,14 +158,18 @@ def summary(run: Run, f: Frame | None = None) -> dict:
 
 
 def as_model(run: Run, examples: int = 40) -> VQModel:
-    """The trained VQ-VAE as a VQModel without a prior: what Reconstruct, Paint codes and Codebook open."""
-    vqvae = run.model.eval()
+    """The trained VQ-VAE as a VQModel without a prior: what Reconstruct, Paint codes and Codebook open. Frozen:
+    no gradients kept, and no training-mode pass can move its codebook any more."""
     _, test, labels = subset(run.dataset)
     f = frame(run, SUBSET[1])
+    vqvae = run.model.eval().requires_grad_(False)
+    for p in vqvae.parameters():
+        p.grad = None
     cfg = vqvae.cfg
     config = {"dataset": run.dataset, "image_size": [28, 28], "channels": 1, "grid": [7, 7],
               "num_codes": vqvae.quantizer.num_codes, "code_dim": cfg.code_dim, "downsample": cfg.downsample,
               "class_names": list(DATASETS[run.dataset]), "vqvae": asdict(cfg), "prior": None,
               "lab": {"variant": run.variant, "steps": run.step, "subset": list(SUBSET)}}
-    return VQModel(vqvae, None, config, summary(run, f), test[:examples].clone(), labels[:examples].clone(),
+    metrics = {**summary(run, f), "test_images": SUBSET[1]}
+    return VQModel(vqvae, None, config, metrics, test[:examples].clone(), labels[:examples].clone(),
                    {"usage": f.usage})

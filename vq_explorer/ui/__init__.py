@@ -78,7 +78,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             "samples": smp["outputs"], "sample_controls": smp["controls"]})
         if names:
             demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
-            ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")
+        ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")   # also a lab model, opened
         goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
         lab_tab["opened"].success(lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
         rec["send"].click(bind(catalog, paint.import_grid), [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],

@@ -21,17 +21,24 @@ _TMP = Path(tempfile.mkdtemp(prefix="vq-explorer-"))
 _last_prune = [0.0]
 
 
+def temp_file(suffix: str, prefix: str = "") -> str:
+    """A new empty file in the app's temporary folder, which is swept of files older than 15 minutes (so a
+    long-running Space does not fill its disk)."""
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix=prefix, dir=_TMP)
+    os.close(fd)
+    if time.time() - _last_prune[0] > 60:
+        _last_prune[0] = time.time()
+        for p in _TMP.iterdir():
+            if time.time() - p.stat().st_mtime > 900:
+                p.unlink(missing_ok=True)
+    return path
+
+
 def png(array) -> str:
     """Write an image to a unique temporary PNG and return its path. Gradio copies such files into its cache
     atomically; returning arrays instead races when concurrent requests carry the same image."""
-    fd, path = tempfile.mkstemp(suffix=".png", dir=_TMP)
-    with os.fdopen(fd, "wb") as f:
-        Image.fromarray(array).save(f, format="PNG", compress_level=1)   # fast: most are sent once, at once
-    if time.time() - _last_prune[0] > 60:   # keep the folder small on a long-running Space
-        _last_prune[0] = time.time()
-        for p in _TMP.glob("*.png"):
-            if time.time() - p.stat().st_mtime > 900:
-                p.unlink(missing_ok=True)
+    path = temp_file(".png")
+    Image.fromarray(array).save(path, format="PNG", compress_level=1)   # fast: most are sent once, at once
     return path
 
 

@@ -2,7 +2,7 @@
 its codebook thrive or collapse."""
 
 import json
-import tempfile
+import threading
 
 import gradio as gr
 import torch
@@ -12,7 +12,7 @@ from .. import lab, render
 from .. import metrics as M
 from ..checkpoint import save
 from ..config import QUANTIZERS
-from .common import bind, guarded, png
+from .common import bind, guarded, png, temp_file
 
 INTRO = """Why do most codes of a VQ-VAE go unused? Train one here for up to a minute — a small VQ-VAE (7×7 grid)
 on 5,000 digits or clothes — and watch. The curves show the reconstruction error and how many codes are in
@@ -24,6 +24,9 @@ trick's gradient), **fsq** (finite scalar quantization: no codebook to learn). P
 batches. When training ends, open the model in the other tabs (this session only: it has no prior, so the tabs
 that need one say so) or download it."""
 NONE = "(none)"
+RUNNING = threading.Lock()                    # one lab run at a time on this server
+PLACES = threading.BoundedSemaphore(3)        # the run and two waiting for it; more are told the lab is busy
+BUSY = "the lab is busy (one run at a time, two waiting): try again in a minute"
 
 
 @guarded
@@ -32,19 +35,36 @@ def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", nu
     """The /lab endpoint (streamed): curves, usage, code map, reconstructions, status, then at the end the JSON
     summary (steps, mse, perplexity, used_codes, dead_codes, measured on the subset's 1,000 test images; with a
     second variant under "compare"), the models' names for this session, and a checkpoint to download."""
+    variants = [v for v in (variant, variant_b) if v not in (NONE, None, "")]
     try:
-        lab.check(dataset, variant, num_codes, code_dim, seconds)
-        if variant_b not in (NONE, None, ""):
-            lab.check(dataset, variant_b, num_codes, code_dim, seconds)
-        seed = int(seed) if isinstance(seed, (int, float)) else 0
-        runs = [lab.start(dataset, v, int(num_codes), int(code_dim), seed)
-                for v in (variant, variant_b) if v not in (NONE, None, "")]
+        for v in variants:
+            lab.check(dataset, v, num_codes, code_dim, seconds, seed)
     except lab.LabError as e:
         raise ex.UserError(str(e)) from None
-    mine = list(mine or [])
-    for _ in lab.train(runs, float(seconds)):
-        frames = [lab.frame(r) for r in runs]
-        yield (*_views(runs, frames), _status(runs, frames, done=False), "", mine, None)
+    # Requests never wait in Gradio's queue (it is shared by every tab): the run and two more hold a place here,
+    # the rest are refused at once.
+    if not PLACES.acquire(blocking=False):
+        raise ex.UserError(BUSY)
+    try:
+        if not RUNNING.acquire(timeout=2 * lab.MAX_SECONDS + 30):
+            raise ex.UserError(BUSY)
+        try:
+            yield from _train(catalog, dataset, variants, int(num_codes), int(code_dim), float(seconds), int(seed),
+                              list(mine or []))
+        finally:
+            RUNNING.release()
+    finally:
+        PLACES.release()
+
+
+def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine):
+    runs = [lab.start(dataset, v, num_codes, code_dim, seed) for v in variants]
+    try:
+        for _ in lab.train(runs, seconds):
+            frames = [lab.frame(r) for r in runs]
+            yield (*_views(runs, frames), _status(runs, frames, done=False), "", mine, None)
+    except lab.LabError as e:
+        raise ex.UserError(str(e)) from None
     frames = [lab.frame(r, lab.SUBSET[1]) for r in runs]
     summaries = [lab.summary(r, f) for r, f in zip(runs, frames, strict=True)]
     result = {"dataset": dataset, **summaries[0], **({"compare": summaries[1]} if len(runs) > 1 else {})}
@@ -74,13 +94,13 @@ def _status(runs, frames, done: bool) -> str:
 
 
 def _checkpoint_file(model, run) -> str:
-    f = tempfile.NamedTemporaryFile(suffix=".safetensors", prefix=f"lab-{run.variant.replace('+', '-')}-",
-                                    delete=False)
-    f.close()
-    save(model, f.name)
-    return f.name
+    """The download: a checkpoint in the app's own temporary folder, which is swept like its pictures."""
+    path = temp_file(".safetensors", f"lab-{run.variant.replace('+', '-')}-")
+    save(model, path)
+    return path
 
 
+@guarded
 def open_in_tabs(catalog, name: str, mine):
     """Put this session's lab model in the checkpoint selector and select it (the tabs then open it)."""
     if not name or name not in (mine or []):
@@ -123,7 +143,7 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         ev = start.click(bind(catalog, run), [dataset, variant, num_codes, seconds, seed, variant_b, code_dim,
                                               mine],
                          [curves, usage, code_map, recons, status, summary, mine, download], api_name="lab",
-                         concurrency_limit=1, concurrency_id="lab")     # one lab run at a time; other tabs go on
+                         concurrency_limit=None)     # never queued: run() admits one run and two waiting
         ev.then(lambda m: gr.update(choices=m, value=m[-1] if m else None), mine, pick, api_visibility="private")
         stop.click(None, None, None, cancels=[ev])
         opened = open_btn.click(bind(catalog, open_in_tabs), [pick, mine], checkpoint, api_visibility="private")

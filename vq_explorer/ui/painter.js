@@ -13,10 +13,13 @@ let stroke = null;         // the stroke in progress: {select, code, value, last
 let inflight = false;      // one decode request at a time; changes made meanwhile go in the next one
 let changedAt = null;      // time of the first change the picture does not show yet
 let committing = false;    // a finished stroke waits for its picture before it goes to Python
+let generation = 0;        // which value from Python is drawn: answers about an older one are dropped
 window.vqePaintLog = window.vqePaintLog || [];   // [input → picture on screen ms, server ms]: for benchmarks
 
 function load(v) {
   if (!v || !v.grid) return;
+  generation += 1;
+  changedAt = null;
   state = {...v, grid: v.grid.map(r => r.slice()), region: v.region.map(r => r.slice())};
   canvas.width = v.grid[0].length * v.px;
   canvas.height = v.grid.length * v.px;
@@ -83,12 +86,14 @@ function apply([r, c], time) {
 async function decode() {
   if (inflight) return;
   inflight = true;
-  const since = changedAt;
+  const since = changedAt, asked = generation;
   changedAt = null;
   const t0 = performance.now();
   try {
     const r = await server.decode_cells({checkpoint: state.checkpoint, grid: state.grid});
-    if (r.error) {
+    if (asked !== generation) {
+      // Python sent another grid meanwhile (undo, clear, another checkpoint): this picture is of the old one
+    } else if (r.error) {
       message.textContent = r.error;
     } else {
       picture.src = r.decoded;
@@ -100,7 +105,7 @@ async function decode() {
   } finally {
     inflight = false;
     if (changedAt !== null) decode();
-    else if (committing) commit();
+    else if (committing && !stroke) commit();
   }
 }
 
@@ -140,7 +145,8 @@ function finish() {
 
 function commit() {   // after the picture: the queue's round trip then does not hold up what the user sees
   committing = false;
-  props.value = {checkpoint: state.checkpoint, grid: state.grid, region: state.region};
+  props.value = {checkpoint: state.checkpoint, grid: state.grid.map(r => r.slice()),
+                 region: state.region.map(r => r.slice())};
   trigger('stroke');
 }
 canvas.addEventListener('pointerup', finish);
