@@ -252,7 +252,7 @@ def lab_curves(runs: list[tuple[str, dict]]) -> go.Figure:
                               yaxis="y2", line=dict(color=colour, dash="dot"))]
     return _two_panels(traces, "training: reconstruction error and codes in use", 300, dict(title="step"),
                        dict(title="step"), dict(title="batch perplexity", type="log"),
-                       dict(title="MSE (batch)", type="log"))
+                       dict(title="MSE (batch)", rangemode="tozero"))
 
 
 def lab_usage(runs: list[tuple[str, torch.Tensor]]) -> go.Figure:
