@@ -248,6 +248,29 @@ def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
     assert not errors, [e.inner_text() for e in errors]
 
 
+def test_the_lab_stops_at_once_and_can_train_again(page):
+    """Stop a 60-second run after its first pictures: the status stops moving, and a new run starts straight
+    away (the stopped one gave the lab back)."""
+    page.get_by_role("tab", name="Codebook lab").click()
+    page.locator("#lab-seconds input[type=number]").fill("60")
+    page.locator("#lab-seconds input[type=number]").press("Enter")
+    page.click("#lab-start")
+    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('training')")
+    page.click("#lab-stop")
+    page.wait_for_timeout(2500)
+    stopped = page.inner_text("#lab-status")
+    page.wait_for_timeout(2500)
+    assert page.inner_text("#lab-status") == stopped and "done" not in stopped, "the run went on after Stop"
+    page.locator("#lab-seconds input[type=number]").fill("5")
+    page.locator("#lab-seconds input[type=number]").press("Enter")
+    page.click("#lab-start")
+    page.wait_for_function("([b]) => { const t = document.querySelector('#lab-status')?.innerText || ''; "
+                           "return t !== b && t.includes('training'); }", arg=[stopped], timeout=10_000)
+    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('done')", timeout=30_000)
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+
+
 def test_tradeoff_tab_shows_both_tables_and_the_chart(page, shots):
     page.get_by_role("tab", name="Trade-off").click()
     page.wait_for_selector("#tradeoff-chart .js-plotly-plot")
