@@ -60,9 +60,10 @@ def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", nu
 def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine):
     runs = [lab.start(dataset, v, num_codes, code_dim, seed) for v in variants]
     try:
-        for _ in lab.train(runs, seconds):
+        for i, _ in enumerate(lab.train(runs, seconds)):
             frames = [lab.frame(r) for r in runs]
-            yield (*_views(runs, frames), _status(runs, frames, done=False), "", mine, None)
+            views = _views(runs, frames, every_chart=i % 3 == 0)
+            yield (*views, _status(runs, frames, done=False), "", mine, None)
     except lab.LabError as e:
         raise ex.UserError(str(e)) from None
     frames = [lab.frame(r, lab.SUBSET[1]) for r in runs]
@@ -74,12 +75,14 @@ def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine)
            _checkpoint_file(models[0], runs[0]))
 
 
-def _views(runs, frames):
+def _views(runs, frames, every_chart: bool = True):
+    """Curves and reconstructions every frame; the usage bars and the map (the heaviest for a browser to redraw,
+    hundreds of bars and points) every third frame, so a small machine's browser keeps up."""
     pairs = list(zip(runs, frames, strict=True))
     sheet = torch.cat([frames[0].originals, *(f.recons for f in frames)])
     return (render.lab_curves([(r.variant, r.history) for r in runs]),
-            render.lab_usage([(r.variant, f.usage) for r, f in pairs]),
-            render.lab_map([(r.variant, f) for r, f in pairs]),
+            render.lab_usage([(r.variant, f.usage) for r, f in pairs]) if every_chart else gr.skip(),
+            render.lab_map([(r.variant, f) for r, f in pairs]) if every_chart else gr.skip(),
             png(render.image_sheet(sheet, nrow=lab.SHOWN, size=640)))
 
 
