@@ -200,6 +200,7 @@ def test_history_undo_redo():
     s = History.push(s, [[1]])
     s = History.push(s, [[2]])
     assert History.push(s, [[2]]) is s           # no-op edits do not fill the history
+    assert History.push(None, [[4]]) == History.new([[4]])   # a painter without a history yet starts one
     s = History.undo(History.undo(s))
     assert s["grid"] == [[0]] and History.undo(s) == s
     s = History.redo(s)

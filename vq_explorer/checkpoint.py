@@ -161,6 +161,6 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
         raise CheckpointError(f"{path}: tensors or config do not form a vq-explorer model ({e})") from None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
-    model = VQModel(vqvae.eval(), prior and prior.eval(), config, meta["metrics"],
+    model = VQModel(vqvae.eval(), None if prior is None else prior.eval(), config, meta["metrics"],
                     tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)
     return model

@@ -47,6 +47,8 @@ class Catalog:
     Models trained in the codebook lab are held in memory under names of their own (`register`), at most
     `max_lab_models` (the oldest go first); the visitor's session drops them when it ends (`forget`)."""
 
+    LAB = "lab · "      # how a lab model's name begins
+
     def __init__(self, folder: Path | str = DEFAULT_CHECKPOINTS, max_lab_models: int = 16):
         self.folder = Path(folder)
         self.max_lab_models = max_lab_models
@@ -55,7 +57,7 @@ class Catalog:
 
     def register(self, model, label: str) -> str:
         """Keep a lab model; its name (with a random part: only the session that made it knows it)."""
-        name = f"lab · {label} · {secrets.token_hex(4)}"
+        name = f"{self.LAB}{label} · {secrets.token_hex(4)}"
         with self._lock:
             self._lab[name] = model
             while len(self._lab) > self.max_lab_models:
@@ -88,7 +90,7 @@ class Catalog:
         with self._lock:
             if isinstance(name, str) and name in self._lab:
                 return self._lab[name]
-        if isinstance(name, str) and name.startswith("lab · "):
+        if isinstance(name, str) and name.startswith(self.LAB):
             raise UserError("that lab model is gone (lab models last as long as the browser session that "
                             "trained them, a few at a time): train it again in the Lab tab")
         path = self.path(name)
@@ -369,7 +371,10 @@ class History:
         return {"grid": torch.as_tensor(grid).tolist(), "undo": [], "redo": []}
 
     @staticmethod
-    def push(state: dict, grid, limit: int = 100) -> dict:
+    def push(state: dict | None, grid, limit: int = 100) -> dict:
+        """The history with `grid` as the new present; a painter with no history yet starts one."""
+        if not state:
+            return History.new(grid)
         grid = torch.as_tensor(grid).tolist()
         if grid == state["grid"]:
             return state

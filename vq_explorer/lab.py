@@ -36,11 +36,15 @@ class LabError(ValueError):
     """A bad lab setting; the message says which values are allowed."""
 
 
+def _check_dataset(dataset):
+    if not isinstance(dataset, str) or dataset not in DATASETS:
+        raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
+
+
 @lru_cache(maxsize=2)
 def subset(dataset: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(train, test) uint8 (N, 1, 28, 28) and the test labels."""
-    if dataset not in DATASETS:
-        raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
+    _check_dataset(dataset)
     with np.load(LAB_DATA / f"{dataset}.npz", allow_pickle=False) as d:
         return (torch.from_numpy(d["train"]), torch.from_numpy(d["test"]),
                 torch.from_numpy(d["test_labels"]).long())
@@ -51,8 +55,7 @@ def _number(x) -> bool:
 
 
 def check(dataset, variant, num_codes, code_dim, seconds, seed=0):
-    if not isinstance(dataset, str) or dataset not in DATASETS:
-        raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
+    _check_dataset(dataset)
     if not isinstance(variant, str) or variant not in QUANTIZERS:
         raise LabError(f"variant must be one of {list(QUANTIZERS)}, not {str(variant)[:40]!r}")
     if not _number(num_codes) or num_codes not in NUM_CODES:
@@ -157,11 +160,12 @@ def summary(run: Run, f: Frame | None = None) -> dict:
             "dead_codes": int((f.usage == 0).sum())}
 
 
-def as_model(run: Run, examples: int = 40) -> VQModel:
+def as_model(run: Run, f: Frame | None = None, examples: int = 40) -> VQModel:
     """The trained VQ-VAE as a VQModel without a prior: what Reconstruct, Paint codes and Codebook open. Frozen:
-    no gradients kept, and no training-mode pass can move its codebook any more."""
+    no gradients kept, and no training-mode pass can move its codebook any more. `f`: its frame on all the test
+    images, when the caller has it already."""
     _, test, labels = subset(run.dataset)
-    f = frame(run, SUBSET[1])
+    f = f or frame(run, SUBSET[1])
     vqvae = run.model.eval().requires_grad_(False)
     for p in vqvae.parameters():
         p.grad = None

@@ -69,7 +69,7 @@ def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine)
     frames = [lab.frame(r, lab.SUBSET[1]) for r in runs]
     summaries = [lab.summary(r, f) for r, f in zip(runs, frames, strict=True)]
     result = {"dataset": dataset, **summaries[0], **({"compare": summaries[1]} if len(runs) > 1 else {})}
-    models = [lab.as_model(r) for r in runs]
+    models = [lab.as_model(r, f) for r, f in zip(runs, frames, strict=True)]
     names = [catalog.register(m, f"{r.variant} {r.step} steps") for m, r in zip(models, runs, strict=True)]
     yield (*_views(runs, frames), _status(runs, frames, done=True), json.dumps(result), mine + names,
            _checkpoint_file(models[0], runs[0]))

@@ -68,8 +68,12 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
     sprite, tile_size, tile_cols = _sprite(model) if tiles_look else (None, None, None)
     return {"checkpoint": name, "grid": grid.tolist(), "region": region.tolist(), "px": px, "numbers": px >= 24,
             "colours": _colours(model.config["num_codes"]), "tiles": sprite, "tile_size": tile_size,
-            "tile_cols": tile_cols, "decoded": data_url(render.to_rgb(ex.decode_grid(model, grid), None)),
-            "version": next(_versions)}
+            "tile_cols": tile_cols, "decoded": _decoded_url(model, grid), "version": next(_versions)}
+
+
+def _decoded_url(model, grid: torch.Tensor) -> str:
+    """The decoded grid at the image's own size (the page enlarges it), inline."""
+    return data_url(render.to_rgb(ex.decode_grid(model, grid), None))
 
 
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
@@ -103,7 +107,7 @@ def decode_cells(catalog, request: dict) -> dict:
             raise ex.UserError("expected {checkpoint, grid}")
         model = catalog.get(request.get("checkpoint"))
         grid = ex.parse_grid(request.get("grid"), model)
-        decoded = data_url(render.to_rgb(ex.decode_grid(model, grid), None))
+        decoded = _decoded_url(model, grid)
     except Exception as e:  # noqa: BLE001 - the browser shows the message; the server keeps serving
         return {"error": user_message(e)}
     return {"decoded": decoded, "ms": (time.perf_counter() - t) * 1e3}
@@ -121,8 +125,7 @@ def stroke(catalog, name, hist, region, value):
     if reg.shape != tuple(model.grid) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
         raise ex.UserError(f"the selection must be a {model.grid[0]}×{model.grid[1]} grid of true/false")
     reg = torch.as_tensor(reg.astype(bool))
-    if not hist or grid.tolist() != hist["grid"]:
-        hist = ex.History.push(hist, grid) if hist else ex.History.new(grid)
+    hist = ex.History.push(hist, grid)          # a selection-only stroke leaves the history as it is
     return hist, reg.tolist(), ex.grid_json(grid, name), _info(model, hist, reg)
 
 
@@ -200,8 +203,7 @@ def import_grid(catalog, grid_json: str, name: str = "", hist=None, region=None,
     name = name or catalog.default()
     model = catalog.get(name)
     grid = ex.parse_grid(grid_json, model)
-    hist = ex.History.push(hist, grid) if hist else ex.History.new(grid)
-    return view(catalog, name, hist, region, tiles_look, "grid imported")
+    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look, "grid imported")
 
 
 @guarded
