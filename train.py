@@ -122,8 +122,14 @@ def parse_args(argv=None):
     a("--seed", type=int, default=0)
     a("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
     a("--threads", type=int, default=None, help="torch CPU threads per process")
+    a("--precision", default="auto", choices=list(training.PRECISIONS),
+      help="bf16: encoder, decoder and prior under bfloat16 autocast, the quantizer and losses in float32; auto: "
+           "bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, else fp32")
     a("--resume", action="store_true", help="continue each stage from its last saved step")
     a("--save-every", type=float, default=60, help="seconds between resumable saves")
+    a("--stop-after-minutes", type=float, default=None,
+      help="pause when this sitting has run this long: save the state and exit 0 (--resume goes on); unlike "
+           "--minutes it leaves the schedule, and so the model, as it was")
     a("--examples", type=int, default=40, help="test images shipped in the checkpoint for the app")
     a("--inject-nan-at", type=int, default=None, help=argparse.SUPPRESS)   # tests: a NaN loss at this step
     a("--dump-rank-state", action="store_true", help=argparse.SUPPRESS)    # tests: each rank's final weights
@@ -155,15 +161,30 @@ def setup(args):
     threads = args.threads or max(1, (os.cpu_count() or 1) // world)
     torch.set_num_threads(threads)
     torch.manual_seed(args.seed + rank)
+    try:
+        args.precision = training.resolve_precision(args.precision, device)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     return rank, world, device
 
 
 class Stop:
     """SIGINT/SIGTERM inside a training loop set a flag: the loop saves its state at the next step and exits.
     Anywhere else (loading data, encoding, exporting: nothing worth keeping half-way) they interrupt at once;
-    every file is written atomically, so what is on disk stays complete either way."""
+    every file is written atomically, so what is on disk stays complete either way.
+    `deadline` (--stop-after-minutes) pauses the same way, at the next step past it, with exit status 0."""
     requested = False
     in_training_loop = False
+    deadline = None
+
+    @classmethod
+    def past_deadline(cls, world: int) -> bool:
+        late = cls.deadline is not None and time.time() >= cls.deadline
+        if world > 1:   # every rank stops at the same step, whichever clock noticed first
+            flag = torch.tensor([float(late)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            late = bool(flag.item())
+        return late
 
     @classmethod
     def install(cls):
@@ -211,16 +232,49 @@ def throttle(args):
         time.sleep(args.throttle)
 
 
-def save_state(path, model, opt, info: dict):
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()} | optimizer_tensors(opt)
+def rng_tensors(device) -> dict:
+    """The random generators' states (label dropout, masks, code restarts draw from them), so a resumed stage
+    draws exactly what the uninterrupted one would have."""
+    out = {"rng.cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def recorded_command(argv) -> str:
+    """The command line that makes the model: argv without --stop-after-minutes, which only says when this
+    sitting ends, so the sittings of one training all record the same command."""
+    out, skip = ["python"], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--stop-after-minutes":
+            skip = True
+        elif not a.startswith("--stop-after-minutes="):
+            out.append(a)
+    return shlex.join(out)
+
+
+def save_state(path, model, opt, info: dict, device=None):
+    """Weights, optimizer and random generators: what resumes a stage, nothing else. A finished stage keeps only
+    its weights (its optimizer has nothing left to do), so a committed partial rebuild stays small."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if not info.get("done"):
+        tensors |= optimizer_tensors(opt) | rng_tensors(device or torch.device("cpu"))
     atomic_save_file(tensors, path, {"format": "vq-explorer-state/1", "info": json.dumps(info)})
 
 
-def load_state(path, model, opt=None) -> dict:
+def load_state(path, model, opt=None, device=None) -> dict:
+    """Weights (and, given `opt`, the optimizer's state); given `device`, the random generators' states too
+    (states written before they were saved resume with the generator as it is)."""
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if opt is not None:
         load_optimizer(opt, tensors)
+    if device is not None and "rng.cpu" in tensors:
+        torch.set_rng_state(tensors["rng.cpu"])
+        if device.type == "cuda" and "rng.cuda" in tensors:
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     return json.loads(read_state_info(path))
 
 
@@ -255,10 +309,15 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
     sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     total_steps = math.ceil(epochs * steps_per_epoch) if epochs else None
-    step, elapsed = 0, 0.0
+    step, elapsed, precision, where = 0, 0.0, args.precision, machine(device, world)
     if args.resume and state_path.exists():
-        info = load_state(state_path, raw, opt)
+        info = load_state(state_path, raw, opt, device)
         step, elapsed = info["step"], info["elapsed"]
+        # A stage begun in one precision and resumed in another says so.
+        before = info.get("precision", "fp32")
+        precision = before if before.split(", then ")[-1] == args.precision else f"{before}, then {args.precision}"
+        if info.get("machine") and info["machine"].split(", then ")[-1] != where:   # and so does one moved
+            where = f"{info['machine']}, then {where}"
         if info.get("done"):
             print(f"[{stage}] already finished at step {step}; skipping") if rank == 0 else None
             return info
@@ -267,14 +326,12 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
     def progress():
         return max(step / total_steps if total_steps else 0, elapsed / 60 / minutes if minutes else 0)
 
-    where = machine(device, world)
-
     def checkpoint(done=False, **extra):
         info = {"stage": stage, "config": config, "step": step, "epoch": step / steps_per_epoch,
-                "elapsed": elapsed, "done": done, "command": shlex.join(["python", *sys.argv]),
-                "machine": where, **extra}
+                "elapsed": elapsed, "done": done, "command": recorded_command(sys.argv),
+                "machine": where, "precision": precision, **extra}
         if rank == 0:
-            save_state(state_path, raw, opt, info)
+            save_state(state_path, raw, opt, info, device)
         return info
 
     bar = tqdm(total=total_steps, initial=step, desc=stage, disable=rank != 0, dynamic_ncols=True,
@@ -282,13 +339,15 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
     last_save, t_epoch = time.time(), time.time()
     model.train()
     Stop.in_training_loop = True
-    while progress() < 1 and not Stop.requested:
+    paused = Stop.past_deadline(world)
+    while progress() < 1 and not Stop.requested and not paused:
         epoch, skip = divmod(step, steps_per_epoch)
         sampler.set_epoch(epoch)
         batches = (tuple(t[idx].to(device, non_blocking=True) for t in data)
                    for idx in list(BatchSampler(sampler, args.batch_size, drop_last=True))[skip:])
         try:
-            for stats in training.steps(opt, step_fn, batches, base_lr, progress, step, args.inject_nan_at):
+            for stats in training.steps(opt, step_fn, batches, base_lr, progress, step, args.inject_nan_at,
+                                        lambda: training.autocast(device, args.precision)):
                 step, lr, seconds = stats.pop("step"), stats.pop("lr"), stats.pop("seconds")
                 elapsed += seconds
                 ips = args.batch_size * world / max(seconds, 1e-9)
@@ -301,7 +360,8 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
                     checkpoint()
                     last_save = time.time()
                 throttle(args)
-                if progress() >= 1 or Stop.requested:
+                paused = Stop.past_deadline(world)
+                if progress() >= 1 or Stop.requested or paused:
                     break
         except FloatingPointError as e:
             bar.close()
@@ -320,7 +380,14 @@ def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, ra
             model.train()
     bar.close()
     Stop.in_training_loop = False
-    info = checkpoint(done=not Stop.requested)
+    info = checkpoint(done=not (Stop.requested or paused))
+    if paused and not Stop.requested:
+        if rank == 0:
+            print(f"[{stage}] paused at step {step} of {total_steps or '?'} (--stop-after-minutes); state saved "
+                  f"to {state_path}; run the same command with --resume to go on")
+        if world > 1:
+            dist.barrier()
+        sys.exit(0)
     if Stop.requested:
         if world > 1:
             dist.barrier()
@@ -360,6 +427,7 @@ def adopt_vqvae(args, run, rank) -> dict:
     info = {"stage": "vqvae", "config": asdict(model.vqvae.cfg), "step": t.get("vqvae_steps", 0),
             "epoch": t.get("vqvae_epochs", 0), "elapsed": 60 * (t.get("vqvae_minutes") or 0), "done": True,
             "commands": t.get("commands", []), "machine": t.get("machine"), "source": str(args.vqvae_from),
+            "precision": t.get("vqvae_precision", "fp32"),
             "source_sha": source}
     if rank == 0:
         save_state(path, model.vqvae, torch.optim.Adam(model.vqvae.parameters()), info)
@@ -371,7 +439,8 @@ def stage_vqvae(args, data, run, rank, world, device, log):
     if args.vqvae_from:
         return adopt_vqvae(args, run, rank)
     cfg = vq_config(args, data)
-    model = VQVAE(cfg).to(device)
+    torch.manual_seed(args.seed + rank)   # each stage from its own seed: the same draws whether or not the
+    model = VQVAE(cfg).to(device)         # stages before it ran in this process (a resumed rebuild)
     if device.type == "cpu":  # oneDNN convolutions run ~25% faster in channels-last layout on this CPU
         model = model.to(memory_format=torch.channels_last)
     if rank == 0:
@@ -449,6 +518,7 @@ def stage_prior(args, data, run, rank, world, device, log):
     test_g, test_y = codes["test_codes"][:2000].long().to(device), codes["test_labels"][:2000].long().to(device)
     vq_info = json.loads(read_state_info(run / "vqvae.safetensors"))
     cfg = prior_config(args, data, vq_info["config"]["num_codes"], tuple(train_g.shape[1:]))
+    torch.manual_seed(args.seed + rank + 1)
     model = build_prior(cfg).to(device)
     if rank == 0:
         width = f"{cfg.channels} channels" if cfg.type == "pixelcnn" else f"dim {cfg.dim}, {cfg.heads} heads"
@@ -472,7 +542,7 @@ def stage_prior(args, data, run, rank, world, device, log):
             inputs, hidden = model.corrupt(g)
             nll = model.loss(net(inputs, y), g, hidden)
             return nll, {"bits/masked code": nll.item() / math.log(2)}
-        nll = F.cross_entropy(net(g, y), g)
+        nll = F.cross_entropy(net(g, y).float(), g)
         return nll, {"bits/code": nll.item() / math.log(2)}
 
     @torch.no_grad()
@@ -496,13 +566,14 @@ def train_record(args, run, vinfo: dict, pinfo: dict) -> dict:
     script can tell whether a file is current), epochs and wall-clock minutes of every stage, and where."""
     commands = sorted({c for i in (vinfo, pinfo) for c in i.get("commands", [i.get("command")]) if c})
     if not commands:  # states written before commands were recorded: the export's own command line
-        commands = [shlex.join(["python", *sys.argv])]
+        commands = [recorded_command(sys.argv)]
     machines = sorted({i["machine"] for i in (vinfo, pinfo) if i.get("machine")})
     codes_meta = raw_metadata(run / "codes.safetensors")
     return {"commands": commands,
             "vqvae_epochs": round(vinfo["epoch"], 2), "prior_epochs": round(pinfo["epoch"], 2),
             "vqvae_steps": vinfo["step"], "prior_steps": pinfo["step"],
             "vqvae_minutes": round(vinfo["elapsed"] / 60, 3), "prior_minutes": round(pinfo["elapsed"] / 60, 3),
+            "vqvae_precision": vinfo.get("precision", "fp32"), "prior_precision": pinfo.get("precision", "fp32"),
             "encode_minutes": round(float(codes_meta["seconds"]) / 60, 3) if "seconds" in codes_meta else None,
             "batch_size": args.batch_size, "seed": args.seed,
             "machine": " / ".join(machines) or machine(torch.device("cpu"), 1)}
@@ -549,6 +620,8 @@ def main(argv=None):
     Stop.install()
     run = Path(args.runs) / args.name
     run.mkdir(parents=True, exist_ok=True)
+    if args.stop_after_minutes is not None:
+        Stop.deadline = time.time() + 60 * args.stop_after_minutes
     if rank == 0:
         for path in (*(run / f"{s}.safetensors" for s in ("vqvae", "codes", "prior")), Path(args.out)):
             for tmp in remove_stale_temp_files(path):

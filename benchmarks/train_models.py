@@ -1,16 +1,23 @@
 """Rebuild every shipped model from scratch, one training after another, and what the README and the app show.
 
     python benchmarks/train_models.py                 # train what is missing or stale, evaluate, benchmark
+    python benchmarks/train_models.py --budget-minutes 90   # ... for 90 minutes, then save and say what is left
     python benchmarks/train_models.py mnist mnist_4x4 # only these models
     python benchmarks/train_models.py --list          # the recipes, and which checkpoints are current
+    python benchmarks/train_models.py --left          # what is left to train, and about how long it takes here
     python benchmarks/train_models.py --force mnist   # retrain even though the checkpoint is current
     python $(python benchmarks/train_models.py --print-command mnist)   # one recipe by hand (or elsewhere)
 
-Each model is a recipe: train.py arguments whose budgets are epochs, so the same command gives the same model
-on any machine, busy or quiet, CPU or GPU. A checkpoint whose config["train"]["commands"] is exactly its
-recipe's command line is current and skipped. Otherwise train.py runs with --resume: an interrupted training
-continues from its last saved step (a run folder left by another command is cleared first). Ctrl-C stops the
-current training with its state saved; run the script again to go on.
+Each model is a recipe (vq_explorer/recipes.py): train.py arguments whose budgets are epochs, so the same
+command gives the same model on any machine, busy or quiet, CPU or GPU. A checkpoint whose
+config["train"]["commands"] are its recipe's command line is current and skipped. Otherwise train.py runs with
+--resume: a training continues from its last saved step (a run folder left by another command is cleared first).
+
+A rebuild can be spread over many sittings, on one machine or several. The resumable state (weights, optimiser,
+random generators, nothing else) lives in checkpoints/partial/<name>/, which is committed with the repository;
+--budget-minutes (or Ctrl-C) pauses the training in progress there, and the next run, in a fresh clone on any
+machine, continues it exactly: a paused and resumed recipe ends with the same weights as an uninterrupted one
+(bit for bit on a CPU in fp32). The folder is removed once its checkpoint is exported and evaluated.
 
 Then every rebuilt model is evaluated on its full test split (with the MNIST classifier: the share of 500
 class-conditional samples read as their class), its sample sheet and curves go into docs/, the trade-off of
@@ -24,33 +31,33 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+from vq_explorer import training  # noqa: E402
 from vq_explorer.checkpoint import raw_metadata  # noqa: E402
+from vq_explorer.recipes import RECIPES  # noqa: E402
 
-# One recipe per shipped checkpoint: name → (dataset, train.py arguments). The MNIST models differ only in the
-# downsampling factor and train for the same epochs, so the trade-off between them is fair.
-MNIST = "--num-codes 512 --vqvae-epochs 20 --prior-epochs 8 --prior-lr 1.5e-3"
-RECIPES = {
-    "mnist": ("mnist", f"--downsample 4 {MNIST}"),
-    "mnist_4x4": ("mnist", f"--downsample 8 {MNIST}"),
-    "mnist_14x14": ("mnist", f"--downsample 2 {MNIST}"),
-    # CIFAR-10 needs a wider trunk and a larger prior than MNIST: 128 channels, 64-dimensional codes, a
-    # 96-channel × 12-layer prior, and more epochs (50,000 images of far more detail).
-    "cifar10": ("cifar10", "--downsample 4 --num-codes 512 --channels 128 --code-dim 64 --vqvae-epochs 60 "
-                           "--prior-epochs 30 --prior-channels 96 --prior-layers 12 --prior-lr 1e-3"),
-    # The other prior family over the very same VQ-VAE (identical codes), for the same 8 epochs: a GPT-style
-    # Transformer of about the PixelCNN's size (0.93 M against 0.99 M parameters).
-    "mnist_transformer": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior transformer "
-                                   "--prior-dim 128 --prior-layers 4 --prior-heads 4 --prior-epochs 8 "
-                                   "--prior-lr 1e-3"),
-    "mnist_maskgit": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior maskgit --prior-dim 128 "
-                               "--prior-layers 4 --prior-heads 4 --prior-epochs 10 --prior-lr 1e-3"),
-}
+PARTIAL = ROOT / "checkpoints" / "partial"
+# Flags that say where files go or when a sitting ends, not what model is made: left out when commands compare.
+_PLACE_FLAGS = {"--runs": 1, "--out": 1, "--stop-after-minutes": 1, "--resume": 0}
+
+
+def recipe_key(command: str) -> str:
+    """A command line without the flags that only place files or end a sitting."""
+    out, args, i = [], shlex.split(command), 0
+    while i < len(args):
+        if args[i] in _PLACE_FLAGS:
+            i += 1 + _PLACE_FLAGS[args[i]]
+            continue
+        out.append(args[i])
+        i += 1
+    return shlex.join(out)
+
 CLASSIFIERS = {"mnist": ROOT / "tests" / "fixtures" / "mnist_classifier.safetensors"}
 
 
@@ -61,7 +68,7 @@ class Build:
     dataset: str
     args: str
     checkpoints: Path = ROOT / "checkpoints"
-    runs: Path = ROOT / "runs"
+    runs: Path = PARTIAL
 
     @property
     def path(self) -> Path:
@@ -74,8 +81,7 @@ class Build:
     def command(self) -> list[str]:
         """The exact command line, as train.py records it in the state files and the checkpoint."""
         cmd = ["python", "train.py", "--dataset", self.dataset, "--name", self.name, *shlex.split(self.args)]
-        if self.runs != ROOT / "runs":
-            cmd += ["--runs", str(self.runs)]
+        cmd += ["--runs", str(self.runs.relative_to(ROOT) if self.runs.is_relative_to(ROOT) else self.runs)]
         if self.checkpoints != ROOT / "checkpoints":
             cmd += ["--out", str(self.path)]
         return [*cmd, "--resume"]
@@ -102,13 +108,14 @@ class Build:
         return sorted(commands)
 
     def is_current(self) -> bool:
-        """The checkpoint records exactly this recipe's command lines (hence its epochs), and where it ran."""
+        """The checkpoint records this recipe's command lines (hence its epochs), and where it ran."""
         config, _ = self.recorded() or ({}, {})
         train = config.get("train", {})
-        return train.get("commands") == self.expected_commands() and bool(train.get("machine"))
+        recorded = sorted(map(recipe_key, train.get("commands") or []))
+        return recorded == sorted(map(recipe_key, self.expected_commands())) and bool(train.get("machine"))
 
 
-def builds(names, checkpoints: Path, runs: Path) -> list[Build]:
+def builds(names, checkpoints: Path, runs: Path = PARTIAL) -> list[Build]:
     return [Build(n, *RECIPES[n], checkpoints=checkpoints, runs=runs) for n in names]
 
 
@@ -122,18 +129,20 @@ def clear_stale_run(b: Build):
                 made_by.add(json.loads(raw_metadata(state)["info"]).get("command"))
             except Exception:
                 made_by.add(None)
-    if made_by - {shlex.join(b.command())}:
+    if {recipe_key(c) if c else None for c in made_by} - {recipe_key(shlex.join(b.command()))}:
         print(f"[{b.name}] {b.run} holds states made by another command ({', '.join(map(str, made_by))}); "
               "starting from scratch", flush=True)
         shutil.rmtree(b.run)
 
 
-def train(b: Build, force: bool):
+def train(b: Build, force: bool, minutes_left: float | None = None):
+    """Train the recipe, or until `minutes_left` are spent (train.py then pauses with its state saved)."""
     if force and b.run.exists():
         shutil.rmtree(b.run)
     clear_stale_run(b)
     print(f"[{b.name}] {shlex.join(b.command())}", flush=True)
-    child = subprocess.Popen([sys.executable, *b.command()[1:]], cwd=ROOT)
+    budget = [] if minutes_left is None else ["--stop-after-minutes", f"{minutes_left:.2f}"]
+    child = subprocess.Popen([sys.executable, *b.command()[1:], *budget], cwd=ROOT)
     while True:
         try:
             code = child.wait()
@@ -154,6 +163,53 @@ def evaluate(b: Build, docs: Path):
     subprocess.run(cmd, cwd=ROOT, check=True)
     if (b.run / "curves.png").exists():
         shutil.copyfile(b.run / "curves.png", docs / f"{b.name}_curves.png")
+
+
+def minutes_left(b: Build) -> tuple[float | None, str]:
+    """About how many minutes of training the recipe still needs on this machine, and which stages: from the
+    pace of a stage under way, or by timing a few steps of a stage not begun. None where it cannot tell."""
+    import torch
+    from train_speed import DATASET_SHAPES, recipe_args, seconds_per_step
+    args = recipe_args(b.dataset, b.args)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if b.is_current():
+        return 0.0, "done"
+    total, parts = 0.0, []
+    for stage in ("vqvae", "prior"):
+        if stage == "vqvae" and args.vqvae_from:
+            continue
+        try:
+            info = json.loads(raw_metadata(b.run / f"{stage}.safetensors")["info"])
+        except Exception:
+            info = {}
+        if info.get("done"):
+            continue
+        epochs = getattr(args, f"{stage}_epochs")
+        if info.get("step"):
+            steps_per_epoch = info["step"] / info["epoch"]
+            pace = info["elapsed"] / info["step"]
+        elif b.dataset in DATASET_SHAPES and epochs:
+            steps_per_epoch = DATASET_SHAPES[b.dataset][0] // args.batch_size
+            pace = seconds_per_step(b.dataset, args, stage, training.resolve_precision(args.precision, device),
+                                    device)
+        else:
+            return None, "unknown (not a standard dataset)"
+        steps = max(0.0, epochs * steps_per_epoch - info.get("step", 0))
+        total += steps * pace / 60
+        parts.append(f"{stage} {info.get('epoch', 0):.1f} of {epochs:g} epochs done")
+    return total, ", ".join(parts) or "export"
+
+
+def report_left(bs: list[Build]):
+    left = [(b, *minutes_left(b)) for b in bs if not b.is_current()]
+    if not left:
+        print("every chosen recipe is current")
+        return
+    print("left to train (estimates for this machine; evaluation and export add a few minutes each):")
+    for b, minutes, stages in left:
+        print(f"  {b.name:18s} {'?' if minutes is None else f'~{minutes:.0f} min':>9s}  ({stages})")
+    known = [m for _, m, _ in left if m is not None]
+    print(f"  {'in all':18s} {f'~{sum(known):.0f} min':>9s}")
 
 
 def _num(value, fmt: str) -> str:
@@ -189,10 +245,16 @@ def main(argv=None):
     ap.add_argument("models", nargs="*", help=f"recipes to build (default: all of {', '.join(RECIPES)})")
     ap.add_argument("--force", action="store_true", help="retrain from scratch even where a checkpoint is current")
     ap.add_argument("--list", action="store_true", help="print the recipes and whether each is current")
+    ap.add_argument("--left", action="store_true",
+                    help="print what is left to train and about how long it takes on this machine")
+    ap.add_argument("--budget-minutes", type=float, default=None,
+                    help="train for about this long, then pause the training in progress (its state saved in "
+                         "the runs folder) and say what is left; run again, here or in a fresh clone, to go on")
     ap.add_argument("--print-command", action="store_true",
                     help="print the train.py arguments of each chosen recipe, to run it by hand or elsewhere")
     ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
-    ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="parent of the run folders")
+    ap.add_argument("--runs", type=Path, default=PARTIAL,
+                    help="parent of the run folders: the resumable state (default checkpoints/partial, committed)")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs", help="where sample sheets and curves go")
     ap.add_argument("--no-tradeoff", action="store_true", help="skip the trade-off benchmark")
     args = ap.parse_args(argv)
@@ -207,19 +269,36 @@ def main(argv=None):
         return
     if args.list:
         for b in chosen:
-            print(f"{b.name:14s} {'current ' if b.is_current() else 'to build'}  {shlex.join(b.command())}")
+            state = "current " if b.is_current() else "partial " if b.run.exists() else "to build"
+            print(f"{b.name:18s} {state}  {shlex.join(b.command())}")
+        return
+    if args.left:
+        report_left(chosen)
         return
 
+    deadline = None if args.budget_minutes is None else time.time() + 60 * args.budget_minutes
     for b in chosen:  # one after another: two trainings at once would only share the same cores
         if b.is_current() and not args.force:
             print(f"[{b.name}] {b.path} records this recipe; skipped (--force retrains it)")
         else:
-            train(b, args.force)
+            remaining = None if deadline is None else (deadline - time.time()) / 60
+            if remaining is not None and remaining <= 0:
+                break
+            train(b, args.force, remaining)
+            if not b.is_current():   # paused by the budget, its state saved
+                break
         found = b.recorded()
         if found is None:
             sys.exit(f"[{b.name}] {b.path} is missing or unreadable after training")
         if "eval_seconds" not in found[1]:  # not evaluated since train.py exported it
             evaluate(b, args.docs)
+        if b.run.exists():   # exported and evaluated: the resumable state has served
+            shutil.rmtree(b.run)
+    if not all(b.is_current() for b in chosen):
+        print(f"budget of {args.budget_minutes:g} minutes spent; run the same command again to go on "
+              f"(the state is in {args.runs})")
+        report_left(chosen)
+        return
     # The trade-off holds only checkpoints their recipe made: rows at other budgets would not be fair.
     current = [str(b.path) for b in everything if b.is_current()]
     if current and not args.no_tradeoff:

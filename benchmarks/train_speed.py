@@ -1,12 +1,13 @@
-"""Training throughput of the MNIST recipes' models on this machine, and what a recipe's epochs cost here.
+"""Training throughput of every recipe's models on this machine, in fp32 and in bf16, and what each recipe's
+epochs cost here.
 
-    python benchmarks/train_speed.py [--threads 2] [--steps 10]
+    python benchmarks/train_speed.py [--threads 2] [--steps 10] [--device cpu]
 
-For downsample 2, 4 and 8 (grids 14×14, 7×7, 4×4): VQ-VAE training images/s and PixelCNN prior training
-grids/s at batch 128 (the train.py models, channels-last VQ-VAE as train.py runs it on a CPU), and the minutes
-the MNIST recipe's epochs (train_models.py) of 60,000 images would take at those rates (evaluation and encoding
-not included). Then both prior families at the shipped 7×7 sizes (PixelCNN 64 × 10 layers, Transformer
-128 × 4 blocks): grids/s and the minutes of the recipes' prior epochs.
+For each recipe of vq_explorer/recipes.py: its VQ-VAE (images/s) and its prior (grids/s), one training step at a
+time at the recipe's batch size on random inputs of the dataset's shape, as train.py runs them (channels-last
+VQ-VAE on a CPU; bf16 = the networks under autocast, the quantizer and losses in float32). bf16 is measured only
+where the hardware has it (AVX512-BF16 or AMX, or CUDA). Then the minutes the recipe's epochs would take at the
+faster precision (evaluation, encoding and export not included). train_models.py --left uses the same timing.
 """
 
 import argparse
@@ -18,77 +19,101 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from train_models import MNIST  # noqa: E402  (this folder is on sys.path when the script runs)
-
-from vq_explorer.config import PriorConfig, TransformerConfig, VQVAEConfig  # noqa: E402
+import train as T  # noqa: E402
+from vq_explorer import training  # noqa: E402
 from vq_explorer.priors import build_prior  # noqa: E402
+from vq_explorer.recipes import RECIPES  # noqa: E402
 from vq_explorer.vqvae import VQVAE  # noqa: E402
 
-# The epochs every MNIST recipe asks for, read from the recipe itself.
-_recipe = shlex.split(MNIST)
-VQVAE_EPOCHS, PRIOR_EPOCHS = (float(_recipe[_recipe.index(f"--{s}-epochs") + 1]) for s in ("vqvae", "prior"))
+# Training images and image shape of the standard datasets.
+DATASET_SHAPES = {"mnist": (60000, 1, 28), "fashion_mnist": (60000, 1, 28), "cifar10": (50000, 3, 32)}
 
 
-def per_second(step, batch: int, steps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.perf_counter() - t)
+def recipe_args(dataset: str, args: str):
+    return T.parse_args(["--dataset", dataset, *shlex.split(args)])
 
 
-def vqvae_rate(downsample: int, batch: int, steps: int) -> float:
-    model = VQVAE(VQVAEConfig(num_codes=512, downsample=downsample)).to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), 2e-3)
-    x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+def stage_model(dataset: str, args, stage: str, device):
+    """The recipe's network for `stage` (vqvae or prior), and a function giving one batch's training loss."""
+    _, channels, side = DATASET_SHAPES[dataset]
+    shape = type("Shape", (), {"channels": channels, "class_names": [str(i) for i in range(10)]})
+    vq = T.vq_config(args, shape)
+    if stage == "vqvae":
+        model = VQVAE(vq).to(device)
+        if device.type == "cpu":
+            model = model.to(memory_format=torch.channels_last)
+        x = torch.rand(args.batch_size, channels, side, side, device=device)
+        if device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return model, lambda: model(x).loss
+    grid = VQVAE(vq).grid_size(side, side)
+    model = build_prior(T.prior_config(args, shape, vq.num_codes, grid)).to(device)
+    g = torch.randint(0, vq.num_codes, (args.batch_size, *grid), device=device)
+    y = torch.randint(0, 10, (args.batch_size,), device=device)
+    if model.cfg.type == "maskgit":
+        def loss():
+            inputs, hidden = model.corrupt(g)
+            return model.loss(model(inputs, y), g, hidden)
+        return model, loss
+    return model, lambda: F.cross_entropy(model(g, y).float(), g)
 
-    def step():
+
+def seconds_per_step(dataset: str, args, stage: str, precision: str, device, steps: int = 3, warmup: int = 2):
+    """Median-free plain mean of `steps` training steps after `warmup` (first steps pay for allocation)."""
+    model, loss = stage_model(dataset, args, stage, device)
+    opt = torch.optim.Adam(model.parameters())
+    for i in range(warmup + steps):
+        if i == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        with training.autocast(device, precision):
+            value = loss()
         opt.zero_grad(set_to_none=True)
-        model(x).loss.backward()
+        value.backward()
         opt.step()
-    return per_second(step, batch, steps)
-
-
-PIXELCNN = PriorConfig(num_codes=512, channels=64, layers=10, num_classes=10)
-TRANSFORMER = TransformerConfig(num_codes=512, dim=128, layers=4, heads=4, rows=7, cols=7, num_classes=10)
-
-
-def prior_rate(side: int, batch: int, steps: int, cfg=PIXELCNN) -> float:
-    model = build_prior(cfg)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    g, y = torch.randint(0, 512, (batch, side, side)), torch.randint(0, 10, (batch,))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(g, y), g).backward()
-        opt.step()
-    return per_second(step, batch, steps)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("recipes", nargs="*", help=f"default: all of {', '.join(RECIPES)}")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{args.threads} threads, batch {args.batch}, torch {torch.__version__}\n")
-    print(f"| grid | VQ-VAE images/s | prior grids/s | {VQVAE_EPOCHS:g} + {PRIOR_EPOCHS:g} epochs of 60,000, "
-          "minutes |")
-    print("|---|---|---|---|")
-    for downsample, side in ((2, 14), (4, 7), (8, 4)):
-        v, p = vqvae_rate(downsample, args.batch, args.steps), prior_rate(side, args.batch, args.steps)
-        minutes = (VQVAE_EPOCHS * 60000 / v + PRIOR_EPOCHS * 60000 / p) / 60
-        print(f"| {side}×{side} | {v:.0f} | {p:.0f} | {minutes:.0f} |", flush=True)
-    print(f"\n| prior at 7×7 | parameters | grids/s | {PRIOR_EPOCHS:g} epochs of 60,000, minutes |")
-    print("|---|---|---|---|")
-    for cfg in (PIXELCNN, TRANSFORMER):
-        p = prior_rate(7, args.batch, args.steps, cfg)
-        params = sum(t.numel() for t in build_prior(cfg).parameters())
-        print(f"| {cfg.type} | {params / 1e6:.2f} M | {p:.0f} | {PRIOR_EPOCHS * 60000 / p / 60:.0f} |", flush=True)
+    device = torch.device(args.device)
+    bf16 = training.resolve_precision("auto", device) == "bf16"
+    precisions = ["fp32", "bf16"] if bf16 else ["fp32"]
+    print(f"{device}, {args.threads} threads, torch {torch.__version__}; bf16 "
+          f"{'measured' if bf16 else 'not available here'}\n")
+    print("| recipe | stage | parameters | per second, fp32 | per second, bf16 | bf16 speed-up | epochs | "
+          "minutes at the faster |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.recipes or RECIPES:
+        dataset, flags = RECIPES[name]
+        r = recipe_args(dataset, flags)
+        for stage in ("vqvae", "prior"):
+            if stage == "vqvae" and r.vqvae_from:
+                continue
+            rates = {p: r.batch_size / seconds_per_step(dataset, r, stage, p, device, args.steps)
+                     for p in precisions}
+            model, _ = stage_model(dataset, r, stage, device)
+            params = sum(t.numel() for t in model.parameters())
+            epochs = getattr(r, f"{stage}_epochs")
+            n = DATASET_SHAPES[dataset][0]
+            minutes = epochs * n / max(rates.values()) / 60
+            unit = "images" if stage == "vqvae" else "grids"
+            b = f"{rates['bf16']:.0f}" if bf16 else "—"
+            speedup = f"{rates['bf16'] / rates['fp32']:.2f}×" if bf16 else "—"
+            print(f"| {name} | {stage} | {params / 1e6:.2f} M | {rates['fp32']:.0f} {unit} | {b} | {speedup} | "
+                  f"{epochs:g} | {minutes:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@ checkpoint that records it, and retrains from scratch when the recipe changes.""
 
 import json
 import shlex
+import shutil
 
 import pytest
+import torch
 from conftest import TINY, load_benchmark, save_digit_folder
 
-from vq_explorer.checkpoint import raw_metadata
+from vq_explorer.checkpoint import atomic_save_file, raw_metadata
 
 
 @pytest.fixture
@@ -43,9 +45,14 @@ def test_rebuild_trains_skips_current_and_retrains_a_changed_recipe(tmp_path, mn
     script.main(folders)
     assert "records this recipe; skipped" in capfd.readouterr().out and ckpt.stat().st_mtime_ns == before
 
+    assert not (tmp_path / "runs" / "tiny").exists()   # the resumable state is removed once exported
     script.RECIPES = {"tiny": (str(digits), shlex.join([*TINY, "--epochs", "2"]))}
     (changed,) = script.builds(["tiny"], tmp_path / "ck", tmp_path / "runs")
     assert not changed.is_current()
+    # a state another command left (here: the old recipe's) is not resumed as if it were this one's
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
+    atomic_save_file({"x": torch.zeros(1)}, tmp_path / "runs" / "tiny" / "vqvae.safetensors",
+                     {"info": json.dumps({"command": shlex.join(build.command()), "step": 3, "done": False})})
     script.main(folders)
     out = capfd.readouterr().out
     assert "made by another command" in out and "resuming" not in out  # stale run cleared, not resumed
@@ -61,7 +68,7 @@ def test_summary_lists_a_recipe_that_is_not_built(tmp_path, script):
 
 def test_print_command_gives_the_exact_train_py_arguments(script, capsys):
     script.main(["--print-command", "mnist_4x4"])
-    (build,) = script.builds(["mnist_4x4"], script.ROOT / "checkpoints", script.ROOT / "runs")
+    (build,) = script.builds(["mnist_4x4"], script.ROOT / "checkpoints")
     assert capsys.readouterr().out.strip() == shlex.join(build.command()[1:])
 
 
@@ -86,3 +93,45 @@ def test_a_recipe_on_another_checkpoints_vqvae_is_current_only_with_both_command
     source.config["train"]["commands"] = ["python train.py --name src --vqvae-epochs 30"]   # the source changed
     vqe.save(source, tmp_path / "src.safetensors")
     assert not build.is_current()
+
+
+def _tracked(src, dst):
+    """Copy what a fresh clone has of a partial rebuild: the files checkpoints/partial/.gitignore keeps."""
+    keep = {"vqvae.safetensors", "prior.safetensors", "metrics.jsonl"}
+    for f in src.rglob("*"):
+        if f.is_file() and f.name in keep:
+            (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dst / f.relative_to(src))
+
+
+@pytest.mark.slow
+def test_a_budget_pauses_mid_stage_and_a_fresh_clone_resumes_to_the_same_weights(tmp_path, mnist_1000, script,
+                                                                                 capfd):
+    from safetensors.torch import load_file
+    digits = save_digit_folder(tmp_path / "digits", *mnist_1000, 300)
+    recipe = [*TINY, "--epochs", "2", "--precision", "fp32", "--save-every", "1000"]
+
+    def folders(name, *extra):
+        return ["--checkpoints", str(tmp_path / name / "ck"), "--runs", str(tmp_path / name / "partial"),
+                "--docs", str(tmp_path / name / "docs"), "--no-tradeoff", *extra]
+
+    script.RECIPES = {"tiny": (str(digits), shlex.join(recipe))}
+    script.main(folders("whole"))
+    # The same recipe, each step slowed (sleep only), so a 5-second budget lands inside the VQ-VAE stage.
+    script.RECIPES = {"tiny": (str(digits), shlex.join([*recipe, "--throttle", "0.4"]))}
+    script.main(folders("first", "--budget-minutes", "0.08"))
+    out = capfd.readouterr().out
+    assert "paused at step" in out and "left to train" in out and "tiny" in out.split("left to train")[1]
+    state = tmp_path / "first" / "partial" / "tiny"
+    info = json.loads(raw_metadata(state / "vqvae.safetensors")["info"])
+    assert not info["done"] and 0 < info["step"] < 16 and not (state / "prior.safetensors").exists()
+    assert not (tmp_path / "first" / "ck" / "tiny.safetensors").exists()
+
+    _tracked(tmp_path / "first" / "partial", tmp_path / "second" / "partial")
+    script.main(folders("second"))
+    assert f"resuming at step {info['step']}" in capfd.readouterr().out
+    whole = load_file(tmp_path / "whole" / "ck" / "tiny.safetensors")
+    resumed = load_file(tmp_path / "second" / "ck" / "tiny.safetensors")
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole), "resumed weights differ"
+    assert not (tmp_path / "second" / "partial" / "tiny").exists()   # removed once exported and evaluated

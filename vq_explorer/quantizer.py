@@ -98,6 +98,12 @@ class VectorQuantizer(UsageStats, nn.Module):
 
     # -- forward -------------------------------------------------------------------------------------------
     def forward(self, z: torch.Tensor):
+        """Always in float32, under autocast too: bf16's 8-bit mantissa would blur which code is nearest and
+        round the EMA sums (and index_add_ refuses mixed dtypes)."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(z.float())
+
+    def _quantize(self, z: torch.Tensor):
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         if self.training and not bool(self.initialised):
@@ -241,6 +247,10 @@ class FSQ(UsageStats, nn.Module):
             return self.lookup(torch.arange(self.num_codes, device=self._basis.device))
 
     def forward(self, z: torch.Tensor):
+        with torch.autocast(z.device.type, enabled=False):   # float32, as VectorQuantizer
+            return self._quantize(z.float())
+
+    def _quantize(self, z: torch.Tensor):
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         levels = self._round(self.project_in(flat))

@@ -1,12 +1,51 @@
 """The training loop that train.py and the codebook lab share: cosine learning rate, one optimiser step per
-batch, a stop on a non-finite loss. What differs around it stays with the caller: train.py adds epochs, saving,
-resume and torchrun; the lab adds a time limit and live pictures."""
+batch, a stop on a non-finite loss, and the precision the networks run in. What differs around it stays with the
+caller: train.py adds epochs, saving, resume and torchrun; the lab adds a time limit and live pictures."""
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import torch
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """bfloat16 arithmetic in hardware (AVX512-BF16 or AMX). oneDNN also accepts plain AVX-512, where it emulates
+    bf16 and autocast makes training slower, so the CPU's own flags decide where Linux lists them."""
+    info = Path("/proc/cpuinfo")
+    flags = next((set(line.split(":", 1)[1].split()) for line in info.read_text().splitlines()
+                  if line.startswith("flags")), None) if info.exists() else None
+    if flags is not None:
+        return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """"auto" → "bf16" on CUDA and on a CPU with bf16 hardware, else "fp32". "bf16" where the hardware lacks it
+    is refused with a reason rather than run at a fraction of fp32's speed."""
+    device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    capable = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
+    if precision == "auto":
+        return "bf16" if capable else "fp32"
+    if precision == "bf16" and not capable:
+        raise ValueError(f"--precision bf16: this {device.type.upper()} has no bfloat16 arithmetic "
+                         "(a CPU needs AVX512-BF16 or AMX); use --precision fp32 or auto")
+    return precision
+
+
+def autocast(device: torch.device | str, precision: str):
+    """The networks' forward passes in bfloat16 where `precision` is "bf16"; the quantizer and the losses cast
+    back to float32 themselves (distances, EMA sums and argmins need the mantissa)."""
+    device = torch.device(device)
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def cosine_lr(base_lr: float, progress: float) -> float:
@@ -15,8 +54,10 @@ def cosine_lr(base_lr: float, progress: float) -> float:
 
 
 def steps(opt: torch.optim.Optimizer, step_fn: Callable, batches: Iterable, base_lr: float,
-          progress: Callable[[], float], first_step: int = 0, nan_at: int | None = None) -> Iterator[dict]:
-    """For each batch: the learning rate for `progress()`, `step_fn(batch, step) → (loss, stats)`, backward, step.
+          progress: Callable[[], float], first_step: int = 0, nan_at: int | None = None,
+          precision: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Iterator[dict]:
+    """For each batch: the learning rate for `progress()`, `step_fn(batch, step) → (loss, stats)` inside
+    `precision()` (an autocast context, see `autocast`), backward outside it, step.
     Yields {step (counted after it), loss, lr, seconds, **stats}; the caller decides when to stop (it simply
     stops iterating). `nan_at`: poison that step's loss (tests of the non-finite stop)."""
     step = first_step
@@ -25,7 +66,8 @@ def steps(opt: torch.optim.Optimizer, step_fn: Callable, batches: Iterable, base
         lr = cosine_lr(base_lr, progress())
         for g in opt.param_groups:
             g["lr"] = lr
-        loss, stats = step_fn(batch, step)
+        with precision():
+            loss, stats = step_fn(batch, step)
         if nan_at is not None and step == nan_at:
             loss = loss * float("nan")
         if not torch.isfinite(loss):

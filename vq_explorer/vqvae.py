@@ -111,14 +111,14 @@ class VQVAE(nn.Module):
         return self.encoder(self._pad(x) - 0.5)
 
     def decode_latent(self, z, size: tuple[int, int] | None = None):
-        out = self.decoder(z) + 0.5
+        out = self.decoder(z).float() + 0.5   # float32 even under autocast: the loss and the pixels need it
         return out[..., : size[0], : size[1]] if size is not None else out
 
     def forward(self, x) -> VQVAEOutput:
         z = self.encode_continuous(x)
         q, idx, vq_loss = self.quantizer(z)
         recon = self.decode_latent(q, x.shape[-2:])
-        recon_loss = F.mse_loss(recon, x)
+        recon_loss = F.mse_loss(recon, x.float())
         return VQVAEOutput(recon, idx, recon_loss, vq_loss, recon_loss + vq_loss)
 
     @torch.no_grad()

@@ -108,7 +108,7 @@ class MaskedTransformer(Prior):
 
     def loss(self, logits, idx, masked):
         """Cross-entropy on the masked cells only (nats per cell)."""
-        return F.cross_entropy(logits.permute(0, 2, 3, 1)[masked], idx[masked])
+        return F.cross_entropy(logits.float().permute(0, 2, 3, 1)[masked], idx[masked])
 
     def log_prob_cells(self, idx, labels=None):
         raise ValueError("a masked prior (MaskGIT) has no exact likelihood: it is trained to fill in cells, "

@@ -1,0 +1,25 @@
+"""How every shipped checkpoint is made: one recipe per file in checkpoints/, a dataset and train.py's
+arguments. Budgets are epochs, so the same recipe gives the same model on any machine, busy or quiet, CPU or GPU;
+`python benchmarks/train_models.py` rebuilds them (in as many sittings as it takes)."""
+
+# The MNIST models differ only in the downsampling factor and train for the same epochs, so the trade-off
+# between their grids is fair.
+MNIST = "--num-codes 512 --vqvae-epochs 20 --prior-epochs 8 --prior-lr 1.5e-3"
+
+RECIPES = {
+    "mnist": ("mnist", f"--downsample 4 {MNIST}"),
+    "mnist_4x4": ("mnist", f"--downsample 8 {MNIST}"),
+    # CIFAR-10: a 128-channel trunk (192 channels gained 0.1 dB at epoch 2 for 1.7× the time:
+    # benchmarks/cifar_widths.py), K = 1024 codes of 64 dimensions (10 bits a cell instead of 9, at almost no
+    # cost), 50 epochs; a 96-channel × 12-layer class-conditional PixelCNN over the 8×8 grids.
+    "cifar10": ("cifar10", "--downsample 4 --num-codes 1024 --channels 128 --code-dim 64 --vqvae-epochs 50 "
+                           "--prior-epochs 30 --prior-channels 96 --prior-layers 12 --prior-lr 1e-3"),
+    "mnist_14x14": ("mnist", f"--downsample 2 {MNIST}"),
+    # The other prior families over the very same VQ-VAE (identical codes): a GPT-style Transformer of about
+    # the PixelCNN's size (0.93 M against 0.99 M parameters), and the masked Transformer.
+    "mnist_transformer": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior transformer "
+                                   "--prior-dim 128 --prior-layers 4 --prior-heads 4 --prior-epochs 8 "
+                                   "--prior-lr 1e-3"),
+    "mnist_maskgit": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior maskgit --prior-dim 128 "
+                               "--prior-layers 4 --prior-heads 4 --prior-epochs 10 --prior-lr 1e-3"),
+}
