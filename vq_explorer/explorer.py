@@ -20,13 +20,14 @@ import torch
 from PIL import Image
 
 from . import metrics as M
-from .checkpoint import CheckpointError, load
+from .checkpoint import CheckpointError, load, read_metadata
 from .codebook import code_tiles, pca_2d
-from .images import ImageInputError, centre_like_mnist, open_image, to_model_input
+from .images import ImageInputError, centre_like_mnist, looks_colour, open_image, to_model_input
 
 DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
 MAX_SAMPLES = 16
 MAX_GRID_JSON = 200_000   # characters: a 64×64 grid of 4-digit codes fits with room to spare
+MAX_SIDE = 256            # a photo keeps its size up to this many pixels on its long side (a 64×64 grid at 4×)
 
 
 class UserError(ValueError):
@@ -75,6 +76,17 @@ class Catalog:
         root = self.folder.resolve()
         return sorted(p.name for p in self.folder.glob("*.safetensors")
                       if p.is_file() and p.resolve().parent == root)
+
+    def colour_models(self) -> list[str]:
+        """The checkpoints trained on colour images (read from their metadata, without loading them)."""
+        out = []
+        for name in self.names():
+            try:
+                if read_metadata(self.folder / name)["config"].get("channels") == 3:
+                    out.append(name)
+            except CheckpointError:
+                continue
+        return out
 
     def default(self) -> str | None:
         names = self.names()
@@ -205,6 +217,7 @@ class Reconstruction:
     notes: list
     surprise_given: str = "the cells before it in reading order"
     exact: bool = True        # False for a masked prior: the sum is no likelihood
+    colour_input: bool = False   # the upload had colour (a greyscale model saw it in grey)
 
 
 def surprise(model, grid: torch.Tensor) -> torch.Tensor:
@@ -214,7 +227,7 @@ def surprise(model, grid: torch.Tensor) -> torch.Tensor:
 
 def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
     grid = model.encode(x)
-    recon = model.decode(grid)
+    recon = model.decode(grid, tuple(x.shape[-2:]))
     mse = M.mse(recon, x)
     if not has_prior(model):      # a lab model: no surprise map (zeros, marked as no prior)
         return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0],
@@ -227,11 +240,51 @@ def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
 
 def load_image(model, source) -> tuple[torch.Tensor, list[str]]:
     """A path / bytes / array → model input (1, C, H, W), with notes on conversions."""
+    return _load(model, source)[0]
+
+
+def _load(model, source) -> tuple[tuple[torch.Tensor, list[str]], bool]:
+    """((input, notes), whether the picture had colour)."""
     try:
         img, notes = open_image(source)
-        return to_model_input(img, model.config["channels"], tuple(model.config["image_size"]), notes)
+        size = input_size(model, *img.size)
+        if keeps_resolution(model) and size == (img.size[1], img.size[0]):
+            notes.append(f"encoded at its own size, {img.size[0]}×{img.size[1]}")
+        crop = not keeps_resolution(model)
+        return to_model_input(img, model.config["channels"], size, notes, crop), looks_colour(img)
     except ImageInputError as e:
         raise UserError(str(e)) from None
+
+
+def is_colour_file(source) -> bool:
+    """Whether an uploaded picture has colour in it (False for what cannot be read: that is said elsewhere)."""
+    try:
+        return looks_colour(open_image(source)[0])
+    except ImageInputError:
+        return False
+
+
+def keeps_resolution(model) -> bool:
+    """A colour model encodes a photo at its own size: the VQ-VAE is fully convolutional, so a 256×256 photo
+    becomes a 64×64 grid. A digit model is shown what it learned from, an image of its training size."""
+    return model.config["channels"] == 3
+
+
+def max_grid(model) -> tuple[int, int]:
+    """The largest grid the app accepts for this model: a photo's at MAX_SIDE, or the training grid."""
+    if not keeps_resolution(model):
+        return model.grid
+    side = -(-MAX_SIDE // model.config["downsample"])
+    return side, side
+
+
+def input_size(model, width: int, height: int) -> tuple[int, int]:
+    """(H, W) an upload of width × height is encoded at: its own size, shrunk to at most MAX_SIDE on the long
+    side (proportions kept), for a model that keeps resolution; the training size otherwise."""
+    if not keeps_resolution(model):
+        return model.image_size
+    scale = min(1.0, MAX_SIDE / max(width, height))
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
@@ -241,7 +294,10 @@ def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
 
 
 def reconstruct_file(model, source) -> Reconstruction:
-    return reconstruct(model, *load_image(model, source))
+    (x, notes), colour = _load(model, source)
+    rec = reconstruct(model, x, notes)
+    rec.colour_input = colour
+    return rec
 
 
 def reconstruct_example(model, index: int) -> Reconstruction:
@@ -274,7 +330,8 @@ def drawing_to_input(model, rgba: np.ndarray) -> tuple[torch.Tensor, list[str]]:
 
 # --- grids ------------------------------------------------------------------------------------------------
 def parse_grid(value, model) -> torch.Tensor:
-    """JSON text (or an already parsed list / {"grid": [...]}) → (h, w) int64 grid, validated against the model."""
+    """JSON text (or an already parsed list / {"grid": [...]}) → (h, w) int64 grid, validated against the model:
+    its training grid, or for a model that keeps resolution any grid up to `max_grid` (a photo's)."""
     h, w = model.grid
     K = model.config["num_codes"]
     if isinstance(value, (str, bytes)):
@@ -289,8 +346,17 @@ def parse_grid(value, model) -> torch.Tensor:
     expected = f"a {h}×{w} list of lists of integer codes in 0..{K - 1}"
     if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
         raise UserError(f"expected {expected} (or {{\"grid\": ...}})")
-    if len(value) != h or any(len(r) != w for r in value):
-        shape = f"{len(value)}×{'/'.join(sorted({str(len(r)) for r in value})) or 0}"
+    shape = f"{len(value)}×{'/'.join(sorted({str(len(r)) for r in value})) or 0}"
+    if keeps_resolution(model) and value and len({len(r) for r in value}) == 1 and value[0]:
+        top = max_grid(model)
+        if not (len(value) <= top[0] and len(value[0]) <= top[1]):
+            raise UserError(f"grid has shape {shape}; this model takes grids up to {top[0]}×{top[1]}")
+        if model.prior is not None:
+            try:
+                model.prior.check_shape((len(value), len(value[0])))
+            except ValueError as e:
+                raise UserError(str(e)) from None
+    elif len(value) != h or any(len(r) != w for r in value):
         raise UserError(f"grid has shape {shape}; this model needs {h}×{w}")
     for row in value:
         for v in row:
@@ -322,11 +388,12 @@ def most_used_code(model) -> int:
     return int(usage(model).argmax())
 
 
-def random_grid(model, seed=None) -> torch.Tensor:
+def random_grid(model, seed=None, shape=None) -> torch.Tensor:
     """Codes drawn independently by their usage: what the codebook holds, without the prior's structure."""
+    shape = tuple(shape or model.grid)
     u = usage(model).double() + 1e-3
     g = torch.Generator().manual_seed(random.randrange(2**31) if seed is None else int(seed))
-    return torch.multinomial(u, math.prod(model.grid), replacement=True, generator=g).view(model.grid)
+    return torch.multinomial(u, math.prod(shape), replacement=True, generator=g).view(shape)
 
 
 def sample_grid(model, label=None, temperature=1.0, seed=None) -> torch.Tensor:
@@ -347,7 +414,7 @@ def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor,
     if not hist:
         raise UserError("the painter is empty: paint or load a grid first")
     reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
-    if reg.shape != tuple(model.grid) or not reg.any():
+    if reg.shape != np.asarray(hist["grid"]).shape or not reg.any():
         raise UserError("select the cells to sample in the painter (Select region), then start again; "
                         "the other cells stay locked")
     return torch.tensor(hist["grid"]), ~reg

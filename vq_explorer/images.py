@@ -71,8 +71,21 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     return a.astype(np.uint8)
 
 
-def to_model_input(img: Image.Image, channels: int, size: tuple[int, int], notes=None):
-    """PIL image → float tensor (1, C, H, W) in [0, 1] for a model trained on `size` images with `channels`."""
+def looks_colour(img: Image.Image, tolerance: float = 4.0) -> bool:
+    """Whether a picture has colour in it, not only a mode that could hold some: a greyscale scan saved as RGB
+    is not a colour photo. Judged on a thumbnail by the mean spread between the channels (0..255)."""
+    if img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
+        return False
+    small = img.copy()
+    small.thumbnail((64, 64))
+    a = np.asarray(small.convert("RGB"), dtype=np.float32)
+    return float((a.max(-1) - a.min(-1)).mean()) > tolerance
+
+
+def to_model_input(img: Image.Image, channels: int, size: tuple[int, int], notes=None, crop: bool = True):
+    """PIL image → float tensor (1, C, H, W) in [0, 1] of `size` with `channels`. `crop`: centre-crop to the
+    size's proportions first (a model trained on one size); without it `size` is taken to keep the picture's
+    proportions already (a photo shrunk to fit)."""
     notes = list(notes or [])
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         img = Image.fromarray(_to_uint8(np.asarray(img)))
@@ -87,6 +100,9 @@ def to_model_input(img: Image.Image, channels: int, size: tuple[int, int], notes
         if img.mode not in ("P", "RGBA", "1"):
             notes.append(f"{img.mode} converted to {'greyscale' if channels == 1 else 'RGB'}")
         img = img.convert(mode)
+    if img.size != (size[1], size[0]) and not crop:
+        notes.append(f"resized from {img.size[0]}×{img.size[1]} to {size[1]}×{size[0]}, its proportions kept")
+        img = img.resize((size[1], size[0]), Image.LANCZOS)
     if img.size != (size[1], size[0]):
         w, h = img.size
         # Centre-crop to the model's aspect ratio, then resize: a 4000×3000 photo keeps its proportions

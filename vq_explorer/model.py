@@ -47,11 +47,12 @@ class VQModel:
         return self.vqvae.encode(x.to(self.device, torch.float32)).cpu()
 
     @torch.no_grad()
-    def decode(self, idx: torch.Tensor) -> torch.Tensor:
-        """int (B, h, w) → float32 (B, C, H, W) in [0, 1], cropped to the training image size when the grid
-        has the training grid's size."""
+    def decode(self, idx: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """int (B, h, w) → float32 (B, C, H, W) in [0, 1], cropped to `size` (default: the training image size
+        when the grid has the training grid's size; a photo's grid decodes whole, a multiple of the factor)."""
         idx = torch.as_tensor(idx)
-        size = self.image_size if tuple(idx.shape[-2:]) == self.grid else None
+        if size is None and tuple(idx.shape[-2:]) == self.grid:
+            size = self.image_size
         return self.vqvae.decode(idx.to(self.device), size).cpu()
 
     @torch.no_grad()
@@ -78,7 +79,8 @@ class VQModel:
         prior's classifier-free guidance (the others have none)."""
         self._needs_prior()
         extra = {"guidance": guidance} if guidance else {}
-        return self.prior.sample_steps(n, self.grid, labels=labels, temperature=temperature, top_k=top_k,
+        shape = self.grid if grid is None else tuple(torch.as_tensor(grid).shape[-2:])   # a photo's own grid
+        return self.prior.sample_steps(n, shape, labels=labels, temperature=temperature, top_k=top_k,
                                        seed=seed, grid=grid, mask=mask, cached=cached, steps=steps, **extra)
 
     def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,

@@ -141,7 +141,9 @@ def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: s
     z = g if values is None else values.cpu().numpy()
     text = [[str(v) if v >= 0 else "" for v in row] for row in g]      # −1: not filled yet
     hover = "row %{y}, col %{x}<br>code %{text}" + ("" if values is None else f"<br>%{{z:.2f}} {unit}")
-    heatmap = go.Heatmap(z=z, text=text, texttemplate="%{text}", hovertemplate=hover + "<extra></extra>",
+    # Indices written on the cells while they are legible; a photo's 64×64 grid shows them on hover only.
+    written = "%{text}" if g.size <= 400 else None
+    heatmap = go.Heatmap(z=z, text=text, texttemplate=written, hovertemplate=hover + "<extra></extra>",
                          colorscale=colorscale, showscale=values is not None,
                          colorbar=dict(title=unit) if values is not None else None)
     return _figure(heatmap, title, 340, xaxis=dict(constrain="domain"),

@@ -24,17 +24,20 @@ CACHE_MAX_AGE = int(os.environ.get("VQE_CACHE_MAX_AGE", 1800))
 DELETE_CACHE = (max(10, CACHE_MAX_AGE // 3), CACHE_MAX_AGE)   # (how often to sweep, age) in seconds
 
 
-def open_checkpoint(catalog: ex.Catalog, name: str) -> dict:
+def open_checkpoint(catalog: ex.Catalog, name: str, upload=None) -> dict:
     """Everything that changes when another checkpoint is chosen, by the name of the view that shows it (a
-    view of several components gets a tuple, in the order its tab module lists them)."""
+    view of several components gets a tuple, in the order its tab module lists them). `upload`: the image the
+    visitor uploaded, if any, which Reconstruct shows again through the newly opened model."""
     model = catalog.get(name)
     classes = gr.update(choices=["(any)", *ex.class_names(model)], value="(any)")
     return {"about": ex.describe(model), "examples": reconstruct.example_gallery(catalog, name),
-            "reconstruction": reconstruct.first_screen(catalog, name), "painter": paint.reset(catalog, name),
+            "reconstruction": reconstruct.first_screen(catalog, name, upload),
+            "painter": paint.reset(catalog, name),
             "palette": paint.palette(catalog, name), "paint_class": classes, "sample_class": classes,
             "codebook": codebook.stats(catalog, name), "atlas": codebook.atlas(catalog, name),
             "code": codebook.first_code(catalog, name), "samples": sample.first_screen(catalog, name),
-            "sample_controls": sample.masked_controls(catalog, name)}
+            "sample_controls": sample.masked_controls(catalog, name),
+            "colour_button": reconstruct.colour_button(catalog, upload, name)}
 
 
 def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
@@ -42,8 +45,8 @@ def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
     value goes to its own components, wherever the view sits in the layout."""
     outputs = [c for comps in views.values() for c in comps]
 
-    def handler(name: str):
-        values = open_checkpoint(catalog, name)
+    def handler(name: str, upload=None):
+        values = open_checkpoint(catalog, name, upload)
         if values.keys() != views.keys():
             raise KeyError(f"open_checkpoint fills {sorted(values)}, the layout has {sorted(views)}")
         return [v for key, comps in views.items() for v in (values[key] if len(comps) > 1 else (values[key],))]
@@ -75,10 +78,14 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
             "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]], "reconstruction": rec["outputs"],
-            "samples": smp["outputs"], "sample_controls": smp["controls"]})
+            "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
         if names:
             demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
-        ckpt.change(guarded(on_open), ckpt, outputs, api_visibility="private")   # also a lab model, opened
+        ckpt.change(guarded(on_open), [ckpt, rec["upload"]], outputs,   # also a lab model, opened
+                    api_visibility="private")
+        # A colour photo seen in grey by a digit model: one click opens the colour model on it.
+        rec["to_colour"].click(lambda: gr.update(value=(catalog.colour_models() or [None])[0]), None, ckpt,
+                               api_visibility="private")
         goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
         lab_tab["opened"].success(lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
         rec["send"].click(bind(catalog, paint.import_grid), [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],

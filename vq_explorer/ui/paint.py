@@ -37,14 +37,16 @@ PAINTER_CSS = """.vqe-painter { display: flex; gap: 16px; align-items: flex-star
 _versions = itertools.count()
 
 
-def cell_px(model) -> int:
-    h, w = model.grid
-    return max(20, min(64, 448 // max(h, w)))
+def cell_px(shape) -> int:
+    """Cells of at most 64 px for a digit's grid, down to 8 px so a photo's 64×64 grid fits the page."""
+    return max(8, min(64, 448 // max(shape)))
 
 
-def _region(model, region) -> torch.Tensor:
-    if region is None or np.asarray(region).shape != tuple(model.grid):
-        return torch.zeros(model.grid, dtype=torch.bool)
+def _region(shape, region) -> torch.Tensor:
+    """The selection as a grid of the painter's shape (none where it does not match: another grid)."""
+    shape = tuple(shape)
+    if region is None or np.asarray(region).shape != shape:
+        return torch.zeros(shape, dtype=torch.bool)
     return torch.as_tensor(region, dtype=torch.bool)
 
 
@@ -64,7 +66,7 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
     """What the browser's painter draws (painter.js): the grid, the selection, the colours (and decoded looks)
     of the codes, and the decoded image. `version` makes every value new, so the browser redraws even when the
     grid is one it showed before (undo)."""
-    px = cell_px(model)
+    px = cell_px(grid.shape)
     sprite, tile_size, tile_cols = _sprite(model) if tiles_look else (None, None, None)
     return {"checkpoint": name, "grid": grid.tolist(), "region": region.tolist(), "px": px, "numbers": px >= 24,
             "colours": _colours(model.config["num_codes"]), "tiles": sprite, "tile_size": tile_size,
@@ -87,7 +89,8 @@ def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
 def view(catalog, name: str, hist: dict, region, tiles_look: bool = False, note: str = ""):
     """Everything the painter shows for a state: (history, region, painter canvas, JSON, info)."""
     model = catalog.get(name)
-    grid, reg = torch.tensor(hist["grid"]), _region(model, region)
+    grid = torch.tensor(hist["grid"])
+    reg = _region(grid.shape, region)
     return (hist, reg.tolist(), canvas_value(name, model, grid, reg, tiles_look), ex.grid_json(grid, name),
             _info(model, hist, reg, note))
 
@@ -122,8 +125,8 @@ def stroke(catalog, name, hist, region, value):
         raise ex.UserError("that stroke was painted on another checkpoint's grid; it was not kept")
     grid = ex.parse_grid(value, model)
     reg = np.asarray(value.get("region"), dtype=object)
-    if reg.shape != tuple(model.grid) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
-        raise ex.UserError(f"the selection must be a {model.grid[0]}×{model.grid[1]} grid of true/false")
+    if reg.shape != tuple(grid.shape) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
+        raise ex.UserError(f"the selection must be a {grid.shape[0]}×{grid.shape[1]} grid of true/false")
     reg = torch.as_tensor(reg.astype(bool))
     hist = ex.History.push(hist, grid)          # a selection-only stroke leaves the history as it is
     return hist, reg.tolist(), ex.grid_json(grid, name), _info(model, hist, reg)
@@ -157,15 +160,16 @@ def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
         return view(catalog, name, ex.History.redo(hist), region, tiles_look)
     if action == "unselect":
         return view(catalog, name, hist, None, tiles_look)
+    shape = np.asarray(hist["grid"]).shape if hist else model.grid   # the painter's grid, maybe a photo's
     if action == "clear":
-        grid = torch.full(model.grid, ex.most_used_code(model))
+        grid = torch.full(shape, ex.most_used_code(model))
     elif action == "fill":
         K = model.config["num_codes"]
         if code is None or not 0 <= int(code) < K:
             raise ex.UserError(f"choose a code between 0 and {K - 1} first")
-        grid = torch.full(model.grid, int(code))
+        grid = torch.full(shape, int(code))
     elif action == "random":
-        grid = ex.random_grid(model)
+        grid = ex.random_grid(model, shape=shape)
     else:
         raise ex.UserError(f"unknown action {action}")
     return view(catalog, name, ex.History.push(hist, grid), region, tiles_look)
@@ -174,8 +178,9 @@ def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
 @guarded
 def resample(catalog, name, hist, region, label, temperature, tiles_look):
     model = catalog.get(name)
-    reg = _region(model, region)
-    grid = ex.inpaint(model, torch.tensor(hist["grid"]), reg, ex.label_id(model, label), float(temperature))
+    grid = torch.tensor(hist["grid"])
+    reg = _region(grid.shape, region)
+    grid = ex.inpaint(model, grid, reg, ex.label_id(model, label), float(temperature))
     return view(catalog, name, ex.History.push(hist, grid), region, tiles_look,
                 f"resampled {int(reg.sum())} cells")
 

@@ -13,9 +13,30 @@ an ideal compressor would need for this image's grid. A masked prior (MaskGIT) h
 each cell's surprise given all the other cells."""
 
 
-def show(rec: ex.Reconstruction, name: str):
+def colour_model_for(catalog, colour_input: bool, name: str) -> str | None:
+    """The colour checkpoint to offer when a greyscale model has just seen a colour photo in grey."""
+    if not colour_input or catalog.get(name).config["channels"] != 1:
+        return None
+    return (catalog.colour_models() or [None])[0]
+
+
+@guarded
+def colour_button(catalog, upload, name: str):
+    """The "open the colour model" button: shown, naming it, after a colour upload to a greyscale model."""
+    other = colour_model_for(catalog, bool(upload) and ex.is_colour_file(upload), name) if name else None
+    if other is None:
+        return gr.update(visible=False)
+    return gr.update(visible=True, value=f"Open {other.removesuffix('.safetensors')}, the colour model, on this "
+                                         "photo")
+
+
+def show(rec: ex.Reconstruction, name: str, catalog=None):
     """Reconstruction → the tab's outputs (original, reconstruction, error, grid plot, surprise plot, summary,
     grid JSON)."""
+    other = colour_model_for(catalog, rec.colour_input, name) if catalog is not None else None
+    offer_text = "" if other is None else (
+        f"\n\n**This photo is in colour**, and `{name}` was trained on greyscale digits, so it saw it in grey. "
+        f"`{other}` was trained on colour photos: the button below opens it on this upload.")
     notes = f"\n\n_Input: {'; '.join(rec.notes)}._" if rec.notes else ""
     h, w = rec.grid.shape
     if not rec.surprise_given:     # a lab model: no prior, no surprise
@@ -28,9 +49,12 @@ def show(rec: ex.Reconstruction, name: str):
         bits = (f"surprise of each cell given all the others: {rec.total_bits / (h * w):.2f} bits on average "
                 "(a masked prior has no exact likelihood, so this is no code length)")
         title = "surprise of each cell given all the others (bits)"
-    summary = f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits}{notes}"
+    h_img, w_img = rec.original.shape[-2:]
+    summary = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits} · image {w_img} px wide, {h_img} high"
+               f"{notes}{offer_text}")
     return (png(render.to_rgb(rec.original)), png(render.to_rgb(rec.recon)), png(render.error_map(rec.error)),
-            render.grid_figure(rec.grid, title="code grid (index on each cell)"),
+            render.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
+                               f"code grid, {h}×{w} (index on hover)"),
             render.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno"),
             summary, ex.grid_json(rec.grid, name))
 
@@ -42,7 +66,7 @@ def reconstruct(catalog, image_file, checkpoint: str = ""):
         raise ex.UserError("upload an image first")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
-    return show(ex.reconstruct_file(model, image_file), name)
+    return show(ex.reconstruct_file(model, image_file), name, catalog)
 
 
 @guarded
@@ -60,10 +84,16 @@ def reconstruct_example(catalog, checkpoint: str, evt: gr.SelectData):
     return show(ex.reconstruct_example(model, evt.index), checkpoint)
 
 
-def first_screen(catalog, checkpoint: str):
-    """What the tab opens with: the first shipped example already reconstructed, not empty panels (nothing for a
-    checkpoint without examples)."""
+def first_screen(catalog, checkpoint: str, upload=None):
+    """What the tab shows when a checkpoint opens: the visitor's upload, if one is there (so "open the colour
+    model" shows the same photo again), else the first shipped example already reconstructed, not empty panels
+    (nothing for a checkpoint without examples)."""
     model = catalog.get(checkpoint)
+    if upload:
+        try:
+            return show(ex.reconstruct_file(model, upload), checkpoint, catalog)
+        except ex.UserError:
+            pass   # (it was refused when it was uploaded, and said why then)
     if model.examples is None:
         return (None,) * 6 + ("",)
     return show(ex.reconstruct_example(model, 0), checkpoint)
@@ -106,10 +136,17 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                     surprise = gr.Plot(label="surprise", elem_id="recon-surprise")
                 grid_json = gr.Code(label="code grid (JSON)", language="json", elem_id="recon-json",
                                     max_lines=6)
-                send = gr.Button("Send this grid to the painter ✎", elem_id="recon-send")
+                with gr.Row():
+                    send = gr.Button("Send this grid to the painter ✎", elem_id="recon-send")
+                    to_colour = gr.Button("Open the colour model", visible=False, variant="primary",
+                                          elem_id="recon-open-colour")
         outputs = [original, recon, error, grid_plot, surprise, summary, grid_json]
-        upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs, api_name="reconstruct")
+        hide = dict(fn=lambda: gr.update(visible=False), outputs=to_colour, api_visibility="private")
+        upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs, api_name="reconstruct").then(
+            bind(catalog, colour_button), [upload, checkpoint], to_colour, api_visibility="private")
         draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,
-                       api_visibility="undocumented")
-        gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs, api_visibility="undocumented")
-    return {"gallery": gallery, "grid_json": grid_json, "send": send, "outputs": outputs}
+                       api_visibility="undocumented").then(**hide)
+        gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs,
+                       api_visibility="undocumented").then(**hide)
+    return {"gallery": gallery, "grid_json": grid_json, "send": send, "outputs": outputs, "upload": upload,
+            "to_colour": to_colour}

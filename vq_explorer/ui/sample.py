@@ -42,7 +42,7 @@ def sample(catalog, checkpoint: str = "", label: str = "(any)", temperature: flo
     y = ex.label_id(model, label)
     seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
     grid, mask = ex.painter_constraints(model, hist, region) if from_painter else (None, None)
-    px = max(16, cell_px(model) * 2 // 3)
+    px = max(16, cell_px(model.grid) * 2 // 3)
     h, w = model.grid
     masked = ex.is_masked(model)
     delay = (MASKED_SPEEDS if masked else SPEEDS)[speed]

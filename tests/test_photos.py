@@ -1,0 +1,147 @@
+"""Photos at their own resolution on a colour model: the size an upload is encoded at, its grid, the painter and
+grid views on a photo's large grid, and the offer to open the colour model when a digit model sees a colour
+photo in grey."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_tiny_model
+from PIL import Image
+
+import vq_explorer as vqe
+from vq_explorer import explorer as ex
+from vq_explorer.images import looks_colour
+from vq_explorer.ui import paint, reconstruct
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A digit model (greyscale 28×28) and a colour model (RGB 32×32, 8×8 grid), as the app would list them."""
+    root = tmp_path_factory.mktemp("photo_checkpoints")
+    digits = [str(i) for i in range(10)]
+    vqe.save(make_tiny_model(classes=digits, image_size=(28, 28)), root / "digits.safetensors")
+    vqe.save(make_tiny_model(classes=digits, image_size=(32, 32), channels=3), root / "colour.safetensors")
+    return root
+
+
+@pytest.fixture
+def catalog(folder):
+    return ex.Catalog(folder)
+
+
+def photo(path, width, height, colour=True):
+    """A smooth picture: colour gradients, or the same values in all three channels."""
+    y, x = np.mgrid[0:height, 0:width]
+    r, g = (255 * x / max(1, width - 1)), (255 * y / max(1, height - 1))
+    a = np.stack([r, g, 255 - r] if colour else [r, r, r], -1).astype(np.uint8)
+    Image.fromarray(a).save(path)
+    return path
+
+
+def test_a_colour_model_encodes_a_photo_at_its_own_size_up_to_the_cap(catalog, tmp_path):
+    model = catalog.get("colour.safetensors")
+    assert ex.input_size(model, 256, 256) == (256, 256)
+    assert ex.input_size(model, 1000, 500) == (128, 256)          # the long side at 256, proportions kept
+    assert ex.input_size(model, 40, 30) == (30, 40)               # small photos are not enlarged
+    rec = ex.reconstruct_file(model, photo(tmp_path / "p.png", 256, 256))
+    assert tuple(rec.grid.shape) == (64, 64) and rec.original.shape == rec.recon.shape == (3, 256, 256)
+    assert rec.surprise.shape == (64, 64) and rec.error.shape == (256, 256)
+    rec = ex.reconstruct_file(model, photo(tmp_path / "wide.png", 1000, 500))
+    assert tuple(rec.grid.shape) == (32, 64) and rec.original.shape == (3, 128, 256)
+    assert any("its proportions kept" in n for n in rec.notes), rec.notes
+    rec = ex.reconstruct_file(model, photo(tmp_path / "odd.png", 37, 23))   # not a multiple of 4: padded, cropped
+    assert tuple(rec.grid.shape) == (6, 10) and rec.recon.shape == (3, 23, 37)
+
+
+def test_a_digit_model_still_sees_its_training_size(catalog, tmp_path):
+    model = catalog.get("digits.safetensors")
+    assert ex.input_size(model, 1000, 500) == (28, 28)
+    rec = ex.reconstruct_file(model, photo(tmp_path / "p.png", 256, 256))
+    assert tuple(rec.grid.shape) == (7, 7) and rec.original.shape == (1, 28, 28)
+
+
+def test_a_greyscale_upload_works_on_the_colour_model(catalog, tmp_path):
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))).save(path)   # mode L
+    rec = ex.reconstruct_file(catalog.get("colour.safetensors"), path)
+    assert rec.original.shape == (3, 48, 64) and torch.equal(rec.original[0], rec.original[2])
+    assert not rec.colour_input
+
+
+def test_colour_is_judged_by_the_pixels_not_the_mode(tmp_path):
+    assert looks_colour(Image.open(photo(tmp_path / "c.png", 50, 40)))
+    assert not looks_colour(Image.open(photo(tmp_path / "g.png", 50, 40, colour=False)))   # RGB, but grey
+    assert not looks_colour(Image.new("L", (10, 10), 128))
+
+
+def test_a_colour_photo_on_the_digit_model_offers_the_colour_model(catalog, tmp_path):
+    colour, grey = str(photo(tmp_path / "c.png", 300, 200)), str(photo(tmp_path / "g.png", 30, 20, False))
+    summary = reconstruct.reconstruct(catalog, colour, "digits.safetensors")[5]
+    assert "in colour" in summary and "`colour.safetensors` was trained on colour photos" in summary
+    button = reconstruct.colour_button(catalog, colour, "digits.safetensors")
+    assert button["visible"] and button["value"] == "Open colour, the colour model, on this photo"
+    # a grey photo, or a colour one on the colour model itself: nothing to offer
+    assert "in colour" not in reconstruct.reconstruct(catalog, grey, "digits.safetensors")[5]
+    assert not reconstruct.colour_button(catalog, grey, "digits.safetensors")["visible"]
+    assert not reconstruct.colour_button(catalog, colour, "colour.safetensors")["visible"]
+    assert not reconstruct.colour_button(catalog, None, "digits.safetensors")["visible"]
+    assert catalog.colour_models() == ["colour.safetensors"]
+    # opening a checkpoint sets the button for the upload there: hidden on the colour model
+    from vq_explorer.ui import open_checkpoint
+    assert not open_checkpoint(catalog, "colour.safetensors", colour)["colour_button"]["visible"]
+    assert open_checkpoint(catalog, "digits.safetensors", colour)["colour_button"]["visible"]
+
+
+def test_a_colour_photo_and_no_colour_model_offers_nothing(tmp_path):
+    vqe.save(make_tiny_model(image_size=(28, 28)), tmp_path / "digits.safetensors")
+    only_digits = ex.Catalog(tmp_path)
+    path = str(photo(tmp_path / "c.png", 30, 20))
+    assert "in colour" not in reconstruct.reconstruct(only_digits, path, "digits.safetensors")[5]
+    assert not reconstruct.colour_button(only_digits, path, "digits.safetensors")["visible"]
+
+
+def test_opening_another_checkpoint_shows_the_upload_again_through_it(catalog, tmp_path):
+    """What the colour button leads to: the newly opened model's first screen is the visitor's photo."""
+    path = str(photo(tmp_path / "c.png", 120, 80))
+    out = reconstruct.first_screen(catalog, "colour.safetensors", path)
+    assert "120 px wide, 80 high" in out[5] and "20×30 grid" in out[5]
+    example = reconstruct.first_screen(catalog, "colour.safetensors")    # no upload: the first example
+    assert "shipped example 1" in example[5]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    assert "shipped example 1" in reconstruct.first_screen(catalog, "colour.safetensors", str(broken))[5]
+
+
+def test_grids_of_a_photo_are_accepted_up_to_the_largest_photo(catalog):
+    colour, digits = catalog.get("colour.safetensors"), catalog.get("digits.safetensors")
+    assert ex.parse_grid([[1] * 64] * 64, colour).shape == (64, 64)
+    assert ex.parse_grid([[1] * 3] * 5, colour).shape == (5, 3)
+    with pytest.raises(ex.UserError, match="up to 64×64"):
+        ex.parse_grid([[1] * 65] * 64, colour)
+    with pytest.raises(ex.UserError, match="needs 7×7"):
+        ex.parse_grid([[1] * 8] * 8, digits)
+    with pytest.raises(ex.UserError, match="shape"):
+        ex.parse_grid([[1] * 8, [1] * 7], colour)
+
+
+def test_the_painter_works_on_a_photos_grid(catalog, tmp_path):
+    name = "colour.safetensors"
+    rec = ex.reconstruct_file(catalog.get(name), photo(tmp_path / "p.png", 256, 192))
+    hist, region, canvas, js, info = paint.import_grid(catalog, ex.grid_json(rec.grid, name), name, None, None,
+                                                       False)
+    assert np.asarray(hist["grid"]).shape == (48, 64) and np.asarray(region).shape == (48, 64)
+    assert canvas["px"] * 64 <= 640 and not canvas["numbers"]          # the whole grid fits on the page
+    grid = rec.grid.clone()
+    grid[:10, :10] = 3
+    region = np.zeros((48, 64), bool)
+    region[20:30, 20:30] = True
+    hist2, reg2, _, _ = paint.stroke(catalog, name, hist, None, {"checkpoint": name, "grid": grid.tolist(),
+                                                                 "region": region.tolist()})
+    assert hist2["grid"] == grid.tolist() and np.asarray(reg2).sum() == 100
+    resampled = paint.resample(catalog, name, hist2, reg2, "(any)", 1.0, False)[0]["grid"]
+    changed = np.asarray(resampled) != np.asarray(hist2["grid"])
+    assert not changed[~region].any() and changed[region].any()        # only the selection was redrawn
+    cleared = paint.edit(catalog, "clear", name, hist2, reg2, None, False)[0]["grid"]
+    assert np.asarray(cleared).shape == (48, 64)
+    fast = paint.decode_cells(catalog, {"checkpoint": name, "grid": grid.tolist()})
+    assert fast["decoded"].startswith("data:image/png")
