@@ -200,6 +200,21 @@ def minutes_left(b: Build) -> tuple[float | None, str]:
     return total, ", ".join(parts) or "export"
 
 
+def progress(b: Build) -> str:
+    """How far a partial rebuild has gone ("vqvae 12.0 of 50 epochs"), from its saved states; "" if none."""
+    import train as T
+    args = T.parse_args(["--dataset", b.dataset, *shlex.split(b.args)])
+    parts = []
+    for stage in ("vqvae", "prior"):
+        try:
+            info = json.loads(raw_metadata(b.run / f"{stage}.safetensors")["info"])
+        except Exception:
+            continue
+        if not (stage == "vqvae" and args.vqvae_from):
+            parts.append(f"{stage} {info['epoch']:.1f} of {getattr(args, f'{stage}_epochs'):g} epochs")
+    return ", ".join(parts)
+
+
 def report_left(bs: list[Build]):
     left = [(b, *minutes_left(b)) for b in bs if not b.is_current()]
     if not left:
@@ -218,12 +233,14 @@ def _num(value, fmt: str) -> str:
 
 def summary(bs: list[Build]) -> str:
     head = ("| model | grid | K | epochs VQ-VAE / prior | minutes: vqvae + encode + prior + export = total | "
-            "MSE | PSNR dB | perplexity | bits/image | samples read as their class | trained on |")
+            "precision | MSE | PSNR dB | perplexity | bits/image | samples read as their class | trained on |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for b in bs:
         found = b.recorded()
         if found is None:
-            lines.append(f"| {b.name} | not built |" + " |" * (head.count("|") - 3))
+            state = progress(b)
+            lines.append(f"| {b.name} | {'in progress: ' + state if state else 'not built'} |"
+                         + " |" * (head.count("|") - 3))
             continue
         c, m = found
         t = c.get("train", {})
@@ -234,7 +251,9 @@ def summary(bs: list[Build]) -> str:
         lines.append(
             f"| {b.name}{'' if b.is_current() else ' (not this recipe)'} | {c['grid'][0]}×{c['grid'][1]} | "
             f"{c['num_codes']} | {t.get('vqvae_epochs', '?')} / {t.get('prior_epochs', '?')} | "
-            f"{' + '.join(_num(x, '.1f') for x in minutes)} = {total:.1f} | {_num(m.get('mse'), '.5f')} | "
+            f"{' + '.join(_num(x, '.1f') for x in minutes)} = {total:.1f} | "
+            f"{t.get('vqvae_precision', 'fp32')} / {t.get('prior_precision', 'fp32')} | "
+            f"{_num(m.get('mse'), '.5f')} | "
             f"{_num(m.get('psnr'), '.1f')} | {_num(m.get('perplexity'), '.0f')} | "
             f"{_num(m.get('bits_per_image'), '.1f')} | {acc} | {t.get('machine', '?')} |")
     return "\n".join(lines)

@@ -11,9 +11,10 @@ RECIPES = {
     "mnist_4x4": ("mnist", f"--downsample 8 {MNIST}"),
     # CIFAR-10: a 128-channel trunk (192 channels gained 0.1 dB at epoch 2 for 1.7× the time:
     # benchmarks/cifar_widths.py), K = 1024 codes of 64 dimensions (10 bits a cell instead of 9, at almost no
-    # cost), 50 epochs; a 96-channel × 12-layer class-conditional PixelCNN over the 8×8 grids.
+    # cost), 50 epochs; a 96-channel × 12-layer class-conditional PixelCNN over the 8×8 grids for 15 epochs
+    # (750,000 grids, more than the MNIST priors see; 74 minutes at bf16 on a 2-core Zen 4: train_speed.py).
     "cifar10": ("cifar10", "--downsample 4 --num-codes 1024 --channels 128 --code-dim 64 --vqvae-epochs 50 "
-                           "--prior-epochs 30 --prior-channels 96 --prior-layers 12 --prior-lr 1e-3"),
+                           "--prior-epochs 15 --prior-channels 96 --prior-layers 12 --prior-lr 1e-3"),
     "mnist_14x14": ("mnist", f"--downsample 2 {MNIST}"),
     # The other prior families over the very same VQ-VAE (identical codes): a GPT-style Transformer of about
     # the PixelCNN's size (0.93 M against 0.99 M parameters), and the masked Transformer.
