@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
+from .device import choose_device
 from .model import VQModel
 from .priors import build_prior
 from .vqvae import VQVAE
@@ -142,7 +143,8 @@ def _model_configs(config: dict):
 
 
 def load(path, device: str | torch.device | None = None) -> VQModel:
-    """Load a checkpoint into a ready-to-use VQModel (eval mode, on CUDA when present unless `device`)."""
+    """Load a checkpoint into a ready-to-use VQModel (eval mode, on `device`, else $VQE_DEVICE, else CUDA when
+    present, else the CPU)."""
     meta = read_metadata(path)
     config = meta["config"]
     try:
@@ -159,7 +161,7 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
             raise ValueError(f"config lacks {missing}")
     except Exception as e:
         raise CheckpointError(f"{path}: tensors or config do not form a vq-explorer model ({e})") from None
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = choose_device(device)
     stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
     model = VQModel(vqvae.eval(), None if prior is None else prior.eval(), config, meta["metrics"],
                     tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)

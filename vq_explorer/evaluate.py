@@ -14,7 +14,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from . import metrics as M
-from .checkpoint import load, update_metrics
+from .checkpoint import CheckpointError, load, update_metrics
 from .codebook import code_stats
 from .data import load_dataset, to_float
 
@@ -22,10 +22,10 @@ from .data import load_dataset, to_float
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 500) -> dict:
     """Figures over the whole of `images` (uint8 N×C×H×W): usage is counted over the full pass, not a batch.
-    A masked prior has no likelihood, so its figures have no bits."""
+    A masked prior has no likelihood and a lab model no prior, so their figures have no bits."""
     K = model.config["num_codes"]
-    exact = model.prior.exact_likelihood
-    conditional = bool(model.config.get("class_names")) and model.prior.cfg.num_classes > 0
+    exact = model.prior is not None and model.prior.exact_likelihood
+    conditional = exact and bool(model.config.get("class_names")) and model.prior.cfg.num_classes > 0
     sq_err, n_pix, nll, counts = 0.0, 0, 0.0, torch.zeros(K, dtype=torch.long)
     for i in range(0, len(images), batch_size):
         x = to_float(images[i:i + batch_size])
@@ -86,17 +86,28 @@ def main(argv=None):
     args = ap.parse_args(argv)
     torch.set_num_threads(min(torch.get_num_threads(), 4))
 
-    model = load(args.checkpoint)
+    try:
+        model = load(args.checkpoint)
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}") from None
     cfg = model.config
     data = load_dataset(args.dataset or cfg["dataset"], args.data_root, image_size=cfg["image_size"][0],
                         channels=cfg["channels"])
     x, y = data.test_x[: args.limit], data.test_y[: args.limit]
     t0 = time.time()
     figures = evaluate(model, x, y)
-    images, labels = sample_sheet(model, temperature=args.temperature)
-    sheet = args.sheet or str(args.checkpoint).replace(".safetensors", "_samples.png")
-    Path(sheet).parent.mkdir(parents=True, exist_ok=True)
-    save_sheet(images, sheet)
+    cannot = []
+    if model.prior is None:
+        cannot.append("no prior in this checkpoint (a VQ-VAE from the codebook lab): no bits per image, no "
+                      "sample sheet, no sample accuracy")
+    elif not model.prior.exact_likelihood:
+        cannot.append("a masked prior has no exact likelihood: no bits per image")
+    sheet, labels = None, None
+    if model.prior is not None:
+        images, labels = sample_sheet(model, temperature=args.temperature)
+        sheet = args.sheet or str(args.checkpoint).replace(".safetensors", "_samples.png")
+        Path(sheet).parent.mkdir(parents=True, exist_ok=True)
+        save_sheet(images, sheet)
     if args.classifier and labels is not None:
         from .classifier import load_classifier
         figures["sample_accuracy"] = sample_accuracy(model, load_classifier(args.classifier), args.per_class,
@@ -106,7 +117,10 @@ def main(argv=None):
     print(f"{args.checkpoint} on {len(x)} test images of {data.name}:")
     for k, v in figures.items():
         print(f"  {k:16s} {v:.5g}" if isinstance(v, float) else f"  {k:16s} {v}")
-    print(f"  sample sheet     {sheet}")
+    if sheet:
+        print(f"  sample sheet     {sheet}")
+    for line in cannot:
+        print(f"  not computed: {line}")
     if not args.no_store:
         update_metrics(args.checkpoint, {**model.metrics, **figures}, code_stats(model, x))
 

@@ -37,7 +37,7 @@ class UserError(ValueError):
 # --- checkpoints ------------------------------------------------------------------------------------------
 @lru_cache(maxsize=4)
 def _load_cached(path: str, mtime: float):
-    return load(path, device="cpu")
+    return load(path)   # on VQE_DEVICE, else CUDA when present, else the CPU
 
 
 class Catalog:

@@ -65,7 +65,10 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
                                label="checkpoint (checkpoints/*.safetensors)", interactive=True)
             about = gr.Markdown(elem_id="checkpoint-about")
         if not names:
-            gr.Markdown("**No checkpoints found** in `checkpoints/`: train one with `python train.py`.")
+            gr.Markdown(f"**No checkpoints found** in `{catalog.folder.resolve()}`: start the app with "
+                        "`vq-explorer --checkpoints DIR` (or `VQE_CHECKPOINTS=DIR`) on a folder of checkpoints, "
+                        "or train one with `vq-explorer-train` (`python train.py`). The Codebook lab works "
+                        "without.")
         with gr.Tabs() as tabs:
             rec = reconstruct.build(ckpt, catalog)
             pnt = paint.build(ckpt, catalog)

@@ -1,0 +1,63 @@
+"""Serve the app: `vq-explorer --checkpoints DIR [--host H] [--port P]` (installed), or `python app.py`.
+
+VQE_CHECKPOINTS names the folder too; VQE_DEVICE the device (default CUDA when present); VQE_MAX_SESSIONS bounds
+the sessions whose state the server keeps (default 500), VQE_CACHE_MAX_AGE the seconds a returned file is kept
+(default 1800)."""
+
+import argparse
+import ctypes
+import os
+import sys
+from pathlib import Path
+
+
+def limit_threads():
+    """Two compute threads per request. Gradio runs two requests at a time, and on a small machine (a free Space
+    has 2 vCPUs) more threads per request only fight each other."""
+    import torch
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+
+
+def limit_malloc_arenas(arenas: int = 2):
+    """glibc gives threads their own heaps (up to 8 per core); spread over Gradio's worker threads, freed memory
+    fragments and the server's resident memory creeps up under load. Two arenas kept it nearly flat
+    (benchmarks/load.py). Must run before the worker threads start; a no-op off glibc or when
+    MALLOC_ARENA_MAX is already set."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)   # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+def checkpoints_note(folder: Path) -> str | None:
+    """What to say when the folder holds no checkpoint: where it looked and how to point it at one."""
+    from .explorer import Catalog
+    if Catalog(folder).names():
+        return None
+    return (f"no checkpoints (*.safetensors) in {folder.resolve()}: the app starts without models (the codebook "
+            "lab still works). Point it at a folder of checkpoints with --checkpoints DIR or VQE_CHECKPOINTS=DIR, "
+            "e.g. the checkpoints/ folder of a clone of the repository.")
+
+
+def main(argv=None):
+    from .explorer import DEFAULT_CHECKPOINTS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS,
+                    help="folder of *.safetensors checkpoints (default: $VQE_CHECKPOINTS or "
+                         f"{DEFAULT_CHECKPOINTS})")
+    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    args = ap.parse_args(argv)
+    note = checkpoints_note(args.checkpoints)
+    if note:
+        print(f"vq-explorer: {note}", file=sys.stderr)
+    limit_threads()
+    limit_malloc_arenas()
+    from .ui import LAUNCH, build_demo
+    build_demo(args.checkpoints).launch(server_name=args.host, server_port=args.port, **LAUNCH)
+
+
+if __name__ == "__main__":
+    main()
