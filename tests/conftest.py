@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +9,7 @@ from PIL import Image
 from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig
 
 torch.set_num_threads(2)
-FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +88,14 @@ def ckpt_dir(tmp_path_factory):
     model = make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28))
     vqe.save(model, folder / "tiny.safetensors")
     return folder
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Where browser tests put their screenshots: $VQE_SCREENSHOTS (the README's), else a temporary folder."""
+    d = Path(os.environ.get("VQE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 @pytest.fixture

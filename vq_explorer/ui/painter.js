@@ -44,12 +44,16 @@ function draw() {
     const x = c * px, y = r * px;
     ctx.fillStyle = state.colours[k];
     ctx.fillRect(x, y, px, px);
+    const inset = px >= 16 ? 2 : 0;   // small cells (a photo's grid) are drawn edge to edge, unframed
     if (sprite && sprite.complete) {
       const [th, tw] = state.tile_size, cols = state.tile_cols;
-      ctx.drawImage(sprite, (k % cols) * tw, Math.floor(k / cols) * th, tw, th, x + 2, y + 2, px - 4, px - 4);
+      ctx.drawImage(sprite, (k % cols) * tw, Math.floor(k / cols) * th, tw, th, x + inset, y + inset,
+                    px - 2 * inset, px - 2 * inset);
     }
-    ctx.strokeStyle = 'white';
-    ctx.strokeRect(x + 0.5, y + 0.5, px - 1, px - 1);
+    if (inset) {
+      ctx.strokeStyle = 'white';
+      ctx.strokeRect(x + 0.5, y + 0.5, px - 1, px - 1);
+    }
     if (state.numbers) {
       ctx.lineWidth = 3; ctx.strokeStyle = 'black'; ctx.strokeText(String(k), x + px / 2, y + px / 2);
       ctx.fillStyle = 'white'; ctx.fillText(String(k), x + px / 2, y + px / 2); ctx.lineWidth = 1;

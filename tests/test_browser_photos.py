@@ -1,0 +1,81 @@
+"""A colour photo in a real browser: uploaded to the digit model it is offered the colour model, one click opens
+that model on the same photo at its own size, and its 64×64 grid goes to the painter whole. Served from a folder
+holding the shipped MNIST model and a colour model (the shipped one when it exists, else a tiny untrained one)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import make_tiny_model
+from test_browser import REPO_CHECKPOINTS, open_page, require_browser
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def ckpt_dir(tmp_path_factory):
+    """A digit model and a colour model side by side."""
+    import vq_explorer as vqe
+    folder = tmp_path_factory.mktemp("photo_app")
+    digits = REPO_CHECKPOINTS / "mnist.safetensors"
+    if digits.exists():
+        shutil.copy(digits, folder / "mnist.safetensors")
+    else:
+        vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28)),
+                 folder / "mnist.safetensors")
+    colour = REPO_CHECKPOINTS / "cifar10.safetensors"
+    if colour.exists():
+        shutil.copy(colour, folder / "cifar10.safetensors")
+    else:
+        vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(32, 32), channels=3),
+                 folder / "cifar10.safetensors")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photo_app(ckpt_dir):
+    """The app on that folder."""
+    require_browser()
+    from vq_explorer.ui import LAUNCH, build_demo
+    demo = build_demo(ckpt_dir)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(photo_app):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser, pg = open_page(p, photo_app)
+        yield pg
+        browser.close()
+
+
+def test_a_colour_photo_is_offered_the_colour_model_and_reaches_the_painter_whole(page, shots):
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('shipped example 1')")
+    assert page.input_value("#checkpoint input") == "mnist.safetensors"
+    page.set_input_files("#recon-upload input[type=file]", str(ROOT / "docs" / "photos" / "astronaut.jpg"))
+    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('in colour')")
+    button = page.locator("#recon-open-colour")
+    button.wait_for(state="visible")
+    assert "cifar10" in button.inner_text()
+    page.screenshot(path=str(shots / "reconstruct_colour_offer.png"), full_page=True)
+
+    button.click()
+    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('256 px wide, 256 high')")
+    assert page.input_value("#checkpoint input") == "cifar10.safetensors"
+    assert "64×64 grid" in page.inner_text("#recon-summary")
+    button.wait_for(state="hidden")                         # the colour model needs no offer
+    page.wait_for_selector("#recon-surprise .js-plotly-plot")
+    page.screenshot(path=str(shots / "reconstruct_photo.png"), full_page=True)
+
+    page.click("#recon-send")
+    page.wait_for_function("(() => { const c = document.querySelector('#paint-canvas canvas'); "
+                           "return c && c.width >= 64 * 8 && c.height >= 64 * 8; })()")
+    canvas = page.query_selector("#paint-canvas canvas").bounding_box()
+    assert 300 <= canvas["width"] <= 1000, canvas       # a 64×64 grid that fits the page
+    page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "paint_photo.png"), full_page=True)
