@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig
+from vq_explorer.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
 
 torch.set_num_threads(2)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -60,8 +60,12 @@ def tiny_maskgit(**kw) -> MaskGITConfig:
     return MaskGITConfig(**{"num_codes": 32, "dim": 16, "layers": 2, "heads": 2, "rows": 8, "cols": 8, **kw})
 
 
-TINY_PRIORS = {"pixelcnn": tiny_prior, "transformer": tiny_transformer, "maskgit": tiny_maskgit}
-AUTOREGRESSIVE = ["pixelcnn", "transformer"]
+def tiny_rnn(**kw) -> RNNConfig:
+    return RNNConfig(**{"num_codes": 32, "dim": 16, "hidden": 24, "layers": 2, "rows": 8, "cols": 8, **kw})
+
+
+TINY_PRIORS = {"pixelcnn": tiny_prior, "transformer": tiny_transformer, "maskgit": tiny_maskgit, "rnn": tiny_rnn}
+AUTOREGRESSIVE = ["pixelcnn", "transformer", "rnn"]
 
 
 def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, downsample=4, prior="pixelcnn"):

@@ -155,7 +155,8 @@ def test_bad_sampling_arguments_are_refused(prior, kwargs, match):
 
 
 # --- the cached samplers -------------------------------------------------------------------------------
-VARIANTS = [("pixelcnn", {}), ("transformer", {}), ("transformer", {"class_per_block": True})]
+VARIANTS = [("pixelcnn", {}), ("transformer", {}), ("transformer", {"class_per_block": True}), ("rnn", {}),
+            ("rnn", {"layers": 1})]
 
 
 @pytest.mark.parametrize("family,options", VARIANTS)
@@ -196,7 +197,8 @@ def test_a_small_prior_overfits_a_few_grids(family):
     torch.manual_seed(0)
     grids = torch.randint(0, 32, (4, 5, 5))
     labels = torch.arange(4)
-    kw = dict(channels=32, layers=5) if family == "pixelcnn" else dict(dim=32, layers=2)
+    sizes = {"pixelcnn": dict(channels=32, layers=5), "rnn": dict(dim=32, hidden=64)}
+    kw = sizes.get(family, dict(dim=32, layers=2))
     m = tiny(family, num_classes=4, **kw)
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     for _ in range(300):
@@ -273,9 +275,9 @@ def test_a_pixelcnn_file_without_the_type_still_loads(tmp_path):
 def test_an_unknown_prior_type_is_a_clear_checkpoint_error(tmp_path):
     import vq_explorer as vqe
     model = make_tiny_model()
-    model.config = {**model.config, "prior": {**model.config["prior"], "type": "rnn"}}
+    model.config = {**model.config, "prior": {**model.config["prior"], "type": "pixelsnail"}}
     vqe.save(model, tmp_path / "x.safetensors")
-    with pytest.raises(vqe.CheckpointError, match="unknown prior type 'rnn'"):
+    with pytest.raises(vqe.CheckpointError, match="unknown prior type 'pixelsnail'"):
         vqe.load(tmp_path / "x.safetensors")
 
 
@@ -292,3 +294,25 @@ def test_class_per_block_conditions_every_block():
             emb.weight[1] += 1.0
         assert torch.equal(m(idx, torch.tensor([0, 1]))[0], before[0])        # class 0 untouched
         assert not torch.allclose(m(idx, torch.tensor([0, 1]))[1], before[1])  # class 1 moved by this block
+
+
+def test_the_rnns_cache_is_read_in_raster_order_and_its_grid_is_bounded():
+    m = tiny("rnn").eval()
+    cache = m.cached_sampler(2, (3, 3))
+    g = torch.zeros(2, 3, 3, dtype=torch.long)
+    cache.logits(g, 0, 0)
+    with pytest.raises(ValueError, match="raster order"):
+        cache.logits(g, 1, 1)                      # a skipped cell would silently use a stale state
+    with pytest.raises(ValueError, match="up to 8×8"):
+        m(torch.zeros(1, 9, 9, dtype=torch.long))
+
+
+def test_the_rnn_carries_the_past_in_its_state_not_only_the_last_cell():
+    """Cell 5's logits change when cell 0 changes though four cells lie between: the state carries it."""
+    torch.manual_seed(0)
+    m = tiny("rnn").eval()
+    g = torch.randint(0, 32, (1, 3, 3))
+    other = g.clone()
+    other[0, 0, 0] = (g[0, 0, 0] + 1) % 32
+    with torch.no_grad():
+        assert not torch.allclose(m(g)[0, :, 1, 2], m(other)[0, :, 1, 2])

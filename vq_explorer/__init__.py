@@ -2,12 +2,13 @@
 and tools to look inside."""
 
 from .checkpoint import CheckpointError, load, save
-from .config import MaskGITConfig, PriorConfig, TransformerConfig, VQVAEConfig
+from .config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
 from .model import VQModel
-from .priors import GatedPixelCNN, GridTransformer, MaskedTransformer, SampleStep, build_prior
+from .priors import GatedPixelCNN, GridRNN, GridTransformer, MaskedTransformer, SampleStep, build_prior
 from .quantizer import VectorQuantizer
 from .vqvae import VQVAE
 
 __all__ = ["load", "save", "CheckpointError", "VQModel", "VQVAE", "VQVAEConfig", "GatedPixelCNN",
-           "GridTransformer", "MaskedTransformer", "PriorConfig", "TransformerConfig", "MaskGITConfig",
+           "GridTransformer", "MaskedTransformer", "GridRNN", "PriorConfig", "TransformerConfig", "MaskGITConfig",
+           "RNNConfig",
            "build_prior", "SampleStep", "VectorQuantizer"]

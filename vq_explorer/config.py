@@ -84,7 +84,21 @@ class MaskGITConfig:
     choice_temperature: float = 4.5   # randomness added to the confidences when choosing cells, annealed to 0
 
 
-PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig, "maskgit": MaskGITConfig}
+@dataclass
+class RNNConfig:
+    """The recurrent prior: an LSTM over the grid read in raster order, as a flat sequence."""
+    type: str = "rnn"
+    num_codes: int = 256        # K, must match the VQ-VAE; index K is the start token
+    dim: int = 128              # code, position and class embeddings (the LSTM's input)
+    hidden: int = 256           # the LSTM's state
+    layers: int = 2             # stacked LSTM layers
+    rows: int = 7               # the largest grid it knows positions for: learned row and column embeddings
+    cols: int = 7
+    num_classes: int = 0        # 0 = unconditional; otherwise a class embedding (+ a "no class" entry)
+
+
+PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig, "maskgit": MaskGITConfig,
+                 "rnn": RNNConfig}
 
 
 def prior_config_from_dict(d: dict):
@@ -102,4 +116,5 @@ def from_dict(cls, d: dict):
 
 
 __all__ = ["VQVAEConfig", "QUANTIZERS", "quantizer_variant", "PriorConfig", "TransformerConfig", "MaskGITConfig",
+           "RNNConfig",
            "prior_config_from_dict", "from_dict", "asdict"]

@@ -164,6 +164,8 @@ def prior_family(model) -> str:
                 "parallel steps by default)")
     if p.type == "transformer":
         return f"Transformer ({p.layers} blocks × {p.dim}, {p.heads} heads)"
+    if p.type == "rnn":
+        return f"RNN (LSTM, {p.layers} layers × {p.hidden}, over the grid read as one sequence)"
     return f"Gated PixelCNN ({p.layers} layers × {p.channels} channels)"
 
 
@@ -178,7 +180,7 @@ def inpaint_context(model) -> str:
         return "this model has no prior (trained in the codebook lab), so it cannot redraw a region"
     if is_masked(model):
         return "the masked Transformer (MaskGIT) redraws the region seeing the cells on every side"
-    name = "Transformer" if model.prior.cfg.type == "transformer" else "Gated PixelCNN"
+    name = {"transformer": "Transformer", "rnn": "RNN (LSTM)"}.get(model.prior.cfg.type, "Gated PixelCNN")
     return (f"the autoregressive {name} redraws the region in reading order, seeing only the cells before each "
             "redrawn cell")
 

@@ -42,6 +42,7 @@ from .config import (
     QUANTIZERS,
     MaskGITConfig,
     PriorConfig,
+    RNNConfig,
     TransformerConfig,
     VQVAEConfig,
     asdict,
@@ -104,11 +105,13 @@ def parse_args(argv=None):
       help="take the VQ-VAE of this exported checkpoint instead of training one (same codes, another prior)")
     # the prior: a flag per field of the families' configs; None means the chosen family's dataclass default
     a("--prior", default="pixelcnn", choices=list(PRIOR_CONFIGS), help="the prior family")
-    a("--prior-layers", type=int, default=None, help="gated layers or Transformer blocks "
-      f"(default {PriorConfig.layers} / {TransformerConfig.layers} / {MaskGITConfig.layers})")
+    a("--prior-layers", type=int, default=None, help="gated layers, Transformer blocks or LSTM layers "
+      f"(default {PriorConfig.layers} / {TransformerConfig.layers} / {MaskGITConfig.layers} / {RNNConfig.layers})")
     a("--prior-channels", type=int, default=None, help=f"PixelCNN width (default {PriorConfig.channels})")
     a("--prior-kernel", type=int, default=None, help=f"PixelCNN kernel, odd (default {PriorConfig.kernel})")
-    a("--prior-dim", type=int, default=None, help=f"Transformer width (default {TransformerConfig.dim})")
+    a("--prior-dim", type=int, default=None, help="Transformer width, or the RNN's embeddings "
+      f"(default {TransformerConfig.dim} / {RNNConfig.dim})")
+    a("--prior-hidden", type=int, default=None, help=f"RNN: the LSTM's state (default {RNNConfig.hidden})")
     a("--prior-heads", type=int, default=None, help=f"attention heads (default {TransformerConfig.heads})")
     a("--prior-class-per-block", action="store_true", default=None,
       help="Transformer: the class embedding before every block")
@@ -521,7 +524,9 @@ def stage_prior(args, data, run, rank, world, device, log):
     torch.manual_seed(args.seed + rank + 1)
     model = build_prior(cfg).to(device)
     if rank == 0:
-        width = f"{cfg.channels} channels" if cfg.type == "pixelcnn" else f"dim {cfg.dim}, {cfg.heads} heads"
+        width = {"pixelcnn": lambda: f"{cfg.channels} channels",
+                 "rnn": lambda: f"LSTM {cfg.hidden} wide on embeddings of {cfg.dim}"}.get(
+            cfg.type, lambda: f"dim {cfg.dim}, {cfg.heads} heads")()
         width += f", {cfg.steps} sampling steps" if cfg.type == "maskgit" else ""
         print(f"[prior] {cfg.type}, {sum(p.numel() for p in model.parameters()):,} parameters, {cfg.layers} "
               f"layers × {width}, classes={cfg.num_classes or 'none'}")

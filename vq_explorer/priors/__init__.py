@@ -4,16 +4,19 @@ logits (B, K, h, w), conditional_log_probs, sample_steps, sample; the autoregres
     pixelcnn     Gated PixelCNN: convolutions made causal by shifting (any grid size)
     transformer  GPT-style decoder over the grid in raster order, with a key/value cache for sampling
     maskgit      bidirectional Transformer that fills masked cells, a whole grid in a few parallel steps
+    rnn          LSTM over the grid read as a flat sequence; its hidden state is its sampling cache
 """
 
-from ..config import MaskGITConfig, PriorConfig, TransformerConfig, prior_config_from_dict
+from ..config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, prior_config_from_dict
 from .autoregressive import AutoregressivePrior
 from .base import Prior, SampleStep
 from .maskgit import MaskedTransformer
 from .pixelcnn import GatedPixelCNN
+from .rnn import GridRNN
 from .transformer import GridTransformer
 
-FAMILIES = {"pixelcnn": GatedPixelCNN, "transformer": GridTransformer, "maskgit": MaskedTransformer}
+FAMILIES = {"pixelcnn": GatedPixelCNN, "transformer": GridTransformer, "maskgit": MaskedTransformer,
+            "rnn": GridRNN}
 
 
 def build_prior(cfg) -> Prior:
@@ -24,4 +27,4 @@ def build_prior(cfg) -> Prior:
 
 
 __all__ = ["Prior", "AutoregressivePrior", "SampleStep", "GatedPixelCNN", "GridTransformer", "MaskedTransformer",
-           "PriorConfig", "TransformerConfig", "MaskGITConfig", "build_prior", "FAMILIES"]
+           "GridRNN", "PriorConfig", "TransformerConfig", "MaskGITConfig", "RNNConfig", "build_prior", "FAMILIES"]
