@@ -401,3 +401,21 @@ def test_the_app_sets_its_threads_once_at_start_up_not_on_each_model_load(explor
                           "print(torch.get_num_threads())"], cwd=root, capture_output=True, text=True,
                          env={**os.environ, "VQE_CHECKPOINTS": str(root / "checkpoints")})
     assert out.stdout.strip().splitlines()[-1] == "2", out.stderr[-2000:]
+
+
+def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
+    """Not one code everywhere (a black picture): the first test image's grid, so a first click changes a digit."""
+    from vq_explorer.ui import paint
+    model = catalog.get(NAME)
+    seen = []
+    example_grid = torch.arange(49).view(1, 7, 7) % 32     # what the encoder makes of example 1, here
+
+    def encode(x):
+        seen.append(x)
+        return example_grid
+    monkeypatch.setattr(model, "encode", encode)
+    hist, region, canvas, js, info = paint.reset(catalog, NAME)
+    assert hist["grid"] == example_grid[0].tolist() and "shipped example 1" in info
+    assert torch.equal(seen[0], model.examples[:1].float() / 255)
+    monkeypatch.setattr(model, "examples", None)           # a checkpoint without examples: one code everywhere
+    assert len({c for row in paint.reset(catalog, NAME)[0]["grid"] for c in row}) == 1

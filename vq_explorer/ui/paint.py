@@ -97,8 +97,14 @@ def view(catalog, name: str, hist: dict, region, tiles_look: bool = False, note:
 
 @guarded
 def reset(catalog, name: str, tiles_look=False):
+    """The painter as a checkpoint opens it: the grid of its first shipped test image, decoded, so a first click
+    visibly changes a real picture (one code everywhere, for a checkpoint without examples)."""
     model = catalog.get(name)
-    return view(catalog, name, ex.History.new(torch.full(model.grid, ex.most_used_code(model))), None, tiles_look)
+    if model.examples is not None and len(model.examples):
+        grid, note = model.encode(model.examples[:1].float() / 255)[0], "the grid of shipped example 1"
+    else:
+        grid, note = torch.full(model.grid, ex.most_used_code(model)), ""
+    return view(catalog, name, ex.History.new(grid), None, tiles_look, note)
 
 
 def decode_cells(catalog, request: dict) -> dict:
