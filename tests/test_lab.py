@@ -167,3 +167,28 @@ def test_the_lab_endpoint_through_gradio_client(ckpt_dir):
             client.predict("mnist", "ema", 64, 5, -3, api_name="/lab")
     finally:
         demo.close()
+
+
+def test_the_lab_opens_on_a_recorded_race_until_one_is_trained(tmp_path):
+    """A race saved and loaded back draws as a finished one: the same curves, usage and pictures, a status that
+    says it is recorded, and its summary; without the file the panels stay empty."""
+    import json
+
+    from PIL import Image
+
+    from vq_explorer.ui import lab as tab
+    runs = [lab.start("mnist", v, 16, 4, 0) for v in ("plain", "ema")]
+    for _ in lab.train(runs, 1.0):
+        pass
+    frames = [lab.frame(r, 64) for r in runs]
+    result = {"dataset": "mnist", "variant": "plain", "compare": {"variant": "ema"}}
+    lab.save_race(tmp_path / "race.safetensors", runs, frames, result, 1.0)
+    loaded, loaded_frames, loaded_result, seconds = lab.load_race(tmp_path / "race.safetensors")
+    assert [r.variant for r in loaded] == ["plain", "ema"] and [r.step for r in loaded] == [r.step for r in runs]
+    assert loaded[1].history["mse"] == pytest.approx(runs[1].history["mse"]) and loaded_result == result
+    assert torch.equal(loaded_frames[0].usage, frames[0].usage) and seconds == 1.0
+    curves, usage, code_map, recons, status, summary = tab.first_screen(tmp_path / "race.safetensors")
+    assert len(curves.data) == 4 and len(usage.data) == 2 and len(code_map.data) == 6
+    assert Image.open(recons).size[0] >= 8 * 28 and json.loads(summary) == result
+    assert "recorded race" in status and "**plain**" in status and "press **Train**" in status
+    assert tab.first_screen(tmp_path / "missing.safetensors") == (None, None, None, None, "", "")

@@ -6,6 +6,7 @@ The data are small subsets of MNIST and Fashion-MNIST kept in the package (lab_d
 tools/make_lab_data.py), so a Space trains with no download."""
 
 import itertools
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from . import metrics as M
 from . import training
@@ -177,3 +180,42 @@ def as_model(run: Run, f: Frame | None = None, examples: int = 40) -> VQModel:
     metrics = {**summary(run, f), "test_images": SUBSET[1]}
     return VQModel(vqvae, None, config, metrics, test[:examples].clone(), labels[:examples].clone(),
                    {"usage": f.usage})
+
+
+# --- a recorded race: what the tab shows before the visitor trains one ------------------------------------
+RECORDED = LAB_DATA / "recorded_race.safetensors"
+
+
+@dataclass
+class Recorded:
+    """A finished run as the Lab shows it (its name, step count and curves), without its model."""
+    variant: str
+    step: int
+    history: dict
+
+
+def save_race(path, runs: list[Run], frames: list[Frame], result: dict, seconds: float):
+    """The runs' curves and final frames in one file (tools/record_lab_race.py writes the shipped one)."""
+    tensors = {}
+    for i, (r, f) in enumerate(zip(runs, frames, strict=True)):
+        tensors |= {f"run{i}.history.{k}": torch.tensor(v, dtype=torch.float32) for k, v in r.history.items()}
+        tensors |= {f"run{i}.{k}": getattr(f, k).contiguous() for k in ("usage", "codes_xy", "outputs_xy",
+                                                                        "originals", "recons")}
+    meta = {"variants": json.dumps([r.variant for r in runs]), "steps": json.dumps([r.step for r in runs]),
+            "mse": json.dumps([f.mse for f in frames]), "result": json.dumps(result), "seconds": str(seconds)}
+    save_file(tensors, str(path), meta)
+
+
+def load_race(path=RECORDED) -> tuple[list[Recorded], list[Frame], dict, float]:
+    """(runs, frames, summary, seconds) of a recorded race."""
+    with safe_open(str(path), "pt") as f:
+        meta, t = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    runs, frames = [], []
+    for i, (variant, steps, mse) in enumerate(zip(*(json.loads(meta[k]) for k in ("variants", "steps", "mse")),
+                                                  strict=True)):
+        prefix = f"run{i}.history."
+        history = {k[len(prefix):]: v.tolist() for k, v in t.items() if k.startswith(prefix)}
+        runs.append(Recorded(variant, steps, history))
+        frames.append(Frame(*(t[f"run{i}.{k}"] for k in ("usage", "codes_xy", "outputs_xy", "originals",
+                                                         "recons")), mse))
+    return runs, frames, json.loads(meta["result"]), float(meta["seconds"])

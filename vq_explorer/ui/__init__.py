@@ -84,6 +84,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
         if names:
             demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
+        demo.load(guarded(lab.first_screen), None, lab_tab["first_screen"], api_visibility="private")
         ckpt.change(guarded(on_open), [ckpt, rec["upload"]], outputs,   # also a lab model, opened
                     api_visibility="private")
         # A colour photo seen in grey by a digit model: one click opens the colour model on it.

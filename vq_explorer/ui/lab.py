@@ -86,6 +86,19 @@ def _views(runs, frames, every_chart: bool = True):
             png(render.image_sheet(sheet, nrow=lab.SHOWN, size=640)))
 
 
+def first_screen(path=lab.RECORDED):
+    """Until the visitor trains: a recorded race, drawn as a finished one is (curves, usage, map, pictures,
+    status, summary); empty panels where the package has none."""
+    if not path.exists():
+        return (None, None, None, None, "", "")
+    runs, frames, result, seconds = lab.load_race(path)
+    status = _status(runs, frames, done=True).rsplit("\n\n", 1)[0]
+    names = " against ".join(f"**{r.variant}**" for r in runs)
+    return (*_views(runs, frames), f"{status}\n\n_A recorded race ({names}, {result['dataset']}, {seconds:g} "
+            "seconds, seed 0, written by `tools/record_lab_race.py`): press **Train** to run your own._",
+            json.dumps(result))
+
+
 def _status(runs, frames, done: bool) -> str:
     rows = [f"**{r.variant}** · step {r.step} · test MSE {f.mse:.4f} · perplexity {M.perplexity(f.usage):.1f} · "
             f"{int((f.usage > 0).sum())} codes used, {int((f.usage == 0).sum())} dead"
@@ -150,4 +163,4 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         ev.then(lambda m: gr.update(choices=m, value=m[-1] if m else None), mine, pick, api_visibility="private")
         stop.click(None, None, None, cancels=[ev])
         opened = open_btn.click(bind(catalog, open_in_tabs), [pick, mine], checkpoint, api_visibility="private")
-    return {"opened": opened}
+    return {"opened": opened, "first_screen": [curves, usage, code_map, recons, status, summary]}
