@@ -109,7 +109,8 @@ def test_a_budget_pauses_mid_stage_and_a_fresh_clone_resumes_to_the_same_weights
                                                                                  capfd):
     from safetensors.torch import load_file
     digits = save_digit_folder(tmp_path / "digits", *mnist_1000, 300)
-    recipe = [*TINY, "--epochs", "2", "--precision", "fp32", "--save-every", "1000"]
+    # dead codes restart after 2 idle steps: the resumed stage draws random numbers (restarts) after its pause
+    recipe = [*TINY, "--epochs", "2", "--precision", "fp32", "--save-every", "1000", "--dead-after", "2"]
 
     def folders(name, *extra):
         return ["--checkpoints", str(tmp_path / name / "ck"), "--runs", str(tmp_path / name / "partial"),
