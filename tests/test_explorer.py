@@ -382,3 +382,16 @@ def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
     Image.fromarray((model.examples[0, 0]).numpy()).save(p)
     grid, notes = explorer.encode_image(model, str(p))
     assert torch.equal(grid, model.encode(model.examples[:1].float() / 255)[0]) and notes == []
+
+
+def test_a_drawing_is_centred_by_its_mass_not_by_where_any_ink_is():
+    """A heavy stroke with a faint tail: MNIST centres digits by the mass of their ink, so the heavy part must sit
+    in the middle; centring the bare pixels would pull it towards the tail."""
+    from vq_explorer.images import centre_like_mnist
+    mask = np.zeros((100, 100), np.float32)
+    mask[:, :50] = 1.0                # heavy ink on the left half
+    mask[:, 50:] = 0.08               # a faint wash on the right half: half the pixels, 7% of the ink
+    out = centre_like_mnist(mask)
+    ys, xs = np.indices(out.shape)
+    cy, cx = (ys * out).sum() / out.sum(), (xs * out).sum() / out.sum()
+    assert abs(cy - 13.5) < 1.5 and abs(cx - 13.5) < 1.0, (cy, cx)   # (the plain centroid: x = 9.2)

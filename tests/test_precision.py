@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from vq_explorer import training
 from vq_explorer.config import VQVAEConfig
-from vq_explorer.quantizer import FSQ, VectorQuantizer
+from vq_explorer.fsq import FSQ
+from vq_explorer.quantizer import VectorQuantizer
 from vq_explorer.vqvae import VQVAE
 
 

@@ -216,7 +216,7 @@ def test_the_rotation_variant_changes_the_encoders_gradient_not_the_forward_pass
 
 
 def test_fsq_levels_codes_and_lookup():
-    from vq_explorer.quantizer import FSQ, fsq_levels
+    from vq_explorer.fsq import FSQ, fsq_levels
     assert fsq_levels(512) == (8, 8, 8) and fsq_levels(1024) == (8, 8, 4, 4) and fsq_levels(64) == (4, 4, 4)
     with pytest.raises(ValueError, match="power of two"):
         fsq_levels(500)
@@ -241,7 +241,7 @@ def test_fsq_levels_codes_and_lookup():
 def test_fsq_rounding_is_straight_through():
     """One dimension of 5 levels, identity projections: output = round(2·tanh(h))/2 (half = 2·1.001), so the
     gradient is that of 2.002·tanh(h)/2 at h — not 0, as plain rounding would give."""
-    from vq_explorer.quantizer import FSQ
+    from vq_explorer.fsq import FSQ
     fsq = FSQ(code_dim=1, levels=(5,))
     with torch.no_grad():
         fsq.project_in.weight.fill_(1.0), fsq.project_in.bias.zero_()

@@ -4,15 +4,13 @@ looks decoded, and a 2-D map of the code vectors."""
 import torch
 import torch.nn.functional as F
 
-from .data import to_float
-
 
 @torch.no_grad()
 def code_stats(model, images: torch.Tensor, per_code: int = 6, patch_images: int = 3000) -> dict:
     """usage (K,) over all `images` (uint8); patches (K, per_code, C, 2f, 2f) uint8 — each code's cell with a
     margin of f/2, taken from the images where that code occurs most often; patch_count (K,)."""
     K, f = model.config["num_codes"], model.config["downsample"]
-    grids = torch.cat([model.encode(to_float(images[i:i + 500])) for i in range(0, len(images), 500)])
+    grids = torch.cat([model.encode(images[i:i + 500].float() / 255) for i in range(0, len(images), 500)])
     usage = torch.bincount(grids.reshape(-1), minlength=K)
 
     sub, g = images[:patch_images], grids[:patch_images]

@@ -29,13 +29,13 @@ QUANTIZERS = {
     "ema+kmeans": dict(ema=True, init="kmeans++", restart_dead=False),
     "ema+kmeans+restart": dict(ema=True, init="kmeans++", restart_dead=True),   # the default
     "rotation": dict(ema=False, init="none", restart_dead=False, gradient="rotation"),   # plain + rotation trick
-    "fsq": dict(fsq_levels=None),                                     # levels from K: quantizer.fsq_levels
+    "fsq": dict(fsq_levels=None),                                     # levels from K: fsq.fsq_levels
 }
 
 
 def quantizer_variant(cfg: VQVAEConfig, name: str) -> VQVAEConfig:
     """`cfg` with the named variant's quantizer (its other settings kept)."""
-    from .quantizer import fsq_levels
+    from .fsq import fsq_levels
     if name not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {name!r}: choose one of {list(QUANTIZERS)}")
     changes = dict(QUANTIZERS[name])

@@ -134,7 +134,8 @@ def centre_like_mnist(mask: np.ndarray, size: int = 28) -> np.ndarray:
                                                                   max(1, round(h * scale))), Image.LANCZOS)
     out = np.zeros((size, size), np.float32)
     a = np.asarray(small, np.float32) / 255
-    cy, cx = np.array(np.nonzero(a > 0)).mean(1) if a.any() else (a.shape[0] / 2, a.shape[1] / 2)
+    # the centre of mass: each pixel weighted by its ink, as MNIST's digits were centred
+    cy, cx = (np.indices(a.shape) * a).sum((1, 2)) / a.sum() if a.any() else (a.shape[0] / 2, a.shape[1] / 2)
     top = int(np.clip(round(size / 2 - cy), 0, size - a.shape[0]))
     left = int(np.clip(round(size / 2 - cx), 0, size - a.shape[1]))
     out[top:top + a.shape[0], left:left + a.shape[1]] = a

@@ -1,6 +1,8 @@
-"""The training loop that train.py and the codebook lab share: cosine learning rate, one optimiser step per
-batch, a stop on a non-finite loss, and the precision the networks run in. What differs around it stays with the
-caller: train.py adds epochs, saving, resume and torchrun; the lab adds a time limit and live pictures."""
+"""The training loop that train.py and the codebook lab share: the learning rate from the caller's progress on a
+cosine (train.py's budget; the lab, which has no end to anneal towards, passes no progress and keeps the base
+rate), one optimiser step per batch, a stop on a non-finite loss, and the precision the networks run in. What
+differs around it stays with the caller: train.py adds epochs, saving, resume and torchrun; the lab adds a time
+limit and live pictures."""
 
 import contextlib
 import math

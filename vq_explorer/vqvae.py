@@ -9,7 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import VQVAEConfig
-from .quantizer import FSQ, VectorQuantizer
+from .fsq import FSQ
+from .quantizer import VectorQuantizer
 
 
 class ResBlock(nn.Module):
@@ -84,8 +85,9 @@ class VQVAEOutput(NamedTuple):
 def build_quantizer(cfg: VQVAEConfig):
     if cfg.fsq_levels:
         return FSQ(cfg.code_dim, tuple(cfg.fsq_levels), cfg.dead_after)
-    return VectorQuantizer(cfg.num_codes, cfg.code_dim, cfg.beta, cfg.ema, cfg.ema_decay, cfg.ema_eps, cfg.init,
-                           cfg.dead_after, cfg.restart_dead, cfg.gradient)
+    return VectorQuantizer(num_codes=cfg.num_codes, code_dim=cfg.code_dim, beta=cfg.beta, ema=cfg.ema,
+                           ema_decay=cfg.ema_decay, ema_eps=cfg.ema_eps, init=cfg.init, dead_after=cfg.dead_after,
+                           restart_dead=cfg.restart_dead, gradient=cfg.gradient)
 
 
 class VQVAE(nn.Module):
