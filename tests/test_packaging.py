@@ -38,8 +38,9 @@ def test_the_wheel_holds_every_module_its_data_and_its_dependencies(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "vq_explorer").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
+    data = {str(p.relative_to(ROOT)) for p in (ROOT / "vq_explorer" / "lab_data").iterdir() if p.is_file()}
     assert {"vq_explorer/ui/painter.js", "vq_explorer/lab_data/mnist.npz",
-            "vq_explorer/lab_data/fashion_mnist.npz"} <= names
+            "vq_explorer/lab_data/recorded_race.safetensors"} <= names and data <= names
     info = next(n for n in names if n.endswith(".dist-info/METADATA"))
     meta = zipfile.ZipFile(wheel).read(info).decode()
     pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
