@@ -86,6 +86,13 @@ class Build:
             cmd += ["--out", str(self.path)]
         return [*cmd, "--resume"]
 
+    def stage_info(self, stage: str) -> dict:
+        """The record of a stage's saved state in the run folder ({} where there is none that reads)."""
+        try:
+            return json.loads(raw_metadata(self.run / f"{stage}.safetensors")["info"])
+        except Exception:
+            return {}
+
     def recorded(self) -> tuple[dict, dict] | None:
         """(config, metrics) of the checkpoint, or None where there is none that loads."""
         try:
@@ -178,10 +185,7 @@ def minutes_left(b: Build) -> tuple[float | None, str]:
     for stage in ("vqvae", "prior"):
         if stage == "vqvae" and args.vqvae_from:
             continue
-        try:
-            info = json.loads(raw_metadata(b.run / f"{stage}.safetensors")["info"])
-        except Exception:
-            info = {}
+        info = b.stage_info(stage)
         if info.get("done"):
             continue
         epochs = getattr(args, f"{stage}_epochs")
@@ -202,15 +206,12 @@ def minutes_left(b: Build) -> tuple[float | None, str]:
 
 def progress(b: Build) -> str:
     """How far a partial rebuild has gone ("vqvae 12.0 of 50 epochs"), from its saved states; "" if none."""
-    import train as T
-    args = T.parse_args(["--dataset", b.dataset, *shlex.split(b.args)])
+    from train_speed import recipe_args
+    args = recipe_args(b.dataset, b.args)
     parts = []
     for stage in ("vqvae", "prior"):
-        try:
-            info = json.loads(raw_metadata(b.run / f"{stage}.safetensors")["info"])
-        except Exception:
-            continue
-        if not (stage == "vqvae" and args.vqvae_from):
+        info = b.stage_info(stage)
+        if info and not (stage == "vqvae" and args.vqvae_from):
             parts.append(f"{stage} {info['epoch']:.1f} of {getattr(args, f'{stage}_epochs'):g} epochs")
     return ", ".join(parts)
 
