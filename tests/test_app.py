@@ -268,65 +268,118 @@ def test_client_upload_over_the_size_limit_is_refused(client, tmp_path):
         client.predict(handle_file(str(big)), api_name="/reconstruct")
 
 
-def test_tradeoff_tab_reads_the_benchmark_results(tmp_path):
-    from vq_explorer import render
+TRADEOFF_CSV = (
+    "model,dataset,grid,K,prior,vqvae_epochs,prior_epochs,prior_minutes,mse,psnr,bits_per_code,bits_per_image,"
+    "sample_accuracy,sample_ms_b1,sample_ms_b16,plain_ms_b16,plain_ms_b1,speedup_b16,speedup_b1,decode_ms,"
+    "params_prior,sample_steps,image_dims\n"
+    "mnist,mnist,7x7,512,pixelcnn,20,8,49.0,0.00167,27.8,4.4,215.8,0.952,151,16.2,117.9,312,7.3,2.1,0.4,990528,49,784\n"
+    "mnist_4x4,mnist,4x4,512,pixelcnn,20,8,20.7,0.00514,22.9,6.1,97.7,0.968,58,5.8,28.3,170,4.8,2.9,0.3,990528,16,"
+    "784\n"
+    "mnist_tf,mnist,7x7,512,transformer,20,8,36.0,0.00167,27.8,4.2,205.1,0.97,90,9.5,60.0,120,6.3,1.3,0.4,927744,49,"
+    "784\n"
+    "mnist_rnn,mnist,7x7,512,rnn,20,8,12.0,0.00167,27.8,4.9,240.0,0.90,40,3.0,30.0,80,10,2,0.4,1000000,49,784\n"
+    "mnist_mg,mnist,7x7,512,maskgit,20,8,30.0,0.00167,27.8,,,0.98,50,12.0,,,,,0.4,950000,8,784\n"
+    "cifar10,cifar10,8x8,1024,pixelcnn,50,15,78.0,0.0029,25.4,9.0,576.0,,300,40.0,300,900,7.5,3,1.0,2000000,64,"
+    "3072\n")
+
+
+def tradeoff_rows(tmp_path, text=TRADEOFF_CSV):
+    from vq_explorer import results
+    (tmp_path / "tradeoff.csv").write_text(text)
+    return results.read_rows(tmp_path)
+
+
+def test_tradeoff_grid_table_holds_one_row_per_vqvae_from_the_results_file(tmp_path):
+    from vq_explorer import results
     from vq_explorer.ui import tradeoff
-    assert tradeoff.read_rows(tmp_path) == [] and "No measurements" in tradeoff.table([])
-    (tmp_path / "tradeoff.csv").write_text(
-        "model,dataset,grid,K,vqvae_epochs,prior_epochs,prior_minutes,mse,psnr,bits_per_code,bits_per_image,"
-        "sample_accuracy,sample_ms_b1,sample_ms_b16,plain_ms_b16,speedup_b16,speedup_b1,decode_ms,params_prior\n"
-        "mnist,mnist,7x7,512,20.0,8.0,35.1,0.0027,25.8,4.1,202.6,0.944,30,3.1,20.5,6.6,5.0,0.2,990528\n"
-        "old,mnist,4x4,512,,,,0.0068,21.7,5.8,93,,32,4.8,22.3,4.6,5.0,0.3,990528\n")
+    assert results.read_rows(tmp_path) == [] and "No measurements" in results.grid_table([])
+    rows = tradeoff_rows(tmp_path)
+    lines = results.grid_table(rows).splitlines()
+    assert len(lines) == 2 + 3   # the PixelCNN rows only: one per VQ-VAE (cifar10, mnist 7×7, mnist 4×4)
+    assert lines[2] == ("| cifar10 | 8×8 | 1024 | 50 / 15 | 0.0029 | 25.4 dB | 576 | 0.188 | — | 300 | 40.0 | "
+                        "7.5× |")   # bits per dimension: 576 bits over 32·32·3 numbers
+    assert lines[3].startswith("| mnist | 7×7 | 512 | 20 / 8 | 0.0017 | 27.8 dB | 216 | 0.275 | 95.2% | 151 |")
     Image.new("RGB", (8, 8)).save(tmp_path / "mnist_samples.png")
-    rows = tradeoff.read_rows(tmp_path)
-    table = tradeoff.table(rows)
-    assert "| mnist | 7x7 | 512 | 20.0 / 8.0 | 0.0027 | 25.8 dB | 203 | 94.4% | 3.1 | 6.6× |" in table
-    assert "| old | 4x4 | 512 | ? / ? | 0.0068 | 21.7 dB | 93 | — | 4.8 | 4.6× |" in table  # budget unrecorded
-    assert tradeoff.sheets(rows, tmp_path)[0][1] == "mnist · 7x7"
-    fig = render.tradeoff_figure(rows)
-    assert fig.data[0].x == (3.1, 4.8) and fig.data[0].y == (25.8, 21.7)
+    assert tradeoff.sheets(rows, tmp_path) == [(str(tmp_path / "mnist_samples.png"), "mnist · 7×7 Gated PixelCNN")]
 
 
-def test_tradeoff_tab_sets_the_two_priors_over_the_same_codes_side_by_side(tmp_path):
+def test_tradeoff_chart_has_a_labelled_marker_per_model_and_the_steps_as_a_line(tmp_path):
     from vq_explorer import render
     from vq_explorer.ui import tradeoff
-    (tmp_path / "tradeoff.csv").write_text(
-        "model,dataset,grid,K,prior,vqvae_epochs,prior_epochs,prior_minutes,mse,psnr,bits_per_code,bits_per_image,"
-        "sample_accuracy,sample_ms_b1,sample_ms_b16,plain_ms_b16,plain_ms_b1,speedup_b16,speedup_b1,decode_ms,"
-        "params_prior\n"
-        "mnist,mnist,7x7,512,pixelcnn,20,8,49.0,0.00167,27.8,4.4,215.8,0.952,151,16.2,117.9,312,7.3,2.1,0.4,990528\n"
-        "mnist_4x4,mnist,4x4,512,pixelcnn,20,8,20.7,0.00514,22.9,6.1,97.7,0.968,58,5.8,28.3,170,4.8,2.9,0.3,990528\n"
-        "mnist_tf,mnist,7x7,512,transformer,20,8,36.0,0.00167,27.8,4.2,205.1,0.97,90,9.5,60.0,120,6.3,1.3,0.4,"
-        "927744\n")
-    rows = tradeoff.read_rows(tmp_path)
-    text = tradeoff.priors_table(rows)
-    lines = text.splitlines()
-    assert len(lines) == 4   # head, rule, the PixelCNN and the Transformer over the same VQ-VAE; not the 4x4
-    assert lines[2] == "| pixelcnn (mnist) | 0.99 M | 8 | 49 | 215.8 | 95.2% | 151 / 312 | 16.2 / 117.9 |"
-    assert lines[3] == "| transformer (mnist_tf) | 0.93 M | 8 | 36 | 205.1 | 97.0% | 90 / 120 | 9.5 / 60.0 |"
-    assert tradeoff.priors_table([r for r in rows if r["prior"] == "pixelcnn"]) == ""
-    assert render.tradeoff_figure(rows).data[0].text == ("7x7", "4x4", "7x7 transformer")
+    rows = tradeoff_rows(tmp_path)
+    steps = [{"grid": "7x7", "prior": "maskgit", "steps": s, "guidance": "0", "accuracy": a, "ms_b1": t,
+              "ms_b16": t / 4} for s, a, t in (("8", "0.9", 20.0), ("1", "0.5", 3.0))]
+    fig = tradeoff.chart(rows, steps)
+    psnr = [d for d in fig.data if d.yaxis in (None, "y") and d.mode == "markers+text"]
+    assert [(d.text[0], d.x[0], d.y[0]) for d in psnr][:2] == [("7×7 Gated PixelCNN", 151.0, 27.8),
+                                                                ("4×4 Gated PixelCNN", 58.0, 22.9)]
+    assert len(psnr) == len(rows)
+    classes = [d for d in fig.data if d.yaxis == "y2" and d.mode == "markers+text"]
+    assert len(classes) == len(rows) - 1   # cifar10 has no classifier figure
+    line = [d for d in fig.data if d.mode.startswith("lines")]
+    assert len(line) == 1 and line[0].x == (3.0, 20.0) and line[0].y == (50.0, 90.0)   # ordered by steps
+    batch = tradeoff.chart(rows, steps, "per image in a batch of 16")
+    assert batch.data[0].x == (16.2,) and [d for d in batch.data if d.mode.startswith("lines")][0].x == (0.75, 5.0)
+    assert render.overview_figure([], []).data == ()
 
 
-def test_tradeoff_tab_shows_the_steps_benchmark(tmp_path):
-    from vq_explorer import render
+def test_tradeoff_families_table_sets_all_priors_over_the_same_codes_side_by_side(tmp_path):
+    from vq_explorer import results
+    rows = tradeoff_rows(tmp_path)
+    lines = results.families_table(rows).splitlines()
+    assert len(lines) == 2 + 4   # the four families over mnist's 7×7 codes; not the 4×4 or cifar10
+    assert lines[2] == ("| 7×7 | Gated PixelCNN | mnist | 0.99 M | 8 | 49 | 215.8 | 95.2% | 151 / 312 | "
+                        "16.2 / 117.9 |")
+    assert lines[4] == "| 7×7 | RNN (LSTM) | mnist_rnn | 1.00 M | 8 | 12 | 240.0 | 90.0% | 40 / 80 | 3.0 / 30.0 |"
+    assert lines[5] == ("| 7×7 | masked Transformer (8 steps) | mnist_mg | 0.95 M | 8 | 30 | — (no likelihood) | "
+                        "98.0% | 50 / — | 12.0 / — |")
+    assert results.families_table([r for r in rows if r["prior"] == "pixelcnn"]) == ""
+
+
+def test_tradeoff_findings_are_built_from_the_numbers_and_decide_the_rnn_verdict(tmp_path):
     from vq_explorer.ui import tradeoff
+    rows = tradeoff_rows(tmp_path)
+    text = tradeoff.findings(rows, [])
+    assert "7×7 → 4×4 costs 4.9 dB of PSNR (27.8 → 22.9)" in text and "2.6× faster (151 → 58 ms)" in text
+    assert "Transformer 205.1, Gated PixelCNN 215.8, RNN (LSTM) 240.0" in text   # ranked by bits
+    assert "\"generally a weak model\" holds here" in text and "34.9 bits per image behind the Transformer" in text
+    assert "CIFAR-10" in text and "0.188 bits per dimension" in text
+    assert "not the digit" in text   # 95.2% and 96.8%: within 3 points
+    # other numbers, other words: nothing in them is typed
+    strong = TRADEOFF_CSV.replace("4.9,240.0,0.90", "4.9,200.0,0.99")
+    text = tradeoff.findings(tradeoff_rows(tmp_path, strong), [])
+    assert "does not hold at this size and budget" in text and "-5.1 bits per image against the RNN" not in text
+    assert "RNN (LSTM) 200.0, Transformer 205.1" in text
+    weak_likelihood = TRADEOFF_CSV.replace("4.9,240.0,0.90", "4.9,240.0,0.99")
+    assert "holds for the likelihood" in tradeoff.findings(tradeoff_rows(tmp_path, weak_likelihood), [])
+    drift = TRADEOFF_CSV.replace("0.968,58", "0.700,58")
+    assert "moves by 25.2 points" in tradeoff.findings(tradeoff_rows(tmp_path, drift), [])
+
+
+def test_tradeoff_steps_findings_name_the_fewest_steps_that_match_the_cached_prior(tmp_path):
+    from vq_explorer import results
     (tmp_path / "maskgit_steps.csv").write_text(
         "grid,prior,steps,guidance,accuracy,ms_b1,ms_b16,what\n"
         "7x7,pixelcnn,49,0,0.952,102.0,15.7,mnist: sample + decode\n"
         "7x7,maskgit,1,0.0,0.5,3.0,1.0,mnist_maskgit: sample + decode\n"
-        "7x7,maskgit,8,0.0,0.9,20.0,6.0,mnist_maskgit: sample + decode\n"
-        "7x7,maskgit,8,1.0,1.0,40.0,12.0,mnist_maskgit: sample + decode\n"
+        "7x7,maskgit,4,0.0,0.93,12.0,3.0,mnist_maskgit: sample + decode\n"
+        "7x7,maskgit,8,0.0,0.96,20.0,6.0,mnist_maskgit: sample + decode\n"
+        "7x7,maskgit,2,1.0,1.0,40.0,12.0,mnist_maskgit: sample + decode\n"
         "14x14,maskgit,8,0,,40.0,20.0,\"untrained, prior only\"\n")
-    rows = tradeoff.read_rows(tmp_path, "maskgit_steps.csv")
-    lines = tradeoff.steps_table(rows).splitlines()
-    assert lines[4] == "| 7x7 | maskgit | 8 | 0 | 90.0% | 20.0 | 6.0 | mnist_maskgit: sample + decode |"
-    assert lines[6] == "| 14x14 | maskgit | 8 | 0 | — | 40.0 | 20.0 | untrained, prior only |"
+    rows = results.read_rows(tmp_path, "maskgit_steps.csv")
+    lines = results.steps_table(rows).splitlines()
+    assert lines[5] == "| 7×7 | maskgit | 8 | 0 | 96.0% | 20.0 | 6.0 | mnist_maskgit: sample + decode |"
+    assert lines[7] == "| 14×14 | maskgit | 8 | 0 | — | 40.0 | 20.0 | untrained, prior only |"
+    text = results.steps_findings(rows)
+    assert "in 1 step takes 3 ms and 50.0%" in text
+    assert "8 steps match the Gated PixelCNN within a point (96.0%) in 20 ms, 5.1× faster" in text  # 4 (93%) not
+    assert "(g = 1), 2 steps reach 100.0% in 40 ms" in text
+    assert results.steps_table([]) == "" and results.steps_findings([]) == ""
+    from vq_explorer import render
     fig = render.steps_figure(rows)   # a masked line per guidance (7×7 rows with a quality), the AR point
-    assert fig.data[0].x == (3.0, 20.0) and fig.data[0].y == (50.0, 90.0)
-    assert fig.data[0].text == ("1 steps", "8 steps") and fig.data[1].x == (40.0,)
+    assert fig.data[0].x == (3.0, 12.0, 20.0) and fig.data[0].y == (50.0, 93.0, 96.0)
+    assert fig.data[0].text == ("1 steps", "4 steps", "8 steps") and fig.data[1].x == (40.0,)
     assert "guidance 1" in fig.data[1].name and fig.data[2].x == (102.0,)
-    assert tradeoff.steps_table([]) == ""
 
 
 # --- a masked prior in the app ----------------------------------------------------------------------------

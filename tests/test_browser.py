@@ -276,12 +276,26 @@ def test_the_lab_stops_at_once_and_can_train_again(page):
     assert not errors, [e.inner_text() for e in errors]
 
 
-def test_tradeoff_tab_shows_both_tables_and_the_chart(page, shots):
+def test_tradeoff_tab_opens_on_the_chart_and_sheets_with_the_tables_folded(page, shots):
     page.get_by_role("tab", name="Trade-off").click()
     page.wait_for_selector("#tradeoff-chart .js-plotly-plot")
+    labels = page.inner_text("#tradeoff-chart")   # one labelled marker per model of tradeoff.csv
+    assert "7×7 Gated PixelCNN" in labels and "4×4 Gated PixelCNN" in labels and "7×7 Transformer" in labels
+    assert page.locator("#tradeoff-sheets img").count() >= 2
+    assert "What the numbers say" in page.inner_text("#tradeoff-findings")
+    assert not page.locator("#tradeoff-table").is_visible()   # the tables wait in closed sections
+    before = page.inner_text("#tradeoff-chart")
+    page.locator("#tradeoff-batch").get_by_text("per image in a batch of 16").click()
+    page.wait_for_function("([b]) => document.querySelector('#tradeoff-chart').innerText !== b", arg=[before])
+    assert "batch of 16" in page.inner_text("#tradeoff-chart")
+    page.screenshot(path=str(shots / "tradeoff.png"), full_page=True)
+    page.get_by_text("Grid sizes: the table").click()
+    page.wait_for_selector("#tradeoff-table", state="visible")
     assert "mnist_4x4" in page.inner_text("#tradeoff-table")
-    priors = page.inner_text("#priors-table")   # tradeoff.csv holds both priors over mnist's codes
-    assert "pixelcnn (mnist)" in priors and "transformer (mnist_transformer)" in priors
+    page.get_by_text("Prior families over the same codes: the table").click()
+    priors = page.inner_text("#priors-table")   # tradeoff.csv holds several priors over mnist's codes
+    assert "Gated PixelCNN" in priors and "mnist_transformer" in priors
+    page.get_by_text("The masked prior's steps").click()
     page.wait_for_selector("#steps-chart .js-plotly-plot")     # maskgit_steps.csv: the masked prior's steps
     assert "maskgit" in page.inner_text("#steps-table")
-    page.screenshot(path=str(shots / "tradeoff.png"), full_page=True)
+    page.screenshot(path=str(shots / "tradeoff_tables.png"), full_page=True)

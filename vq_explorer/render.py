@@ -10,6 +10,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
+from .results import family, label, num
+
 GOLDEN = 0.618033988749895
 
 
@@ -180,30 +182,55 @@ def probs_figure(probs: torch.Tensor, k: int = 10, chosen: int | None = None) ->
                    xaxis=dict(title="code", type="category"), yaxis=dict(title="probability", range=[0, 1]))
 
 
-def prior_family(row: dict) -> str:
-    """A trade-off row's prior; rows measured before the column existed are PixelCNNs."""
-    return row.get("prior") or "pixelcnn"
+FAMILY_COLOURS = {"pixelcnn": "#4c78a8", "transformer": "#e4572e", "rnn": "#54a24b", "maskgit": "#b279a2"}
+DATASET_SYMBOLS = {"mnist": "circle", "fashion_mnist": "diamond", "cifar10": "square"}
 
 
-def point_label(row: dict) -> str:
-    """A trade-off point's label: its grid, and its prior where that is not the default PixelCNN."""
-    return row["grid"] + ("" if prior_family(row) == "pixelcnn" else f" {prior_family(row)}")
-
-
-def tradeoff_figure(rows: list[dict]) -> go.Figure:
-    """Test PSNR against sampling time per image, one point per model (rows as in benchmarks/tradeoff.py)."""
-    traces = []
-    for ds in sorted({r["dataset"] for r in rows}):
-        rs = [r for r in rows if r["dataset"] == ds]
+def overview_figure(rows: list[dict], steps: list[dict] = (), batch: int = 1) -> go.Figure:
+    """The trade-off in one picture: time to sample and decode an image (log) against reconstruction quality
+    (top) and against how often the samples are read as their class (bottom), one labelled marker per model
+    (rows as in benchmarks/tradeoff.py), the masked prior's numbers of steps as a line (rows as in
+    benchmarks/maskgit_steps.py). `batch`: 1 (one image, the app's case) or 16 (per image in a batch)."""
+    t = "sample_ms_b1" if batch == 1 else "sample_ms_b16"
+    traces, seen = [], {}
+    for r in rows:
+        shared = seen[r["psnr"]] = seen.get(r["psnr"], -1) + 1   # models over one VQ-VAE share a PSNR
+        colour = FAMILY_COLOURS.get(family(r), "#555")
+        marker = dict(size=13, color=colour, symbol=DATASET_SYMBOLS.get(r["dataset"], "circle"))
+        name = f"{r['model']} ({label(r)})"
+        hover = (f"{r['model']}: {label(r)}<br>%{{x:.1f}} ms per image<br>" + "%{y:.1f}")
+        traces.append(go.Scatter(x=[num(r, t)], y=[num(r, "psnr")], mode="markers+text", text=[label(r)],
+                                 textposition="bottom center" if shared % 2 else "top center", marker=marker,
+                                 name=name, legendgroup=r["model"],
+                                 hovertemplate=hover + " dB PSNR<extra></extra>"))
+        if num(r, "sample_accuracy") is not None:
+            side = "bottom right" if len(traces) % 4 == 1 else "top left"   # neighbours alternate sides
+            traces.append(go.Scatter(x=[num(r, t)], y=[100 * num(r, "sample_accuracy")], mode="markers+text",
+                                     text=[label(r)], textposition=side, marker=marker, name=name,
+                                     legendgroup=r["model"], showlegend=False, xaxis="x", yaxis="y2",
+                                     hovertemplate=hover + "% read as their class<extra></extra>"))
+    key = "ms_b1" if batch == 1 else "ms_b16"
+    masked = [r for r in steps if r["prior"] == "maskgit" and r["grid"] == "7x7"
+              and num(r, "accuracy") is not None]
+    for g in sorted({num(r, "guidance") or 0.0 for r in masked}):
+        line = sorted((r for r in masked if (num(r, "guidance") or 0.0) == g), key=lambda r: int(r["steps"]))
         traces.append(go.Scatter(
-            x=[float(r["sample_ms_b16"]) for r in rs], y=[float(r["psnr"]) for r in rs], mode="markers+text",
-            text=[point_label(r) for r in rs], textposition="top center", name=ds, marker=dict(size=12),
-            customdata=[[r["model"], float(r["bits_per_image"])] for r in rs],
-            hovertemplate="%{customdata[0]}<br>%{x:.1f} ms/image<br>PSNR %{y:.1f} dB<br>"
-                          "%{customdata[1]:.0f} bits/image<extra></extra>"))
-    return _figure(traces, "reconstruction quality vs sampling time", 450,
-                   xaxis=dict(title="sampling time per image, ms (cached, batch 16; log)", type="log"),
-                   yaxis=dict(title="test PSNR, dB"))
+            x=[num(r, key) for r in line], y=[100 * num(r, "accuracy") for r in line],
+            mode="lines+markers" if g else "lines+markers+text", textposition="top center",
+            line=dict(color=FAMILY_COLOURS["maskgit"], dash="dot" if g else "solid"), marker=dict(size=7),
+            text=[f"{r['steps']} step{'' if r['steps'] == '1' else 's'}" for r in line], xaxis="x", yaxis="y2",
+            textfont=dict(size=10),
+            name="7×7 masked Transformer by steps" + (f", guidance {g:g}" if g else ""),
+            hovertemplate="%{text}<br>%{x:.1f} ms per image<br>%{y:.1f}% read as their class<extra></extra>"))
+    when = "one image" if batch == 1 else "per image in a batch of 16"
+    psnr = [num(r, "psnr") for r in rows] or [0.0]
+    shares = [y for d in traces if d.yaxis == "y2" for y in d.y] or [100.0]
+    return _figure(traces, f"quality against sampling time ({when}), one marker per model", 620,
+                   xaxis=dict(title=f"ms to sample and decode, {when} (log)", type="log", anchor="y2"),
+                   yaxis=dict(title="test PSNR, dB", domain=[0.56, 1], range=[min(psnr) - 1, max(psnr) + 1]),
+                   yaxis2={**AXES, "title": "% of samples read as their class", "domain": [0, 0.44],
+                           "anchor": "x", "range": [min(shares) - 5, 103]},
+                   legend=dict(orientation="h", y=-0.15), margin=dict(l=50, r=10, t=40, b=40))
 
 
 def steps_figure(rows: list[dict]) -> go.Figure:

@@ -1,0 +1,63 @@
+"""Copy the measured tables and their findings into the README, so its figures are the results files' own.
+
+    python tools/readme_results.py           # rewrite the marked blocks of README.md
+    python tools/readme_results.py --check   # exit 1, naming the stale blocks, where the README differs
+
+A block is the text between `<!-- results:NAME -->` and `<!-- /results -->`; NAME is a file in
+benchmarks/results/ (tradeoff.md, priors.md, ...), as `python benchmarks/tradeoff.py` writes it, or
+`steps` for the masked prior's findings built from maskgit_steps.csv.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vq_explorer import results  # noqa: E402
+
+BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
+
+
+def content(name: str, folder: Path = results.RESULTS) -> str:
+    if name == "steps":
+        return results.steps_findings(results.read_rows(folder, "maskgit_steps.csv")) + "\n"
+    path = folder / name
+    if not path.exists():
+        raise SystemExit(f"error: the README shows results file {name}, which does not exist in {folder}: "
+                         "run the benchmark that writes it")
+    return path.read_text()
+
+
+def update(text: str, folder: Path = results.RESULTS) -> tuple[str, list[str]]:
+    """The README with every block replaced by its file's text, and the names of the blocks that changed."""
+    stale = []
+
+    def fill(m):
+        body = content(m["name"], folder)
+        if body != m["body"]:
+            stale.append(m["name"])
+        return m.group(1) + body + m.group(4)
+    return BLOCK.sub(fill, text), stale
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="only say whether the README is current")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = ap.parse_args(argv)
+    new, stale = update(args.readme.read_text())
+    if args.check:
+        if stale:
+            sys.exit(f"README blocks older than their results: {', '.join(stale)} "
+                     "(python tools/readme_results.py rewrites them)")
+        print("README results blocks are current")
+        return
+    args.readme.write_text(new)
+    print(f"rewrote {', '.join(stale)}" if stale else "nothing to rewrite")
+
+
+if __name__ == "__main__":
+    main()

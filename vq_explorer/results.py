@@ -1,0 +1,270 @@
+"""The measured results as people read them: tables and findings built from the benchmark CSVs.
+
+The Trade-off tab and the README both show them, so every figure in their words comes from one file
+(`benchmarks/results/tradeoff.csv`, written by `benchmarks/tradeoff.py`; `maskgit_steps.csv`, by
+`benchmarks/maskgit_steps.py`) and cannot drift from the measurement. No torch here: rows are dicts of strings
+or numbers, as `csv.DictReader` gives them.
+"""
+
+import csv
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+FAMILIES = {"pixelcnn": "Gated PixelCNN", "transformer": "Transformer", "rnn": "RNN (LSTM)",
+            "maskgit": "masked Transformer"}
+DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def read_rows(folder: Path = RESULTS, name: str = "tradeoff.csv") -> list[dict]:
+    path = Path(folder) / name
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def family(row: dict) -> str:
+    """A trade-off row's prior; rows measured before the column existed are PixelCNNs."""
+    return row.get("prior") or "pixelcnn"
+
+
+def num(row: dict, key: str) -> float | None:
+    value = row.get(key)
+    return None if value in (None, "") else float(value)
+
+
+def cells(row: dict) -> int:
+    h, w = row["grid"].split("x")
+    return int(h) * int(w)
+
+
+def grid_name(row: dict) -> str:
+    return row["grid"].replace("x", "×")
+
+
+def label(row: dict) -> str:
+    """A model's short name on a chart: its grid and prior family."""
+    return f"{grid_name(row)} {FAMILIES.get(family(row), family(row))}"
+
+
+def _share(value) -> str:
+    return "—" if value in (None, "") else f"{float(value):.1%}"
+
+
+def _fixed(value, fmt: str, unit: str = "") -> str:
+    return "—" if value in (None, "") else f"{float(value):{fmt}}{unit}"
+
+
+def _epochs(row: dict) -> str:
+    v, p = num(row, "vqvae_epochs"), num(row, "prior_epochs")
+    return f"{'?' if v is None else f'{v:g}'} / {'?' if p is None else f'{p:g}'}"
+
+
+def markdown(header: list[str], lines) -> str:
+    """A markdown table: the header, its rule, one row per list of cells."""
+    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return "\n".join(rows + ["| " + " | ".join(map(str, c)) + " |" for c in lines])
+
+
+# --- the grid sizes ---------------------------------------------------------------------------------------
+def grid_rows(rows: list[dict]) -> list[dict]:
+    """One row per VQ-VAE: its PixelCNN (every grid has one), largest grid first within a dataset."""
+    return sorted((r for r in rows if family(r) == "pixelcnn"), key=lambda r: (r["dataset"], -cells(r)))
+
+
+def grid_table(rows: list[dict]) -> str:
+    rows = grid_rows(rows)
+    if not rows:
+        return "_No measurements yet: run `python benchmarks/tradeoff.py`._"
+    header = ["model", "grid", "K", "epochs VQ-VAE / prior", "MSE", "PSNR", "bits/image", "bits/dim",
+              "samples read as their class", "ms/image b=1", "ms/image b=16", "cached speed-up b=16"]
+    return markdown(header, ([r["model"], grid_name(r), r["K"], _epochs(r), _fixed(r["mse"], ".4f"),
+                              _fixed(r["psnr"], ".1f", " dB"), _fixed(r.get("bits_per_image"), ".0f"),
+                              _fixed(bits_per_dim(r), ".3f"), _share(r.get("sample_accuracy")),
+                              _fixed(r.get("sample_ms_b1"), ".0f"), _fixed(r.get("sample_ms_b16"), ".1f"),
+                              _fixed(r.get("speedup_b16"), ".1f", "×")] for r in rows))
+
+
+def bits_per_dim(row: dict) -> float | None:
+    """Bits per image over the image's numbers (pixels × channels), the figure papers quote for CIFAR-10."""
+    bits, dims = num(row, "bits_per_image"), num(row, "image_dims")
+    return None if bits is None or not dims else bits / dims
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}×"
+
+
+def grid_findings(rows: list[dict]) -> str:
+    """What the grid sizes say, in sentences whose every number is a cell of the table: each step down in grid
+    size, what it costs in PSNR and gives in bits and time, and whether the samples keep their class."""
+    out = []
+    by_dataset = {}
+    for r in grid_rows(rows):
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    for ds, rs in by_dataset.items():
+        name = DATASETS.get(ds, ds)
+        if len(rs) == 1:
+            r = rs[0]
+            per_dim = bits_per_dim(r)
+            dims = f" ({per_dim:.3f} bits per dimension)" if per_dim is not None else ""
+            out.append(f"**{name}**, one grid ({grid_name(r)} codes): test PSNR {float(r['psnr']):.1f} dB, "
+                       f"{float(r['bits_per_image']):.0f} bits per image{dims}; one sample takes "
+                       f"{float(r['sample_ms_b1']):.0f} ms, {float(r['sample_ms_b16']):.1f} ms per image in a "
+                       f"batch of 16.")
+            continue
+        fair = len({_epochs(r) for r in rs}) == 1
+        budget = (f"all at {_epochs(rs[0]).replace(' / ', ' VQ-VAE and ')} prior epochs" if fair else
+                  "at different epochs, so the steps below mix grid size and training budget")
+        steps = []
+        for a, b in zip(rs, rs[1:], strict=False):
+            (pa, pb), (ba, bb) = ((num(a, k), num(b, k)) for k in ("psnr", "bits_per_image"))
+            ta, tb = num(a, "sample_ms_b1"), num(b, "sample_ms_b1")
+            sentence = (f"{grid_name(a)} → {grid_name(b)} costs {pa - pb:.1f} dB of PSNR ({pa:.1f} → {pb:.1f}) "
+                        f"and takes {ba:.0f} → {bb:.0f} bits per image to store; one image samples "
+                        f"{_ratio(ta, tb)} faster ({ta:.0f} → {tb:.0f} ms)")
+            acc_a, acc_b = num(a, "sample_accuracy"), num(b, "sample_accuracy")
+            if acc_a is not None and acc_b is not None:
+                sentence += f", and {acc_a:.1%} → {acc_b:.1%} of its samples are read as their class"
+            steps.append(sentence + ".")
+        out.append(f"**{name}**, {len(rs)} grids {budget}. " + " ".join(steps))
+        accs = [num(r, "sample_accuracy") for r in rs]
+        if None not in accs:
+            spread = max(accs) - min(accs)
+            kept = ("the class survives every grid (samples read as their class within "
+                    f"{100 * spread:.1f} points): what a smaller grid gives up is reconstruction detail, not "
+                    "the digit" if spread < 0.03 else
+                    f"the share of samples read as their class moves by {100 * spread:.1f} points across the "
+                    "grids: a grid size changes what the prior can write, not only the detail")
+            out.append(f"On {name}, {kept}.")
+    return "\n\n".join(out)
+
+
+# --- the prior families over the same codes ---------------------------------------------------------------
+def family_groups(rows: list[dict]) -> list[list[dict]]:
+    """Rows that model the same VQ-VAE's codes (same dataset, grid and test MSE) with different priors, the
+    groups with more than one family, families in a fixed order."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["grid"], r["mse"]), []).append(r)
+    order = list(FAMILIES)
+    return [sorted(g, key=lambda r: order.index(family(r)) if family(r) in order else len(order))
+            for g in groups.values() if len({family(r) for r in g}) > 1]
+
+
+def families_table(rows: list[dict]) -> str:
+    groups = family_groups(rows)
+    if not groups:
+        return ""
+    header = ["grid", "prior", "model", "parameters", "epochs", "training min", "test bits/image",
+              "samples read as their class", "ms/image b=1, cached / plain", "ms/image b=16, cached / plain"]
+
+    def line(r):
+        exact = num(r, "bits_per_image") is not None
+        plain1, plain16 = num(r, "plain_ms_b1"), num(r, "plain_ms_b16")
+        steps = f" ({int(num(r, 'sample_steps'))} steps)" if not exact and num(r, "sample_steps") else ""
+        return [grid_name(r), FAMILIES.get(family(r), family(r)) + steps, r["model"],
+                f"{int(float(r['params_prior'])) / 1e6:.2f} M", _fixed(r.get("prior_epochs"), "g"),
+                _fixed(r.get("prior_minutes"), ".0f"), _fixed(r.get("bits_per_image"), ".1f") if exact else
+                "— (no likelihood)", _share(r.get("sample_accuracy")),
+                f"{float(r['sample_ms_b1']):.0f} / {'—' if plain1 is None else f'{plain1:.0f}'}",
+                f"{float(r['sample_ms_b16']):.1f} / {'—' if plain16 is None else f'{plain16:.1f}'}"]
+    return markdown(header, (line(r) for g in groups for r in g))
+
+
+def _ranked(group, key, best_low: bool) -> list[tuple[str, float]]:
+    found = [(FAMILIES.get(family(r), family(r)), num(r, key)) for r in group if num(r, key) is not None]
+    return sorted(found, key=lambda p: p[1], reverse=not best_low)
+
+
+def family_findings(rows: list[dict]) -> str:
+    """The families compared in sentences built from the table, and whether the assignment's word on the RNN
+    ("generally a weak model") holds at equal size and epochs — decided by the numbers, not written in."""
+    out = []
+    for g in family_groups(rows):
+        head = f"**{len(g)} priors over the same {grid_name(g[0])} {DATASETS.get(g[0]['dataset'], '')} codes**"
+        sizes = [float(r["params_prior"]) for r in g]
+        epochs = {r.get("prior_epochs") for r in g}
+        head += (f" ({min(sizes) / 1e6:.2f}–{max(sizes) / 1e6:.2f} M parameters, "
+                 + (f"{_fixed(g[0].get('prior_epochs'), 'g')} epochs each)" if len(epochs) == 1
+                    else "different epochs)"))
+        bits = _ranked(g, "bits_per_image", best_low=True)
+        acc = _ranked(g, "sample_accuracy", best_low=False)
+        one = _ranked(g, "sample_ms_b1", best_low=True)
+        batch = _ranked(g, "sample_ms_b16", best_low=True)
+        parts = [head + "."]
+        if bits:
+            parts.append("Test bits per image (lower is a better likelihood): "
+                         + ", ".join(f"{n} {v:.1f}" for n, v in bits) + ".")
+        if acc:
+            parts.append("Samples read as their class: " + ", ".join(f"{n} {v:.1%}" for n, v in acc) + ".")
+        parts.append("One image (ms, sample and decode): " + ", ".join(f"{n} {v:.0f}" for n, v in one)
+                     + "; per image in a batch of 16: " + ", ".join(f"{n} {v:.1f}" for n, v in batch) + ".")
+        rnn = FAMILIES["rnn"]
+        if len(bits) > 1 and any(n == rnn for n, _ in bits):
+            weakest_bits = bits[-1][0] == rnn
+            weakest_samples = bool(acc) and acc[-1][0] == rnn
+            gap = dict(bits)[rnn] - bits[0][1]
+            if weakest_bits and weakest_samples:
+                verdict = (f"The assignment's \"generally a weak model\" holds here: the RNN has the worst "
+                           f"likelihood ({gap:.1f} bits per image behind the {bits[0][0]}) and the fewest samples "
+                           "read as their class.")
+            elif weakest_bits:
+                verdict = (f"The assignment's \"generally a weak model\" holds for the likelihood (the RNN is "
+                           f"{gap:.1f} bits per image behind the {bits[0][0]}) but not for the samples, which are "
+                           "read as their class as often as others'.")
+            elif weakest_samples:
+                verdict = ("The assignment's \"generally a weak model\" does not hold for the likelihood (the RNN "
+                           f"is not last; {gap:+.1f} bits per image against the {bits[0][0]}), only for the "
+                           "samples, the fewest read as their class.")
+            else:
+                verdict = ("The assignment's \"generally a weak model\" does not hold at this size and budget: "
+                           f"the RNN is neither the worst likelihood ({gap:+.1f} bits per image against the "
+                           f"{bits[0][0]}) nor the fewest samples read as their class.")
+            parts.append(verdict)
+        out.append(" ".join(parts))
+    return "\n\n".join(out)
+
+
+# --- the masked prior's steps -----------------------------------------------------------------------------
+def steps_table(rows: list[dict]) -> str:
+    """benchmarks/maskgit_steps.py's rows: quality and time per number of steps, the AR priors beside."""
+    if not rows:
+        return ""
+    header = ["grid", "prior", "steps", "guidance", "samples read as their class", "ms/image b=1", "ms/image b=16",
+              "measured"]
+    return markdown(header, ([grid_name(r), r["prior"], r["steps"], f"{float(r.get('guidance') or 0):g}",
+                              _share(r.get("accuracy")), f"{float(r['ms_b1']):.1f}", f"{float(r['ms_b16']):.1f}",
+                              r["what"]] for r in rows))
+
+
+def steps_findings(rows: list[dict]) -> str:
+    """The fewest parallel steps that sample as well as the cached autoregressive prior, and what they cost."""
+    rs = [r for r in rows if num(r, "accuracy") is not None]
+    ar = [r for r in rs if r["prior"] != "maskgit"]
+    masked = sorted((r for r in rs if r["prior"] == "maskgit" and not num(r, "guidance")),
+                    key=lambda r: int(r["steps"]))
+    if not ar or not masked:
+        return ""
+    ref = max(ar, key=lambda r: float(r["accuracy"]))
+    ref_name, ref_acc = FAMILIES.get(ref["prior"], ref["prior"]), float(ref["accuracy"])
+    enough = next((r for r in masked if float(r["accuracy"]) >= ref_acc - 0.01), None)
+    one = masked[0]
+    text = (f"On {grid_name(ref)} codes the cached {ref_name} writes {ref['steps']} cells one after another: "
+            f"{float(ref['ms_b1']):.0f} ms for one image, {ref_acc:.1%} of its samples read as their class. "
+            f"The masked prior in {one['steps']} step{'' if one['steps'] == '1' else 's'} takes "
+            f"{float(one['ms_b1']):.0f} ms and "
+            f"{float(one['accuracy']):.1%} are read as their class.")
+    if enough is not None:
+        text += (f" {enough['steps']} steps match the {ref_name} within a point ({float(enough['accuracy']):.1%})"
+                 f" in "
+                 f"{float(enough['ms_b1']):.0f} ms, {_ratio(float(ref['ms_b1']), float(enough['ms_b1']))} faster "
+                 f"for one image; in a batch of 16 they take {float(enough['ms_b16']):.1f} ms per image against "
+                 f"{float(ref['ms_b16']):.1f}.")
+    guided = sorted((r for r in rs if r["prior"] == "maskgit" and num(r, "guidance")),
+                    key=lambda r: int(r["steps"]))
+    best = next((r for r in guided if float(r["accuracy"]) >= 0.99), None)
+    if best is not None:
+        text += (f" With classifier-free guidance (g = {float(best['guidance']):g}), {best['steps']} steps reach "
+                 f"{float(best['accuracy']):.1%} in {float(best['ms_b1']):.0f} ms.")
+    return text
