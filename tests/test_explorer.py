@@ -56,19 +56,22 @@ def test_broken_checkpoint_in_the_folder_gives_a_message(explorer, catalog, ckpt
         bad.unlink()
 
 
-def test_describe_mentions_grid_codes_and_metrics(explorer, catalog):
-    text = explorer.describe(catalog.get(NAME))
+def test_describe_mentions_grid_codes_and_metrics(catalog):
+    from vq_explorer.ui.words import describe
+    text = describe(catalog.get(NAME))
     assert "7×7 code grid" in text and "K = 32" in text and "MSE 0.5000" in text
     assert "Trained for" not in text   # the tiny model records no training
 
 
-def test_describe_says_how_long_a_model_was_trained(explorer, catalog):
+def test_describe_says_how_long_a_model_was_trained(catalog):
     import copy
+
+    from vq_explorer.ui.words import describe
     model = copy.copy(catalog.get(NAME))
     model.config = {**model.config, "train": {"vqvae_epochs": 20.0, "prior_epochs": 8.0, "vqvae_minutes": 24.5,
                                               "encode_minutes": 0.5, "prior_minutes": 34.6, "export_minutes": 0.4,
                                               "machine": "AMD EPYC, 1 × 2 threads"}}
-    text = explorer.describe(model)
+    text = describe(model)
     assert "Trained for 20 VQ-VAE and 8 prior epochs (60 min on AMD EPYC, 1 × 2 threads)." in text
 
 
@@ -195,7 +198,7 @@ def test_parse_grid_rejects_bad_input_with_a_message(explorer, value, match, cat
 
 
 def test_history_undo_redo():
-    from vq_explorer.explorer import History
+    from vq_explorer.ui.history import History
     s = History.new([[0]])
     s = History.push(s, [[1]])
     s = History.push(s, [[2]])
@@ -233,7 +236,9 @@ def test_sample_steps_report_entropy_and_validate(explorer, catalog):
     for bad_label in ("cat", 10, -1):
         with pytest.raises(explorer.UserError):
             explorer.label_id(model, bad_label)
-    assert explorer.label_id(model, "3") == 3 and explorer.label_id(model, "(any)") is None
+    from vq_explorer.ui.words import ANY, class_label
+    assert explorer.label_id(model, "3") == 3 and explorer.label_id(model, None) is None
+    assert class_label(model, ANY) is None and class_label(model, "7") == 7
 
 
 def test_codebook_views(explorer, catalog):
@@ -289,7 +294,8 @@ def test_every_prior_view_works_with_a_transformer_checkpoint(tmp_path):
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="transformer"),
              tmp_path / "tf.safetensors")
     model = ex.Catalog(tmp_path).get("tf.safetensors")
-    assert "prior: a Transformer (2 blocks × 16, 2 heads)" in ex.describe(model)
+    from vq_explorer.ui.words import describe
+    assert "prior: a Transformer (2 blocks × 16, 2 heads)" in describe(model)
     rec = ex.reconstruct_example(model, 0)
     assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
     assert rec.total_bits == pytest.approx(ex.grid_bits(model, rec.grid), rel=1e-4)
@@ -313,8 +319,9 @@ def test_every_prior_view_works_with_a_masked_prior(tmp_path):
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="maskgit"),
              tmp_path / "mg.safetensors")
     model = ex.Catalog(tmp_path).get("mg.safetensors")
-    assert "masked Transformer (MaskGIT: 2 blocks × 16" in ex.describe(model) and ex.is_masked(model)
-    assert "every side" in ex.inpaint_context(model)
+    from vq_explorer.ui.words import describe, inpaint_context
+    assert "masked Transformer (MaskGIT: 2 blocks × 16" in describe(model) and ex.is_masked(model)
+    assert "every side" in inpaint_context(model)
     rec = ex.reconstruct_example(model, 0)
     assert not rec.exact and rec.surprise_given == "all the other cells"
     assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
@@ -367,15 +374,17 @@ def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
     full = torch.full((1, 7, 7), background)
     full[0, 0, 0] = partial[0, 0, 0]
     assert torch.equal(explorer.decode_partial(model, partial), model.decode(full))
-    hist = explorer.History.new(torch.arange(49).view(7, 7) % 32)
+    from vq_explorer.ui.history import History
+    from vq_explorer.ui.paint import painter_constraints
+    hist = History.new(torch.arange(49).view(7, 7) % 32)
     region = torch.zeros(7, 7, dtype=torch.bool)
     region[2] = True
-    grid, fixed = explorer.painter_constraints(model, hist, region.tolist())
+    grid, fixed = painter_constraints(model, hist, region.tolist())
     assert torch.equal(grid, torch.tensor(hist["grid"])) and torch.equal(fixed, ~region)
     for bad_hist, bad_region, match in ((None, region, "painter is empty"), (hist, None, "select the cells"),
                                         (hist, torch.zeros(7, 7, dtype=torch.bool), "select the cells")):
         with pytest.raises(explorer.UserError, match=match):
-            explorer.painter_constraints(model, bad_hist, bad_region)
+            painter_constraints(model, bad_hist, bad_region)
     drawn = explorer.sample_grid(model, 3, seed=5)
     assert torch.equal(drawn, model.sample(1, labels=torch.tensor([3]), seed=5)[0])
     p = tmp_path / "digit.png"

@@ -67,7 +67,8 @@ def test_a_lab_model_opens_without_a_prior_and_says_so(tmp_path):
     list(lab.train([run], 2))
     model = lab.as_model(run)
     assert model.prior is None and model.examples.shape == (40, 1, 28, 28)
-    assert "no prior" in ex.describe(model) and ex.class_names(model) == []
+    from vq_explorer.ui.words import describe
+    assert "no prior" in describe(model) and ex.class_names(model) == []
     rec = ex.reconstruct_example(model, 0)
     assert rec.surprise_given == "" and float(rec.surprise.abs().sum()) == 0 and rec.mse < 0.2
     with pytest.raises(ex.UserError, match="needs a prior"):

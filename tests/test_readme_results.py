@@ -24,7 +24,8 @@ def test_a_block_is_rewritten_from_its_file_and_named_when_stale(tmp_path):
     (tmp_path / "priors.md").write_text("| a | b |\n")
     readme = "intro\n<!-- results:priors.md -->\nold numbers\n<!-- /results -->\nafter\n"
     new, stale = readme_results.update(readme, tmp_path)
-    assert new == "intro\n<!-- results:priors.md -->\n| a | b |\n<!-- /results -->\nafter\n" and stale == ["priors.md"]
+    assert new == "intro\n<!-- results:priors.md -->\n| a | b |\n<!-- /results -->\nafter\n"
+    assert stale == ["priors.md"]
     assert readme_results.update(new, tmp_path) == (new, [])
     with pytest.raises(SystemExit, match="does not exist"):
         readme_results.update("<!-- results:gone.md -->\n<!-- /results -->", tmp_path)

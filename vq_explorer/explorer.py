@@ -112,38 +112,6 @@ class Catalog:
             raise UserError(str(e)) from None
 
 
-def describe(model) -> str:
-    """Markdown: what this model is and how well it does, from the checkpoint's config and metrics."""
-    c, m = model.config, model.metrics
-    h, w = c["grid"]
-    classes = class_names(model)
-    colour = "RGB" if c["channels"] == 3 else "greyscale"
-    if has_prior(model):
-        size = sum(t.numel() for t in model.prior.parameters()) / 1e6
-        conditioned = f"conditioned on {len(classes)} classes" if classes else "unconditional"
-        prior = f"prior: a {prior_family(model)}, {size:.2f} M parameters, {conditioned}."
-    else:
-        lab = c.get("lab") or {}
-        prior = (f"**no prior**: a VQ-VAE trained in the codebook lab ({lab.get('variant', '?')} quantizer, "
-                 f"{lab.get('steps', '?')} steps), for this browser session only; sampling, inpainting and the "
-                 "surprise map need a prior.")
-    lines = [f"**{c['dataset']}** · {c['image_size'][0]}×{c['image_size'][1]} images, {colour} → "
-             f"**{h}×{w} code grid** (downsample {c['downsample']}), **K = {c['num_codes']}** codes of dimension "
-             f"{c['code_dim']}; {prior}"]
-    if m:
-        figures = [("MSE", "mse", "{:.4f}"), ("PSNR", "psnr", "{:.1f} dB"), ("perplexity", "perplexity", "{:.0f}"),
-                   ("dead codes", "dead_codes", "{}"), ("bits/code", "bits_per_code", "{:.2f}"),
-                   ("bits/image", "bits_per_image", "{:.1f}"), ("sample accuracy", "sample_accuracy", "{:.1%}")]
-        lines.append(" · ".join(f"{label} {fmt.format(m[key])}" for label, key, fmt in figures if key in m)
-                     + (f" (test split, {m['test_images']} images)" if "test_images" in m else ""))
-    t = c.get("train") or {}
-    if "vqvae_epochs" in t and "prior_epochs" in t:
-        minutes = sum(t.get(f"{s}_minutes") or 0 for s in ("vqvae", "encode", "prior", "export"))
-        lines.append(f"Trained for {t['vqvae_epochs']:g} VQ-VAE and {t['prior_epochs']:g} prior epochs "
-                     f"({minutes:.0f} min on {t.get('machine', 'an unrecorded machine')}).")
-    return "\n\n".join(lines)
-
-
 def has_prior(model) -> bool:
     """False for a lab model: a VQ-VAE alone."""
     return model.prior is not None
@@ -155,34 +123,9 @@ def needs_prior(model, what: str):
                         "choose a shipped checkpoint for it")
 
 
-def prior_family(model) -> str:
-    if not has_prior(model):
-        return "none"
-    p = model.prior.cfg
-    if p.type == "maskgit":
-        return (f"masked Transformer (MaskGIT: {p.layers} blocks × {p.dim}, {p.heads} heads; a grid in {p.steps} "
-                "parallel steps by default)")
-    if p.type == "transformer":
-        return f"Transformer ({p.layers} blocks × {p.dim}, {p.heads} heads)"
-    if p.type == "rnn":
-        return f"RNN (LSTM, {p.layers} layers × {p.hidden}, over the grid read as one sequence)"
-    return f"Gated PixelCNN ({p.layers} layers × {p.channels} channels)"
-
-
 def is_masked(model) -> bool:
     """A masked prior: parallel steps, no exact likelihood, context on every side when inpainting."""
     return has_prior(model) and not model.prior.exact_likelihood
-
-
-def inpaint_context(model) -> str:
-    """Which cells the prior sees when it redraws a region: what the painter tells the user."""
-    if not has_prior(model):
-        return "this model has no prior (trained in the codebook lab), so it cannot redraw a region"
-    if is_masked(model):
-        return "the masked Transformer (MaskGIT) redraws the region seeing the cells on every side"
-    name = {"transformer": "Transformer", "rnn": "RNN (LSTM)"}.get(model.prior.cfg.type, "Gated PixelCNN")
-    return (f"the autoregressive {name} redraws the region in reading order, seeing only the cells before each "
-            "redrawn cell")
 
 
 def class_names(model) -> list[str]:
@@ -190,9 +133,9 @@ def class_names(model) -> list[str]:
 
 
 def label_id(model, label) -> int | None:
-    """A class name (or its index) → index; None / "" / "any" → unconditional."""
+    """A class name (or its index) → index; None or "" → unconditional."""
     names = class_names(model)
-    if label in (None, "", "any", "(any)") or not names:
+    if label in (None, "") or not names:
         return None
     if isinstance(label, str) and label in names:
         return names.index(label)
@@ -411,17 +354,6 @@ def decode_partial(model, grids: torch.Tensor) -> torch.Tensor:
     return model.decode(torch.where(grids >= 0, grids, torch.full_like(grids, most_used_code(model))))
 
 
-def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor, torch.Tensor]:
-    """The painter's grid and which cells stay fixed (those not selected), to sample the selection."""
-    if not hist:
-        raise UserError("the painter is empty: paint or load a grid first")
-    reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
-    if reg.shape != np.asarray(hist["grid"]).shape or not reg.any():
-        raise UserError("select the cells to sample in the painter (Select region), then start again; "
-                        "the other cells stay locked")
-    return torch.tensor(hist["grid"]), ~reg
-
-
 def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, temperature=1.0, seed=None):
     """Resample the cells in `region` with the prior; every other cell stays as it is (and is context: on every
     side for a masked prior, before each cell for an autoregressive one)."""
@@ -430,36 +362,6 @@ def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, tempera
         raise UserError("select a region first: brush over the cells to resample")
     y = None if label is None else torch.tensor([label])
     return model.sample(1, labels=y, temperature=temperature, seed=seed, grid=grid[None], mask=~region[None])[0]
-
-
-class History:
-    """Undo/redo for the painter as plain data (lists of grids), so it lives in a per-session gr.State."""
-
-    @staticmethod
-    def new(grid) -> dict:
-        return {"grid": torch.as_tensor(grid).tolist(), "undo": [], "redo": []}
-
-    @staticmethod
-    def push(state: dict | None, grid, limit: int = 100) -> dict:
-        """The history with `grid` as the new present; a painter with no history yet starts one."""
-        if not state:
-            return History.new(grid)
-        grid = torch.as_tensor(grid).tolist()
-        if grid == state["grid"]:
-            return state
-        return {"grid": grid, "undo": (state["undo"] + [state["grid"]])[-limit:], "redo": []}
-
-    @staticmethod
-    def undo(state: dict) -> dict:
-        if not state["undo"]:
-            return state
-        return {"grid": state["undo"][-1], "undo": state["undo"][:-1], "redo": state["redo"] + [state["grid"]]}
-
-    @staticmethod
-    def redo(state: dict) -> dict:
-        if not state["redo"]:
-            return state
-        return {"grid": state["redo"][-1], "undo": state["undo"] + [state["grid"]], "redo": state["redo"][:-1]}
 
 
 # --- codebook ---------------------------------------------------------------------------------------------

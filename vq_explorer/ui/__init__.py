@@ -7,6 +7,7 @@ import gradio as gr
 from .. import explorer as ex
 from . import codebook, lab, paint, reconstruct, sample, tradeoff
 from .common import bind, guarded
+from .words import ANY, describe
 
 HEADER = """# vq-explorer
 A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
@@ -29,8 +30,8 @@ def open_checkpoint(catalog: ex.Catalog, name: str, upload=None) -> dict:
     view of several components gets a tuple, in the order its tab module lists them). `upload`: the image the
     visitor uploaded, if any, which Reconstruct shows again through the newly opened model."""
     model = catalog.get(name)
-    classes = gr.update(choices=["(any)", *ex.class_names(model)], value="(any)")
-    return {"about": ex.describe(model), "examples": reconstruct.example_gallery(catalog, name),
+    classes = gr.update(choices=[ANY, *ex.class_names(model)], value=ANY)
+    return {"about": describe(model), "examples": reconstruct.example_gallery(catalog, name),
             "reconstruction": reconstruct.first_screen(catalog, name, upload),
             "painter": paint.reset(catalog, name),
             "palette": paint.palette(catalog, name), "paint_class": classes, "sample_class": classes,

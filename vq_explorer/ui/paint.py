@@ -14,6 +14,8 @@ from torchvision.utils import make_grid
 from .. import explorer as ex
 from .. import render
 from .common import bind, data_url, guarded, png, user_message
+from .history import History
+from .words import ANY, class_label, inpaint_context
 
 INTRO = """Click a cell to give it the selected code, or drag to paint over several: the decoded image follows
 the brush as you paint. The decoder turns any grid into an image — including grids no real image would produce.
@@ -35,6 +37,17 @@ PAINTER_CSS = """.vqe-painter { display: flex; gap: 16px; align-items: flex-star
 .vqe-out img { width: 100%; image-rendering: pixelated; border: 1px solid #ccc; }
 .vqe-message { color: #c00; font-size: 0.9em; }"""
 _versions = itertools.count()
+
+
+def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor, torch.Tensor]:
+    """The painter's grid and which cells stay fixed (those not selected), to sample the selection."""
+    if not hist:
+        raise ex.UserError("the painter is empty: paint or load a grid first")
+    reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
+    if reg.shape != np.asarray(hist["grid"]).shape or not reg.any():
+        raise ex.UserError("select the cells to sample in the painter (Select region), then start again; "
+                           "the other cells stay locked")
+    return torch.tensor(hist["grid"]), ~reg
 
 
 def cell_px(shape) -> int:
@@ -83,7 +96,7 @@ def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
     bits = (f"{bits:.0f} bits under the prior (unconditional)" if bits is not None else
             "no likelihood (masked prior)" if ex.has_prior(model) else "no prior (a lab model)")
     return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
-            f"\n\nResample region: {ex.inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
+            f"\n\nResample region: {inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
 
 
 def view(catalog, name: str, hist: dict, region, tiles_look: bool = False, note: str = ""):
@@ -104,7 +117,7 @@ def reset(catalog, name: str, tiles_look=False):
         grid, note = model.encode(model.examples[:1].float() / 255)[0], "the grid of shipped example 1"
     else:
         grid, note = torch.full(model.grid, ex.most_used_code(model)), ""
-    return view(catalog, name, ex.History.new(grid), None, tiles_look, note)
+    return view(catalog, name, History.new(grid), None, tiles_look, note)
 
 
 def decode_cells(catalog, request: dict) -> dict:
@@ -134,7 +147,7 @@ def stroke(catalog, name, hist, region, value):
     if reg.shape != tuple(grid.shape) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
         raise ex.UserError(f"the selection must be a {grid.shape[0]}×{grid.shape[1]} grid of true/false")
     reg = torch.as_tensor(reg.astype(bool))
-    hist = ex.History.push(hist, grid)          # a selection-only stroke leaves the history as it is
+    hist = History.push(hist, grid)          # a selection-only stroke leaves the history as it is
     return hist, reg.tolist(), ex.grid_json(grid, name), _info(model, hist, reg)
 
 
@@ -161,9 +174,9 @@ def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
     """Undo, redo, clear, fill, random and clear-selection: each a new grid (or region) from the old one."""
     model = catalog.get(name)
     if action == "undo":
-        return view(catalog, name, ex.History.undo(hist), region, tiles_look)
+        return view(catalog, name, History.undo(hist), region, tiles_look)
     if action == "redo":
-        return view(catalog, name, ex.History.redo(hist), region, tiles_look)
+        return view(catalog, name, History.redo(hist), region, tiles_look)
     if action == "unselect":
         return view(catalog, name, hist, None, tiles_look)
     shape = np.asarray(hist["grid"]).shape if hist else model.grid   # the painter's grid, maybe a photo's
@@ -178,7 +191,7 @@ def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
         grid = ex.random_grid(model, shape=shape)
     else:
         raise ex.UserError(f"unknown action {action}")
-    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look)
+    return view(catalog, name, History.push(hist, grid), region, tiles_look)
 
 
 @guarded
@@ -186,16 +199,16 @@ def resample(catalog, name, hist, region, label, temperature, tiles_look):
     model = catalog.get(name)
     grid = torch.tensor(hist["grid"])
     reg = _region(grid.shape, region)
-    grid = ex.inpaint(model, grid, reg, ex.label_id(model, label), float(temperature))
-    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look,
+    grid = ex.inpaint(model, grid, reg, class_label(model, label), float(temperature))
+    return view(catalog, name, History.push(hist, grid), region, tiles_look,
                 f"resampled {int(reg.sum())} cells")
 
 
 @guarded
 def from_sample(catalog, name, hist, region, label, temperature, tiles_look):
     model = catalog.get(name)
-    grid = ex.sample_grid(model, ex.label_id(model, label), temperature)
-    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look, "a fresh sample from the prior")
+    grid = ex.sample_grid(model, class_label(model, label), temperature)
+    return view(catalog, name, History.push(hist, grid), region, tiles_look, "a fresh sample from the prior")
 
 
 @guarded
@@ -205,7 +218,7 @@ def from_image(catalog, image_file, name, hist, region, tiles_look):
     model = catalog.get(name)
     grid, notes = ex.encode_image(model, image_file)
     note = "grid of the uploaded image" + (f" ({'; '.join(notes)})" if notes else "")
-    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look, note)
+    return view(catalog, name, History.push(hist, grid), region, tiles_look, note)
 
 
 @guarded
@@ -214,7 +227,7 @@ def import_grid(catalog, grid_json: str, name: str = "", hist=None, region=None,
     name = name or catalog.default()
     model = catalog.get(name)
     grid = ex.parse_grid(grid_json, model)
-    return view(catalog, name, ex.History.push(hist, grid), region, tiles_look, "grid imported")
+    return view(catalog, name, History.push(hist, grid), region, tiles_look, "grid imported")
 
 
 @guarded
@@ -247,7 +260,7 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                     clear, fill = gr.Button("Clear", size="sm"), gr.Button("Fill with code", size="sm")
                     rand = gr.Button("Random", size="sm")
                 with gr.Row():
-                    label = gr.Dropdown(label="class for the prior", choices=["(any)"], value="(any)",
+                    label = gr.Dropdown(label="class for the prior", choices=[ANY], value=ANY,
                                         allow_custom_value=True)
                     temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
                 with gr.Row():

@@ -11,7 +11,8 @@ import torch
 from .. import explorer as ex
 from .. import render
 from .common import bind, guarded, png
-from .paint import cell_px
+from .paint import cell_px, painter_constraints
+from .words import ANY, class_label
 
 INTRO = """The prior (a Gated PixelCNN or a Transformer: the checkpoint says which) writes a grid one cell at a
 time in reading order; each code is drawn from its predicted distribution given every cell before it.
@@ -29,7 +30,7 @@ MASKED_SPEEDS = {"slow": 1.0, "normal": 0.4, "fast": 0.0, "instant": None}      
 
 
 @guarded
-def sample(catalog, checkpoint: str = "", label: str = "(any)", temperature: float = 1.0, top_k: float = 0,
+def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float = 1.0, top_k: float = 0,
            seed: float = -1, n: float = 4, speed: str = "fast", from_painter: bool = False, hist=None,
            region=None, steps: float = 8, guidance: float = 0.0):
     """The /sample endpoint (streamed): grid picture, decoded samples, probabilities (or a masked prior's
@@ -39,9 +40,9 @@ def sample(catalog, checkpoint: str = "", label: str = "(any)", temperature: flo
     model = catalog.get(name)
     if speed not in SPEEDS:
         raise ex.UserError(f"speed must be one of {list(SPEEDS)}")
-    y = ex.label_id(model, label)
+    y = class_label(model, label)
     seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
-    grid, mask = ex.painter_constraints(model, hist, region) if from_painter else (None, None)
+    grid, mask = painter_constraints(model, hist, region) if from_painter else (None, None)
     px = max(16, cell_px(model.grid) * 2 // 3)
     h, w = model.grid
     masked = ex.is_masked(model)
@@ -87,7 +88,7 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
-                label = gr.Dropdown(label="class", choices=["(any)"], value="(any)", elem_id="sample-class",
+                label = gr.Dropdown(label="class", choices=[ANY], value=ANY, elem_id="sample-class",
                                     allow_custom_value=True)
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
                 top_k = gr.Slider(0, 64, value=0, step=1, label="top-k (0 = off)")
@@ -129,7 +130,7 @@ def first_screen(catalog, name: str):
     if not ex.has_prior(catalog.get(name)):
         return None, None, None, ("**This model has no prior** (a VQ-VAE trained in the codebook lab): sampling "
                                   "needs one. Choose a shipped checkpoint to sample."), ""
-    *_, (grid, decoded, chart, _, grids) = sample(catalog, name, "(any)", 1.0, 0, 0, 4, "instant")
+    *_, (grid, decoded, chart, _, grids) = sample(catalog, name, ANY, 1.0, 0, 0, 4, "instant")
     how = "step by step" if ex.is_masked(catalog.get(name)) else "cell by cell"
     return (grid, decoded, chart, f"four finished samples (seed 0) · press **Sample** to watch new ones written "
                                   f"{how}", grids)
