@@ -61,7 +61,16 @@ def test_reconstruct_handler_outputs(png_file, catalog):
     original, recon, error, grid_fig, surprise_fig, summary, grid_json = outputs
     for p in (original, recon, error):
         assert Image.open(p).size[0] >= 224   # enlarged for display
-    assert "PSNR" in summary and "bits" in summary
+    from vq_explorer import explorer as ex
+    from vq_explorer import render
+    model = catalog.get(NAME)
+    x, _ = ex.load_image(model, png_file)   # (1, C, H, W) in [0, 1]
+    shown = [np.asarray(Image.open(p)) for p in (original, recon)]
+    assert np.array_equal(shown[0], render.to_rgb(x[0]))                                  # the upload as seen
+    assert np.array_equal(shown[1], render.to_rgb(model.decode(model.encode(x))[0]))      # its decoded codes
+    assert not np.array_equal(shown[0], shown[1])
+    mse = float((model.decode(model.encode(x)) - x).pow(2).mean())
+    assert f"**MSE** {mse:.4f}" in summary and "bits" in summary
     assert len(json.loads(grid_json)["grid"]) == 7
     assert grid_fig.data[0].text[0][0] == str(json.loads(grid_json)["grid"][0][0])
     assert surprise_fig.data[0].z.shape == (7, 7)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -82,7 +83,13 @@ def test_reconstruct_file_shapes_and_figures(explorer, tmp_path, catalog):
     rec = explorer.reconstruct_file(catalog.get(NAME), str(p))
     assert rec.original.shape == rec.recon.shape == (1, 28, 28) and rec.grid.shape == (7, 7)
     assert rec.surprise.shape == (7, 7)
-    assert rec.total_bits == pytest.approx(explorer.grid_bits(catalog.get(NAME), rec.grid), rel=1e-4)
+    # the code length from the prior's own logits, the softmax of each cell's code, not through log_prob
+    model = catalog.get(NAME)
+    with torch.no_grad():
+        logits = model.prior(rec.grid[None])
+    own = torch.log_softmax(logits, 1).gather(1, rec.grid[None, None]).squeeze(1)[0]
+    assert torch.allclose(rec.surprise, -own / math.log(2), atol=1e-4)
+    assert rec.total_bits == pytest.approx(float(rec.surprise.sum()), rel=1e-5)
     assert rec.notes == []
 
 
