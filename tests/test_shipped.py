@@ -168,3 +168,18 @@ def test_the_masked_model_shares_the_vqvae_and_fills_a_grid_in_its_steps():
     steps = list(masked.sample_steps(2, labels=torch.tensor([3, 7]), seed=0))
     assert [int(s.cells[0].sum()) for s in steps] == [1, 3, 5, 6, 7, 9, 9, 9]
     assert (steps[-1].grid >= 0).all()
+
+
+def test_the_rnn_model_shares_the_vqvae_and_its_hidden_state_samples_as_the_full_pass():
+    """The RNN prior models mnist's very codes as well; its sampler, one LSTM step per cell from the carried
+    hidden state, draws exactly what re-reading the whole sequence for every cell draws."""
+    path = CHECKPOINTS / "mnist_rnn.safetensors"
+    if not path.exists():
+        pytest.skip("mnist_rnn.safetensors is not built (python benchmarks/train_models.py mnist_rnn)")
+    pixelcnn, rnn = vqe.load(CHECKPOINTS / "mnist.safetensors", "cpu"), vqe.load(path, "cpu")
+    assert type(rnn.prior).__name__ == "GridRNN" and rnn.prior.cfg.layers == 2
+    a, b = pixelcnn.vqvae.state_dict(), rnn.vqvae.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    labels = torch.tensor([1, 8])
+    cached = rnn.sample(2, labels=labels, seed=3)
+    assert torch.equal(cached, rnn.sample(2, labels=labels, seed=3, cached=False))
