@@ -5,7 +5,7 @@ autoregressive priors over the very same codes.
 
 7×7 (the shipped MNIST models, one VQ-VAE): for each number of steps of checkpoints/mnist_maskgit.safetensors,
 without and with classifier-free guidance (--guidance: each value a row per number of steps), and for the
-cached PixelCNN (mnist) and Transformer (mnist_transformer): the share of 500 class-conditional
+cached PixelCNN (mnist), Transformer (mnist_transformer) and RNN (mnist_rnn): the share of 500 class-conditional
 samples (temperature 1, seeds 0..4) that the MNIST classifier reads as their class, and the time per image to
 sample and decode at batch 1 and 16 (median of --repeats). The timings run round-robin — every setting once,
 then every setting again — so a slow spell of a shared CPU falls on all settings alike, not on one.
@@ -29,9 +29,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer import load  # noqa: E402
+from vq_explorer import load, results  # noqa: E402
 from vq_explorer.classifier import load_classifier  # noqa: E402
-from vq_explorer.config import MaskGITConfig, PriorConfig, TransformerConfig  # noqa: E402
+from vq_explorer.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig  # noqa: E402
 from vq_explorer.evaluate import sample_accuracy  # noqa: E402
 from vq_explorer.priors import build_prior  # noqa: E402
 from vq_explorer.render import steps_figure  # noqa: E402
@@ -60,7 +60,8 @@ def trained_rows(args, classifier) -> list[dict]:
     """7×7: every prior over the mnist VQ-VAE's codes; the masked one at each number of steps."""
     rows, timed = [], []
     masked = [(s, g) for g in args.guidance for s in args.steps]
-    for name, settings in (("mnist", [(None, 0)]), ("mnist_transformer", [(None, 0)]), ("mnist_maskgit", masked)):
+    for name, settings in (("mnist", [(None, 0)]), ("mnist_transformer", [(None, 0)]), ("mnist_rnn", [(None, 0)]),
+                           ("mnist_maskgit", masked)):
         path = CHECKPOINTS / f"{name}.safetensors"
         if not path.exists():
             print(f"skipping {name}: {path} is missing", file=sys.stderr)
@@ -86,6 +87,8 @@ def untrained_rows(args) -> list[dict]:
     K, shape = 512, (14, 14)
     priors = [("pixelcnn", PriorConfig(num_codes=K, channels=64, layers=10, num_classes=10), [None]),
               ("transformer", TransformerConfig(num_codes=K, rows=14, cols=14, num_classes=10), [None]),
+              ("rnn", RNNConfig(num_codes=K, rows=14, cols=14, num_classes=10, dim=128, hidden=240, layers=2),
+               [None]),
               ("maskgit", MaskGITConfig(num_codes=K, rows=14, cols=14, num_classes=10), [*args.steps, 196])]
     rows, timed = [], []
     torch.manual_seed(0)
@@ -104,8 +107,9 @@ def untrained_rows(args) -> list[dict]:
 
 
 def markdown(rows) -> str:
-    from vq_explorer.ui.tradeoff import steps_table
-    return steps_table(rows)
+    """The table and, under it, what it says (both from vq_explorer.results, as the Trade-off tab shows them)."""
+    as_read = [{k: "" if v is None else str(v) for k, v in r.items()} for r in rows]   # as the CSV reads back
+    return results.steps_table(as_read) + "\n\n" + results.steps_findings(as_read)
 
 
 def chart_png(rows, path: Path):

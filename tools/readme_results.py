@@ -4,8 +4,8 @@
     python tools/readme_results.py --check   # exit 1, naming the stale blocks, where the README differs
 
 A block is the text between `<!-- results:NAME -->` and `<!-- /results -->`; NAME is a file in
-benchmarks/results/ (tradeoff.md, priors.md, ...), as `python benchmarks/tradeoff.py` writes it, or
-`steps` for the masked prior's findings built from maskgit_steps.csv.
+benchmarks/results/ as its benchmark writes it: tradeoff.md and priors.md (`python benchmarks/tradeoff.py`),
+maskgit_steps.md (`python benchmarks/maskgit_steps.py`).
 """
 
 import argparse
@@ -22,8 +22,6 @@ BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.]+) -->\n)(?P<body>.*?)(<!-- /re
 
 
 def content(name: str, folder: Path = results.RESULTS) -> str:
-    if name == "steps":
-        return results.steps_findings(results.read_rows(folder, "maskgit_steps.csv")) + "\n"
     path = folder / name
     if not path.exists():
         raise SystemExit(f"error: the README shows results file {name}, which does not exist in {folder}: "
