@@ -57,9 +57,8 @@ def test_checkpoint_selector_refuses_paths(ckpt_dir, catalog):
 
 
 def test_failed_training_state_write_keeps_the_previous_state(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT))
-    import train as train_script
     from vq_explorer import checkpoint
+    from vq_explorer import state as train_script
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters())
     model(torch.ones(1, 3)).sum().backward()
@@ -78,7 +77,7 @@ def test_failed_training_state_write_keeps_the_previous_state(tmp_path, monkeypa
     assert info["step"] == 1
 
 
-# The line each stage prints as it starts; after it, the stage runs for seconds (--throttle).
+# The line each stage prints as it starts; after it, the stage runs for seconds (VQE_TEST_THROTTLE).
 STAGE_STARTS = {"vqvae": "[vqvae] ", "encode": "[encode] encoding", "prior": "[prior] ",
                 "export": "[export] evaluating"}
 
@@ -87,7 +86,7 @@ def _run_until(cmd, stage, how, state, rng):
     """Start train.py, wait until `stage` has begun (and, in a training stage, saved once), then signal it at a
     random moment. Returns the exit code and what the process printed."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "VQE_TEST_THROTTLE": "0.3"})
     lines, deadline = [], time.time() + 120
     for line in proc.stdout:
         lines.append(line)
@@ -99,7 +98,7 @@ def _run_until(cmd, stage, how, state, rng):
         while not state.exists() and time.time() < deadline:
             time.sleep(0.02)
         time.sleep(rng.uniform(0, 1.5))
-    else:                             # encoding and export last > 0.3 s with --throttle 0.3
+    else:                             # encoding and export last > 0.3 s with a 0.3 s throttle
         time.sleep(rng.uniform(0.02, 0.25))
     os.kill(proc.pid, how)
     out = proc.communicate(timeout=120)[0]
@@ -119,8 +118,8 @@ def test_every_stage_interrupted_then_resumed(tmp_path, mnist_1000, how):
            "--name", "d", "--out", str(out), "--in-channels", "1", "--image-size", "28", "--channels", "16",
            "--res-blocks", "1", "--num-codes", "32", "--code-dim", "8", "--prior-channels", "16",
            "--prior-layers", "3", "--batch-size", "16", "--threads", "1", "--examples", "4", "--epochs", "1",
-           "--save-every", "0", "--throttle", "0.3", "--resume"]
-    rng = np.random.default_rng()
+           "--save-every", "0", "--resume"]
+    rng = np.random.default_rng(int(how))   # when each signal lands: random, but the same in every run
     for stage in ("vqvae", "encode", "prior", "export"):
         state = run / f"{stage}.safetensors"
         code, printed = _run_until(cmd, stage, how, state, rng)

@@ -106,7 +106,7 @@ def _tracked(src, dst):
 
 @pytest.mark.slow
 def test_a_budget_pauses_mid_stage_and_a_fresh_clone_resumes_to_the_same_weights(tmp_path, mnist_1000, script,
-                                                                                 capfd):
+                                                                                 capfd, monkeypatch):
     from safetensors.torch import load_file
     digits = save_digit_folder(tmp_path / "digits", *mnist_1000, 300)
     # dead codes restart after 2 idle steps: the resumed stage draws random numbers (restarts) after its pause
@@ -119,8 +119,9 @@ def test_a_budget_pauses_mid_stage_and_a_fresh_clone_resumes_to_the_same_weights
     script.RECIPES = {"tiny": (str(digits), shlex.join(recipe))}
     script.main(folders("whole"))
     # The same recipe, each step slowed (sleep only), so a 5-second budget lands inside the VQ-VAE stage.
-    script.RECIPES = {"tiny": (str(digits), shlex.join([*recipe, "--throttle", "0.4"]))}
+    monkeypatch.setenv("VQE_TEST_THROTTLE", "0.4")
     script.main(folders("first", "--budget-minutes", "0.08"))
+    monkeypatch.delenv("VQE_TEST_THROTTLE")
     out = capfd.readouterr().out
     assert "paused at step" in out and "left to train" in out and "tiny" in out.split("left to train")[1]
     state = tmp_path / "first" / "partial" / "tiny"

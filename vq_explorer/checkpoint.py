@@ -5,9 +5,12 @@ same folder and are renamed into place, so an interrupted save never leaves a br
 """
 
 import glob
+import hashlib
 import json
 import math
 import os
+import platform
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +45,54 @@ def make_config(vq: VQVAEConfig, prior, dataset: str, image_size, class_names=No
             "grid": [-(-h // f), -(-w // f)], "num_codes": vq.num_codes, "code_dim": vq.code_dim,
             "downsample": f, "class_names": list(class_names) if class_names else None,
             "vqvae": asdict(vq), "prior": asdict(prior), **extra}
+
+
+# --- provenance: how a checkpoint was made, for config["train"] ------------------------------------------
+def train_record(vinfo: dict, pinfo: dict, encode_seconds: float | None, batch_size: int, seed: int,
+                 argv: list[str]) -> dict:
+    """What a checkpoint says of its training, from its two stages' saved states: the command lines that made
+    it (the recipe, so the rebuild script can tell whether a file is current), epochs, steps, wall-clock minutes
+    and precision of every stage, and where they ran."""
+    commands = sorted({c for i in (vinfo, pinfo) for c in i.get("commands", [i.get("command")]) if c})
+    if not commands:  # states written before commands were recorded: the export's own command line
+        commands = [recorded_command(argv)]
+    machines = sorted({i["machine"] for i in (vinfo, pinfo) if i.get("machine")})
+    return {"commands": commands,
+            "vqvae_epochs": round(vinfo["epoch"], 2), "prior_epochs": round(pinfo["epoch"], 2),
+            "vqvae_steps": vinfo["step"], "prior_steps": pinfo["step"],
+            "vqvae_minutes": round(vinfo["elapsed"] / 60, 3), "prior_minutes": round(pinfo["elapsed"] / 60, 3),
+            "vqvae_precision": vinfo.get("precision", "fp32"), "prior_precision": pinfo.get("precision", "fp32"),
+            "encode_minutes": None if encode_seconds is None else round(encode_seconds / 60, 3),
+            "batch_size": batch_size, "seed": seed,
+            "machine": " / ".join(machines) or machine(torch.device("cpu"), 1)}
+
+
+def machine(device, world: int) -> str:
+    """Where a stage ran: the GPU's name, or the CPU model and its threads."""
+    if device.type == "cuda":
+        return f"{world} × {torch.cuda.get_device_name(device)}"
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    return f"{model or platform.processor() or platform.machine()}, {world} × {torch.get_num_threads()} threads"
+
+
+def recorded_command(argv) -> str:
+    """The command line that makes the model: argv without --stop-after-minutes, which only says when this
+    sitting ends, so the sittings of one training all record the same command."""
+    out, skip = ["python"], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--stop-after-minutes":
+            skip = True
+        elif not a.startswith("--stop-after-minutes="):
+            out.append(a)
+    return shlex.join(out)
+
+
+def file_sha(path) -> str:
+    """A short content hash: which VQ-VAE a run's codes, or an adopted VQ-VAE, came from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def atomic_save_file(tensors: dict, path, metadata: dict):

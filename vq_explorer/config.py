@@ -1,6 +1,10 @@
-"""Model settings as dataclasses: every size lives here, so a checkpoint describes itself."""
+"""Model settings as dataclasses: every size lives here, so a checkpoint describes itself. The comment beside a
+field is its documentation: train.py's flags take their help text from it (`field_help`)."""
 
+import inspect
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 
 
 @dataclass
@@ -13,13 +17,17 @@ class VQVAEConfig:
     code_dim: int = 32          # d
     beta: float = 0.25          # commitment weight (the VQ-VAE paper's value)
     ema: bool = True            # codebook by exponential moving averages instead of the codebook loss
-    ema_decay: float = 0.99
+    ema_decay: float = 0.99     # share of the codebook's running averages each step keeps
     ema_eps: float = 1e-5       # Laplace smoothing of the EMA cluster sizes
     init: str = "kmeans++"      # codebook from the first batch: "kmeans++", "random" (samples) or "none"
     dead_after: int = 20        # a code unused for this many training steps counts as dead
     restart_dead: bool = True   # re-seed dead codes from recent encoder outputs
     gradient: str = "ste"       # the encoder's gradient past the codebook: "ste" (straight-through) or "rotation"
     fsq_levels: list = field(default_factory=list)   # finite scalar quantization with these levels (K = product)
+
+
+# The values a string field accepts: its flag's choices.
+CHOICES = {"init": ("kmeans++", "random", "none"), "gradient": ("ste", "rotation")}
 
 
 # The codebook lab's quantizer variants (train.py --quantizer): the VQVAEConfig fields each one sets.
@@ -74,9 +82,9 @@ class MaskGITConfig:
     """The masked (bidirectional) Transformer prior that fills a grid in a few parallel steps (MaskGIT)."""
     type: str = "maskgit"
     num_codes: int = 256        # K, must match the VQ-VAE; index K is the [MASK] token
-    dim: int = 128
-    layers: int = 4
-    heads: int = 4
+    dim: int = 128              # width of the residual stream
+    layers: int = 4             # transformer blocks, without the causal mask
+    heads: int = 4              # attention heads; dim must be divisible by them
     rows: int = 7               # the largest grid it knows positions for
     cols: int = 7
     num_classes: int = 0        # 0 = unconditional; otherwise a class embedding (+ a "no class" entry)
@@ -109,12 +117,24 @@ def prior_config_from_dict(d: dict):
     return from_dict(PRIOR_CONFIGS[kind], d)
 
 
+@cache
+def field_help(cls) -> dict[str, str]:
+    """Each field's comment in the dataclass's source (a field without one gets ""): so a setting is described
+    once, where it is defined, and the command line cannot drift from it."""
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
+        if m:
+            comments[m[1]] = m[2].strip()
+    return {f.name: comments.get(f.name, "") for f in fields(cls)}
+
+
 def from_dict(cls, d: dict):
     """Build a config dataclass from a dict, ignoring keys it does not know (older or newer files)."""
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in d.items() if k in names})
 
 
-__all__ = ["VQVAEConfig", "QUANTIZERS", "quantizer_variant", "PriorConfig", "TransformerConfig", "MaskGITConfig",
-           "RNNConfig",
-           "prior_config_from_dict", "from_dict", "asdict"]
+__all__ = ["VQVAEConfig", "QUANTIZERS", "CHOICES", "field_help", "quantizer_variant", "PriorConfig",
+           "TransformerConfig", "MaskGITConfig", "RNNConfig", "PRIOR_CONFIGS", "prior_config_from_dict",
+           "from_dict", "asdict"]

@@ -14,16 +14,13 @@ curves.html/png, samples.png. The export stage writes checkpoints/<name>.safeten
 """
 
 import argparse
-import hashlib
 import json
 import math
 import os
-import platform
-import shlex
 import signal
 import sys
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -34,16 +31,21 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
-from . import training
-from .checkpoint import atomic_save_file, make_config, raw_metadata, remove_stale_temp_files, save
+from . import flags, training
+from .checkpoint import (
+    atomic_save_file,
+    file_sha,
+    machine,
+    make_config,
+    raw_metadata,
+    recorded_command,
+    remove_stale_temp_files,
+    save,
+    train_record,
+)
 from .codebook import code_stats
 from .config import (
     PRIOR_CONFIGS,
-    QUANTIZERS,
-    MaskGITConfig,
-    PriorConfig,
-    RNNConfig,
-    TransformerConfig,
     VQVAEConfig,
     asdict,
     from_dict,
@@ -51,103 +53,30 @@ from .config import (
 )
 from .data import load_dataset, to_float
 from .evaluate import evaluate, sample_sheet, save_sheet
+from .flags import VQ_DERIVED
 from .model import VQModel
 from .priors import build_prior
 from .report import write_curves
+from .state import load_state, read_info, save_state
 from .vqvae import VQVAE
 
 
 def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a = ap.add_argument
-    a("--dataset", default="mnist", help="mnist, fashion_mnist, cifar10, or a folder of images")
-    a("--name", default=None, help="run and checkpoint name (default: the dataset's name)")
-    a("--stage", default="all", choices=["vqvae", "encode", "prior", "export", "all"])
-    a("--data-root", default=None,
-      help="folder with the dataset files (default: $VQE_DATA_ROOT or ../shared/datasets)")
-    a("--runs", default="runs", help="parent of the run folder")
-    a("--out", default=None, help="exported checkpoint (default: checkpoints/<name>.safetensors)")
-    a("--image-size", type=int, default=32, help="side for a folder of images")
-    a("--in-channels", type=int, default=None, help="1 or 3 for a folder of images (default 3)")
-    a("--limit", type=int, default=None, help="use only the first N training and test images")
-    # budgets: --epochs/--minutes set both stages; the stage-specific ones override
-    a("--epochs", type=float, default=None)
-    a("--minutes", type=float, default=None, help="time budget per training stage")
-    a("--vqvae-epochs", type=float, default=None)
-    a("--vqvae-minutes", type=float, default=None)
-    a("--prior-epochs", type=float, default=None)
-    a("--prior-minutes", type=float, default=None)
-    a("--batch-size", type=int, default=128)
-    a("--lr", type=float, default=2e-3, help="VQ-VAE learning rate (cosine-decayed over the budget)")
-    a("--prior-lr", type=float, default=1e-3)
-    a("--label-dropout", type=float, default=0.1, help="share of prior batches trained without their class")
-    # the VQ-VAE: one flag per VQVAEConfig field, its default the dataclass's (in_channels comes from the data)
-    V = VQVAEConfig
-    a("--downsample", type=int, default=V.downsample, help="image side / grid side, a power of two")
-    a("--num-codes", type=int, default=V.num_codes, help="K, for the VQ-VAE and the prior")
-    a("--code-dim", type=int, default=V.code_dim)
-    a("--channels", type=int, default=V.channels)
-    a("--res-blocks", type=int, default=V.res_blocks)
-    a("--beta", type=float, default=V.beta, help="commitment weight")
-    a("--no-ema", action="store_true", help="learn the codebook by its loss instead of EMA updates")
-    a("--ema-decay", type=float, default=V.ema_decay)
-    a("--ema-eps", type=float, default=V.ema_eps)
-    a("--init", default=V.init, choices=["kmeans++", "random", "none"])
-    a("--dead-after", type=int, default=V.dead_after, help="steps unused before a code counts as dead")
-    a("--no-restart-dead", action="store_true", help="leave dead codes dead")
-    a("--gradient", default=V.gradient, choices=["ste", "rotation"],
-      help="the encoder's gradient past the codebook: straight-through or the rotation trick")
-    a("--fsq-levels", type=int, nargs="*", default=[],
-      help="finite scalar quantization with these levels (their product must be --num-codes)")
-    a("--quantizer", default=None, choices=list(QUANTIZERS),
-      help="a named quantizer variant (the codebook lab's); it sets the flags above that it concerns")
-    a("--vqvae-from", default=None, metavar="CHECKPOINT",
-      help="take the VQ-VAE of this exported checkpoint instead of training one (same codes, another prior)")
-    # the prior: a flag per field of the families' configs; None means the chosen family's dataclass default
-    a("--prior", default="pixelcnn", choices=list(PRIOR_CONFIGS), help="the prior family")
-    a("--prior-layers", type=int, default=None, help="gated layers, Transformer blocks or LSTM layers "
-      f"(default {PriorConfig.layers} / {TransformerConfig.layers} / {MaskGITConfig.layers} / {RNNConfig.layers})")
-    a("--prior-channels", type=int, default=None, help=f"PixelCNN width (default {PriorConfig.channels})")
-    a("--prior-kernel", type=int, default=None, help=f"PixelCNN kernel, odd (default {PriorConfig.kernel})")
-    a("--prior-dim", type=int, default=None, help="Transformer width, or the RNN's embeddings "
-      f"(default {TransformerConfig.dim} / {RNNConfig.dim})")
-    a("--prior-hidden", type=int, default=None, help=f"RNN: the LSTM's state (default {RNNConfig.hidden})")
-    a("--prior-heads", type=int, default=None, help=f"attention heads (default {TransformerConfig.heads})")
-    a("--prior-class-per-block", action="store_true", default=None,
-      help="Transformer: the class embedding before every block")
-    a("--prior-steps", type=int, default=None,
-      help=f"masked prior: default number of sampling steps (default {MaskGITConfig.steps})")
-    a("--prior-choice-temperature", type=float, default=None,
-      help="masked prior: noise on the confidences when choosing cells "
-           f"(default {MaskGITConfig.choice_temperature})")
-    a("--unconditional", action="store_true", help="ignore class labels")
-    # running
-    a("--seed", type=int, default=0)
-    a("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when present)")
-    a("--threads", type=int, default=None, help="torch CPU threads per process")
-    a("--precision", default="auto", choices=list(training.PRECISIONS),
-      help="bf16: encoder, decoder and prior under bfloat16 autocast, the quantizer and losses in float32; auto: "
-           "bf16 on CUDA and on CPUs with AVX512-BF16 or AMX, else fp32")
-    a("--resume", action="store_true", help="continue each stage from its last saved step")
-    a("--save-every", type=float, default=60, help="seconds between resumable saves")
-    a("--stop-after-minutes", type=float, default=None,
-      help="pause when this sitting has run this long: save the state and exit 0 (--resume goes on); unlike "
-           "--minutes it leaves the schedule, and so the model, as it was")
-    a("--examples", type=int, default=40, help="test images shipped in the checkpoint for the app")
-    a("--inject-nan-at", type=int, default=None, help=argparse.SUPPRESS)   # tests: a NaN loss at this step
-    a("--dump-rank-state", action="store_true", help=argparse.SUPPRESS)    # tests: each rank's final weights
-    a("--throttle", type=float, default=0, help=argparse.SUPPRESS)  # tests: seconds of sleep per step/chunk/phase
-    args = ap.parse_args(argv)
-    args.name = args.name or Path(args.dataset.rstrip("/")).name
-    args.out = args.out or f"checkpoints/{args.name}.safetensors"
-    for stage in ("vqvae", "prior"):
-        for kind in ("epochs", "minutes"):
-            key = f"{stage}_{kind}"
-            if getattr(args, key) is None:
-                setattr(args, key, getattr(args, kind))
-        if getattr(args, f"{stage}_epochs") is None and getattr(args, f"{stage}_minutes") is None:
-            setattr(args, f"{stage}_epochs", 10)
-    return args
+    return flags.parse_args(argv, __doc__)
+
+
+class Hooks:
+    """Test hooks, outside the command line: VQE_TEST_THROTTLE (seconds of sleep per step, encoded chunk and
+    export phase, so a signal can land inside any stage), VQE_TEST_NAN_AT (a NaN loss at that step),
+    VQE_TEST_DUMP_RANK_STATE (each rank's final weights, to compare torchrun's processes)."""
+    throttle = float(os.environ.get("VQE_TEST_THROTTLE") or 0)
+    nan_at = int(os.environ["VQE_TEST_NAN_AT"]) if os.environ.get("VQE_TEST_NAN_AT") else None
+    dump_rank_state = bool(os.environ.get("VQE_TEST_DUMP_RANK_STATE"))
+
+    @classmethod
+    def sleep(cls):
+        if cls.throttle:
+            time.sleep(cls.throttle)
 
 
 # --- processes, stopping, state ---------------------------------------------------------------------------
@@ -201,90 +130,6 @@ class Stop:
         signal.signal(signal.SIGTERM, handler)
 
 
-def optimizer_tensors(opt) -> dict:
-    """Adam's state as flat named tensors, so it can live in safetensors (no pickle)."""
-    out = {}
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            out[f"opt.{i}.{k}"] = torch.as_tensor(v).reshape(1) if not torch.is_tensor(v) or v.dim() == 0 else v
-    return out
-
-
-def load_optimizer(opt, tensors: dict):
-    sd = opt.state_dict()
-    state = {}
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, i, k = key.split(".", 2)
-            state.setdefault(int(i), {})[k] = v.reshape(()) if k == "step" else v
-    opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
-
-
-def machine(device, world: int) -> str:
-    """Where a stage ran, for the checkpoint's record: the GPU's name, or the CPU model and its threads."""
-    if device.type == "cuda":
-        return f"{world} × {torch.cuda.get_device_name(device)}"
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
-    return f"{model or platform.processor() or platform.machine()}, {world} × {torch.get_num_threads()} threads"
-
-
-def throttle(args):
-    """Tests only: slow every step, encoded chunk and export phase, so a signal can land inside any stage."""
-    if args.throttle:
-        time.sleep(args.throttle)
-
-
-def rng_tensors(device) -> dict:
-    """The random generators' states (label dropout, masks, code restarts draw from them), so a resumed stage
-    draws exactly what the uninterrupted one would have."""
-    out = {"rng.cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        out["rng.cuda"] = torch.cuda.get_rng_state(device)
-    return out
-
-
-def recorded_command(argv) -> str:
-    """The command line that makes the model: argv without --stop-after-minutes, which only says when this
-    sitting ends, so the sittings of one training all record the same command."""
-    out, skip = ["python"], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == "--stop-after-minutes":
-            skip = True
-        elif not a.startswith("--stop-after-minutes="):
-            out.append(a)
-    return shlex.join(out)
-
-
-def save_state(path, model, opt, info: dict, device=None):
-    """Weights, optimizer and random generators: what resumes a stage, nothing else. A finished stage keeps only
-    its weights (its optimizer has nothing left to do), so a committed partial rebuild stays small."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if not info.get("done"):
-        tensors |= optimizer_tensors(opt) | rng_tensors(device or torch.device("cpu"))
-    atomic_save_file(tensors, path, {"format": "vq-explorer-state/1", "info": json.dumps(info)})
-
-
-def load_state(path, model, opt=None, device=None) -> dict:
-    """Weights (and, given `opt`, the optimizer's state); given `device`, the random generators' states too
-    (states written before they were saved resume with the generator as it is)."""
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if opt is not None:
-        load_optimizer(opt, tensors)
-    if device is not None and "rng.cpu" in tensors:
-        torch.set_rng_state(tensors["rng.cpu"])
-        if device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
-    return json.loads(read_state_info(path))
-
-
-def read_state_info(path) -> str:
-    return raw_metadata(path)["info"]
-
-
 class Log:
     """metrics.jsonl, one JSON object per line, written by rank 0 only."""
 
@@ -298,116 +143,161 @@ class Log:
 
 
 # --- the shared training loop -----------------------------------------------------------------------------
-def train_stage(stage, model, config, opt, data, step_fn, eval_fn, args, run, rank, world, device, log,
-                epochs, minutes, base_lr):
+@dataclass
+class Context:
+    """What every stage is given: the flags, the run folder, this process's place among torchrun's, the log."""
+    args: argparse.Namespace
+    run: Path
+    rank: int
+    world: int
+    device: torch.device
+    log: Log
+
+
+@dataclass
+class Progress:
+    """Where a stage stands: steps taken, seconds trained, and the precision and machines it ran with."""
+    step: int
+    elapsed: float
+    precision: str
+    machine: str
+
+
+def resume(ctx: Context, stage: str, raw, opt, state_path: Path) -> tuple[Progress, dict | None]:
+    """The saved progress with --resume (weights, optimizer and generators loaded into `raw` and `opt`), else a
+    fresh start; and the saved record when the stage has finished already."""
+    here = machine(ctx.device, ctx.world)
+    if not (ctx.args.resume and state_path.exists()):
+        return Progress(0, 0.0, ctx.args.precision, here), None
+    info = load_state(state_path, raw, opt, ctx.device)
+    # A stage begun in one precision, or on one machine, and resumed on another says so.
+    before, where, now = info.get("precision", "fp32"), info.get("machine"), ctx.args.precision
+    precision = before if before.split(", then ")[-1] == now else f"{before}, then {now}"
+    here = f"{where}, then {here}" if where and where.split(", then ")[-1] != here else here
+    if info.get("done"):
+        print(f"[{stage}] already finished at step {info['step']}; skipping") if ctx.rank == 0 else None
+        return Progress(info["step"], info["elapsed"], precision, here), info
+    print(f"[{stage}] resuming at step {info['step']} ({info['elapsed'] / 60:.1f} min done)") if ctx.rank == 0 \
+        else None
+    return Progress(info["step"], info["elapsed"], precision, here), None
+
+
+def epoch_batches(data, sampler, step: int, steps_per_epoch: int, batch_size: int, device):
+    """The rest of the current epoch's batches: a resumed stage skips those it has taken, in the same order."""
+    epoch, skip = divmod(step, steps_per_epoch)
+    sampler.set_epoch(epoch)
+    return (tuple(t[idx].to(device, non_blocking=True) for t in data)
+            for idx in list(BatchSampler(sampler, batch_size, drop_last=True))[skip:])
+
+
+def leave(ctx: Context, stage: str, p: Progress, paused: bool, total_steps, raw, state_path: Path):
+    """After the loop: a pause (--stop-after-minutes) exits 0, a signal 130, both with the state saved."""
+    if paused and not Stop.requested:
+        if ctx.rank == 0:
+            print(f"[{stage}] paused at step {p.step} of {total_steps or '?'} (--stop-after-minutes); state saved "
+                  f"to {state_path}; run the same command with --resume to go on")
+        if ctx.world > 1:
+            dist.barrier()
+        sys.exit(0)
+    if Stop.requested:
+        if ctx.world > 1:
+            dist.barrier()
+        print(f"[{stage}] stopped at step {p.step}; state saved to {state_path}") if ctx.rank == 0 else None
+        sys.exit(130)
+    if Hooks.dump_rank_state:
+        atomic_save_file(raw.state_dict(), ctx.run / f"{stage}.rank{ctx.rank}.safetensors", {})
+
+
+def report_step(ctx: Context, stage: str, p: Progress, stats: dict, bar, steps_per_epoch: int):
+    """A step taken: counted in `p`, shown on the progress bar, logged every 20 steps."""
+    p.step, lr, seconds = stats.pop("step"), stats.pop("lr"), stats.pop("seconds")
+    p.elapsed += seconds
+    ips = ctx.args.batch_size * ctx.world / max(seconds, 1e-9)
+    bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()} | {"img/s": f"{ips:.0f}"}, refresh=False)
+    bar.update()
+    if p.step % 20 == 0:
+        ctx.log(stage=stage, step=p.step, epoch=round(p.step / steps_per_epoch, 3), lr=lr, ips=round(ips), **stats)
+
+
+def test_figures(ctx: Context, stage: str, p: Progress, eval_fn, epoch: float, bar, seconds: float):
+    """The test figures at an epoch's end, logged and printed; their time counts as training time."""
+    t_eval = time.time()
+    figures = eval_fn() if ctx.rank == 0 else {}
+    p.elapsed += time.time() - t_eval
+    ctx.log(stage=stage, step=p.step, epoch=round(epoch, 3), split="test", **figures)
+    if ctx.rank == 0:
+        bar.write(f"[{stage}] epoch {epoch:.2f}: " + ", ".join(f"{k} {v:.4g}" for k, v in figures.items())
+                  + f" ({seconds:.0f} s)")
+
+
+def train_stage(ctx: Context, stage, model, config, opt, data, step_fn, eval_fn, epochs, minutes, base_lr):
     """Epochs or a time budget, whichever ends first; the learning rate follows a cosine over that budget.
 
     `data` is a tuple of tensors indexed together; `step_fn(batch, step)` returns (loss, {name: value}).
     State (weights, optimizer, step, elapsed training time) is saved every --save-every seconds, at the end,
     and when SIGINT/SIGTERM arrives, so --resume continues from the last saved step.
     """
-    state_path = run / f"{stage}.safetensors"
+    args, state_path = ctx.args, ctx.run / f"{stage}.safetensors"
     raw = model.module if isinstance(model, DDP) else model
-    n = len(data[0])
-    sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=args.seed)
+    sampler = DistributedSampler(range(len(data[0])), num_replicas=ctx.world, rank=ctx.rank, shuffle=True,
+                                 seed=args.seed)
     steps_per_epoch = max(1, len(sampler) // args.batch_size)
     total_steps = math.ceil(epochs * steps_per_epoch) if epochs else None
-    step, elapsed, precision, where = 0, 0.0, args.precision, machine(device, world)
-    if args.resume and state_path.exists():
-        info = load_state(state_path, raw, opt, device)
-        step, elapsed = info["step"], info["elapsed"]
-        # A stage begun in one precision and resumed in another says so.
-        before = info.get("precision", "fp32")
-        precision = before if before.split(", then ")[-1] == args.precision else f"{before}, then {args.precision}"
-        if info.get("machine") and info["machine"].split(", then ")[-1] != where:   # and so does one moved
-            where = f"{info['machine']}, then {where}"
-        if info.get("done"):
-            print(f"[{stage}] already finished at step {step}; skipping") if rank == 0 else None
-            return info
-        print(f"[{stage}] resuming at step {step} ({elapsed / 60:.1f} min done)") if rank == 0 else None
+    p, finished = resume(ctx, stage, raw, opt, state_path)
+    if finished:
+        return finished
 
     def progress():
-        return max(step / total_steps if total_steps else 0, elapsed / 60 / minutes if minutes else 0)
+        return max(p.step / total_steps if total_steps else 0, p.elapsed / 60 / minutes if minutes else 0)
 
-    def checkpoint(done=False, **extra):
-        info = {"stage": stage, "config": config, "step": step, "epoch": step / steps_per_epoch,
-                "elapsed": elapsed, "done": done, "command": recorded_command(sys.argv),
-                "machine": where, "precision": precision, **extra}
-        if rank == 0:
-            save_state(state_path, raw, opt, info, device)
+    def checkpoint(done=False):
+        info = {"stage": stage, "config": config, "step": p.step, "epoch": p.step / steps_per_epoch,
+                "elapsed": p.elapsed, "done": done, "command": recorded_command(sys.argv), "machine": p.machine,
+                "precision": p.precision}
+        if ctx.rank == 0:
+            save_state(state_path, raw, opt, info, ctx.device)
         return info
 
-    bar = tqdm(total=total_steps, initial=step, desc=stage, disable=rank != 0, dynamic_ncols=True,
+    bar = tqdm(total=total_steps, initial=p.step, desc=stage, disable=ctx.rank != 0, dynamic_ncols=True,
                mininterval=1 if sys.stderr.isatty() else 15)
     last_save, t_epoch = time.time(), time.time()
     model.train()
     Stop.in_training_loop = True
-    paused = Stop.past_deadline(world)
+    paused = Stop.past_deadline(ctx.world)
     while progress() < 1 and not Stop.requested and not paused:
-        epoch, skip = divmod(step, steps_per_epoch)
-        sampler.set_epoch(epoch)
-        batches = (tuple(t[idx].to(device, non_blocking=True) for t in data)
-                   for idx in list(BatchSampler(sampler, args.batch_size, drop_last=True))[skip:])
+        batches = epoch_batches(data, sampler, p.step, steps_per_epoch, args.batch_size, ctx.device)
         try:
-            for stats in training.steps(opt, step_fn, batches, base_lr, progress, step, args.inject_nan_at,
-                                        lambda: training.autocast(device, args.precision)):
-                step, lr, seconds = stats.pop("step"), stats.pop("lr"), stats.pop("seconds")
-                elapsed += seconds
-                ips = args.batch_size * world / max(seconds, 1e-9)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()} | {"img/s": f"{ips:.0f}"}, refresh=False)
-                bar.update()
-                if step % 20 == 0:
-                    log(stage=stage, step=step, epoch=round(step / steps_per_epoch, 3), lr=lr, ips=round(ips),
-                        **stats)
+            for stats in training.steps(opt, step_fn, batches, base_lr, progress, p.step, Hooks.nan_at,
+                                        lambda: training.autocast(ctx.device, args.precision)):
+                report_step(ctx, stage, p, stats, bar, steps_per_epoch)
                 if time.time() - last_save > args.save_every:
                     checkpoint()
                     last_save = time.time()
-                throttle(args)
-                paused = Stop.past_deadline(world)
+                Hooks.sleep()
+                paused = Stop.past_deadline(ctx.world)
                 if progress() >= 1 or Stop.requested or paused:
                     break
         except FloatingPointError as e:
             bar.close()
             raise FloatingPointError(f"[{stage}] {e}; stopped. The last good state is {state_path} (step saved "
                                      "before this one). Try a lower --lr, then --resume.") from None
-        if step % steps_per_epoch == 0 or progress() >= 1:
-            t_eval = time.time()
-            figures = eval_fn() if rank == 0 else {}
-            elapsed += time.time() - t_eval
-            log(stage=stage, step=step, epoch=round(step / steps_per_epoch, 3), split="test", **figures)
-            if rank == 0:
-                bar.write(f"[{stage}] epoch {step / steps_per_epoch:.2f}: "
-                          + ", ".join(f"{k} {v:.4g}" for k, v in figures.items())
-                          + f" ({time.time() - t_epoch:.0f} s)")
+        if p.step % steps_per_epoch == 0 or progress() >= 1:   # an epoch's end: the test figures
+            test_figures(ctx, stage, p, eval_fn, p.step / steps_per_epoch, bar, time.time() - t_epoch)
             t_epoch = time.time()
             model.train()
     bar.close()
     Stop.in_training_loop = False
     info = checkpoint(done=not (Stop.requested or paused))
-    if paused and not Stop.requested:
-        if rank == 0:
-            print(f"[{stage}] paused at step {step} of {total_steps or '?'} (--stop-after-minutes); state saved "
-                  f"to {state_path}; run the same command with --resume to go on")
-        if world > 1:
-            dist.barrier()
-        sys.exit(0)
-    if Stop.requested:
-        if world > 1:
-            dist.barrier()
-        print(f"[{stage}] stopped at step {step}; state saved to {state_path}") if rank == 0 else None
-        sys.exit(130)
-    if args.dump_rank_state:
-        atomic_save_file(raw.state_dict(), run / f"{stage}.rank{rank}.safetensors", {})
+    leave(ctx, stage, p, paused, total_steps, raw, state_path)
     return info
 
 
 # --- stages -----------------------------------------------------------------------------------------------
 def vq_config(args, data) -> VQVAEConfig:
-    cfg = VQVAEConfig(in_channels=data.channels, channels=args.channels, res_blocks=args.res_blocks,
-                      downsample=args.downsample, num_codes=args.num_codes, code_dim=args.code_dim,
-                      beta=args.beta, ema=not args.no_ema, ema_decay=args.ema_decay, ema_eps=args.ema_eps,
-                      init=args.init, dead_after=args.dead_after, restart_dead=not args.no_restart_dead,
-                      gradient=args.gradient, fsq_levels=list(args.fsq_levels))
+    """The VQ-VAE's config from its flags (one per field), the input channels from the data."""
+    cfg = VQVAEConfig(in_channels=data.channels, **{f.name: getattr(args, f.name) for f in fields(VQVAEConfig)
+                                                     if f.name not in VQ_DERIVED})
+    cfg.fsq_levels = list(cfg.fsq_levels)
     if cfg.fsq_levels and math.prod(cfg.fsq_levels) != cfg.num_codes:
         raise SystemExit(f"--fsq-levels {cfg.fsq_levels} make {math.prod(cfg.fsq_levels)} codes, not --num-codes "
                          f"{cfg.num_codes}")
@@ -420,9 +310,9 @@ def adopt_vqvae(args, run, rank) -> dict:
     very same codes and its checkpoint still says how everything in it was made."""
     from .checkpoint import load
     path = run / "vqvae.safetensors"
-    source = _sha(args.vqvae_from)
+    source = file_sha(args.vqvae_from)
     if path.exists():
-        info = json.loads(read_state_info(path))
+        info = read_info(path)
         if info.get("source_sha") == source:
             return info
     model = load(args.vqvae_from, device="cpu")
@@ -438,9 +328,10 @@ def adopt_vqvae(args, run, rank) -> dict:
     return info
 
 
-def stage_vqvae(args, data, run, rank, world, device, log):
+def stage_vqvae(ctx: Context, data):
+    args, rank, world, device = ctx.args, ctx.rank, ctx.world, ctx.device
     if args.vqvae_from:
-        return adopt_vqvae(args, run, rank)
+        return adopt_vqvae(args, ctx.run, rank)
     cfg = vq_config(args, data)
     torch.manual_seed(args.seed + rank)   # each stage from its own seed: the same draws whether or not the
     model = VQVAE(cfg).to(device)         # stages before it ran in this process (a resumed rebuild)
@@ -463,17 +354,12 @@ def stage_vqvae(args, data, run, rank, world, device, log):
         recon = model.decode(model.encode(test_x), data.image_size)
         return {"test_mse": F.mse_loss(recon, test_x).item()}
 
-    info = train_stage("vqvae", net, asdict(cfg), opt, (data.train_x,), step_fn, eval_fn, args, run, rank, world,
-                       device, log, args.vqvae_epochs, args.vqvae_minutes, args.lr)
-    return info
-
-
-def _sha(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return train_stage(ctx, "vqvae", net, asdict(cfg), opt, (data.train_x,), step_fn, eval_fn, args.vqvae_epochs,
+                       args.vqvae_minutes, args.lr)
 
 
 def load_vqvae(run, device) -> VQVAE:
-    info = json.loads(read_state_info(run / "vqvae.safetensors"))
+    info = read_info(run / "vqvae.safetensors")
     model = VQVAE(from_dict(VQVAEConfig, info["config"])).to(device)
     load_state(run / "vqvae.safetensors", model)
     return model.eval()
@@ -483,7 +369,7 @@ def load_vqvae(run, device) -> VQVAE:
 def stage_encode(args, data, run, device):
     """Encode both splits once; the prior stage reads the grids instead of running the encoder each epoch."""
     codes_path, vq_path = run / "codes.safetensors", run / "vqvae.safetensors"
-    source = _sha(vq_path)
+    source = file_sha(vq_path)
     meta = raw_metadata(codes_path) if codes_path.exists() else {}
     if meta.get("vqvae_sha") == source and "seconds" in meta:  # (files without their timing are redone)
         print(f"[encode] {codes_path} is up to date")
@@ -496,14 +382,14 @@ def stage_encode(args, data, run, device):
         grids = []
         for i in tqdm(range(0, len(x), 1000), desc=f"encode {split}"):
             grids.append(model.encode(to_float(x[i:i + 1000]).to(device)).cpu())
-            throttle(args)
+            Hooks.sleep()
         out[f"{split}_codes"], out[f"{split}_labels"] = torch.cat(grids).to(torch.int16), y
     atomic_save_file(out, codes_path, {"vqvae_sha": source, "seconds": f"{time.time() - t0:.1f}"})
     print(f"[encode] {len(data.train_x)} + {len(data.test_x)} grids of {tuple(out['test_codes'].shape[1:])} "
           f"→ {codes_path}")
 
 
-def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig | MaskGITConfig:
+def prior_config(args, data, num_codes, grid):
     """The chosen family's config: its dataclass defaults, overridden by the --prior-* flags given; K, the
     classes and the grid come from the VQ-VAE and the data."""
     classes = 0 if args.unconditional or not data.class_names else len(data.class_names)
@@ -515,12 +401,13 @@ def prior_config(args, data, num_codes, grid) -> PriorConfig | TransformerConfig
     return cls(**given, **{k: v for k, v in derived.items() if k in names})
 
 
-def stage_prior(args, data, run, rank, world, device, log):
+def stage_prior(ctx: Context, data):
+    args, run, rank, world, device = ctx.args, ctx.run, ctx.rank, ctx.world, ctx.device
     codes = load_file(str(run / "codes.safetensors"))
     train_g, train_y = codes["train_codes"].long(), codes["train_labels"].long()
     test_g, test_y = codes["test_codes"][:2000].long().to(device), codes["test_labels"][:2000].long().to(device)
-    vq_info = json.loads(read_state_info(run / "vqvae.safetensors"))
-    cfg = prior_config(args, data, vq_info["config"]["num_codes"], tuple(train_g.shape[1:]))
+    cfg = prior_config(args, data, read_info(run / "vqvae.safetensors")["config"]["num_codes"],
+                       tuple(train_g.shape[1:]))
     torch.manual_seed(args.seed + rank + 1)
     model = build_prior(cfg).to(device)
     if rank == 0:
@@ -532,14 +419,20 @@ def stage_prior(args, data, run, rank, world, device, log):
               f"layers × {width}, classes={cfg.num_classes or 'none'}")
     net = DDP(model) if world > 1 else model
     opt = torch.optim.Adam(model.parameters(), lr=args.prior_lr)
-    cells = train_g.shape[1] * train_g.shape[2]
+    step_fn = prior_step_fn(cfg, model, net, args.label_dropout)
+    eval_fn = prior_eval_fn(cfg, model, test_g, test_y)
+    return train_stage(ctx, "prior", net, asdict(cfg), opt, (train_g, train_y), step_fn, eval_fn,
+                       args.prior_epochs, args.prior_minutes, args.prior_lr)
 
+
+def prior_step_fn(cfg, model, net, label_dropout: float):
+    """One prior batch: cross-entropy of each cell's code (a masked prior: of the hidden cells only)."""
     def step_fn(batch, step):
         g, y = batch
         if cfg.num_classes:
             # Some batches without their class teach the "no class" bias, so the same prior samples and
             # scores unconditionally too.
-            drop = torch.rand(len(y), device=y.device) < args.label_dropout
+            drop = torch.rand(len(y), device=y.device) < label_dropout
             y = torch.where(drop, torch.full_like(y, cfg.num_classes), y)
         else:
             y = None
@@ -549,60 +442,47 @@ def stage_prior(args, data, run, rank, world, device, log):
             return nll, {"bits/masked code": nll.item() / math.log(2)}
         nll = F.cross_entropy(net(g, y).float(), g)
         return nll, {"bits/code": nll.item() / math.log(2)}
+    return step_fn
+
+
+def prior_eval_fn(cfg, model, test_g, test_y):
+    """Test bits per code and per image (a masked prior: per hidden code, on the same masks every epoch)."""
+    cells = test_g.shape[1] * test_g.shape[2]
 
     @torch.no_grad()
     def eval_fn():
         model.eval()
         y = test_y if cfg.num_classes else None
-        if cfg.type == "maskgit":   # no likelihood: the masked-cell loss on the same random masks every epoch
-            inputs, hidden = model.corrupt(test_g, torch.Generator(device=device).manual_seed(0))
+        if cfg.type == "maskgit":
+            inputs, hidden = model.corrupt(test_g, torch.Generator(device=test_g.device).manual_seed(0))
             nll = model.loss(model(inputs, y), test_g, hidden).item()
             return {"test_bits/masked code": nll / math.log(2)}
         nll = -model.log_prob(test_g, y).mean().item()
         return {"test_bits/code": nll / cells / math.log(2), "test_bits/image": nll / math.log(2)}
-
-    info = train_stage("prior", net, asdict(cfg), opt, (train_g, train_y), step_fn, eval_fn, args, run, rank,
-                       world, device, log, args.prior_epochs, args.prior_minutes, args.prior_lr)
-    return info
-
-
-def train_record(args, run, vinfo: dict, pinfo: dict) -> dict:
-    """What a checkpoint says of its training: the command lines that made it (the recipe, so the rebuild
-    script can tell whether a file is current), epochs and wall-clock minutes of every stage, and where."""
-    commands = sorted({c for i in (vinfo, pinfo) for c in i.get("commands", [i.get("command")]) if c})
-    if not commands:  # states written before commands were recorded: the export's own command line
-        commands = [recorded_command(sys.argv)]
-    machines = sorted({i["machine"] for i in (vinfo, pinfo) if i.get("machine")})
-    codes_meta = raw_metadata(run / "codes.safetensors")
-    return {"commands": commands,
-            "vqvae_epochs": round(vinfo["epoch"], 2), "prior_epochs": round(pinfo["epoch"], 2),
-            "vqvae_steps": vinfo["step"], "prior_steps": pinfo["step"],
-            "vqvae_minutes": round(vinfo["elapsed"] / 60, 3), "prior_minutes": round(pinfo["elapsed"] / 60, 3),
-            "vqvae_precision": vinfo.get("precision", "fp32"), "prior_precision": pinfo.get("precision", "fp32"),
-            "encode_minutes": round(float(codes_meta["seconds"]) / 60, 3) if "seconds" in codes_meta else None,
-            "batch_size": args.batch_size, "seed": args.seed,
-            "machine": " / ".join(machines) or machine(torch.device("cpu"), 1)}
+    return eval_fn
 
 
 def stage_export(args, data, run, device):
     vqvae = load_vqvae(run, "cpu")
-    pinfo = json.loads(read_state_info(run / "prior.safetensors"))
+    pinfo = read_info(run / "prior.safetensors")
     prior = build_prior(pinfo["config"])
     load_state(run / "prior.safetensors", prior)
-    vinfo = json.loads(read_state_info(run / "vqvae.safetensors"))
+    vinfo = read_info(run / "vqvae.safetensors")
     # A few test images per class travel with the checkpoint, so the app needs no dataset.
     per_class = max(1, args.examples // max(1, len(data.class_names or [0])))
     picks = torch.cat([torch.nonzero(data.test_y == c)[:per_class, 0] for c in data.test_y.unique()])
     picks = picks[: args.examples]
+    codes_meta = raw_metadata(run / "codes.safetensors")
+    encode_seconds = float(codes_meta["seconds"]) if "seconds" in codes_meta else None
     config = make_config(vqvae.cfg, prior.cfg, data.name, data.image_size, data.class_names,
-                         train=train_record(args, run, vinfo, pinfo))
+                         train=train_record(vinfo, pinfo, encode_seconds, args.batch_size, args.seed, sys.argv))
     model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
     print(f"[export] evaluating on {len(data.test_x)} test images")
     t0 = time.time()
     model.metrics = evaluate(model, data.test_x, data.test_y)
-    throttle(args)
+    Hooks.sleep()
     model.stats = code_stats(model, data.test_x)
-    throttle(args)
+    Hooks.sleep()
     config["train"]["export_minutes"] = round((time.time() - t0) / 60, 3)
     save(model, args.out)
     images, _ = sample_sheet(model)
@@ -619,10 +499,8 @@ def summary(stage, info):
                                        for k in keys) + " |")
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    rank, world, device = setup(args)
-    Stop.install()
+def open_run(args, rank: int) -> Path:
+    """The run folder, cleared of temporary files an interrupted write left; the sitting's deadline set."""
     run = Path(args.runs) / args.name
     run.mkdir(parents=True, exist_ok=True)
     if args.stop_after_minutes is not None:
@@ -631,23 +509,36 @@ def main(argv=None):
         for path in (*(run / f"{s}.safetensors" for s in ("vqvae", "codes", "prior")), Path(args.out)):
             for tmp in remove_stale_temp_files(path):
                 print(f"removed {tmp}, left by an interrupted write")
-    log = Log(run / "metrics.jsonl", rank)
+    return run
+
+
+def read_data(args, rank: int, world: int, device):
+    data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
+    if args.limit:
+        data.train_x, data.train_y = data.train_x[: args.limit], data.train_y[: args.limit]
+        data.test_x, data.test_y = data.test_x[: args.limit], data.test_y[: args.limit]
+    if rank == 0:
+        print(f"{data.name}: {len(data.train_x)} train / {len(data.test_x)} test images of {data.image_size}, "
+              f"{data.channels} channel(s); device {device}, {world} process(es), {torch.get_num_threads()} "
+              "threads each")
+    return data
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rank, world, device = setup(args)
+    Stop.install()
+    run = open_run(args, rank)
+    ctx = Context(args, run, rank, world, device, Log(run / "metrics.jsonl", rank))
     stages = ["vqvae", "encode", "prior", "export"] if args.stage == "all" else [args.stage]
     t0, stage = time.time(), "data"
     try:
-        data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
-        if args.limit:
-            data.train_x, data.train_y = data.train_x[: args.limit], data.train_y[: args.limit]
-            data.test_x, data.test_y = data.test_x[: args.limit], data.test_y[: args.limit]
-        if rank == 0:
-            print(f"{data.name}: {len(data.train_x)} train / {len(data.test_x)} test images of "
-                  f"{data.image_size}, {data.channels} channel(s); device {device}, {world} process(es), "
-                  f"{torch.get_num_threads()} threads each")
+        data = read_data(args, rank, world, device)
         for stage in stages:
             if stage == "vqvae":
-                summary("vqvae", stage_vqvae(args, data, run, rank, world, device, log))
+                summary("vqvae", stage_vqvae(ctx, data))
             elif stage == "prior":
-                summary("prior", stage_prior(args, data, run, rank, world, device, log))
+                summary("prior", stage_prior(ctx, data))
             elif rank == 0:
                 (stage_encode if stage == "encode" else stage_export)(args, data, run, device)
             if world > 1:
