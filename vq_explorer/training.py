@@ -58,16 +58,21 @@ def cosine_lr(base_lr: float, progress: float) -> float:
 def steps(opt: torch.optim.Optimizer, step_fn: Callable, batches: Iterable, base_lr: float,
           progress: Callable[[], float], first_step: int = 0, nan_at: int | None = None,
           precision: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Iterator[dict]:
-    """For each batch: the learning rate for `progress()`, `step_fn(batch, step) → (loss, stats)` inside
+    """For each batch: the learning rate for `progress()` (a LambdaLR on the cosine of the caller's progress,
+    which may be steps or minutes, so it is read, not counted), `step_fn(batch, step) → (loss, stats)` inside
     `precision()` (an autocast context, see `autocast`), backward outside it, step.
     Yields {step (counted after it), loss, lr, seconds, **stats}; the caller decides when to stop (it simply
     stops iterating). `nan_at`: poison that step's loss (tests of the non-finite stop)."""
-    step = first_step
+    step, schedule = first_step, None
+    for g in opt.param_groups:
+        g.setdefault("initial_lr", base_lr)   # the rate the schedule scales
     for batch in batches:
         t0 = time.time()
-        lr = cosine_lr(base_lr, progress())
-        for g in opt.param_groups:
-            g["lr"] = lr
+        if schedule is None:   # built at the first batch, so it reads the caller's progress then
+            schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: cosine_lr(1.0, progress()))
+        else:
+            schedule.step()
+        lr = opt.param_groups[0]["lr"]
         with precision():
             loss, stats = step_fn(batch, step)
         if nan_at is not None and step == nan_at:
