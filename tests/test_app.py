@@ -481,3 +481,13 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
     assert torch.equal(seen[0], model.examples[:1].float() / 255)
     monkeypatch.setattr(model, "examples", None)           # a checkpoint without examples: one code everywhere
     assert len({c for row in paint.reset(catalog, NAME)[0]["grid"] for c in row}) == 1
+
+
+def test_the_error_map_runs_from_black_at_no_error_to_yellow_at_half_the_range():
+    from vq_explorer import render
+    err = torch.tensor([[0.0, 0.25], [0.5, 0.9]])
+    a = render.error_map(err, size=2)
+    assert a.shape == (2, 2, 3) and a.dtype == np.uint8
+    assert a[0, 0].tolist() == [0, 0, 4] and a[1, 0].tolist() == a[1, 1].tolist() == [252, 255, 164]  # clipped
+    assert 0 < a[0, 1].sum() < a[1, 0].sum() and a[0, 1, 0] > a[0, 1, 2]   # the middle: a warm red
+    assert render.error_map(err, size=256).shape == (256, 256, 3)        # enlarged by whole cells

@@ -5,6 +5,7 @@ import colorsys
 from functools import lru_cache
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import torch
 from PIL import Image, ImageDraw, ImageFont
@@ -36,11 +37,17 @@ def to_rgb(img: torch.Tensor, size: int | None = 256) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+@lru_cache(maxsize=1)
+def _inferno() -> np.ndarray:
+    """plotly's Inferno colour scale sampled at 256 levels: a lookup table, so a 256×256 error map costs one
+    indexing, not 65,536 colour-scale lookups."""
+    rgb = plotly.colors.sample_colorscale("Inferno", np.linspace(0, 1, 256).tolist())
+    return np.array([plotly.colors.unlabel_rgb(c) for c in rgb]).round().astype(np.uint8)
+
+
 def error_map(err: torch.Tensor, size: int = 256) -> np.ndarray:
     """(H, W) absolute error → an 'inferno' colour map, 0 black to ≥ 0.5 bright yellow."""
-    import matplotlib
-    cmap = matplotlib.colormaps["inferno"]
-    a = (cmap(np.clip(err.cpu().numpy() / 0.5, 0, 1))[..., :3] * 255).astype(np.uint8)
+    a = _inferno()[(np.clip(err.cpu().numpy() / 0.5, 0, 1) * 255).round().astype(np.int64)]
     scale = max(1, size // max(a.shape[:2]))
     return a.repeat(scale, 0).repeat(scale, 1)
 
