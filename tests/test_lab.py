@@ -73,6 +73,8 @@ def test_a_lab_model_opens_without_a_prior_and_says_so(tmp_path):
     list(lab.train([run], 2))
     model = lab.as_model(run)
     assert model.prior is None and model.examples.shape == (40, 1, 28, 28)
+    c = model.config   # built as the checkpoint module builds every config, from the model and its data
+    assert (c["grid"], c["image_size"], c["num_codes"], c["prior"]) == ([7, 7], [28, 28], 64, None)
     from vq_explorer.ui.words import describe
     assert "no prior" in describe(model) and ex.class_names(model) == []
     rec = ex.reconstruct_example(model, 0)

@@ -38,13 +38,14 @@ class CheckpointError(ValueError):
 
 def make_config(vq: VQVAEConfig, prior, dataset: str, image_size, class_names=None,
                 **extra) -> dict:
-    """The checkpoint's config: the flat facts a user looks for first, then each model's full settings."""
+    """The checkpoint's config: the flat facts a user looks for first, then each model's full settings
+    (`prior` None: a VQ-VAE alone, as the codebook lab trains)."""
     h, w = image_size
     f = vq.downsample
     return {"dataset": dataset, "image_size": [h, w], "channels": vq.in_channels,
             "grid": [-(-h // f), -(-w // f)], "num_codes": vq.num_codes, "code_dim": vq.code_dim,
             "downsample": f, "class_names": list(class_names) if class_names else None,
-            "vqvae": asdict(vq), "prior": asdict(prior), **extra}
+            "vqvae": asdict(vq), "prior": None if prior is None else asdict(prior), **extra}
 
 
 # --- provenance: how a checkpoint was made, for config["train"] ------------------------------------------

@@ -20,8 +20,9 @@ from safetensors.torch import save_file
 
 from . import metrics as M
 from . import training
+from .checkpoint import make_config
 from .codebook import pca_2d
-from .config import QUANTIZERS, VQVAEConfig, asdict, quantizer_variant
+from .config import QUANTIZERS, VQVAEConfig, quantizer_variant
 from .data import FASHION_CLASSES, MNIST_CLASSES, to_float
 from .model import VQModel
 from .vqvae import VQVAE
@@ -172,11 +173,8 @@ def as_model(run: Run, f: Frame | None = None, examples: int = 40) -> VQModel:
     vqvae = run.model.eval().requires_grad_(False)
     for p in vqvae.parameters():
         p.grad = None
-    cfg = vqvae.cfg
-    config = {"dataset": run.dataset, "image_size": [28, 28], "channels": 1, "grid": [7, 7],
-              "num_codes": vqvae.quantizer.num_codes, "code_dim": cfg.code_dim, "downsample": cfg.downsample,
-              "class_names": list(DATASETS[run.dataset]), "vqvae": asdict(cfg), "prior": None,
-              "lab": {"variant": run.variant, "steps": run.step, "subset": list(SUBSET)}}
+    config = make_config(vqvae.cfg, None, run.dataset, tuple(test.shape[-2:]), DATASETS[run.dataset],
+                         lab={"variant": run.variant, "steps": run.step, "subset": list(SUBSET)})
     metrics = {**summary(run, f), "test_images": SUBSET[1]}
     return VQModel(vqvae, None, config, metrics, test[:examples].clone(), labels[:examples].clone(),
                    {"usage": f.usage})
