@@ -32,6 +32,8 @@ class VQModel:
 
     def to(self, device) -> "VQModel":
         self.vqvae.to(device)
+        if torch.device(device).type == "cpu":   # oneDNN's convolutions run 2–4× faster in channels-last layout
+            self.vqvae.to(memory_format=torch.channels_last)
         if self.prior is not None:
             self.prior.to(device)
         return self
@@ -44,7 +46,8 @@ class VQModel:
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """float32 (B, C, H, W) in [0, 1] → int64 (B, h, w)."""
-        return self.vqvae.encode(x.to(self.device, torch.float32)).cpu()
+        x = x.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+        return self.vqvae.encode(x).cpu()
 
     @torch.no_grad()
     def decode(self, idx: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
