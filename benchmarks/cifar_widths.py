@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from vq_explorer.recipes import RECIPES  # noqa: E402
+from vq_explorer.commands.recipes import RECIPES  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -58,7 +58,7 @@ def pace(recipe_args: str, width: int) -> float:
     from train_speed import recipe_args as parse
     from train_speed import seconds_per_step
 
-    from vq_explorer.training import resolve_precision
+    from vq_explorer.models.training import resolve_precision
     args = parse("cifar10", shlex.join(vqvae_flags(recipe_args, width, 1)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(args.threads or torch.get_num_threads())

@@ -29,12 +29,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer import load, results  # noqa: E402
-from vq_explorer.classifier import load_classifier  # noqa: E402
-from vq_explorer.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig  # noqa: E402
-from vq_explorer.evaluate import sample_accuracy  # noqa: E402
-from vq_explorer.priors import build_prior  # noqa: E402
-from vq_explorer.render import steps_figure  # noqa: E402
+from vq_explorer import load  # noqa: E402
+from vq_explorer.commands.evaluate import sample_accuracy  # noqa: E402
+from vq_explorer.models.classifier import load_classifier  # noqa: E402
+from vq_explorer.models.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig  # noqa: E402
+from vq_explorer.models.priors import build_prior  # noqa: E402
+from vq_explorer.views import results  # noqa: E402
+from vq_explorer.views.render import steps_figure  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 CHECKPOINTS = ROOT / "checkpoints"
@@ -107,7 +108,8 @@ def untrained_rows(args) -> list[dict]:
 
 
 def markdown(rows) -> str:
-    """The table and, under it, what it says (both from vq_explorer.results, as the Trade-off tab shows them)."""
+    """The table and, under it, what it says (both from vq_explorer.views.results, as the Trade-off tab shows
+    them)."""
     as_read = [{k: "" if v is None else str(v) for k, v in r.items()} for r in rows]   # as the CSV reads back
     return results.steps_table(as_read) + "\n\n" + results.steps_findings(as_read)
 

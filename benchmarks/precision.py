@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer.checkpoint import raw_metadata  # noqa: E402
-from vq_explorer.recipes import RECIPES  # noqa: E402
+from vq_explorer.commands.recipes import RECIPES  # noqa: E402
+from vq_explorer.storage.checkpoint import raw_metadata  # noqa: E402
 
 
 def without_epochs(args: str) -> list[str]:

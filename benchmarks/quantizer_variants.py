@@ -20,11 +20,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer import metrics as M  # noqa: E402
-from vq_explorer import training  # noqa: E402
-from vq_explorer.config import QUANTIZERS, VQVAEConfig, quantizer_variant  # noqa: E402
-from vq_explorer.data import load_dataset, to_float  # noqa: E402
-from vq_explorer.vqvae import VQVAE  # noqa: E402
+from vq_explorer.models import metrics as M  # noqa: E402
+from vq_explorer.models import training  # noqa: E402
+from vq_explorer.models.config import QUANTIZERS, VQVAEConfig, quantizer_variant  # noqa: E402
+from vq_explorer.models.vqvae import VQVAE  # noqa: E402
+from vq_explorer.storage.data import load_dataset, to_float  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "quantizer_variants"
 EARLY = (1, 50, 200)

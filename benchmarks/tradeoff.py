@@ -25,11 +25,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer import load, results  # noqa: E402
-from vq_explorer.checkpoint import raw_metadata  # noqa: E402
-from vq_explorer.data import load_dataset  # noqa: E402
-from vq_explorer.evaluate import evaluate, sample_sheet, save_sheet  # noqa: E402
-from vq_explorer.render import FAMILY_COLOURS, overview_figure  # noqa: E402
+from vq_explorer import load  # noqa: E402
+from vq_explorer.commands.evaluate import evaluate, sample_sheet, save_sheet  # noqa: E402
+from vq_explorer.storage.checkpoint import raw_metadata  # noqa: E402
+from vq_explorer.storage.data import load_dataset  # noqa: E402
+from vq_explorer.views import results  # noqa: E402
+from vq_explorer.views.render import FAMILY_COLOURS, overview_figure  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 COLUMNS = ["model", "dataset", "grid", "K", "prior", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse",

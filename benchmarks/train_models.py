@@ -8,7 +8,7 @@
     python benchmarks/train_models.py --force mnist   # retrain even though the checkpoint is current
     python $(python benchmarks/train_models.py --print-command mnist)   # one recipe by hand (or elsewhere)
 
-Each model is a recipe (vq_explorer/recipes.py): train.py arguments whose budgets are epochs, so the same
+Each model is a recipe (vq_explorer/commands/recipes.py): train.py arguments whose budgets are epochs, so the same
 command gives the same model on any machine, busy or quiet, CPU or GPU. A checkpoint whose
 config["train"]["commands"] are its recipe's command line is current and skipped. Otherwise train.py runs with
 --resume: a training continues from its last saved step (a run folder left by another command is cleared first).
@@ -38,9 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from vq_explorer import training  # noqa: E402
-from vq_explorer.checkpoint import raw_metadata  # noqa: E402
-from vq_explorer.recipes import RECIPES  # noqa: E402
+from vq_explorer.commands.recipes import RECIPES  # noqa: E402
+from vq_explorer.models import training  # noqa: E402
+from vq_explorer.storage.checkpoint import raw_metadata  # noqa: E402
 
 PARTIAL = ROOT / "checkpoints" / "partial"
 # Flags that say where files go or when a sitting ends, not what model is made: left out when commands compare.
@@ -163,7 +163,7 @@ def train(b: Build, force: bool, minutes_left: float | None = None):
 def evaluate(b: Build, docs: Path):
     """Full-split figures and sample accuracy into the checkpoint; sample sheet and curves into docs/."""
     docs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "vq_explorer.evaluate", str(b.path), "--dataset", b.dataset,
+    cmd = [sys.executable, "-m", "vq_explorer.commands.evaluate", str(b.path), "--dataset", b.dataset,
            "--sheet", str(docs / f"{b.name}_samples.png")]
     if b.dataset in CLASSIFIERS:
         cmd += ["--classifier", str(CLASSIFIERS[b.dataset])]

@@ -3,11 +3,12 @@ epochs cost here.
 
     python benchmarks/train_speed.py [--threads 2] [--steps 10] [--device cpu]
 
-For each recipe of vq_explorer/recipes.py: its VQ-VAE (images/s) and its prior (grids/s), one training step at a
-time at the recipe's batch size on random inputs of the dataset's shape, as train.py runs them (channels-last
-VQ-VAE on a CPU; bf16 = the networks under autocast, the quantizer and losses in float32). bf16 is measured only
-where the hardware has it (AVX512-BF16 or AMX, or CUDA). Then the minutes the recipe's epochs would take at the
-faster precision (evaluation, encoding and export not included). train_models.py --left uses the same timing.
+For each recipe of vq_explorer/commands/recipes.py: its VQ-VAE (images/s) and its prior (grids/s), one training
+step at a time at the recipe's batch size on random inputs of the dataset's shape, as train.py runs them
+(channels-last VQ-VAE on a CPU; bf16 = the networks under autocast, the quantizer and losses in float32). bf16
+is measured only where the hardware has it (AVX512-BF16 or AMX, or CUDA). Then the minutes the recipe's epochs
+would take at the faster precision (evaluation, encoding and export not included). train_models.py --left uses
+the same timing.
 """
 
 import argparse
@@ -23,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train as T  # noqa: E402
-from vq_explorer import training  # noqa: E402
-from vq_explorer.priors import build_prior  # noqa: E402
-from vq_explorer.recipes import RECIPES  # noqa: E402
-from vq_explorer.vqvae import VQVAE  # noqa: E402
+from vq_explorer.commands.recipes import RECIPES  # noqa: E402
+from vq_explorer.models import training  # noqa: E402
+from vq_explorer.models.priors import build_prior  # noqa: E402
+from vq_explorer.models.vqvae import VQVAE  # noqa: E402
 
 # Training images and image shape of the standard datasets.
 DATASET_SHAPES = {"mnist": (60000, 1, 28), "fashion_mnist": (60000, 1, 28), "cifar10": (50000, 3, 32)}

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from vq_explorer.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
+from vq_explorer.models.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
 
 torch.set_num_threads(2)
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -70,10 +70,10 @@ AUTOREGRESSIVE = ["pixelcnn", "transformer", "rnn"]
 
 def make_tiny_model(classes=("a", "b", "c"), image_size=(12, 12), channels=1, downsample=4, prior="pixelcnn"):
     """An untrained but complete VQModel, as a checkpoint would hold it."""
-    from vq_explorer.checkpoint import make_config
-    from vq_explorer.model import VQModel
-    from vq_explorer.priors import build_prior
-    from vq_explorer.vqvae import VQVAE
+    from vq_explorer.models.model import VQModel
+    from vq_explorer.models.priors import build_prior
+    from vq_explorer.models.vqvae import VQVAE
+    from vq_explorer.storage.checkpoint import make_config
 
     torch.manual_seed(0)
     vq = tiny_vq(in_channels=channels, downsample=downsample, init="none")
@@ -104,12 +104,12 @@ def shots(tmp_path_factory):
 
 @pytest.fixture
 def explorer():
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     return ex
 
 
 @pytest.fixture
 def catalog(ckpt_dir):
     """The tiny model's folder, as the app is given it."""
-    from vq_explorer.explorer import Catalog
+    from vq_explorer.service.operations import Catalog
     return Catalog(ckpt_dir)

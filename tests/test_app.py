@@ -61,8 +61,8 @@ def test_reconstruct_handler_outputs(png_file, catalog):
     original, recon, error, grid_fig, surprise_fig, summary, grid_json = outputs
     for p in (original, recon, error):
         assert Image.open(p).size[0] >= 224   # enlarged for display
-    from vq_explorer import explorer as ex
-    from vq_explorer import render
+    from vq_explorer.service import operations as ex
+    from vq_explorer.views import render
     model = catalog.get(NAME)
     x, _ = ex.load_image(model, png_file)   # (1, C, H, W) in [0, 1]
     shown = [np.asarray(Image.open(p)) for p in (original, recon)]
@@ -179,7 +179,7 @@ def test_paint_import_export_and_bad_json(tmp_path, catalog):
 
 
 def test_palette_and_codebook_handlers(catalog):
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     from vq_explorer.ui import codebook, paint
     palette = paint.palette(catalog, NAME)
     uses = ex.usage(catalog.get(NAME))
@@ -293,14 +293,14 @@ TRADEOFF_CSV = (
 
 
 def tradeoff_rows(tmp_path, text=TRADEOFF_CSV):
-    from vq_explorer import results
+    from vq_explorer.views import results
     (tmp_path / "tradeoff.csv").write_text(text)
     return results.read_rows(tmp_path)
 
 
 def test_tradeoff_grid_table_holds_one_row_per_vqvae_from_the_results_file(tmp_path):
-    from vq_explorer import results
     from vq_explorer.ui import tradeoff
+    from vq_explorer.views import results
     assert results.read_rows(tmp_path) == [] and "No measurements" in results.grid_table([])
     rows = tradeoff_rows(tmp_path)
     lines = results.grid_table(rows).splitlines()
@@ -313,8 +313,8 @@ def test_tradeoff_grid_table_holds_one_row_per_vqvae_from_the_results_file(tmp_p
 
 
 def test_tradeoff_chart_has_a_labelled_marker_per_model_and_the_steps_as_a_line(tmp_path):
-    from vq_explorer import render
     from vq_explorer.ui import tradeoff
+    from vq_explorer.views import render
     rows = tradeoff_rows(tmp_path)
     steps = [{"grid": "7x7", "prior": "maskgit", "steps": s, "guidance": "0", "accuracy": a, "ms_b1": t,
               "ms_b16": t / 4} for s, a, t in (("8", "0.9", 20.0), ("1", "0.5", 3.0))]
@@ -333,7 +333,7 @@ def test_tradeoff_chart_has_a_labelled_marker_per_model_and_the_steps_as_a_line(
 
 
 def test_tradeoff_families_table_sets_all_priors_over_the_same_codes_side_by_side(tmp_path):
-    from vq_explorer import results
+    from vq_explorer.views import results
     rows = tradeoff_rows(tmp_path)
     lines = results.families_table(rows).splitlines()
     assert len(lines) == 2 + 4   # the four families over mnist's 7×7 codes; not the 4×4 or cifar10
@@ -366,7 +366,7 @@ def test_tradeoff_findings_are_built_from_the_numbers_and_decide_the_rnn_verdict
 
 
 def test_tradeoff_steps_findings_name_the_fewest_steps_that_match_the_cached_prior(tmp_path):
-    from vq_explorer import results
+    from vq_explorer.views import results
     (tmp_path / "maskgit_steps.csv").write_text(
         "grid,prior,steps,guidance,accuracy,ms_b1,ms_b16,what\n"
         "7x7,pixelcnn,49,0,0.952,102.0,15.7,mnist: sample + decode\n"
@@ -384,7 +384,7 @@ def test_tradeoff_steps_findings_name_the_fewest_steps_that_match_the_cached_pri
     assert "8 steps match the Gated PixelCNN within a point (96.0%) in 20 ms, 5.1× faster" in text  # 4 (93%) not
     assert "(g = 1), 2 steps reach 100.0% in 40 ms" in text
     assert results.steps_table([]) == "" and results.steps_findings([]) == ""
-    from vq_explorer import render
+    from vq_explorer.views import render
     fig = render.steps_figure(rows)   # a masked line per guidance (7×7 rows with a quality), the AR point
     assert fig.data[0].x == (3.0, 12.0, 20.0) and fig.data[0].y == (50.0, 93.0, 96.0)
     assert fig.data[0].text == ("1 steps", "4 steps", "8 steps") and fig.data[1].x == (40.0,)
@@ -404,7 +404,7 @@ def masked_dir(tmp_path_factory):
 
 
 def test_sample_handler_streams_a_masked_priors_steps(masked_dir):
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     from vq_explorer.ui import sample
     catalog = ex.Catalog(masked_dir)
     frames = list(sample.sample(catalog, "mg.safetensors", "2", 1.0, 0, 3, 2, "fast", steps=4))
@@ -484,7 +484,7 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
 
 
 def test_the_error_map_runs_from_black_at_no_error_to_yellow_at_half_the_range():
-    from vq_explorer import render
+    from vq_explorer.views import render
     err = torch.tensor([[0.0, 0.25], [0.5, 0.9]])
     a = render.error_map(err, size=2)
     assert a.shape == (2, 2, 3) and a.dtype == np.uint8

@@ -43,7 +43,7 @@ def open_page(p, url):
 @pytest.fixture(scope="module")
 def app_url(ckpt_dir):
     require_browser()
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     from vq_explorer.ui import LAUNCH, build_demo
     # The shipped models when there are any (the screenshots then show what a user sees), else the tiny one.
     folder = REPO_CHECKPOINTS if ex.Catalog(REPO_CHECKPOINTS).names() else ckpt_dir
@@ -98,7 +98,7 @@ def test_reconstruct_opens_on_an_example_then_takes_an_upload(page, shots, tmp_p
 
 def _rarest_code(page, catalog) -> int:
     """A code that the painter's grid surely does not hold everywhere: the palette's last (least used) entry."""
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     return int(ex.usage(catalog.get(page.input_value("#checkpoint input"))).argmin())
 
 
@@ -183,7 +183,7 @@ def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
 def _open_shipped(page, part: str, recipe: str, described_as: str):
     """Choose the shipped checkpoint whose name contains `part` in the selector and wait until the description
     names `described_as`; skip when it is not built."""
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     names = [n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n]
     if not names:
         pytest.skip(f"no {part} checkpoint in checkpoints/ (benchmarks/train_models.py {recipe})")

@@ -8,7 +8,7 @@ from conftest import make_tiny_model
 from safetensors.torch import save_file
 
 import vq_explorer as vqe
-from vq_explorer import checkpoint
+from vq_explorer.storage import checkpoint
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ class _Payload:
 
 
 def test_a_malicious_pickle_is_refused_without_running_it(tmp_path):
-    from vq_explorer.checkpoint import read_metadata
+    from vq_explorer.storage.checkpoint import read_metadata
     marker = tmp_path / "pwned"
     for name in ("evil.safetensors", "evil.pt.safetensors"):
         p = tmp_path / name

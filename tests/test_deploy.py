@@ -18,9 +18,10 @@ def deploy():
 
 def test_the_space_gets_what_the_app_reads_and_nothing_else(deploy):
     files = deploy.space_files()
-    assert {"app.py", "README.md", "vq_explorer/ui/painter.js", "vq_explorer/lab_data/mnist.npz",
-            "vq_explorer/lab_data/recorded_race.safetensors",
-            "vq_explorer/explorer.py", "vq_explorer/priors/pixelcnn.py", "checkpoints/mnist.safetensors",
+    assert {"app.py", "README.md", "vq_explorer/ui/painter.js", "vq_explorer/service/lab_data/mnist.npz",
+            "vq_explorer/service/lab_data/recorded_race.safetensors",
+            "vq_explorer/service/operations.py", "vq_explorer/models/priors/pixelcnn.py",
+            "checkpoints/mnist.safetensors",
             "benchmarks/results/tradeoff.csv"} <= set(files)
     assert not [f for f in files if f.startswith(("tests/", "runs/", "docs/", "tools/", "checkpoints/partial/"))
                 or f.endswith(".pyc") or (f.startswith("benchmarks/") and f.endswith(".py"))]

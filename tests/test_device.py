@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vq_explorer.device import choose_device
+from vq_explorer.models.device import choose_device
 
 
 def test_the_choice_follows_the_request_then_the_environment_then_cuda(monkeypatch):

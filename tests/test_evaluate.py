@@ -1,6 +1,6 @@
-"""python -m vq_explorer.evaluate on every kind of checkpoint the app opens: with a PixelCNN prior (bits, a sample
-sheet, figures stored back), and from the codebook lab, without a prior (what it can compute, and a line for
-what it cannot); a file that is no checkpoint gets a message."""
+"""python -m vq_explorer.commands.evaluate on every kind of checkpoint the app opens: with a PixelCNN prior (bits,
+a sample sheet, figures stored back), and from the codebook lab, without a prior (what it can compute, and a line
+for what it cannot); a file that is no checkpoint gets a message."""
 
 import json
 
@@ -8,8 +8,8 @@ import pytest
 from conftest import make_tiny_model, save_digit_folder
 
 import vq_explorer as vqe
-from vq_explorer import evaluate
-from vq_explorer.checkpoint import raw_metadata
+from vq_explorer.commands import evaluate
+from vq_explorer.storage.checkpoint import raw_metadata
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_reconstruct_file_shapes_and_figures(explorer, tmp_path, catalog):
 
 
 def test_metrics_of_a_known_pair():
-    from vq_explorer import metrics as M
+    from vq_explorer.models import metrics as M
     x, y = torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.5)
     assert M.mse(y, x) == pytest.approx(0.25) and M.psnr(0.25) == pytest.approx(6.0206, abs=1e-4)
     assert M.perplexity(torch.tensor([5, 5, 0, 0])) == pytest.approx(2.0)       # two codes used evenly
@@ -104,7 +104,7 @@ def test_surprise_is_high_where_the_prior_did_not_expect_the_code():
     """On a real digit's grid, replacing one cell by the code the (shipped) prior finds least likely there
     raises that cell's surprise well above what it was, and the grid's total bits with it."""
     import vq_explorer as vqe
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     model = vqe.load(Path(__file__).resolve().parents[1] / "checkpoints" / "mnist.safetensors", "cpu")
     grid = model.encode(model.examples[:1].float() / 255)[0]
     before = ex.surprise(model, grid)
@@ -274,7 +274,7 @@ def test_code_stats_patches_come_from_where_the_code_occurs(mnist_1000):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from conftest import make_tiny_model
 
-    from vq_explorer.codebook import code_stats
+    from vq_explorer.service.codebook import code_stats
     model = make_tiny_model(classes=None, image_size=(28, 28))
     x = mnist_1000[0][:200]
     s = code_stats(model, x, per_code=3)
@@ -297,7 +297,7 @@ def test_every_prior_view_works_with_a_transformer_checkpoint(tmp_path):
     from conftest import make_tiny_model
 
     import vq_explorer as vqe
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="transformer"),
              tmp_path / "tf.safetensors")
     model = ex.Catalog(tmp_path).get("tf.safetensors")
@@ -321,8 +321,8 @@ def test_every_prior_view_works_with_a_masked_prior(tmp_path):
     from conftest import make_tiny_model
 
     import vq_explorer as vqe
-    from vq_explorer import explorer as ex
-    from vq_explorer.priors.maskgit import schedule
+    from vq_explorer.models.priors.maskgit import schedule
+    from vq_explorer.service import operations as ex
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="maskgit"),
              tmp_path / "mg.safetensors")
     model = ex.Catalog(tmp_path).get("mg.safetensors")
@@ -403,7 +403,7 @@ def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
 def test_a_drawing_is_centred_by_its_mass_not_by_where_any_ink_is():
     """A heavy stroke with a faint tail: MNIST centres digits by the mass of their ink, so the heavy part must sit
     in the middle; centring the bare pixels would pull it towards the tail."""
-    from vq_explorer.images import centre_like_mnist
+    from vq_explorer.storage.images import centre_like_mnist
     mask = np.zeros((100, 100), np.float32)
     mask[:, :50] = 1.0                # heavy ink on the left half
     mask[:, 50:] = 0.08               # a faint wash on the right half: half the pixels, 7% of the ink

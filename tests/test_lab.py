@@ -7,8 +7,8 @@ import gradio as gr
 import pytest
 import torch
 
-from vq_explorer import explorer as ex
-from vq_explorer import lab
+from vq_explorer.service import lab
+from vq_explorer.service import operations as ex
 
 
 def test_the_shipped_subsets_need_no_download():

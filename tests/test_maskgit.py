@@ -5,8 +5,8 @@ import pytest
 import torch
 from conftest import tiny_maskgit
 
-from vq_explorer.priors import build_prior
-from vq_explorer.priors.maskgit import most_confident, schedule
+from vq_explorer.models.priors import build_prior
+from vq_explorer.models.priors.maskgit import most_confident, schedule
 
 
 def tiny(**kw):

@@ -38,9 +38,10 @@ def test_the_wheel_holds_every_module_its_data_and_its_dependencies(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "vq_explorer").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
-    data = {str(p.relative_to(ROOT)) for p in (ROOT / "vq_explorer" / "lab_data").iterdir() if p.is_file()}
-    assert {"vq_explorer/ui/painter.js", "vq_explorer/lab_data/mnist.npz",
-            "vq_explorer/lab_data/recorded_race.safetensors"} <= names and data <= names
+    lab_data = ROOT / "vq_explorer" / "service" / "lab_data"
+    data = {str(p.relative_to(ROOT)) for p in lab_data.iterdir() if p.is_file()}
+    assert {"vq_explorer/ui/painter.js", "vq_explorer/service/lab_data/mnist.npz",
+            "vq_explorer/service/lab_data/recorded_race.safetensors"} <= names and data <= names
     info = next(n for n in names if n.endswith(".dist-info/METADATA"))
     meta = zipfile.ZipFile(wheel).read(info).decode()
     pins = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
@@ -53,8 +54,8 @@ def test_the_wheel_holds_every_module_its_data_and_its_dependencies(wheel):
     assert parsed(pins) == parsed(declared)
     assert "Gated PixelCNN, Transformer, masked Transformer" in meta
     entry = zipfile.ZipFile(wheel).read(info.replace("METADATA", "entry_points.txt")).decode()
-    assert "vq-explorer = vq_explorer.serve:main" in entry
-    assert "vq-explorer-train = vq_explorer.train:main" in entry
+    assert "vq-explorer = vq_explorer.commands.serve:main" in entry
+    assert "vq-explorer-train = vq_explorer.commands.train:main" in entry
 
 
 @pytest.fixture(scope="module")

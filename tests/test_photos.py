@@ -9,8 +9,8 @@ from conftest import make_tiny_model
 from PIL import Image
 
 import vq_explorer as vqe
-from vq_explorer import explorer as ex
-from vq_explorer.images import looks_colour
+from vq_explorer.service import operations as ex
+from vq_explorer.storage.images import looks_colour
 from vq_explorer.ui import paint, reconstruct
 
 

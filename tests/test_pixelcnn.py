@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import tiny_prior
 
-from vq_explorer.priors.pixelcnn import CachedSampler, GatedPixelCNN
+from vq_explorer.models.priors.pixelcnn import CachedSampler, GatedPixelCNN
 
 
 @pytest.mark.parametrize("kernel,layers,shape,classes", [(3, 4, (5, 6), 3), (5, 3, (4, 4), 0), (3, 6, (1, 7), 2),

@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vq_explorer import training
-from vq_explorer.config import VQVAEConfig
-from vq_explorer.fsq import FSQ
-from vq_explorer.quantizer import VectorQuantizer
-from vq_explorer.vqvae import VQVAE
+from vq_explorer.models import training
+from vq_explorer.models.config import VQVAEConfig
+from vq_explorer.models.fsq import FSQ
+from vq_explorer.models.quantizer import VectorQuantizer
+from vq_explorer.models.vqvae import VQVAE
 
 
 def test_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch):

@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import AUTOREGRESSIVE, TINY_PRIORS, make_tiny_model
 
-from vq_explorer.priors import FAMILIES as CLASSES
-from vq_explorer.priors import build_prior
+from vq_explorer.models.priors import FAMILIES as CLASSES
+from vq_explorer.models.priors import build_prior
 
 FAMILIES = list(TINY_PRIORS)
 
@@ -115,7 +115,7 @@ def test_top_k_1_is_greedy(ar_prior):
 def test_temperature_reshapes_the_distribution_as_derived_by_hand(ar_prior):
     """Probabilities (1/4, 3/4) at T = 0.5 become ∝ (1, 9) = (0.1, 0.9), at T = 2 ∝ (1, √3); and a prior's first
     cell at temperature T is its T = 1 distribution raised to 1/T, renormalised."""
-    from vq_explorer.priors.base import Prior
+    from vq_explorer.models.priors.base import Prior
     logits = torch.log(torch.tensor([[0.25, 0.75]]))
     assert Prior._distribution(logits, 0.5, None)[0].tolist() == pytest.approx([0.1, 0.9])
     assert Prior._distribution(logits, 2.0, None)[0].tolist() == pytest.approx([1 / (1 + 3 ** 0.5),
@@ -261,7 +261,7 @@ def test_checkpoint_round_trip_records_the_family(tmp_path, family):
 
 def test_a_pixelcnn_file_without_the_type_still_loads(tmp_path):
     import vq_explorer as vqe
-    from vq_explorer.checkpoint import raw_metadata, update_metrics
+    from vq_explorer.storage.checkpoint import raw_metadata, update_metrics
     model = make_tiny_model()
     path = tmp_path / "old.safetensors"
     vqe.save(model, path)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vq_explorer.quantizer import VectorQuantizer, kmeans_plus_plus, nearest_code
+from vq_explorer.models.quantizer import VectorQuantizer, kmeans_plus_plus, nearest_code
 
 
 @pytest.mark.parametrize("n,k,d", [(1, 1, 1), (37, 5, 3), (500, 256, 16), (1000, 512, 64)])
@@ -23,7 +23,7 @@ def test_nearest_code_never_builds_an_n_k_d_tensor():
     (N, K) distances 82 MB. Measured as the peak memory of a fresh process."""
     import subprocess
     import sys
-    code = ("import resource, torch; from vq_explorer.quantizer import nearest_code; "
+    code = ("import resource, torch; from vq_explorer.models.quantizer import nearest_code; "
             "z, e = torch.randn(20000, 64), torch.randn(1024, 64); "
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; nearest_code(z, e); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)")
@@ -187,7 +187,7 @@ def test_rotation_trick_keeps_the_value_and_rotates_the_gradient_back():
     """Forward: exactly the code. Backward (Fifty et al. 2024): a gradient along the code's direction v reaches the
     encoder along its own direction u, scaled by λ = |q|/|e| (straight-through would pass v unchanged); a gradient
     orthogonal to both passes scaled by λ."""
-    from vq_explorer.quantizer import rotation_trick
+    from vq_explorer.models.quantizer import rotation_trick
     e = torch.tensor([[3.0, 0.0, 0.0]], requires_grad=True)      # |e| = 3, u = x
     q = torch.tensor([[0.0, 2.0, 0.0]])                          # |q| = 2, v = y, λ = 2/3
     out = rotation_trick(e, q)
@@ -216,7 +216,7 @@ def test_the_rotation_variant_changes_the_encoders_gradient_not_the_forward_pass
 
 
 def test_fsq_levels_codes_and_lookup():
-    from vq_explorer.fsq import FSQ, fsq_levels
+    from vq_explorer.models.fsq import FSQ, fsq_levels
     assert fsq_levels(512) == (8, 8, 8) and fsq_levels(1024) == (8, 8, 4, 4) and fsq_levels(64) == (4, 4, 4)
     with pytest.raises(ValueError, match="power of two"):
         fsq_levels(500)
@@ -241,7 +241,7 @@ def test_fsq_levels_codes_and_lookup():
 def test_fsq_rounding_is_straight_through():
     """One dimension of 5 levels, identity projections: output = round(2·tanh(h))/2 (half = 2·1.001), so the
     gradient is that of 2.002·tanh(h)/2 at h — not 0, as plain rounding would give."""
-    from vq_explorer.fsq import FSQ
+    from vq_explorer.models.fsq import FSQ
     fsq = FSQ(code_dim=1, levels=(5,))
     with torch.no_grad():
         fsq.project_in.weight.fill_(1.0), fsq.project_in.bias.zero_()
@@ -258,8 +258,8 @@ def test_each_variant_trains_and_behaves_as_it_should(variant, mnist_1000):
     """60 steps on 1,000 digits, K = 64: every variant learns (reconstruction loss falls); restart leaves no code
     dead for long; FSQ uses many of its levels' combinations; k-means++ starts from data, so it uses more codes
     at once than a random codebook does."""
-    from vq_explorer.config import VQVAEConfig, quantizer_variant
-    from vq_explorer.vqvae import VQVAE
+    from vq_explorer.models.config import VQVAEConfig, quantizer_variant
+    from vq_explorer.models.vqvae import VQVAE
     torch.manual_seed(0)
     base = VQVAEConfig(num_codes=64, code_dim=8, channels=16, res_blocks=1, dead_after=10)
     cfg = quantizer_variant(base, variant)

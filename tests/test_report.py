@@ -2,7 +2,7 @@
 
 import json
 
-from vq_explorer.report import write_curves
+from vq_explorer.views.report import write_curves
 
 
 def test_curves_show_only_what_the_run_logged(tmp_path):

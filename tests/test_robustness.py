@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def rgb_model(tmp_path):
-    from vq_explorer import explorer as ex
+    from vq_explorer.service import operations as ex
     vqe.save(make_tiny_model(classes=None, channels=3, image_size=(16, 16)), tmp_path / "rgb.safetensors")
     return ex, ex.Catalog(tmp_path).get("rgb.safetensors")
 
@@ -57,8 +57,8 @@ def test_checkpoint_selector_refuses_paths(ckpt_dir, catalog):
 
 
 def test_failed_training_state_write_keeps_the_previous_state(tmp_path, monkeypatch):
-    from vq_explorer import checkpoint
-    from vq_explorer import state as train_script
+    from vq_explorer.storage import checkpoint
+    from vq_explorer.storage import state as train_script
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters())
     model(torch.ones(1, 3)).sum().backward()
@@ -111,7 +111,7 @@ def test_every_stage_interrupted_then_resumed(tmp_path, mnist_1000, how):
     """One run interrupted in each stage in turn (vqvae, encode, prior, export) and resumed each time: every
     interruption stops the run (exit 130 after Ctrl-C/SIGTERM), leaves every file on disk complete, and the last
     --resume finishes with a valid checkpoint."""
-    from vq_explorer.checkpoint import raw_metadata
+    from vq_explorer.storage.checkpoint import raw_metadata
     data = save_digit_folder(tmp_path / "digits", *mnist_1000, 200)
     run, out = tmp_path / "runs" / "d", tmp_path / "d.safetensors"
     cmd = [sys.executable, str(ROOT / "train.py"), "--dataset", str(data), "--runs", str(tmp_path / "runs"),

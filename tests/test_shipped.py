@@ -1,7 +1,7 @@
 """The shipped checkpoints against the thresholds their issues set, on test subsets kept as fixtures (no dataset
 folder needed): the first 1,000 MNIST test images and class-conditional samples read by the project's small
 classifier, the first 500 CIFAR-10 test images. Every file in checkpoints/ must be listed here and made by its
-recipe in vq_explorer/recipes.py, so nothing ships untested or untraceable."""
+recipe in vq_explorer/commands/recipes.py, so nothing ships untested or untraceable."""
 
 import math
 import shlex
@@ -12,8 +12,8 @@ import torch
 from conftest import load_benchmark
 
 import vq_explorer as vqe
-from vq_explorer.classifier import load_classifier
-from vq_explorer.evaluate import evaluate, sample_accuracy
+from vq_explorer.commands.evaluate import evaluate, sample_accuracy
+from vq_explorer.models.classifier import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"

@@ -10,9 +10,9 @@ import torch
 from conftest import make_tiny_model
 
 import vq_explorer as vqe
-from vq_explorer import data
-from vq_explorer.checkpoint import raw_metadata, update_metrics
-from vq_explorer.codebook import pca_2d
+from vq_explorer.service.codebook import pca_2d
+from vq_explorer.storage import data
+from vq_explorer.storage.checkpoint import raw_metadata, update_metrics
 
 
 def _idx(path, array: np.ndarray):
@@ -67,7 +67,7 @@ def test_update_metrics_rewrites_the_figures_and_leaves_the_weights(tmp_path):
 
 
 def test_the_catalog_reloads_a_checkpoint_changed_on_disk(tmp_path):
-    from vq_explorer.explorer import Catalog
+    from vq_explorer.service.operations import Catalog
     path = tmp_path / "m.safetensors"
     vqe.save(make_tiny_model(), path)
     catalog = Catalog(tmp_path)

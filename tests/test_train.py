@@ -96,9 +96,9 @@ def test_end_to_end_writes_a_loadable_checkpoint(tmp_path, digits):
 def test_the_training_loop_learns_on_its_cosine_schedule(mnist_1000):
     """training.steps, the loop every stage runs: the loss falls, the learning rate follows the cosine of the
     progress it is given, and the step count is what it reports."""
-    from vq_explorer import training
-    from vq_explorer.config import VQVAEConfig
-    from vq_explorer.vqvae import VQVAE
+    from vq_explorer.models import training
+    from vq_explorer.models.config import VQVAEConfig
+    from vq_explorer.models.vqvae import VQVAE
     torch.manual_seed(0)
     net = VQVAE(VQVAEConfig(channels=16, res_blocks=1, num_codes=32, code_dim=8))
     opt = torch.optim.Adam(net.parameters(), lr=0.0)
@@ -214,7 +214,7 @@ def _flag(name: str, prior: bool) -> str:
 def test_without_flags_every_config_is_its_dataclass_default():
     """train.py's flags cannot disagree with config.py: with no flags, each config is exactly its dataclass's
     defaults (K, classes and grid aside, which come from the VQ-VAE and the data)."""
-    from vq_explorer.config import PRIOR_CONFIGS, VQVAEConfig
+    from vq_explorer.models.config import PRIOR_CONFIGS, VQVAEConfig
     t = _train_module()
     args = t.parse_args([])
     assert t.vq_config(args, _Data) == VQVAEConfig(in_channels=1)
@@ -229,7 +229,7 @@ def test_without_flags_every_config_is_its_dataclass_default():
 def test_every_config_field_has_a_flag_that_sets_it():
     from dataclasses import fields
 
-    from vq_explorer.config import PRIOR_CONFIGS, VQVAEConfig
+    from vq_explorer.models.config import PRIOR_CONFIGS, VQVAEConfig
     t = _train_module()
     for cls, family in [(VQVAEConfig, None), *((c, f) for f, c in PRIOR_CONFIGS.items())]:
         for f in fields(cls):
@@ -252,7 +252,7 @@ def test_every_config_field_has_a_flag_that_sets_it():
 
 
 def test_each_named_quantizer_sets_its_fields():
-    from vq_explorer.config import QUANTIZERS, VQVAEConfig
+    from vq_explorer.models.config import QUANTIZERS, VQVAEConfig
     t = _train_module()
     for name in QUANTIZERS:
         cfg = t.vq_config(t.parse_args(["--quantizer", name, "--num-codes", "512"]), _Data)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import TINY, load_benchmark, save_digit_folder
 
-from vq_explorer.checkpoint import atomic_save_file, raw_metadata
+from vq_explorer.storage.checkpoint import atomic_save_file, raw_metadata
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ import pytest
 import torch
 from conftest import tiny_vq
 
-from vq_explorer.vqvae import VQVAE
+from vq_explorer.models.vqvae import VQVAE
 
 
 @pytest.mark.parametrize("f", [2, 4, 8])

@@ -20,7 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE_FILES = ["app.py", "README.md", "vq_explorer/**/*.py", "vq_explorer/ui/painter.js",
-               "vq_explorer/lab_data/*.npz", "vq_explorer/lab_data/*.safetensors", "checkpoints/*.safetensors",
+               "vq_explorer/service/lab_data/*.npz", "vq_explorer/service/lab_data/*.safetensors",
+               "checkpoints/*.safetensors",
                "benchmarks/results/*.csv", "benchmarks/results/*_samples.png"]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 

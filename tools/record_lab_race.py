@@ -2,7 +2,9 @@
 (ema+kmeans+restart), MNIST, K = 256, 20 seconds, seed 0, as the Lab tab runs it; the tab shows it until the
 visitor trains a race of their own.
 
-    python tools/record_lab_race.py [--seconds 20]    # writes vq_explorer/lab_data/recorded_race.safetensors
+    python tools/record_lab_race.py [--seconds 20]
+
+writes vq_explorer/service/lab_data/recorded_race.safetensors.
 """
 
 import argparse
@@ -13,7 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vq_explorer import lab  # noqa: E402
+from vq_explorer.service import lab  # noqa: E402
 
 
 def main():

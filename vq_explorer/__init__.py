@@ -1,12 +1,12 @@
 """vq-explorer: a VQ-VAE, a prior over its code grids (Gated PixelCNN, Transformer or masked Transformer),
 and tools to look inside."""
 
-from .checkpoint import CheckpointError, load, save
-from .config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
-from .model import VQModel
-from .priors import GatedPixelCNN, GridRNN, GridTransformer, MaskedTransformer, SampleStep, build_prior
-from .quantizer import VectorQuantizer
-from .vqvae import VQVAE
+from .models.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
+from .models.model import VQModel
+from .models.priors import GatedPixelCNN, GridRNN, GridTransformer, MaskedTransformer, SampleStep, build_prior
+from .models.quantizer import VectorQuantizer
+from .models.vqvae import VQVAE
+from .storage.checkpoint import CheckpointError, load, save
 
 __all__ = ["load", "save", "CheckpointError", "VQModel", "VQVAE", "VQVAEConfig", "GatedPixelCNN",
            "GridTransformer", "MaskedTransformer", "GridRNN", "PriorConfig", "TransformerConfig", "MaskGITConfig",

@@ -4,7 +4,7 @@ import os
 
 import gradio as gr
 
-from .. import explorer as ex
+from ..service import operations as ex
 from . import codebook, lab, paint, reconstruct, sample, tradeoff
 from .common import bind, guarded
 from .words import ANY, describe

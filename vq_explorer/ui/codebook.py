@@ -2,8 +2,8 @@
 
 import gradio as gr
 
-from .. import explorer as ex
-from .. import render
+from ..service import operations as ex
+from ..views import render
 from .common import bind, guarded, png
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped

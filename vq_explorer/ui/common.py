@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from ..explorer import UserError
+from ..service.operations import UserError
 
 log = logging.getLogger("vq_explorer.ui")
 _TMP = Path(tempfile.mkdtemp(prefix="vq-explorer-"))

@@ -7,11 +7,12 @@ import threading
 import gradio as gr
 import torch
 
-from .. import explorer as ex
-from .. import lab, render
-from .. import metrics as M
-from ..checkpoint import save
-from ..config import QUANTIZERS
+from ..models import metrics as M
+from ..models.config import QUANTIZERS
+from ..service import lab
+from ..service import operations as ex
+from ..storage.checkpoint import save
+from ..views import render
 from .common import bind, guarded, png, temp_file
 
 INTRO = """Why do most codes of a VQ-VAE go unused? Train one here for up to a minute — a small VQ-VAE (7×7 grid)

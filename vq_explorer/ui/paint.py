@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
-from .. import explorer as ex
-from .. import render
+from ..service import operations as ex
+from ..views import render
 from .common import bind, data_url, guarded, png, user_message
 from .history import History
 from .words import ANY, class_label, inpaint_context

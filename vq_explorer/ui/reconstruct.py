@@ -2,8 +2,8 @@
 
 import gradio as gr
 
-from .. import explorer as ex
-from .. import render
+from ..service import operations as ex
+from ..views import render
 from .common import bind, guarded, png
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the

@@ -8,8 +8,8 @@ import time
 import gradio as gr
 import torch
 
-from .. import explorer as ex
-from .. import render
+from ..service import operations as ex
+from ..views import render
 from .common import bind, guarded, png
 from .paint import cell_px, painter_constraints
 from .words import ANY, class_label

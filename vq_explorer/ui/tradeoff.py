@@ -1,13 +1,13 @@
 """Tab 5: the measured trade-off between grid size, prior family, reconstruction quality and sampling speed.
 
 A picture first — one chart, the sample sheets beside it — then the findings in words built from the same
-results files (vq_explorer.results), the full tables folded away."""
+results files (vq_explorer.views.results), the full tables folded away."""
 
 from pathlib import Path
 
 import gradio as gr
 
-from .. import render, results
+from ..views import render, results
 
 INTRO = """How does the downsampling factor trade image quality against sampling speed? A smaller code grid gives
 the prior fewer cells to write (faster sampling, fewer bits per image) and the decoder less to rebuild the image

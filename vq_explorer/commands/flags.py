@@ -5,8 +5,8 @@ import argparse
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from . import training
-from .config import CHOICES, PRIOR_CONFIGS, QUANTIZERS, VQVAEConfig, field_help
+from ..models import training
+from ..models.config import CHOICES, PRIOR_CONFIGS, QUANTIZERS, VQVAEConfig, field_help
 
 # Config fields that come from the data (the VQ-VAE's input channels) or from the VQ-VAE and the data (the
 # prior's K, classes and grid), not from a flag of their own.

@@ -31,8 +31,19 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
-from . import flags, training
-from .checkpoint import (
+from ..models import training
+from ..models.config import (
+    PRIOR_CONFIGS,
+    VQVAEConfig,
+    asdict,
+    from_dict,
+    quantizer_variant,
+)
+from ..models.model import VQModel
+from ..models.priors import build_prior
+from ..models.vqvae import VQVAE
+from ..service.codebook import code_stats
+from ..storage.checkpoint import (
     atomic_save_file,
     file_sha,
     machine,
@@ -43,22 +54,12 @@ from .checkpoint import (
     save,
     train_record,
 )
-from .codebook import code_stats
-from .config import (
-    PRIOR_CONFIGS,
-    VQVAEConfig,
-    asdict,
-    from_dict,
-    quantizer_variant,
-)
-from .data import load_dataset, to_float
+from ..storage.data import load_dataset, to_float
+from ..storage.state import load_state, read_info, save_state
+from ..views.report import write_curves
+from . import flags
 from .evaluate import evaluate, sample_sheet, save_sheet
 from .flags import VQ_DERIVED
-from .model import VQModel
-from .priors import build_prior
-from .report import write_curves
-from .state import load_state, read_info, save_state
-from .vqvae import VQVAE
 
 
 def parse_args(argv=None):
@@ -308,7 +309,7 @@ def adopt_vqvae(args, run, rank) -> dict:
     """--vqvae-from: the run's VQ-VAE state is the checkpoint's VQ-VAE, recorded as done, with the training
     record of the checkpoint (its commands, epochs, minutes, machine), so a second prior can be trained on the
     very same codes and its checkpoint still says how everything in it was made."""
-    from .checkpoint import load
+    from ..storage.checkpoint import load
     path = run / "vqvae.safetensors"
     source = file_sha(args.vqvae_from)
     if path.exists():

@@ -33,7 +33,7 @@ def limit_malloc_arenas(arenas: int = 2):
 
 def checkpoints_note(folder: Path) -> str | None:
     """What to say when the folder holds no checkpoint: where it looked and how to point it at one."""
-    from .explorer import Catalog
+    from ..service.operations import Catalog
     if Catalog(folder).names():
         return None
     return (f"no checkpoints (*.safetensors) in {folder.resolve()}: the app starts without models (the codebook "
@@ -42,7 +42,7 @@ def checkpoints_note(folder: Path) -> str | None:
 
 
 def main(argv=None):
-    from .explorer import DEFAULT_CHECKPOINTS
+    from ..service.operations import DEFAULT_CHECKPOINTS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS,
                     help="folder of *.safetensors checkpoints (default: $VQE_CHECKPOINTS or "
@@ -55,7 +55,7 @@ def main(argv=None):
         print(f"vq-explorer: {note}", file=sys.stderr)
     limit_threads()
     limit_malloc_arenas()
-    from .ui import LAUNCH, build_demo
+    from ..ui import LAUNCH, build_demo
     build_demo(args.checkpoints).launch(server_name=args.host, server_port=args.port, **LAUNCH)
 
 

@@ -74,7 +74,7 @@ def _png(rows, panels, path: Path) -> bool:
     return True
 
 
-if __name__ == "__main__":   # python -m vq_explorer.report runs/<name>/metrics.jsonl docs/<name>_curves
+if __name__ == "__main__":   # python -m vq_explorer.views.report runs/<name>/metrics.jsonl docs/<name>_curves
     import sys
     for p in write_curves(Path(sys.argv[1]), Path(sys.argv[2])):
         print(p)

@@ -19,11 +19,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
-from .device import choose_device
-from .model import VQModel
-from .priors import build_prior
-from .vqvae import VQVAE
+from ..models.config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
+from ..models.device import choose_device
+from ..models.model import VQModel
+from ..models.priors import build_prior
+from ..models.vqvae import VQVAE
 
 FORMAT = "vq-explorer/1"
 # Bounds that no real model here comes near; they stop a crafted config from allocating without limit.

@@ -43,7 +43,7 @@ class Data:
 def default_root() -> Path:
     if os.environ.get("VQE_DATA_ROOT"):
         return Path(os.environ["VQE_DATA_ROOT"])
-    shared = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+    shared = Path(__file__).resolve().parents[3] / "shared" / "datasets"
     return shared if shared.is_dir() else Path.home() / ".cache" / "vq-explorer" / "data"
 
 

@@ -18,14 +18,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from . import metrics as M
-from . import training
-from .checkpoint import make_config
+from ..models import metrics as M
+from ..models import training
+from ..models.config import QUANTIZERS, VQVAEConfig, quantizer_variant
+from ..models.model import VQModel
+from ..models.vqvae import VQVAE
+from ..storage.checkpoint import make_config
+from ..storage.data import FASHION_CLASSES, MNIST_CLASSES, to_float
 from .codebook import pca_2d
-from .config import QUANTIZERS, VQVAEConfig, quantizer_variant
-from .data import FASHION_CLASSES, MNIST_CLASSES, to_float
-from .model import VQModel
-from .vqvae import VQVAE
 
 LAB_DATA = Path(__file__).with_name("lab_data")
 SUBSET = (5000, 1000)             # training and test images per dataset

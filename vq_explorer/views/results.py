@@ -9,7 +9,7 @@ or numbers, as `csv.DictReader` gives them.
 import csv
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 FAMILIES = {"pixelcnn": "Gated PixelCNN", "transformer": "Transformer", "rnn": "RNN (LSTM)",
             "maskgit": "masked Transformer"}
 DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import metrics as M
-from .checkpoint import CheckpointError, load, read_metadata
+from ..models import metrics as M
+from ..storage.checkpoint import CheckpointError, load, read_metadata
+from ..storage.images import ImageInputError, centre_like_mnist, looks_colour, open_image, to_model_input
 from .codebook import code_tiles, pca_2d
-from .images import ImageInputError, centre_like_mnist, looks_colour, open_image, to_model_input
 
-DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
+DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[2] / "checkpoints"))
 MAX_SAMPLES = 16
 MAX_GRID_JSON = 200_000   # characters: a 64×64 grid of 4-digit codes fits with room to spare
 MAX_SIDE = 256            # a photo keeps its size up to this many pixels on its long side (a 64×64 grid at 4×)

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on a test split: reconstruction, codebook usage, prior likelihood, and a sample sheet.
 
-    python -m vq_explorer.evaluate checkpoints/mnist.safetensors [--sheet samples.png] [--classifier F]
+    python -m vq_explorer.commands.evaluate checkpoints/mnist.safetensors [--sheet samples.png] [--classifier F]
 
 prints the figures, stores them in the checkpoint's metrics (atomically) and writes a 10×10 sample sheet.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-from . import metrics as M
-from .checkpoint import CheckpointError, load, update_metrics
-from .codebook import code_stats
-from .data import load_dataset, to_float
+from ..models import metrics as M
+from ..service.codebook import code_stats
+from ..storage.checkpoint import CheckpointError, load, update_metrics
+from ..storage.data import load_dataset, to_float
 
 
 @torch.no_grad()
@@ -80,7 +80,8 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
     ap.add_argument("--sheet", default=None, help="sample sheet PNG (default: beside the checkpoint)")
     ap.add_argument("--temperature", type=float, default=1.0)
-    ap.add_argument("--classifier", default=None, help="a vq_explorer.classifier file: measure sample accuracy")
+    ap.add_argument("--classifier", default=None,
+                    help="a vq_explorer.models.classifier file: measure sample accuracy")
     ap.add_argument("--per-class", type=int, default=50, help="class-conditional samples per class it reads")
     ap.add_argument("--no-store", action="store_true", help="do not write the figures into the checkpoint")
     args = ap.parse_args(argv)
@@ -109,7 +110,7 @@ def main(argv=None):
         Path(sheet).parent.mkdir(parents=True, exist_ok=True)
         save_sheet(images, sheet)
     if args.classifier and labels is not None:
-        from .classifier import load_classifier
+        from ..models.classifier import load_classifier
         figures["sample_accuracy"] = sample_accuracy(model, load_classifier(args.classifier), args.per_class,
                                                      args.temperature)
         figures["sample_accuracy_n"] = args.per_class * len(labels.unique())

@@ -1,6 +1,6 @@
 """A small CNN classifier, used only to measure whether class-conditional samples show their class.
 
-    python -m vq_explorer.classifier --dataset mnist --out tests/fixtures/mnist_classifier.safetensors
+    python -m vq_explorer.models.classifier --dataset mnist --out tests/fixtures/mnist_classifier.safetensors
 """
 
 import argparse
@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import atomic_save_file, raw_metadata
-from .data import load_dataset, to_float
+from ..storage.checkpoint import atomic_save_file, raw_metadata
+from ..storage.data import load_dataset, to_float
 
 
 class Classifier(nn.Module):
