@@ -361,6 +361,8 @@ def test_tradeoff_findings_are_built_from_the_numbers_and_decide_the_rnn_verdict
     assert "RNN (LSTM) 200.0, Transformer 205.1" in text
     weak_likelihood = TRADEOFF_CSV.replace("4.9,240.0,0.90", "4.9,240.0,0.99")
     assert "holds for the likelihood" in tradeoff.findings(tradeoff_rows(tmp_path, weak_likelihood), [])
+    tie = TRADEOFF_CSV.replace("4.9,240.0,0.90", "4.9,240.0,0.952")   # as often as the PixelCNN's samples
+    assert "(tied with the Gated PixelCNN)" in tradeoff.findings(tradeoff_rows(tmp_path, tie), [])
     drift = TRADEOFF_CSV.replace("0.968,58", "0.700,58")
     assert "moves by 25.2 points" in tradeoff.findings(tradeoff_rows(tmp_path, drift), [])
 

@@ -203,12 +203,16 @@ def family_findings(rows: list[dict]) -> str:
         rnn = FAMILIES["rnn"]
         if len(bits) > 1 and any(n == rnn for n, _ in bits):
             weakest_bits = bits[-1][0] == rnn
-            weakest_samples = bool(acc) and acc[-1][0] == rnn
+            others = [v for n, v in acc if n != rnn]
+            mine = dict(acc).get(rnn)
+            weakest_samples = mine is not None and bool(others) and mine <= min(others)
+            tied = [n for n, v in acc if n != rnn and v == mine] if weakest_samples else []
+            fewest = ("the fewest samples read as their class" + (f" (tied with the {', '.join(tied)})" if tied
+                                                                   else ""))
             gap = dict(bits)[rnn] - bits[0][1]
             if weakest_bits and weakest_samples:
                 verdict = (f"The assignment's \"generally a weak model\" holds here: the RNN has the worst "
-                           f"likelihood ({gap:.1f} bits per image behind the {bits[0][0]}) and the fewest samples "
-                           "read as their class.")
+                           f"likelihood ({gap:.1f} bits per image behind the {bits[0][0]}) and {fewest}.")
             elif weakest_bits:
                 verdict = (f"The assignment's \"generally a weak model\" holds for the likelihood (the RNN is "
                            f"{gap:.1f} bits per image behind the {bits[0][0]}) but not for the samples, which are "
@@ -216,7 +220,7 @@ def family_findings(rows: list[dict]) -> str:
             elif weakest_samples:
                 verdict = ("The assignment's \"generally a weak model\" does not hold for the likelihood (the RNN "
                            f"is not last; {gap:+.1f} bits per image against the {bits[0][0]}), only for the "
-                           "samples, the fewest read as their class.")
+                           f"samples: {fewest}.")
             else:
                 verdict = ("The assignment's \"generally a weak model\" does not hold at this size and budget: "
                            f"the RNN is neither the worst likelihood ({gap:+.1f} bits per image against the "
