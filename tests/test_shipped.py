@@ -37,6 +37,9 @@ SHIPPED = {
     # The same VQ-VAE as mnist, a masked prior (MaskGIT) sampled in its default 8 parallel steps. Measured: 97.8%
     # of 500 samples (98.0% of these 300). The masked-prior issue's aim: within 3 points of the PixelCNN (95.2%).
     "mnist_maskgit": {"grid": [7, 7], "mse": 0.0018, "psnr": 27.4, "perplexity": 200, "accuracy": 0.93},
+    # The same VQ-VAE as mnist, an LSTM prior (the assignment's RNN). Measured: 232.6 bits/image on the full test
+    # split (the PixelCNN: 215.8); 92.6% of 500 samples read as their class.
+    "mnist_rnn": {"grid": [7, 7], "mse": 0.0018, "psnr": 27.4, "perplexity": 200, "accuracy": 0.88},
     # The colour model. The issue's targets on the full test split: PSNR ≥ 25.0 dB and perplexity ≥ 350 of 512
     # codes; its K is 1024, so the usage threshold scales with it (≥ 700 of 1024). No classifier reads CIFAR
     # samples: its prior is held to bits per dimension instead.
@@ -170,7 +173,7 @@ def test_the_masked_model_shares_the_vqvae_and_fills_a_grid_in_its_steps():
     assert (steps[-1].grid >= 0).all()
 
 
-def test_the_rnn_model_shares_the_vqvae_and_its_hidden_state_samples_as_the_full_pass():
+def test_the_rnn_model_shares_the_vqvae_and_its_hidden_state_samples_as_the_full_pass(mnist_1000):
     """The RNN prior models mnist's very codes as well; its sampler, one LSTM step per cell from the carried
     hidden state, draws exactly what re-reading the whole sequence for every cell draws."""
     path = CHECKPOINTS / "mnist_rnn.safetensors"
@@ -183,3 +186,7 @@ def test_the_rnn_model_shares_the_vqvae_and_its_hidden_state_samples_as_the_full
     labels = torch.tensor([1, 8])
     cached = rnn.sample(2, labels=labels, seed=3)
     assert torch.equal(cached, rnn.sample(2, labels=labels, seed=3, cached=False))
+    x, y = mnist_1000   # the measured weakness: on the same codes, more bits than the PixelCNN gives them
+    grids = pixelcnn.encode(x.float() / 255)
+    bits = [float(-m.log_prob(grids, y).mean()) / math.log(2) for m in (pixelcnn, rnn)]
+    assert bits[1] > bits[0] + 5, bits
