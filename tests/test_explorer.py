@@ -290,19 +290,21 @@ def test_code_stats_patches_come_from_where_the_code_occurs(mnist_1000):
         assert (centres == patch[0, 2:6, 2:6]).flatten(1).all(1).any()
 
 
-# --- a Transformer checkpoint -----------------------------------------------------------------------------
-def test_every_prior_view_works_with_a_transformer_checkpoint(tmp_path):
+# --- Transformer and RNN checkpoints ----------------------------------------------------------------------
+@pytest.mark.parametrize("family, words", [("transformer", "prior: a Transformer (2 blocks × 16, 2 heads)"),
+                                           ("rnn", "prior: an RNN (LSTM, ")])
+def test_every_prior_view_works_with_the_other_autoregressive_priors(tmp_path, family, words):
     """The service layer only talks to `model.prior` through the shared interface: the surprise map, grid
-    bits, inpainting and streamed sampling work on a Transformer prior as on a PixelCNN."""
+    bits, inpainting and streamed sampling work on a Transformer or an RNN prior as on a PixelCNN."""
     from conftest import make_tiny_model
 
     import vq_explorer as vqe
     from vq_explorer.service import operations as ex
-    vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="transformer"),
-             tmp_path / "tf.safetensors")
-    model = ex.Catalog(tmp_path).get("tf.safetensors")
-    from vq_explorer.ui.words import describe
-    assert "prior: a Transformer (2 blocks × 16, 2 heads)" in describe(model)
+    from vq_explorer.ui.words import describe, inpaint_context
+    vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior=family),
+             tmp_path / "ar.safetensors")
+    model = ex.Catalog(tmp_path).get("ar.safetensors")
+    assert words in describe(model) and "only the cells before each redrawn cell" in inpaint_context(model)
     rec = ex.reconstruct_example(model, 0)
     assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
     assert rec.total_bits == pytest.approx(ex.grid_bits(model, rec.grid), rel=1e-4)

@@ -21,7 +21,9 @@ def describe(model) -> str:
     if has_prior(model):
         size = sum(t.numel() for t in model.prior.parameters()) / 1e6
         conditioned = f"conditioned on {len(classes)} classes" if classes else "unconditional"
-        prior = f"prior: a {prior_family(model)}, {size:.2f} M parameters, {conditioned}."
+        family = prior_family(model)
+        article = "an" if family.startswith(("RNN", "LSTM")) else "a"   # said "an ar-en-en"
+        prior = f"prior: {article} {family}, {size:.2f} M parameters, {conditioned}."
     else:
         lab = c.get("lab") or {}
         prior = (f"**no prior**: a VQ-VAE trained in the codebook lab ({lab.get('variant', '?')} quantizer, "
