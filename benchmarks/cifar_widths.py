@@ -6,7 +6,7 @@ training on this machine, so the recipe's width and epochs are chosen by dB per 
 Each width trains with the `cifar10` recipe's VQ-VAE flags (its --channels replaced) on the schedule of
 --epochs, and pauses after --minutes (train.py --stop-after-minutes), so the curve is the start of the run the
 recipe would make. Test PSNR is train.py's per-epoch figure on the first 2,000 test images. Minutes are
-epochs at each width's training pace measured here on a quiet CPU before its run (train_speed's timing), so
+epochs at each width's training pace measured here on a quiet CPU before its run (commands/pace.py), so
 other work sharing the machine during a run does not bend the curve; the wall-clock minutes are listed beside
 them. Writes benchmarks/results/cifar_widths.{csv,md,png}; --report-only redraws them from the runs.
 """
@@ -55,9 +55,9 @@ def curve(run: Path, images_per_second: float, train_images: int = 50000) -> lis
 def pace(recipe_args: str, width: int) -> float:
     """Training images per second of this width's VQ-VAE here, at the precision train.py would choose."""
     import torch
-    from train_speed import recipe_args as parse
-    from train_speed import seconds_per_step
 
+    from vq_explorer.commands.pace import seconds_per_step
+    from vq_explorer.commands.recipes import recipe_args as parse
     from vq_explorer.models.training import resolve_precision
     args = parse("cifar10", shlex.join(vqvae_flags(recipe_args, width, 1)))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -7,78 +7,22 @@ For each recipe of vq_explorer/commands/recipes.py: its VQ-VAE (images/s) and it
 step at a time at the recipe's batch size on random inputs of the dataset's shape, as train.py runs them
 (channels-last VQ-VAE on a CPU; bf16 = the networks under autocast, the quantizer and losses in float32). bf16
 is measured only where the hardware has it (AVX512-BF16 or AMX, or CUDA). Then the minutes the recipe's epochs
-would take at the faster precision (evaluation, encoding and export not included). train_models.py --left uses
-the same timing.
+would take at the faster precision (evaluation, encoding and export not included). The timing is
+vq_explorer/commands/pace.py, which the rebuild's --left uses too.
 """
 
 import argparse
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import train as T  # noqa: E402
-from vq_explorer.commands.recipes import RECIPES  # noqa: E402
+from vq_explorer.commands.pace import seconds_per_step, stage_model  # noqa: E402
+from vq_explorer.commands.recipes import DATASET_SHAPES, RECIPES, recipe_args  # noqa: E402
 from vq_explorer.models import training  # noqa: E402
-from vq_explorer.models.priors import build_prior  # noqa: E402
-from vq_explorer.models.vqvae import VQVAE  # noqa: E402
-
-# Training images and image shape of the standard datasets.
-DATASET_SHAPES = {"mnist": (60000, 1, 28), "fashion_mnist": (60000, 1, 28), "cifar10": (50000, 3, 32)}
-
-
-def recipe_args(dataset: str, args: str):
-    return T.parse_args(["--dataset", dataset, *shlex.split(args)])
-
-
-def stage_model(dataset: str, args, stage: str, device):
-    """The recipe's network for `stage` (vqvae or prior), and a function giving one batch's training loss."""
-    _, channels, side = DATASET_SHAPES[dataset]
-    shape = type("Shape", (), {"channels": channels, "class_names": [str(i) for i in range(10)]})
-    vq = T.vq_config(args, shape)
-    if stage == "vqvae":
-        model = VQVAE(vq).to(device)
-        if device.type == "cpu":
-            model = model.to(memory_format=torch.channels_last)
-        x = torch.rand(args.batch_size, channels, side, side, device=device)
-        if device.type == "cpu":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return model, lambda: model(x).loss
-    grid = VQVAE(vq).grid_size(side, side)
-    model = build_prior(T.prior_config(args, shape, vq.num_codes, grid)).to(device)
-    g = torch.randint(0, vq.num_codes, (args.batch_size, *grid), device=device)
-    y = torch.randint(0, 10, (args.batch_size,), device=device)
-    if model.cfg.type == "maskgit":
-        def loss():
-            inputs, hidden = model.corrupt(g)
-            return model.loss(model(inputs, y), g, hidden)
-        return model, loss
-    return model, lambda: F.cross_entropy(model(g, y).float(), g)
-
-
-def seconds_per_step(dataset: str, args, stage: str, precision: str, device, steps: int = 3, warmup: int = 2):
-    """Median-free plain mean of `steps` training steps after `warmup` (first steps pay for allocation)."""
-    model, loss = stage_model(dataset, args, stage, device)
-    opt = torch.optim.Adam(model.parameters())
-    for i in range(warmup + steps):
-        if i == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        with training.autocast(device, precision):
-            value = loss()
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / steps
 
 
 def main():

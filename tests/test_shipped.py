@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import load_benchmark
 
 import vq_explorer as vqe
 from vq_explorer.commands.evaluate import evaluate, sample_accuracy
@@ -74,12 +73,12 @@ def shipped_files():
 def shipped(request):
     path = CHECKPOINTS / f"{request.param}.safetensors"
     if not path.exists():
-        pytest.skip(f"{path.name} is not built (python benchmarks/train_models.py {request.param})")
+        pytest.skip(f"{path.name} is not built (python -m vq_explorer.commands.rebuild {request.param})")
     return request.param, vqe.load(path, device="cpu")
 
 
 def test_every_shipped_checkpoint_is_tested_and_made_by_its_recipe():
-    script = load_benchmark("train_models")
+    from vq_explorer.commands import rebuild as script
     assert "mnist" in shipped_files()   # the app's default
     for name in shipped_files():
         assert name in SHIPPED, f"{name}: shipped without thresholds in tests/test_shipped.py"
@@ -181,7 +180,7 @@ def test_the_rnn_model_shares_the_vqvae_and_its_hidden_state_samples_as_the_full
     hidden state, draws exactly what re-reading the whole sequence for every cell draws."""
     path = CHECKPOINTS / "mnist_rnn.safetensors"
     if not path.exists():
-        pytest.skip("mnist_rnn.safetensors is not built (python benchmarks/train_models.py mnist_rnn)")
+        pytest.skip("mnist_rnn.safetensors is not built (python -m vq_explorer.commands.rebuild mnist_rnn)")
     pixelcnn, rnn = vqe.load(CHECKPOINTS / "mnist.safetensors", "cpu"), vqe.load(path, "cpu")
     assert type(rnn.prior).__name__ == "GridRNN" and rnn.prior.cfg.layers == 2
     a, b = pixelcnn.vqvae.state_dict(), rnn.vqvae.state_dict()

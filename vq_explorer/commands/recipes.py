@@ -1,6 +1,8 @@
 """How every shipped checkpoint is made: one recipe per file in checkpoints/, a dataset and train.py's
 arguments. Budgets are epochs, so the same recipe gives the same model on any machine, busy or quiet, CPU or GPU;
-`python benchmarks/train_models.py` rebuilds them (in as many sittings as it takes)."""
+`python -m vq_explorer.commands.rebuild` rebuilds them (in as many sittings as it takes)."""
+
+import shlex
 
 # The MNIST models differ only in the downsampling factor and train for the same epochs, so the trade-off
 # between their grids is fair.
@@ -28,3 +30,12 @@ RECIPES = {
     "mnist_rnn": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior rnn --prior-dim 128 "
                            "--prior-hidden 240 --prior-layers 2 --prior-epochs 8 --prior-lr 1e-3"),
 }
+
+# Training images and image shape (count, channels, side) of the standard datasets: what an epoch costs.
+DATASET_SHAPES = {"mnist": (60000, 1, 28), "fashion_mnist": (60000, 1, 28), "cifar10": (50000, 3, 32)}
+
+
+def recipe_args(dataset: str, args: str):
+    """A recipe as train.py's parsed arguments: its epochs, sizes and precision, read as training reads them."""
+    from vq_explorer.commands.train import parse_args
+    return parse_args(["--dataset", dataset, *shlex.split(args)])

@@ -1,5 +1,5 @@
-"""benchmarks/train_models.py, the rebuild script, on one tiny recipe: it trains and records the recipe, skips a
-checkpoint that records it, and retrains from scratch when the recipe changes."""
+"""The rebuild command (vq_explorer/commands/rebuild.py) on one tiny recipe: it trains and records the recipe,
+skips a checkpoint that records it, and retrains from scratch when the recipe changes."""
 
 import json
 import shlex
@@ -7,16 +7,17 @@ import shutil
 
 import pytest
 import torch
-from conftest import TINY, load_benchmark, save_digit_folder
+from conftest import TINY, save_digit_folder
 
 from vq_explorer.storage.checkpoint import atomic_save_file, raw_metadata
 
 
 @pytest.fixture
 def script(monkeypatch):
-    module = load_benchmark("train_models")
-    monkeypatch.setattr(module, "CLASSIFIERS", {})
-    return module
+    from vq_explorer.commands import rebuild
+    monkeypatch.setattr(rebuild, "CLASSIFIERS", {})
+    monkeypatch.setattr(rebuild, "RECIPES", dict(rebuild.RECIPES))   # tests set their own; restored after each
+    return rebuild
 
 
 def train_record(path) -> dict:

@@ -1,12 +1,15 @@
 """Rebuild every shipped model from scratch, one training after another, and what the README and the app show.
+Run it in a clone of the repository (it writes checkpoints/, docs/ and benchmarks/results/ there):
 
-    python benchmarks/train_models.py                 # train what is missing or stale, evaluate, benchmark
-    python benchmarks/train_models.py --budget-minutes 90   # ... for 90 minutes, then save and say what is left
-    python benchmarks/train_models.py mnist mnist_4x4 # only these models
-    python benchmarks/train_models.py --list          # the recipes, and which checkpoints are current
-    python benchmarks/train_models.py --left          # what is left to train, and about how long it takes here
-    python benchmarks/train_models.py --force mnist   # retrain even though the checkpoint is current
-    python $(python benchmarks/train_models.py --print-command mnist)   # one recipe by hand (or elsewhere)
+    python -m vq_explorer.commands.rebuild            # train what is missing or stale, evaluate, benchmark
+    python -m vq_explorer.commands.rebuild --budget-minutes 90   # ... for 90 minutes, then save, say what is left
+    python -m vq_explorer.commands.rebuild mnist mnist_4x4       # only these models
+    python -m vq_explorer.commands.rebuild --list     # the recipes, and which checkpoints are current
+    python -m vq_explorer.commands.rebuild --left     # what is left to train, and about how long it takes here
+    python -m vq_explorer.commands.rebuild --force mnist         # retrain even though the checkpoint is current
+    python $(python -m vq_explorer.commands.rebuild --print-command mnist)   # one recipe by hand, or elsewhere
+
+(`vq-explorer-rebuild` is the same command, where the package is installed from the clone.)
 
 Each model is a recipe (vq_explorer/commands/recipes.py): train.py arguments whose budgets are epochs, so the same
 command gives the same model on any machine, busy or quiet, CPU or GPU. A checkpoint whose
@@ -35,13 +38,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from vq_explorer.commands.recipes import DATASET_SHAPES, RECIPES, recipe_args
+from vq_explorer.models import training
+from vq_explorer.storage.checkpoint import raw_metadata
 
-from vq_explorer.commands.recipes import RECIPES  # noqa: E402
-from vq_explorer.models import training  # noqa: E402
-from vq_explorer.storage.checkpoint import raw_metadata  # noqa: E402
-
+# The clone this package sits in: recipes name its files (checkpoints/mnist.safetensors) and run its train.py.
+ROOT = Path(__file__).resolve().parents[2]
 PARTIAL = ROOT / "checkpoints" / "partial"
 # Flags that say where files go or when a sitting ends, not what model is made: left out when commands compare.
 _PLACE_FLAGS = {"--runs": 1, "--out": 1, "--stop-after-minutes": 1, "--resume": 0}
@@ -176,7 +178,8 @@ def minutes_left(b: Build) -> tuple[float | None, str]:
     """About how many minutes of training the recipe still needs on this machine, and which stages: from the
     pace of a stage under way, or by timing a few steps of a stage not begun. None where it cannot tell."""
     import torch
-    from train_speed import DATASET_SHAPES, recipe_args, seconds_per_step
+
+    from vq_explorer.commands.pace import seconds_per_step
     args = recipe_args(b.dataset, b.args)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if b.is_current():
@@ -206,7 +209,6 @@ def minutes_left(b: Build) -> tuple[float | None, str]:
 
 def progress(b: Build) -> str:
     """How far a partial rebuild has gone ("vqvae 12.0 of 50 epochs"), from its saved states; "" if none."""
-    from train_speed import recipe_args
     args = recipe_args(b.dataset, b.args)
     parts = []
     for stage in ("vqvae", "prior"):
@@ -278,6 +280,9 @@ def main(argv=None):
     ap.add_argument("--docs", type=Path, default=ROOT / "docs", help="where sample sheets and curves go")
     ap.add_argument("--no-tradeoff", action="store_true", help="skip the trade-off benchmark")
     args = ap.parse_args(argv)
+    if not (ROOT / "train.py").is_file():
+        ap.error(f"{ROOT} is not a clone of the repository (no train.py): the rebuild writes the shipped "
+                 "checkpoints, docs and results of a clone; run it in one")
     unknown = sorted(set(args.models) - set(RECIPES))
     if unknown:
         ap.error(f"unknown model(s) {', '.join(unknown)}; the recipes are {', '.join(RECIPES)}")
