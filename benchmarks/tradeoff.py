@@ -30,7 +30,7 @@ from vq_explorer.commands.evaluate import evaluate, sample_sheet, save_sheet  # 
 from vq_explorer.storage.checkpoint import raw_metadata  # noqa: E402
 from vq_explorer.storage.data import load_dataset  # noqa: E402
 from vq_explorer.views import results  # noqa: E402
-from vq_explorer.views.render import FAMILY_COLOURS, overview_figure  # noqa: E402
+from vq_explorer.views.render import overview_figure, save_png  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 COLUMNS = ["model", "dataset", "grid", "K", "prior", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse",
@@ -105,46 +105,13 @@ def write_tables(rows, out: Path) -> str:
 
 
 def chart(rows, stem: Path):
-    """The Trade-off tab's chart as plotly HTML (the masked prior's steps from maskgit_steps.csv, where it has
-    been measured), and a static PNG of the same two panels for the README (matplotlib: no browser needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = results.read_rows(stem.parent, "maskgit_steps.csv")
-    overview_figure(rows, steps).write_html(stem.with_suffix(".html"), include_plotlyjs="cdn")
-    mfig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
-    seen = {}
-    for r in rows:
-        shared = seen[round(r["psnr"], 2)] = seen.get(round(r["psnr"], 2), -1) + 1   # models on one VQ-VAE
-        colour = FAMILY_COLOURS.get(results.family(r), "#555")
-        shape = {"mnist": "o", "fashion_mnist": "D", "cifar10": "s"}.get(r["dataset"], "o")
-        x = r["sample_ms_b1"]
-        top.plot([x], [r["psnr"]], shape, color=colour, markersize=9)
-        top.annotate(results.label(r), (x, r["psnr"]), textcoords="offset points", fontsize=8,
-                     xytext=(6, 4 - 14 * (shared % 2)) if shared < 2 else (6, 18))
-        if r.get("sample_accuracy") is not None:
-            bottom.plot([x], [100 * r["sample_accuracy"]], shape, color=colour, markersize=9)
-            bottom.annotate(results.label(r), (x, 100 * r["sample_accuracy"]), textcoords="offset points",
-                            xytext=(6, -10), fontsize=8)
-    masked = sorted((s for s in steps if s["prior"] == "maskgit" and s["grid"] == "7x7" and s["accuracy"]
-                     and not float(s["guidance"] or 0)), key=lambda s: int(s["steps"]))
-    if masked:
-        bottom.plot([float(s["ms_b1"]) for s in masked], [100 * float(s["accuracy"]) for s in masked], "-",
-                    color=FAMILY_COLOURS["maskgit"], label="7×7 masked Transformer by steps", marker=".")
-        for s in masked:
-            bottom.annotate(s["steps"], (float(s["ms_b1"]), 100 * float(s["accuracy"])), fontsize=7,
-                            textcoords="offset points", xytext=(0, 5), color=FAMILY_COLOURS["maskgit"])
-        bottom.legend(fontsize=8, loc="lower right")
-    bottom.set_xscale("log")
-    bottom.set_xlabel("ms to sample and decode one image (cached; log)")
-    top.set_ylabel("test PSNR, dB")
-    bottom.set_ylabel("% of samples read as their class")
-    top.set_title("quality against sampling time, one marker per model")
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-    mfig.tight_layout()
-    mfig.savefig(stem.with_suffix(".png"), dpi=110)
+    """The Trade-off tab's chart (the masked prior's steps from maskgit_steps.csv, where it has been measured)
+    as plotly HTML, and the same figure as a PNG for the README."""
+    fig = overview_figure(rows, results.read_rows(stem.parent, "maskgit_steps.csv"))
+    fig.write_html(stem.with_suffix(".html"), include_plotlyjs="cdn")
+    failed = save_png(fig, stem.with_suffix(".png"))
+    if failed:
+        print(f"{stem.with_suffix('.png')} not drawn ({failed}); the HTML has the chart", file=sys.stderr)
 
 
 def main():

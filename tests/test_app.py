@@ -320,11 +320,16 @@ def test_tradeoff_chart_has_a_labelled_marker_per_model_and_the_steps_as_a_line(
               "ms_b16": t / 4} for s, a, t in (("8", "0.9", 20.0), ("1", "0.5", 3.0))]
     fig = tradeoff.chart(rows, steps)
     psnr = [d for d in fig.data if d.yaxis in (None, "y") and d.mode == "markers+text"]
-    assert [(d.text[0], d.x[0], d.y[0]) for d in psnr][:2] == [("7×7 Gated PixelCNN", 151.0, 27.8),
-                                                                ("4×4 Gated PixelCNN", 58.0, 22.9)]
+    assert [(d.text[0], d.x[0], d.y[0]) for d in psnr][:2] == [("7×7 MNIST VQ-VAE (4 priors)", 151.0, 27.8),
+                                                                ("4×4 MNIST VQ-VAE", 58.0, 22.9)]
     assert len(psnr) == len(rows)
+    # the PSNR is the VQ-VAE's: named once, not once per prior over it
+    assert sorted(d.text[0] for d in psnr if d.y[0] == 27.8)[:3] == ["", "", ""]
     classes = [d for d in fig.data if d.yaxis == "y2" and d.mode == "markers+text"]
     assert len(classes) == len(rows) - 1   # cifar10 has no classifier figure
+    assert {d.text[0] for d in classes} >= {"7×7 Gated PixelCNN", "7×7 RNN (LSTM)", "4×4 Gated PixelCNN"}
+    sides = {d.text[0]: d.textposition for d in classes}
+    assert sides["7×7 RNN (LSTM)"] != sides["7×7 Transformer"]   # neighbours' labels point different ways
     line = [d for d in fig.data if d.mode.startswith("lines")]
     assert len(line) == 1 and line[0].x == (3.0, 20.0) and line[0].y == (50.0, 90.0)   # ordered by steps
     batch = tradeoff.chart(rows, steps, "per image in a batch of 16")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from .results import family, label, num
+from .results import DATASETS, family, grid_name, label, num
 
 GOLDEN = 0.618033988749895
 
@@ -143,6 +143,16 @@ def _figure(traces, title: str, height: int = 320, xaxis: dict | None = None, ya
                xaxis={**AXES, **(xaxis or {})}, yaxis={**AXES, **(yaxis or {})}), **layout})
 
 
+def save_png(fig: go.Figure, path, width: int = 900) -> str | None:
+    """A static copy of a figure for the README: the very chart the app draws, through plotly's kaleido (which
+    drives a Chrome or Chromium). None when written; otherwise why not, for the caller to say."""
+    try:
+        fig.write_image(path, width=width, height=fig.layout.height or 500)
+    except Exception as e:  # kaleido or a browser missing: the HTML beside it still holds the chart
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: str = "code grid",
                 unit: str = "bits", colorscale: str = "Viridis") -> go.Figure:
     """A heatmap of the grid: the code index on every cell and on hover; `values` (e.g. surprise) as colour."""
@@ -193,28 +203,37 @@ FAMILY_COLOURS = {"pixelcnn": "#4c78a8", "transformer": "#e4572e", "rnn": "#54a2
 DATASET_SYMBOLS = {"mnist": "circle", "fashion_mnist": "diamond", "cifar10": "square"}
 
 
+# Where each family's label sits beside its marker: priors over one VQ-VAE land close together, so their labels
+# point different ways.
+LABEL_SIDES = {"pixelcnn": "bottom right", "transformer": "bottom left", "rnn": "top left", "maskgit": "top right"}
+
+
 def overview_figure(rows: list[dict], steps: list[dict] = (), batch: int = 1) -> go.Figure:
     """The trade-off in one picture: time to sample and decode an image (log) against reconstruction quality
     (top) and against how often the samples are read as their class (bottom), one labelled marker per model
     (rows as in benchmarks/tradeoff.py), the masked prior's numbers of steps as a line (rows as in
     benchmarks/maskgit_steps.py). `batch`: 1 (one image, the app's case) or 16 (per image in a batch)."""
     t = "sample_ms_b1" if batch == 1 else "sample_ms_b16"
-    traces, seen = [], {}
+    traces, vqvaes = [], {}
+    for r in rows:   # priors over one VQ-VAE share its PSNR: the top panel names the VQ-VAE once
+        vqvaes.setdefault((r["dataset"], r["grid"], num(r, "psnr")), []).append(r["model"])
     for r in rows:
-        shared = seen[r["psnr"]] = seen.get(r["psnr"], -1) + 1   # models over one VQ-VAE share a PSNR
         colour = FAMILY_COLOURS.get(family(r), "#555")
         marker = dict(size=13, color=colour, symbol=DATASET_SYMBOLS.get(r["dataset"], "circle"))
         name = f"{r['model']} ({label(r)})"
         hover = (f"{r['model']}: {label(r)}<br>%{{x:.1f}} ms per image<br>" + "%{y:.1f}")
-        traces.append(go.Scatter(x=[num(r, t)], y=[num(r, "psnr")], mode="markers+text", text=[label(r)],
-                                 textposition="bottom center" if shared % 2 else "top center", marker=marker,
-                                 name=name, legendgroup=r["model"],
+        shared = vqvaes[(r["dataset"], r["grid"], num(r, "psnr"))]
+        top = "" if r["model"] != shared[0] else (
+            f"{grid_name(r)} {DATASETS.get(r['dataset'], r['dataset'])} VQ-VAE"
+            + (f" ({len(shared)} priors)" if len(shared) > 1 else ""))
+        traces.append(go.Scatter(x=[num(r, t)], y=[num(r, "psnr")], mode="markers+text", text=[top],
+                                 textposition="top center", marker=marker, name=name, legendgroup=r["model"],
                                  hovertemplate=hover + " dB PSNR<extra></extra>"))
         if num(r, "sample_accuracy") is not None:
-            side = "bottom right" if len(traces) % 4 == 1 else "top left"   # neighbours alternate sides
             traces.append(go.Scatter(x=[num(r, t)], y=[100 * num(r, "sample_accuracy")], mode="markers+text",
-                                     text=[label(r)], textposition=side, marker=marker, name=name,
-                                     legendgroup=r["model"], showlegend=False, xaxis="x", yaxis="y2",
+                                     text=[label(r)], textposition=LABEL_SIDES.get(family(r), "bottom right"),
+                                     marker=marker, name=name, legendgroup=r["model"], showlegend=False,
+                                     xaxis="x", yaxis="y2",
                                      hovertemplate=hover + "% read as their class<extra></extra>"))
     key = "ms_b1" if batch == 1 else "ms_b16"
     masked = [r for r in steps if r["prior"] == "maskgit" and r["grid"] == "7x7"
@@ -225,7 +244,7 @@ def overview_figure(rows: list[dict], steps: list[dict] = (), batch: int = 1) ->
             x=[num(r, key) for r in line], y=[100 * num(r, "accuracy") for r in line],
             mode="lines+markers" if g else "lines+markers+text", textposition="top center",
             line=dict(color=FAMILY_COLOURS["maskgit"], dash="dot" if g else "solid"), marker=dict(size=7),
-            text=[f"{r['steps']} step{'' if r['steps'] == '1' else 's'}" for r in line], xaxis="x", yaxis="y2",
+            text=[f"{r['steps']} step{'' if int(r['steps']) == 1 else 's'}" for r in line], xaxis="x", yaxis="y2",
             textfont=dict(size=10),
             name="7×7 masked Transformer by steps" + (f", guidance {g:g}" if g else ""),
             hovertemplate="%{text}<br>%{x:.1f} ms per image<br>%{y:.1f}% read as their class<extra></extra>"))
@@ -245,17 +264,17 @@ def steps_figure(rows: list[dict]) -> go.Figure:
     autoregressive priors as single points (rows as in benchmarks/maskgit_steps.py)."""
     rs = [r for r in rows if r.get("accuracy") not in (None, "") and r["grid"] == "7x7"]
     traces = []
-    for g in sorted({float(r.get("guidance") or 0) for r in rs if r["prior"] == "maskgit"}):
-        masked = [r for r in rs if r["prior"] == "maskgit" and float(r.get("guidance") or 0) == g]
+    for g in sorted({(num(r, "guidance") or 0.0) for r in rs if r["prior"] == "maskgit"}):
+        masked = [r for r in rs if r["prior"] == "maskgit" and (num(r, "guidance") or 0.0) == g]
         traces.append(go.Scatter(
-            x=[float(r["ms_b1"]) for r in masked], y=[100 * float(r["accuracy"]) for r in masked],
+            x=[num(r, "ms_b1") for r in masked], y=[100 * num(r, "accuracy") for r in masked],
             mode="lines+markers+text", text=[f"{r['steps']} steps" for r in masked], textposition="bottom right",
             name="masked Transformer (MaskGIT)" + (f", guidance {g:g}" if g else ""), marker=dict(size=10),
             hovertemplate="%{text}<br>%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
     for r in rs:
         if r["prior"] != "maskgit":
             traces.append(go.Scatter(
-                x=[float(r["ms_b1"])], y=[100 * float(r["accuracy"])], mode="markers", marker=dict(size=13,
+                x=[num(r, "ms_b1")], y=[100 * num(r, "accuracy")], mode="markers", marker=dict(size=13,
                                                                                                  symbol="square"),
                 name=f"{r['prior']} (cached, one step per cell)",
                 hovertemplate="%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))

@@ -108,9 +108,9 @@ def grid_findings(rows: list[dict]) -> str:
             r = rs[0]
             per_dim = bits_per_dim(r)
             dims = f" ({per_dim:.3f} bits per dimension)" if per_dim is not None else ""
-            out.append(f"**{name}**, one grid ({grid_name(r)} codes): test PSNR {float(r['psnr']):.1f} dB, "
-                       f"{float(r['bits_per_image']):.0f} bits per image{dims}; one sample takes "
-                       f"{float(r['sample_ms_b1']):.0f} ms, {float(r['sample_ms_b16']):.1f} ms per image in a "
+            out.append(f"**{name}**, one grid ({grid_name(r)} codes): test PSNR {num(r, 'psnr'):.1f} dB, "
+                       f"{num(r, 'bits_per_image'):.0f} bits per image{dims}; one sample takes "
+                       f"{num(r, 'sample_ms_b1'):.0f} ms, {num(r, 'sample_ms_b16'):.1f} ms per image in a "
                        f"batch of 16.")
             continue
         fair = len({_epochs(r) for r in rs}) == 1
@@ -164,11 +164,11 @@ def families_table(rows: list[dict]) -> str:
         plain1, plain16 = num(r, "plain_ms_b1"), num(r, "plain_ms_b16")
         steps = f" ({int(num(r, 'sample_steps'))} steps)" if not exact and num(r, "sample_steps") else ""
         return [grid_name(r), FAMILIES.get(family(r), family(r)) + steps, r["model"],
-                f"{int(float(r['params_prior'])) / 1e6:.2f} M", _fixed(r.get("prior_epochs"), "g"),
+                f"{int(num(r, 'params_prior')) / 1e6:.2f} M", _fixed(r.get("prior_epochs"), "g"),
                 _fixed(r.get("prior_minutes"), ".0f"), _fixed(r.get("bits_per_image"), ".1f") if exact else
                 "— (no likelihood)", _share(r.get("sample_accuracy")),
-                f"{float(r['sample_ms_b1']):.0f} / {'—' if plain1 is None else f'{plain1:.0f}'}",
-                f"{float(r['sample_ms_b16']):.1f} / {'—' if plain16 is None else f'{plain16:.1f}'}"]
+                f"{num(r, 'sample_ms_b1'):.0f} / {'—' if plain1 is None else f'{plain1:.0f}'}",
+                f"{num(r, 'sample_ms_b16'):.1f} / {'—' if plain16 is None else f'{plain16:.1f}'}"]
     return markdown(header, (line(r) for g in groups for r in g))
 
 
@@ -183,7 +183,7 @@ def family_findings(rows: list[dict]) -> str:
     out = []
     for g in family_groups(rows):
         head = f"**{len(g)} priors over the same {grid_name(g[0])} {DATASETS.get(g[0]['dataset'], '')} codes**"
-        sizes = [float(r["params_prior"]) for r in g]
+        sizes = [num(r, "params_prior") for r in g]
         epochs = {r.get("prior_epochs") for r in g}
         head += (f" ({min(sizes) / 1e6:.2f}–{max(sizes) / 1e6:.2f} M parameters, "
                  + (f"{_fixed(g[0].get('prior_epochs'), 'g')} epochs each)" if len(epochs) == 1
@@ -237,8 +237,8 @@ def steps_table(rows: list[dict]) -> str:
         return ""
     header = ["grid", "prior", "steps", "guidance", "samples read as their class", "ms/image b=1", "ms/image b=16",
               "measured"]
-    return markdown(header, ([grid_name(r), r["prior"], r["steps"], f"{float(r.get('guidance') or 0):g}",
-                              _share(r.get("accuracy")), f"{float(r['ms_b1']):.1f}", f"{float(r['ms_b16']):.1f}",
+    return markdown(header, ([grid_name(r), r["prior"], r["steps"], f"{(num(r, 'guidance') or 0.0):g}",
+                              _share(r.get("accuracy")), f"{num(r, 'ms_b1'):.1f}", f"{num(r, 'ms_b16'):.1f}",
                               r["what"]] for r in rows))
 
 
@@ -250,25 +250,25 @@ def steps_findings(rows: list[dict]) -> str:
                     key=lambda r: int(r["steps"]))
     if not ar or not masked:
         return ""
-    ref = max(ar, key=lambda r: float(r["accuracy"]))
-    ref_name, ref_acc = FAMILIES.get(ref["prior"], ref["prior"]), float(ref["accuracy"])
-    enough = next((r for r in masked if float(r["accuracy"]) >= ref_acc - 0.01), None)
+    ref = max(ar, key=lambda r: num(r, "accuracy"))
+    ref_name, ref_acc = FAMILIES.get(ref["prior"], ref["prior"]), num(ref, "accuracy")
+    enough = next((r for r in masked if num(r, "accuracy") >= ref_acc - 0.01), None)
     one = masked[0]
     text = (f"On {grid_name(ref)} codes the cached {ref_name} writes {ref['steps']} cells one after another: "
-            f"{float(ref['ms_b1']):.0f} ms for one image, {ref_acc:.1%} of its samples read as their class. "
-            f"The masked prior in {one['steps']} step{'' if one['steps'] == '1' else 's'} takes "
-            f"{float(one['ms_b1']):.0f} ms and "
-            f"{float(one['accuracy']):.1%} are read as their class.")
+            f"{num(ref, 'ms_b1'):.0f} ms for one image, {ref_acc:.1%} of its samples read as their class. "
+            f"The masked prior in {one['steps']} step{'' if int(one['steps']) == 1 else 's'} takes "
+            f"{num(one, 'ms_b1'):.0f} ms and "
+            f"{num(one, 'accuracy'):.1%} are read as their class.")
     if enough is not None:
-        text += (f" {enough['steps']} steps match the {ref_name} within a point ({float(enough['accuracy']):.1%})"
+        text += (f" {enough['steps']} steps match the {ref_name} within a point ({num(enough, 'accuracy'):.1%})"
                  f" in "
-                 f"{float(enough['ms_b1']):.0f} ms, {_ratio(float(ref['ms_b1']), float(enough['ms_b1']))} faster "
-                 f"for one image; in a batch of 16 they take {float(enough['ms_b16']):.1f} ms per image against "
-                 f"{float(ref['ms_b16']):.1f}.")
+                 f"{num(enough, 'ms_b1'):.0f} ms, {_ratio(num(ref, 'ms_b1'), num(enough, 'ms_b1'))} faster "
+                 f"for one image; in a batch of 16 they take {num(enough, 'ms_b16'):.1f} ms per image against "
+                 f"{num(ref, 'ms_b16'):.1f}.")
     guided = sorted((r for r in rs if r["prior"] == "maskgit" and num(r, "guidance")),
                     key=lambda r: int(r["steps"]))
-    best = next((r for r in guided if float(r["accuracy"]) >= 0.99), None)
+    best = next((r for r in guided if num(r, "accuracy") >= 0.99), None)
     if best is not None:
-        text += (f" With classifier-free guidance (g = {float(best['guidance']):g}), {best['steps']} steps reach "
-                 f"{float(best['accuracy']):.1%} in {float(best['ms_b1']):.0f} ms.")
+        text += (f" With classifier-free guidance (g = {num(best, 'guidance'):g}), {best['steps']} steps reach "
+                 f"{num(best, 'accuracy'):.1%} in {num(best, 'ms_b1'):.0f} ms.")
     return text
