@@ -186,7 +186,7 @@ def _open_shipped(page, part: str, recipe: str, described_as: str):
     from vq_explorer.service import operations as ex
     names = [n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n]
     if not names:
-        pytest.skip(f"no {part} checkpoint in checkpoints/ (benchmarks/train_models.py {recipe})")
+        pytest.skip(f"no {part} checkpoint in checkpoints/ (python -m vq_explorer.commands.rebuild {recipe})")
     page.click("#checkpoint input")
     page.get_by_role("option", name=names[0]).click()
     page.wait_for_function(f"document.querySelector('#checkpoint-about')?.innerText.includes({described_as!r})")

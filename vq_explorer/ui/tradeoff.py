@@ -15,7 +15,7 @@ from (worse reconstructions); the prior family decides how the cells are written
 reconstructions' test PSNR (top) and the share of 500 class-conditional samples (temperature 1) that a small
 classifier reads as the class asked for (bottom), against the time to sample and decode an image on this
 project's 2-core CPU. Every model of a grid was trained by its recipe for the same epochs
-(`benchmarks/train_models.py`); measured by `python benchmarks/tradeoff.py` and
+(`python -m vq_explorer.commands.rebuild`); measured by `python benchmarks/tradeoff.py` and
 `python benchmarks/maskgit_steps.py`."""
 BATCHES = {"one image": 1, "per image in a batch of 16": 16}
 
