@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vq_explorer.models.quantizer import VectorQuantizer, kmeans_plus_plus, nearest_code
 
@@ -67,6 +68,18 @@ def test_codebook_gets_gradient_only_from_codebook_loss():
     expected = torch.zeros(8, 3).index_add_(0, k, e[k] - flat) * 2 / M
     assert torch.allclose(vq.codebook.grad, expected, atol=1e-6)
     assert torch.allclose(z.grad, 2 * 0.25 * (z.detach() - q.detach()) / M, atol=1e-6)
+
+
+def test_ema_loss_is_the_commitment_alone_and_pulls_the_encoder_towards_its_code():
+    """With EMA the codebook follows the data by itself, so the loss is β‖z − sg[e]‖² only: its value, and the
+    encoder output's gradient 2β(z − e)/M. Without it nothing keeps the encoder near its codes."""
+    torch.manual_seed(0)
+    vq = VectorQuantizer(num_codes=8, code_dim=3, ema=True, init="none", beta=0.25, restart_dead=False)
+    z = torch.randn(2, 3, 4, 4, requires_grad=True)
+    q, _, loss = vq(z)
+    assert torch.allclose(loss, 0.25 * F.mse_loss(z.detach(), q.detach()))
+    loss.backward()
+    assert torch.allclose(z.grad, 2 * 0.25 * (z.detach() - q.detach()) / z.numel(), atol=1e-7)
 
 
 def test_ema_codebook_has_no_gradient_and_moves_toward_assigned_mean():
