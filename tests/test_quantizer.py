@@ -266,6 +266,23 @@ def test_fsq_rounding_is_straight_through():
     assert h.grad.item() == pytest.approx(2.002 * (1 - 0.29131261 ** 2) / 2, rel=1e-4)
 
 
+def test_fsq_counts_a_level_unused_for_dead_after_steps_as_dead_and_revives_it_when_used():
+    """FSQ has nothing to restart, but the lab and the app report its dead codes as for the codebook: a code is
+    dead after `dead_after` training steps without a use, and alive again at its next use."""
+    from vq_explorer.models.fsq import FSQ
+    fsq = FSQ(code_dim=1, levels=(5,), dead_after=3)
+    with torch.no_grad():
+        fsq.project_in.weight.fill_(1.0), fsq.project_in.bias.zero_()
+    low, high = torch.full((1, 1, 2, 2), -3.0), torch.full((1, 1, 2, 2), 3.0)   # the two outer levels
+    for _ in range(3):
+        fsq.train()(low)
+    assert fsq.dead_codes() == 4 and fsq.usage.tolist() == [4, 0, 0, 0, 0]     # all but level −2 unused 3 steps
+    fsq.train()(high)
+    assert fsq.dead_codes() == 3 and fsq.unused_steps.tolist() == [1, 4, 4, 4, 0]
+    fsq.eval()(low)                                                              # evaluation counts nothing
+    assert fsq.unused_steps.tolist() == [1, 4, 4, 4, 0]
+
+
 @pytest.mark.parametrize("variant", ["plain", "ema", "ema+kmeans", "ema+kmeans+restart", "rotation", "fsq"])
 def test_each_variant_trains_and_behaves_as_it_should(variant, mnist_1000):
     """60 steps on 1,000 digits, K = 64: every variant learns (reconstruction loss falls); restart leaves no code
