@@ -373,6 +373,21 @@ def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_pa
     assert cols[:8].max() < 0.05 and cols[-8:].max() < 0.05 and 2.3 < cols.sum() < 3.3, cols.sum()
 
 
+def test_a_random_grid_draws_each_code_as_often_as_the_test_images_use_it(explorer, catalog):
+    """The "random grid" shows what the codebook holds without the prior: codes in proportion to their use,
+    a code never used (almost) never."""
+    import copy
+    model = copy.copy(catalog.get(NAME))   # the catalog's model is shared: give this one its own stats
+    K = model.config["num_codes"]
+    usage = torch.zeros(K, dtype=torch.long)
+    usage[3], usage[5] = 900, 100
+    model.stats = {**model.stats, "usage": usage}
+    g = explorer.random_grid(model, seed=0, shape=(50, 50))
+    assert g.shape == (50, 50) and torch.equal(g, explorer.random_grid(model, seed=0, shape=(50, 50)))
+    share = torch.bincount(g.flatten(), minlength=K).float() / g.numel()
+    assert abs(share[3] - 0.9) < 0.03 and abs(share[5] - 0.1) < 0.03 and share.sum() - share[3] - share[5] < 0.01
+
+
 def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
     """What the tabs used to do with the model themselves: decode a grid still being sampled, take the painter's
     selection as the cells to sample, draw one grid, encode an uploaded image."""
@@ -395,7 +410,10 @@ def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
         with pytest.raises(explorer.UserError, match=match):
             painter_constraints(model, bad_hist, bad_region)
     drawn = explorer.sample_grid(model, 3, seed=5)
-    assert torch.equal(drawn, model.sample(1, labels=torch.tensor([3]), seed=5)[0])
+    assert drawn.shape == model.grid and torch.equal(drawn, explorer.sample_grid(model, 3, seed=5))
+    assert not torch.equal(drawn, explorer.sample_grid(model, 4, seed=5))   # the class reaches the prior
+    # the temperature too: the same seed's uniform numbers pick other codes from a sharper distribution
+    assert not torch.equal(drawn, explorer.sample_grid(model, 3, temperature=0.05, seed=5))
     p = tmp_path / "digit.png"
     Image.fromarray((model.examples[0, 0]).numpy()).save(p)
     grid, notes = explorer.encode_image(model, str(p))
