@@ -138,3 +138,24 @@ def test_a_budget_pauses_mid_stage_and_a_fresh_clone_resumes_to_the_same_weights
     assert whole.keys() == resumed.keys()
     assert all(torch.equal(whole[k], resumed[k]) for k in whole), "resumed weights differ"
     assert not (tmp_path / "second" / "partial" / "tiny").exists()   # removed once exported and evaluated
+
+
+def test_left_estimates_minutes_from_a_paused_stage_and_from_timing_the_stages_not_begun(tmp_path, script,
+                                                                                        monkeypatch, capsys):
+    """--left: a stage not begun is timed here (a few steps of its network, standing in: 0.5 s a step); a paused
+    one goes on at the pace its state recorded (here 0.1 s a step), for the steps its epochs still need."""
+    from vq_explorer.commands import pace
+    monkeypatch.setattr(pace, "seconds_per_step", lambda *args, **kw: 0.5)
+    script.RECIPES = {"tinym": ("mnist", shlex.join([*TINY, "--epochs", "2"]))}
+    (build,) = script.builds(["tinym"], tmp_path / "ck", tmp_path / "runs")
+    steps = 60000 // 32                                   # MNIST's training images in batches of 32
+    assert script.minutes_left(build) == (pytest.approx(2 * 2 * steps * 0.5 / 60),
+                                          "vqvae 0.0 of 2 epochs done, prior 0.0 of 2 epochs done")
+    build.run.mkdir(parents=True)
+    info = {"command": shlex.join(build.command()), "step": 1000, "epoch": 0.5, "elapsed": 100.0, "done": False}
+    atomic_save_file({"x": torch.zeros(1)}, build.run / "vqvae.safetensors", {"info": json.dumps(info)})
+    vqvae = (2 * 2000 - 1000) * 0.1                       # 2,000 steps an epoch at its recorded pace
+    minutes, stages = script.minutes_left(build)
+    assert minutes == pytest.approx((vqvae + 2 * steps * 0.5) / 60) and stages.startswith("vqvae 0.5 of 2")
+    script.main(["--left", "tinym", "--checkpoints", str(tmp_path / "ck"), "--runs", str(tmp_path / "runs")])
+    assert f"~{minutes:.0f} min" in capsys.readouterr().out
