@@ -6,6 +6,7 @@ import gzip
 import time
 
 import numpy as np
+import pytest
 import torch
 from conftest import make_tiny_model
 
@@ -95,3 +96,33 @@ def test_the_code_map_keeps_its_orientation_whatever_the_svds_signs():
         assert all(float(row[row.abs().argmax()]) > 0 for row in v), seed
         flipped += int(any(float(row[row.abs().argmax()]) < 0 for row in raw))
     assert flipped > 0        # (some raw SVDs did come out the other way round: the rule was exercised)
+
+
+def test_a_folder_of_images_reads_its_subfolders_as_classes_and_loose_images_as_one(tmp_path):
+    from PIL import Image
+    root = tmp_path / "shapes"
+    for name, value in (("circle", 200), ("square", 50)):
+        (root / name).mkdir(parents=True)
+        for i in range(10):
+            Image.new("L", (8, 8), value).save(root / name / f"{i}.png")
+    (root / "square" / "notes.txt").write_text("not an image")
+    d = data.load_dataset(str(root), image_size=4, channels=1)
+    assert d.class_names == ["circle", "square"] and d.name == "shapes"
+    assert len(d.train_x) == 18 and len(d.test_x) == 2 and d.train_x.shape[1:] == (1, 4, 4)
+    x, y = torch.cat([d.train_x, d.test_x]), torch.cat([d.train_y, d.test_y])
+    assert torch.equal(x.flatten(1).float().mean(1), torch.where(y == 0, 200.0, 50.0))   # each image its label
+
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for i in range(5):
+        Image.new("RGB", (6, 9), (10 * i, 0, 0)).save(loose / f"{i}.jpg")
+    d = data.load_dataset(str(loose), image_size=4, channels=3)
+    assert d.class_names is None and d.train_x.shape[1:] == (3, 4, 4) and len(d.train_x) + len(d.test_x) == 5
+    assert not d.train_y.any() and not d.test_y.any()
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images found"):
+        data.load_dataset(str(tmp_path / "empty"))
+    (root / "triangle").mkdir()                      # a class folder without images: named in the message
+    with pytest.raises(ValueError, match="no images found.*triangle"):
+        data.load_dataset(str(root))

@@ -81,19 +81,36 @@ def _cifar10(folder: Path) -> tuple:
 
 
 def _image_folder(folder: Path, image_size: int, channels: int, test_fraction: float = 0.1) -> tuple:
-    """Every image under `folder`, resized; sub-folder names become classes. A fixed 10% is the test split."""
+    """Every image under `folder`, resized, a fixed 10% as the test split. Sub-folders are classes, read by
+    torchvision's ImageFolder; a folder of loose images (no sub-folders) is one unnamed class."""
     from PIL import Image
+    from torchvision.datasets import ImageFolder
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"{folder}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    classes = sorted({p.parent.name for p in files}) if any(p.parent != folder for p in files) else None
     mode = "L" if channels == 1 else "RGB"
-    x = np.stack([np.asarray(Image.open(p).convert(mode).resize((image_size, image_size), Image.BICUBIC))
-                  .reshape(image_size, image_size, channels).transpose(2, 0, 1) for p in files])
-    y = np.array([classes.index(p.parent.name) if classes else 0 for p in files])
-    order = np.random.default_rng(0).permutation(len(files))
-    n_test = max(1, int(len(files) * test_fraction))
+
+    def read(path) -> np.ndarray:
+        with Image.open(path) as im:
+            small = im.convert(mode).resize((image_size, image_size), Image.BICUBIC)
+        return np.asarray(small).reshape(image_size, image_size, channels).transpose(2, 0, 1)
+
+    def is_image(path) -> bool:
+        return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+    none = f"{folder}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})"
+    if any(p.is_dir() for p in folder.iterdir()):
+        try:
+            found = ImageFolder(folder, is_valid_file=is_image)   # finds, sorts and labels the files
+        except FileNotFoundError as e:   # a class folder without images: say which
+            raise ValueError(f"{none}: {e}") from None
+        samples, classes = found.samples, found.classes
+    else:
+        samples, classes = [(str(p), 0) for p in sorted(folder.iterdir()) if is_image(p)], None
+    if not samples:
+        raise ValueError(none)
+    x = np.stack([read(path) for path, _ in samples])
+    y = np.array([target for _, target in samples])
+    order = np.random.default_rng(0).permutation(len(samples))
+    n_test = max(1, int(len(samples) * test_fraction))
     te, tr = order[:n_test], order[n_test:]
     return x[tr], y[tr], x[te], y[te], classes
 
