@@ -91,6 +91,9 @@ def test_a_recipe_on_another_checkpoints_vqvae_is_current_only_with_both_command
         derived.config = {**derived.config, "train": {"commands": commands, "machine": "cpu"}}
         vqe.save(derived, tmp_path / "derived.safetensors")
         assert build.is_current() == current, commands
+    derived.config["train"] = {"commands": build.expected_commands()}   # the commands, but not where it ran
+    vqe.save(derived, tmp_path / "derived.safetensors")
+    assert not build.is_current()
     source.config["train"]["commands"] = ["python train.py --name src --vqvae-epochs 30"]   # the source changed
     vqe.save(source, tmp_path / "src.safetensors")
     assert not build.is_current()
