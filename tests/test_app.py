@@ -498,3 +498,15 @@ def test_the_error_map_runs_from_black_at_no_error_to_yellow_at_half_the_range()
     assert a[0, 0].tolist() == [0, 0, 4] and a[1, 0].tolist() == a[1, 1].tolist() == [252, 255, 164]  # clipped
     assert 0 < a[0, 1].sum() < a[1, 0].sum() and a[0, 1, 0] > a[0, 1, 2]   # the middle: a warm red
     assert render.error_map(err, size=256).shape == (256, 256, 3)        # enlarged by whole cells
+
+
+def test_the_distribution_chart_shows_the_chosen_code_and_scales_to_a_spread_out_distribution():
+    from vq_explorer.views import render
+    probs = torch.full((1024,), 0.5 / 1014)
+    probs[:10] = 0.05 - 0.001 * torch.arange(10)           # ten likeliest codes near 5%, the rest far below
+    fig = render.probs_figure(probs, 10, chosen=700)
+    bars = fig.data[0]
+    assert list(bars.x) == [*map(str, range(10)), "700"] and bars.marker.color[-1] != bars.marker.color[0]
+    assert fig.layout.yaxis.range[1] == pytest.approx(0.0575)   # the tallest bar, not 1.0
+    peaked = render.probs_figure(torch.tensor([0.97, 0.02, 0.01]), 10, chosen=0)
+    assert list(peaked.data[0].x) == ["0", "1", "2"] and peaked.layout.yaxis.range[1] == 1.0

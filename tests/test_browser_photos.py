@@ -79,3 +79,25 @@ def test_a_colour_photo_is_offered_the_colour_model_and_reaches_the_painter_whol
     assert 300 <= canvas["width"] <= 1000, canvas       # a 64×64 grid that fits the page
     page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "paint_photo.png"), full_page=True)
+
+
+def test_the_colour_models_codebook_and_sampling_work_in_the_browser(page, shots):
+    """Runs after the photo test, with the colour model open: its codebook (usage, atlas of 1,024 decoded codes,
+    the most used code's patches, in colour) and a class-conditional sample streamed cell by cell."""
+    assert page.input_value("#checkpoint input") == "cifar10.safetensors"
+    page.get_by_role("tab", name="Codebook", exact=True).click()
+    page.wait_for_selector("#codebook-usage .js-plotly-plot")
+    page.wait_for_selector("#codebook-atlas img")
+    page.wait_for_selector("#codebook-patches img")
+    assert "perplexity" in page.inner_text("#codebook-head")
+    page.screenshot(path=str(shots / "codebook_cifar10.png"), full_page=True)
+
+    page.get_by_role("tab", name="Sample").click()
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('four finished samples')")
+    page.get_by_label("fast").check()
+    page.click("#sample-start")
+    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('done')", timeout=60000)
+    assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
+    page.screenshot(path=str(shots / "sample_cifar10.png"), full_page=True)
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]

@@ -191,12 +191,18 @@ def pca_figure(xy: torch.Tensor, counts: torch.Tensor) -> go.Figure:
 
 
 def probs_figure(probs: torch.Tensor, k: int = 10, chosen: int | None = None) -> go.Figure:
+    """The k likeliest codes at a cell, and the chosen one beside them when it is not among them (at temperature
+    1 over 1,024 codes it often is not). The axis follows the tallest bar: a spread-out distribution's 2% bars
+    would be invisible on a 0–1 axis."""
     p, idx = probs.float().topk(min(k, len(probs)))
+    if chosen is not None and int(chosen) not in idx.tolist():
+        p, idx = torch.cat([p, probs.float()[int(chosen)].view(1)]), torch.cat([idx, torch.tensor([int(chosen)])])
     colours = ["#e4572e" if chosen is not None and int(i) == chosen else "#4c78a8" for i in idx]
     bars = go.Bar(x=[str(int(i)) for i in idx], y=p.numpy(), marker_color=colours,
                   hovertemplate="code %{x}<br>p = %{y:.3f}<extra></extra>")
+    top = min(1.0, max(0.05, 1.15 * float(p.max()))) if len(p) else 1.0
     return _figure(bars, "top codes at the current cell (chosen in red)", 280,
-                   xaxis=dict(title="code", type="category"), yaxis=dict(title="probability", range=[0, 1]))
+                   xaxis=dict(title="code", type="category"), yaxis=dict(title="probability", range=[0, top]))
 
 
 FAMILY_COLOURS = {"pixelcnn": "#4c78a8", "transformer": "#e4572e", "rnn": "#54a24b", "maskgit": "#b279a2"}
