@@ -262,7 +262,7 @@ def summary(bs: list[Build]) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help=f"recipes to build (default: all of {', '.join(RECIPES)})")
     ap.add_argument("--force", action="store_true", help="retrain from scratch even where a checkpoint is current")
@@ -286,6 +286,34 @@ def main(argv=None):
     unknown = sorted(set(args.models) - set(RECIPES))
     if unknown:
         ap.error(f"unknown model(s) {', '.join(unknown)}; the recipes are {', '.join(RECIPES)}")
+    return args
+
+
+def build(chosen: list[Build], args) -> bool:
+    """Train, evaluate and tidy each chosen recipe in turn; False where the budget ran out first."""
+    deadline = None if args.budget_minutes is None else time.time() + 60 * args.budget_minutes
+    for b in chosen:  # one after another: two trainings at once would only share the same cores
+        if b.is_current() and not args.force:
+            print(f"[{b.name}] {b.path} records this recipe; skipped (--force retrains it)")
+        else:
+            remaining = None if deadline is None else (deadline - time.time()) / 60
+            if remaining is not None and remaining <= 0:
+                return False
+            train(b, args.force, remaining)
+            if not b.is_current():   # paused by the budget, its state saved
+                return False
+        found = b.recorded()
+        if found is None:
+            sys.exit(f"[{b.name}] {b.path} is missing or unreadable after training")
+        if "eval_seconds" not in found[1]:  # not evaluated since train.py exported it
+            evaluate(b, args.docs)
+        if b.run.exists():   # exported and evaluated: the resumable state has served
+            shutil.rmtree(b.run)
+    return True
+
+
+def main(argv=None):
+    args = parse_args(argv)
     everything = builds(RECIPES, args.checkpoints.resolve(), args.runs.resolve())
     chosen = [b for b in everything if not args.models or b.name in args.models]
     if args.print_command:
@@ -300,28 +328,9 @@ def main(argv=None):
     if args.left:
         report_left(chosen)
         return
-
-    deadline = None if args.budget_minutes is None else time.time() + 60 * args.budget_minutes
-    for b in chosen:  # one after another: two trainings at once would only share the same cores
-        if b.is_current() and not args.force:
-            print(f"[{b.name}] {b.path} records this recipe; skipped (--force retrains it)")
-        else:
-            remaining = None if deadline is None else (deadline - time.time()) / 60
-            if remaining is not None and remaining <= 0:
-                break
-            train(b, args.force, remaining)
-            if not b.is_current():   # paused by the budget, its state saved
-                break
-        found = b.recorded()
-        if found is None:
-            sys.exit(f"[{b.name}] {b.path} is missing or unreadable after training")
-        if "eval_seconds" not in found[1]:  # not evaluated since train.py exported it
-            evaluate(b, args.docs)
-        if b.run.exists():   # exported and evaluated: the resumable state has served
-            shutil.rmtree(b.run)
-    if not all(b.is_current() for b in chosen):
-        print(f"budget of {args.budget_minutes:g} minutes spent; run the same command again to go on "
-              f"(the state is in {args.runs})")
+    if not build(chosen, args):
+        spent = "paused" if args.budget_minutes is None else f"budget of {args.budget_minutes:g} minutes spent"
+        print(f"{spent}; run the same command again to go on (the state is in {args.runs})")
         report_left(chosen)
         return
     # The trade-off holds only checkpoints their recipe made: rows at other budgets would not be fair.
