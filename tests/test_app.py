@@ -27,7 +27,7 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
     classes = ["(any)", *map(str, range(10))]
     for view in ("paint_class", "sample_class"):
         assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
-    assert out["code"][0] == explorer.most_used_code(catalog.get(NAME))
+    assert out["code"][0] == explorer.telling_code(catalog.get(NAME))
     original, recon, *_, summary, grid_json = out["reconstruction"]   # first screens: never empty panels
     assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary
     assert json.loads(grid_json)["grid"] == catalog.get(NAME).encode(

@@ -388,6 +388,18 @@ def test_a_random_grid_draws_each_code_as_often_as_the_test_images_use_it(explor
     assert abs(share[3] - 0.9) < 0.03 and abs(share[5] - 0.1) < 0.03 and share.sum() - share[3] - share[5] < 0.01
 
 
+def test_the_codebook_opens_on_the_most_used_code_with_contrast_not_the_flat_background(explorer, catalog):
+    import copy
+    model = copy.copy(catalog.get(NAME))
+    spread = explorer.tiles(model).float().flatten(1).std(1)
+    flat, sharp = int(spread.argmin()), int(spread.argmax())
+    usage = torch.arange(len(spread))
+    usage[flat], usage[sharp] = 10_000, 5_000             # the flattest tile is the most used of all
+    model.stats = {**model.stats, "usage": usage}
+    assert explorer.most_used_code(model) == flat         # the painter's background
+    assert explorer.telling_code(model) == sharp          # what the Codebook tab shows first
+
+
 def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
     """What the tabs used to do with the model themselves: decode a grid still being sampled, take the painter's
     selection as the cells to sample, draw one grid, encode an uploaded image."""

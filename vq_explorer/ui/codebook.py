@@ -88,7 +88,6 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
 
 
 def first_code(catalog, checkpoint: str):
-    """The most used code, shown when a checkpoint is opened."""
-    model = catalog.get(checkpoint)
-    k = ex.most_used_code(model)
+    """The code shown when a checkpoint is opened: the most used one that is not a flat background."""
+    k = ex.telling_code(catalog.get(checkpoint))
     return (k, *show_code(catalog, checkpoint, k))
