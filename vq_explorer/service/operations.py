@@ -397,9 +397,10 @@ def tiles(model) -> torch.Tensor:
 
 def telling_code(model) -> int:
     """The code the Codebook tab opens on: the most used one among the half whose decoded look has the most
-    contrast. The most used code of all is the background (black for digits, white for photos), whose tile
-    and patches would show a flat square."""
-    spread = tiles(model).float().flatten(1).std(1)
+    contrast across its pixels (per channel: a flat patch of a strong colour has none). The most used code of
+    all is the background (black for digits, white for photos), whose tile and patches would show a flat
+    square."""
+    spread = tiles(model).float().flatten(2).std(2).mean(1)
     contrasted = spread >= spread.median()
     return int(torch.where(contrasted, usage(model).double(), -1.0).argmax())
 
