@@ -381,7 +381,8 @@ def test_tradeoff_steps_findings_name_the_fewest_steps_that_match_the_cached_pri
         "7x7,maskgit,4,0.0,0.93,12.0,3.0,mnist_maskgit: sample + decode\n"
         "7x7,maskgit,8,0.0,0.96,20.0,6.0,mnist_maskgit: sample + decode\n"
         "7x7,maskgit,2,1.0,1.0,40.0,12.0,mnist_maskgit: sample + decode\n"
-        "14x14,maskgit,8,0,,40.0,20.0,\"untrained, prior only\"\n")
+        "14x14,maskgit,8,0,,40.0,20.0,\"untrained, prior only\"\n"
+        "14x14,pixelcnn,196,0,0.99,150.0,25.0,mnist_14x14: sample + decode\n")   # another grid: not the rival
     rows = results.read_rows(tmp_path, "maskgit_steps.csv")
     lines = results.steps_table(rows).splitlines()
     assert lines[5] == "| 7×7 | maskgit | 8 | 0 | 96.0% | 20.0 | 6.0 | mnist_maskgit: sample + decode |"

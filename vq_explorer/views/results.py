@@ -245,9 +245,10 @@ def steps_table(rows: list[dict]) -> str:
 def steps_findings(rows: list[dict]) -> str:
     """The fewest parallel steps that sample as well as the cached autoregressive prior, and what they cost."""
     rs = [r for r in rows if num(r, "accuracy") is not None]
-    ar = [r for r in rs if r["prior"] != "maskgit"]
     masked = sorted((r for r in rs if r["prior"] == "maskgit" and not num(r, "guidance")),
                     key=lambda r: int(r["steps"]))
+    # compared on the masked prior's own grid: a trained autoregressive prior on another grid is not a rival
+    ar = [r for r in rs if r["prior"] != "maskgit" and masked and r["grid"] == masked[0]["grid"]]
     if not ar or not masked:
         return ""
     ref = max(ar, key=lambda r: num(r, "accuracy"))
