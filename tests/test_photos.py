@@ -78,6 +78,7 @@ def test_a_colour_photo_on_the_digit_model_offers_the_colour_model(catalog, tmp_
     colour, grey = str(photo(tmp_path / "c.png", 300, 200)), str(photo(tmp_path / "g.png", 30, 20, False))
     summary = reconstruct.reconstruct(catalog, colour, "digits.safetensors")[5]
     assert "in colour" in summary and "`colour.safetensors` was trained on colour photos" in summary
+    assert "`digits.safetensors` was trained on greyscale tiny images" in summary   # its own dataset, named
     button = reconstruct.colour_button(catalog, colour, "digits.safetensors")
     assert button["visible"] and button["value"] == "Open colour, the colour model, on this photo"
     # a grey photo, or a colour one on the colour model itself: nothing to offer

@@ -1,7 +1,8 @@
 """The shipped checkpoints against the thresholds their issues set, on test subsets kept as fixtures (no dataset
-folder needed): the first 1,000 MNIST test images and class-conditional samples read by the project's small
-classifier, the first 500 CIFAR-10 test images. Every file in checkpoints/ must be listed here and made by its
-recipe in vq_explorer/commands/recipes.py, so nothing ships untested or untraceable."""
+folder needed): the first 1,000 MNIST and Fashion-MNIST test images, class-conditional samples read by the
+project's small classifier for each, the first 500 CIFAR-10 test images. Every file in checkpoints/ must be
+listed here and made by its recipe in vq_explorer/commands/recipes.py, so nothing ships untested or
+untraceable."""
 
 import math
 import shlex
@@ -50,7 +51,9 @@ SHIPPED = {
     "mnist_14x14": {"grid": [14, 14], "mse": 0.0008, "psnr": 31.0, "perplexity": 200, "accuracy": 0.87},
 }
 CLASS_NAMES = {"mnist": [str(i) for i in range(10)], "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
-                                                                "dog", "frog", "horse", "ship", "truck"]}
+                                                                "dog", "frog", "horse", "ship", "truck"],
+               "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                 "Sneaker", "Bag", "Ankle boot"]}
 
 
 def dataset(name: str) -> str:
@@ -63,6 +66,14 @@ def cifar_500():
     import numpy as np
     d = np.load(FIXTURES / "cifar10_test_500.npz")
     return torch.from_numpy(d["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(d["labels"]).long()
+
+
+@pytest.fixture(scope="module")
+def fashion_1000():
+    """The first 1,000 Fashion-MNIST test images (uint8, N×1×28×28) and labels."""
+    import numpy as np
+    d = np.load(FIXTURES / "fashion_mnist_test_1000.npz")
+    return torch.from_numpy(d["images"]), torch.from_numpy(d["labels"]).long()
 
 
 def shipped_files():
@@ -107,10 +118,11 @@ def test_shipped_config_is_as_promised(shipped):
     assert m.examples is not None and len(m.examples) >= 30 and "usage" in m.stats
 
 
-def test_shipped_reconstruction_on_test_images(shipped, mnist_1000, cifar_500):
+def test_shipped_reconstruction_on_test_images(shipped, request):
     name, m = shipped
     want = SHIPPED[name]
-    x, y = cifar_500 if dataset(name) == "cifar10" else mnist_1000
+    x, y = request.getfixturevalue({"mnist": "mnist_1000", "cifar10": "cifar_500",
+                                    "fashion_mnist": "fashion_1000"}[dataset(name)])
     got = evaluate(m, x, y)
     assert got["mse"] <= want.get("mse", 1) and got["psnr"] >= want["psnr"], (name, got)
     assert got["perplexity"] >= want["perplexity"], (name, got)
@@ -122,7 +134,7 @@ def test_shipped_samples_are_read_as_their_class(shipped):
     name, m = shipped
     if "accuracy" not in SHIPPED[name]:
         pytest.skip(f"no classifier reads {dataset(name)} samples")
-    clf = load_classifier(FIXTURES / "mnist_classifier.safetensors")
+    clf = load_classifier(FIXTURES / f"{dataset(name)}_classifier.safetensors")
     accuracy = sample_accuracy(m, clf, per_class=30, seed=1)
     assert accuracy >= SHIPPED[name]["accuracy"], (name, accuracy)
 

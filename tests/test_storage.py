@@ -1,6 +1,6 @@
 """What no other test covered: the real dataset readers (on tiny files in their standard formats), metrics
-rewritten in place without touching the weights, the app's catalog reloading a checkpoint changed on disk, and
-the code map's sign convention."""
+rewritten in place without touching the weights, a saved file's permissions, the app's catalog reloading a
+checkpoint changed on disk, and the code map's sign convention."""
 
 import gzip
 import time
@@ -65,6 +65,19 @@ def test_update_metrics_rewrites_the_figures_and_leaves_the_weights(tmp_path):
     weights = [k for k in before if k.startswith(("vqvae.", "prior."))]
     assert weights and all(torch.equal(before[k], after[k]) for k in weights)
     assert '"psnr": 99.0' in raw_metadata(path)["metrics"] and torch.equal(after["stats.usage"], torch.arange(32))
+
+
+def test_a_saved_checkpoint_is_readable_as_any_new_file_is(tmp_path):
+    """The atomic write goes through a private temporary file; the checkpoint must not stay owner-only, or a
+    server running as another user could not open it."""
+    import os
+    path = tmp_path / "m.safetensors"
+    old = os.umask(0o022)
+    try:
+        vqe.save(make_tiny_model(), path)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_the_catalog_reloads_a_checkpoint_changed_on_disk(tmp_path):

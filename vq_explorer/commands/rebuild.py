@@ -22,8 +22,8 @@ random generators, nothing else) lives in checkpoints/partial/<name>/, which is 
 machine, continues it exactly: a paused and resumed recipe ends with the same weights as an uninterrupted one
 (bit for bit on a CPU in fp32). The folder is removed once its checkpoint is exported and evaluated.
 
-Then every rebuilt model is evaluated on its full test split (with the MNIST classifier: the share of 500
-class-conditional samples read as their class), its sample sheet and curves go into docs/, the trade-off of
+Then every rebuilt model is evaluated on its full test split (with the MNIST or Fashion-MNIST classifier: the share
+of 500 class-conditional samples read as their class), its sample sheet and curves go into docs/, the trade-off of
 the current checkpoints is measured (benchmarks/tradeoff.py) and a summary table of every recipe is printed
 and written to benchmarks/results/models.md.
 """
@@ -60,7 +60,8 @@ def recipe_key(command: str) -> str:
         i += 1
     return shlex.join(out)
 
-CLASSIFIERS = {"mnist": ROOT / "tests" / "fixtures" / "mnist_classifier.safetensors"}
+CLASSIFIERS = {name: ROOT / "tests" / "fixtures" / f"{name}_classifier.safetensors"
+               for name in ("mnist", "fashion_mnist")}
 
 
 @dataclass

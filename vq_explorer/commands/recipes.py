@@ -18,6 +18,8 @@ RECIPES = {
     "cifar10": ("cifar10", "--downsample 4 --num-codes 1024 --channels 128 --code-dim 64 --vqvae-epochs 50 "
                            "--prior-epochs 15 --prior-channels 96 --prior-layers 12 --prior-lr 1e-3"),
     "mnist_14x14": ("mnist", f"--downsample 2 {MNIST}"),
+    # A second greyscale domain for the app: clothes instead of digits, by the 7×7 MNIST recipe exactly.
+    "fashion_mnist": ("fashion_mnist", f"--downsample 4 {MNIST}"),
     # The other prior families over the very same VQ-VAE (identical codes): a GPT-style Transformer of about
     # the PixelCNN's size (0.93 M against 0.99 M parameters), and the masked Transformer.
     "mnist_transformer": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior transformer "

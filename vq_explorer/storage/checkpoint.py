@@ -97,13 +97,18 @@ def file_sha(path) -> str:
 
 
 def atomic_save_file(tensors: dict, path, metadata: dict):
-    """safetensors.save_file to a temporary sibling, fsync, then rename over `path`."""
+    """safetensors.save_file to a temporary sibling, fsync, then rename over `path`. The file gets the
+    permissions any new file gets here (mkstemp's are owner-only, which would hide a checkpoint from a server
+    running as another user)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -4,6 +4,7 @@ import gradio as gr
 
 from ..service import operations as ex
 from ..views import render
+from ..views.results import DATASETS
 from .common import bind, guarded, png
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
@@ -34,8 +35,11 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
     """Reconstruction → the tab's outputs (original, reconstruction, error, grid plot, surprise plot, summary,
     grid JSON)."""
     other = colour_model_for(catalog, rec.colour_input, name) if catalog is not None else None
+    dataset = catalog.get(name).config.get("dataset", "") if other is not None else ""
+    trained_on = DATASETS.get(dataset, dataset)
     offer_text = "" if other is None else (
-        f"\n\n**This photo is in colour**, and `{name}` was trained on greyscale digits, so it saw it in grey. "
+        f"\n\n**This photo is in colour**, and `{name}` was trained on greyscale {trained_on} images, so it saw "
+        "it in grey. "
         f"`{other}` was trained on colour photos: the button below opens it on this upload.")
     notes = f"\n\n_Input: {'; '.join(rec.notes)}._" if rec.notes else ""
     h, w = rec.grid.shape
