@@ -47,8 +47,9 @@ SHIPPED = {
     # uniform prior over 1024 codes: 0.208). 17.2 MB: 3.9 M parameters in float32.
     "cifar10": {"dataset": "cifar10", "grid": [8, 8], "psnr": 25.0, "perplexity": 700, "bits_per_dim": 0.17,
                 "max_mb": 20},
-    # The target: ≥ 90% of 500 class-conditional samples read as their class, at the MNIST recipe's epochs.
-    "mnist_14x14": {"grid": [14, 14], "mse": 0.0008, "psnr": 31.0, "perplexity": 200, "accuracy": 0.87},
+    # measured: MSE 0.000221, 36.6 dB, perplexity 194 on these 1,000; 89.0% of 500 samples (92.0% of these 300).
+    # The target, ≥ 90% of 500 samples read as their class at the MNIST recipe's epochs, is not reached.
+    "mnist_14x14": {"grid": [14, 14], "mse": 0.00025, "psnr": 36.0, "perplexity": 180, "accuracy": 0.84},
 }
 CLASS_NAMES = {"mnist": [str(i) for i in range(10)], "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
                                                                 "dog", "frog", "horse", "ship", "truck"],
