@@ -69,7 +69,7 @@ def test_failed_training_state_write_keeps_the_previous_state(tmp_path, monkeypa
 
     def disk_full(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(checkpoint, "save_file", disk_full)
+    monkeypatch.setattr(checkpoint, "_write_durably", disk_full)
     with pytest.raises(OSError, match="No space"):
         train_script.save_state(path, model, opt, {"step": 2})
     assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1

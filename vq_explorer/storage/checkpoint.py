@@ -10,14 +10,15 @@ import json
 import math
 import os
 import platform
+import secrets
 import shlex
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from ..models.config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
 from ..models.device import choose_device
@@ -97,24 +98,29 @@ def file_sha(path) -> str:
 
 
 def atomic_save_file(tensors: dict, path, metadata: dict):
-    """safetensors.save_file to a temporary sibling, fsync, then rename over `path`. The file gets the
-    permissions any new file gets here (mkstemp's are owner-only, which would hide a checkpoint from a server
-    running as another user)."""
+    """Write a safetensors file so that a reader sees the old file or the new one, never half of either: the
+    bytes go to a temporary sibling, are fsynced, then renamed over `path`. The sibling is created with mode
+    0o666 so the umask gives it the permissions any new file gets here, without touching the process-wide
+    umask (another server thread may be creating files at the same moment)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
+    data = safetensors_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        with open(fd, "wb") as f:
+            _write_durably(f, data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _write_durably(f, data: bytes) -> None:
+    """Write and fsync: after a power cut the renamed file holds these bytes, not an empty inode."""
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def remove_stale_temp_files(path) -> list[Path]:
