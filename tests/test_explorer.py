@@ -432,14 +432,33 @@ def test_the_service_layer_does_what_the_tabs_need(explorer, tmp_path, catalog):
     assert torch.equal(grid, model.encode(model.examples[:1].float() / 255)[0]) and notes == []
 
 
+def test_a_drawing_for_a_fashion_model_fills_the_square_as_fashion_mnist_items_do(explorer, catalog):
+    """Fashion-MNIST scaled each item's long side to all 28 pixels and centred its box; framing a drawn shirt
+    into MNIST's 20-pixel box would hand the model a shrunken item it never saw."""
+    import copy
+    model = copy.copy(catalog.get(NAME))
+    model.config = {**model.config, "dataset": "fashion_mnist"}
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[40:120, 30:230, 3] = 255             # a wide shape: heavy at the top left ...
+    rgba[40:60, 230:270, 3] = 255             # ... with a thin sleeve to the right
+    x, notes = explorer.drawing_to_input(model, rgba)
+    ys, xs = np.nonzero(x[0, 0].numpy() > 0.1)
+    assert xs.min() == 0 and xs.max() == 27                       # the long side spans the square
+    assert abs((ys.min() + ys.max()) / 2 - 13.5) <= 1             # the box, not the ink, is centred
+    assert "28 px of 28" in notes[0]
+    x, notes = explorer.drawing_to_input(catalog.get(NAME), rgba)   # the MNIST model keeps its own framing
+    ys, xs = np.nonzero(x[0, 0].numpy() > 0.1)
+    assert xs.max() - xs.min() <= 21 and "20 px of 28, centred by the mass" in notes[0]
+
+
 def test_a_drawing_is_centred_by_its_mass_not_by_where_any_ink_is():
     """A heavy stroke with a faint tail: MNIST centres digits by the mass of their ink, so the heavy part must sit
     in the middle; centring the bare pixels would pull it towards the tail."""
-    from vq_explorer.storage.images import centre_like_mnist
+    from vq_explorer.storage.images import frame_like_dataset
     mask = np.zeros((100, 100), np.float32)
     mask[:, :50] = 1.0                # heavy ink on the left half
     mask[:, 50:] = 0.08               # a faint wash on the right half: half the pixels, 7% of the ink
-    out = centre_like_mnist(mask)
+    out = frame_like_dataset(mask)
     ys, xs = np.indices(out.shape)
     cy, cx = (ys * out).sum() / out.sum(), (xs * out).sum() / out.sum()
     assert abs(cy - 13.5) < 1.5 and abs(cx - 13.5) < 1.0, (cy, cx)   # (the plain centroid: x = 9.2)

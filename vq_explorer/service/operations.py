@@ -21,7 +21,7 @@ from PIL import Image
 
 from ..models import metrics as M
 from ..storage.checkpoint import CheckpointError, load, read_metadata
-from ..storage.images import ImageInputError, centre_like_mnist, looks_colour, open_image, to_model_input
+from ..storage.images import FRAMING, ImageInputError, frame_like_dataset, looks_colour, open_image, to_model_input
 from .codebook import code_tiles, pca_2d
 
 DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[2] / "checkpoints"))
@@ -256,8 +256,9 @@ def reconstruct_example(model, index: int) -> Reconstruction:
 
 
 def drawing_to_input(model, rgba: np.ndarray) -> tuple[torch.Tensor, list[str]]:
-    """A sketchpad drawing (H, W, 4) → model input. Strokes are the opaque pixels; for greyscale digit models
-    they become white on black and are framed like MNIST."""
+    """A sketchpad drawing (H, W, 4) → model input. Strokes are the opaque pixels; for greyscale models they
+    become white on black, framed as the model's training images were (digits small and centred by mass,
+    clothes filling the square)."""
     if rgba is None or np.asarray(rgba).ndim != 3:
         raise UserError("draw something first")
     a = np.asarray(rgba)
@@ -266,9 +267,13 @@ def drawing_to_input(model, rgba: np.ndarray) -> tuple[torch.Tensor, list[str]]:
         raise UserError("the drawing is empty: draw something first")
     c, size = model.config["channels"], tuple(model.config["image_size"])
     if c == 1:
-        framed = centre_like_mnist(alpha, size[0]) if size[0] == size[1] else alpha
+        dataset = model.config.get("dataset", "mnist")
+        framed = frame_like_dataset(alpha, size[0], dataset) if size[0] == size[1] else alpha
         img = Image.fromarray((framed * 255).round().astype(np.uint8))
-        return to_model_input(img, 1, size, ["drawing framed like the training digits"])
+        box, centring = FRAMING.get(dataset, FRAMING["mnist"])
+        how = "centred by the mass of its ink" if centring == "mass" else "centred"
+        return to_model_input(img, 1, size, [f"drawing framed like the training images: scaled to "
+                                             f"{round(size[0] * box / 28)} px of {size[0]}, {how}"])
     rgb = a[..., :3].astype(np.float32) * alpha[..., None] + 255 * (1 - alpha[..., None])
     return to_model_input(Image.fromarray(rgb.astype(np.uint8)), 3, size)
 

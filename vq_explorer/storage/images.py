@@ -120,22 +120,33 @@ def to_model_input(img: Image.Image, channels: int, size: tuple[int, int], notes
     return torch.from_numpy(a.copy())[None], notes
 
 
-def centre_like_mnist(mask: np.ndarray, size: int = 28) -> np.ndarray:
-    """A drawn stroke mask (H, W) in [0, 1] → MNIST's framing: the bounding box scaled to 20 px, centred by
-    mass in a `size` square. Without this, a digit drawn small in a corner looks nothing like the data."""
+# How each greyscale dataset framed its images, so that a drawing can be framed the same way: the long side of the
+# bounding box (in pixels of 28) and how the box was centred. MNIST scaled each digit into a 20-pixel box and
+# centred it by the mass of its ink; Fashion-MNIST scaled each item's long side to the full 28 pixels and centred
+# its box on the canvas.
+FRAMING = {"mnist": (20, "mass"), "fashion_mnist": (28, "box")}
+
+
+def frame_like_dataset(mask: np.ndarray, size: int = 28, dataset: str = "mnist") -> np.ndarray:
+    """A drawn stroke mask (H, W) in [0, 1] → the training images' framing, in a `size` square. Without this, a
+    digit drawn small in a corner looks nothing like the data. Unknown datasets are framed like MNIST."""
+    box, centring = FRAMING.get(dataset, FRAMING["mnist"])
     ys, xs = np.nonzero(mask > 0.05)
     if len(ys) == 0:
         return np.zeros((size, size), np.float32)
     crop = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    inner = round(size * 20 / 28)
+    inner = round(size * box / 28)
     h, w = crop.shape
     scale = inner / max(h, w)
-    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((max(1, round(w * scale)),
-                                                                  max(1, round(h * scale))), Image.LANCZOS)
+    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((max(1, min(size, round(w * scale))),
+                                                                  max(1, min(size, round(h * scale)))),
+                                                                 Image.LANCZOS)
     out = np.zeros((size, size), np.float32)
     a = np.asarray(small, np.float32) / 255
-    # the centre of mass: each pixel weighted by its ink, as MNIST's digits were centred
-    cy, cx = (np.indices(a.shape) * a).sum((1, 2)) / a.sum() if a.any() else (a.shape[0] / 2, a.shape[1] / 2)
+    if centring == "mass" and a.any():   # each pixel weighted by its ink, as MNIST's digits were centred
+        cy, cx = (np.indices(a.shape) * a).sum((1, 2)) / a.sum()
+    else:
+        cy, cx = a.shape[0] / 2, a.shape[1] / 2
     top = int(np.clip(round(size / 2 - cy), 0, size - a.shape[0]))
     left = int(np.clip(round(size / 2 - cx), 0, size - a.shape[1]))
     out[top:top + a.shape[0], left:left + a.shape[1]] = a

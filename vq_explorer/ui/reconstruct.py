@@ -122,7 +122,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
             with gr.Column(scale=2, min_width=300):
                 upload = gr.File(label="Upload an image (PNG, JPEG, GIF, WebP, BMP)", file_types=["image"],
                                  type="filepath", elem_id="recon-upload", height=120)
-                sketch = gr.Sketchpad(label="…or draw one (white on black, like MNIST)", type="numpy",
+                sketch = gr.Sketchpad(label="…or draw one (white on black, framed like the training images)",
+                                      type="numpy",
                                       canvas_size=(280, 280), elem_id="recon-sketch", layers=False,
                                       brush=gr.Brush(colors=["#ffffff"], default_size=22, color_mode="fixed"),
                                       height=330)
