@@ -439,8 +439,8 @@ def test_a_drawing_for_a_fashion_model_fills_the_square_as_fashion_mnist_items_d
     model = copy.copy(catalog.get(NAME))
     model.config = {**model.config, "dataset": "fashion_mnist"}
     rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[40:120, 30:230, 3] = 255             # a wide shape: heavy at the top left ...
-    rgba[40:60, 230:270, 3] = 255             # ... with a thin sleeve to the right
+    rgba[40:120, 30:270, 3] = 255             # a wide, heavy top ...
+    rgba[120:200, 30:40, 3] = 255             # ... with a thin strap hanging from its left end
     x, notes = explorer.drawing_to_input(model, rgba)
     ys, xs = np.nonzero(x[0, 0].numpy() > 0.1)
     assert xs.min() == 0 and xs.max() == 27                       # the long side spans the square
