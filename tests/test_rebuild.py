@@ -162,3 +162,28 @@ def test_left_estimates_minutes_from_a_paused_stage_and_from_timing_the_stages_n
     assert minutes == pytest.approx((vqvae + 2 * steps * 0.5) / 60) and stages.startswith("vqvae 0.5 of 2")
     script.main(["--left", "tinym", "--checkpoints", str(tmp_path / "ck"), "--runs", str(tmp_path / "runs")])
     assert f"~{minutes:.0f} min" in capsys.readouterr().out
+
+
+def test_a_changed_recipes_paused_rebuild_lets_the_earlier_checkpoint_ship_meanwhile(tmp_path, script, capsys):
+    """A recipe changed, and its rebuild spread over sittings: the checkpoint the earlier recipe made ships until
+    the new one is exported, but only while the run folder holds states of exactly the new recipe."""
+    from conftest import make_tiny_model
+
+    import vq_explorer as vqe
+    script.RECIPES = {"tiny": ("mnist", "--prior-layers 14")}
+    (build,) = script.builds(["tiny"], tmp_path / "ck", tmp_path / "runs")
+    old = make_tiny_model()
+    old.config = {**old.config, "train": {"commands": ["python train.py --name tiny"], "machine": "cpu"}}
+    vqe.save(old, tmp_path / "ck" / "tiny.safetensors")
+    assert not build.is_current() and not script.rebuild_in_progress(build)   # no rebuild under way
+
+    def state(command):
+        atomic_save_file({"x": torch.zeros(1)}, build.run / "vqvae.safetensors",
+                         {"info": json.dumps({"command": command, "step": 3, "epoch": 1.5, "done": False})})
+
+    state(shlex.join(build.command()))
+    assert script.rebuild_in_progress(build) and not build.is_current()
+    script.main(["--list", "tiny", "--checkpoints", str(tmp_path / "ck"), "--runs", str(tmp_path / "runs")])
+    assert "checkpoint an earlier recipe made ships: vqvae 1.5 of" in capsys.readouterr().out
+    state("python train.py --name tiny --vqvae-epochs 3")   # a state of yet another command does not count
+    assert not script.rebuild_in_progress(build)

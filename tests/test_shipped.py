@@ -96,9 +96,16 @@ def test_every_shipped_checkpoint_is_tested_and_made_by_its_recipe():
         assert name in SHIPPED, f"{name}: shipped without thresholds in tests/test_shipped.py"
         (build,) = script.builds([name], CHECKPOINTS)
         train = build.recorded()[0]["train"]
+        if not build.is_current():
+            # A changed recipe is rebuilt over several sittings: the earlier checkpoint ships meanwhile, but
+            # only while the rebuild of exactly this recipe is paused in checkpoints/partial/.
+            assert script.rebuild_in_progress(build), (
+                f"{name}: made by {train['commands']}, not by its recipe, and no rebuild of the recipe is in "
+                f"{build.run}")
+            continue
         recorded = {script.recipe_key(c) for c in train["commands"]}
         assert script.recipe_key(shlex.join(build.command())) in recorded, (name, train["commands"])
-        assert recorded == set(map(script.recipe_key, build.expected_commands())) and build.is_current(), name
+        assert recorded == set(map(script.recipe_key, build.expected_commands())), name
         recipe = shlex.split(build.args)
         for stage in ("vqvae", "prior"):   # the epochs it records are the ones its recipe (or its source) asks for
             flag = f"--{stage}-epochs"

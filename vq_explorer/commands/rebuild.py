@@ -129,9 +129,8 @@ def builds(names, checkpoints: Path, runs: Path = PARTIAL) -> list[Build]:
     return [Build(n, *RECIPES[n], checkpoints=checkpoints, runs=runs) for n in names]
 
 
-def clear_stale_run(b: Build):
-    """Training states another command made would be resumed (or skipped as done) as if they were this
-    recipe's: clear the run folder unless every state in it was made by this very command."""
+def states_made_by(b: Build) -> set:
+    """The commands that made the training states in the recipe's run folder (None for one that does not read)."""
     made_by = set()
     for state in (b.run / "vqvae.safetensors", b.run / "prior.safetensors"):
         if state.exists():
@@ -139,7 +138,21 @@ def clear_stale_run(b: Build):
                 made_by.add(json.loads(raw_metadata(state)["info"]).get("command"))
             except Exception:
                 made_by.add(None)
-    if {recipe_key(c) if c else None for c in made_by} - {recipe_key(shlex.join(b.command()))}:
+    return made_by
+
+
+def rebuild_in_progress(b: Build) -> bool:
+    """The run folder holds a paused training of exactly this recipe: a changed recipe's rebuild, spread over
+    sittings, while the checkpoint an earlier recipe made keeps shipping until it is replaced."""
+    keys = {recipe_key(c) if c else None for c in states_made_by(b)}
+    return keys == {recipe_key(shlex.join(b.command()))}
+
+
+def clear_stale_run(b: Build):
+    """Training states another command made would be resumed (or skipped as done) as if they were this
+    recipe's: clear the run folder unless every state in it was made by this very command."""
+    made_by = states_made_by(b)
+    if made_by and not rebuild_in_progress(b):
         print(f"[{b.name}] {b.run} holds states made by another command ({', '.join(map(str, made_by))}); "
               "starting from scratch", flush=True)
         shutil.rmtree(b.run)
@@ -325,6 +338,8 @@ def main(argv=None):
         for b in chosen:
             state = "current " if b.is_current() else "partial " if b.run.exists() else "to build"
             print(f"{b.name:18s} {state}  {shlex.join(b.command())}")
+            if b.path.exists() and not b.is_current() and rebuild_in_progress(b):
+                print(f"{'':18s} (until it is done, the checkpoint an earlier recipe made ships: {progress(b)})")
         return
     if args.left:
         report_left(chosen)
