@@ -219,6 +219,9 @@ MUTANTS = [
     ("rebuild-keeps-partial", "vq_explorer/commands/rebuild.py", "tests/test_rebuild.py",
      "        if b.run.exists():   # exported and evaluated: the resumable state has served\n            shutil.rmtree(b.run)",
      "        pass"),
+    ("rebuild-any-partial-ships", "vq_explorer/commands/rebuild.py", "tests/test_rebuild.py",
+     "    return keys == {recipe_key(shlex.join(b.command()))}",
+     "    return bool(keys)"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
