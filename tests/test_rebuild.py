@@ -176,6 +176,9 @@ def test_a_changed_recipes_paused_rebuild_lets_the_earlier_checkpoint_ship_meanw
     old.config = {**old.config, "train": {"commands": ["python train.py --name tiny"], "machine": "cpu"}}
     vqe.save(old, tmp_path / "ck" / "tiny.safetensors")
     assert not build.is_current() and not script.rebuild_in_progress(build)   # no rebuild under way
+    listing = ["--list", "tiny", "--checkpoints", str(tmp_path / "ck"), "--runs", str(tmp_path / "runs")]
+    script.main(listing)
+    assert capsys.readouterr().out.split()[:2] == ["tiny", "changed"]
 
     def state(command):
         atomic_save_file({"x": torch.zeros(1)}, build.run / "vqvae.safetensors",
@@ -183,7 +186,7 @@ def test_a_changed_recipes_paused_rebuild_lets_the_earlier_checkpoint_ship_meanw
 
     state(shlex.join(build.command()))
     assert script.rebuild_in_progress(build) and not build.is_current()
-    script.main(["--list", "tiny", "--checkpoints", str(tmp_path / "ck"), "--runs", str(tmp_path / "runs")])
+    script.main(listing)
     assert "checkpoint an earlier recipe made ships: vqvae 1.5 of" in capsys.readouterr().out
     state("python train.py --name tiny --vqvae-epochs 3")   # a state of yet another command does not count
     assert not script.rebuild_in_progress(build)

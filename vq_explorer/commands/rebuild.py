@@ -4,7 +4,7 @@ Run it in a clone of the repository (it writes checkpoints/, docs/ and benchmark
     python -m vq_explorer.commands.rebuild            # train what is missing or stale, evaluate, benchmark
     python -m vq_explorer.commands.rebuild --budget-minutes 90   # ... for 90 minutes, then save, say what is left
     python -m vq_explorer.commands.rebuild mnist mnist_4x4       # only these models
-    python -m vq_explorer.commands.rebuild --list     # the recipes, and which checkpoints are current
+    python -m vq_explorer.commands.rebuild --list     # the recipes: current, partial, changed or to build
     python -m vq_explorer.commands.rebuild --left     # what is left to train, and about how long it takes here
     python -m vq_explorer.commands.rebuild --force mnist         # retrain even though the checkpoint is current
     python $(python -m vq_explorer.commands.rebuild --print-command mnist)   # one recipe by hand, or elsewhere
@@ -336,7 +336,8 @@ def main(argv=None):
         return
     if args.list:
         for b in chosen:
-            state = "current " if b.is_current() else "partial " if b.run.exists() else "to build"
+            state = ("current " if b.is_current() else "partial " if b.run.exists()
+                     else "changed " if b.path.exists() else "to build")
             print(f"{b.name:18s} {state}  {shlex.join(b.command())}")
             if b.path.exists() and not b.is_current() and rebuild_in_progress(b):
                 print(f"{'':18s} (until it is done, the checkpoint an earlier recipe made ships: {progress(b)})")
