@@ -142,3 +142,29 @@ def test_unconditional_model_round_trip(tmp_path):
     m2 = vqe.load(tmp_path / "u.safetensors", device="cpu")
     assert m2.config["grid"] == [5, 5] and m2.config["class_names"] is None
     assert m2.decode(m2.sample(2, seed=0)).shape == (2, 3, 10, 10)
+
+
+def test_a_file_replaced_while_it_is_read_is_read_whole(saved, monkeypatch):
+    """A training replaces its state file every minute and the lab saves models the app lists: a reader must see
+    one version whole. Here both files are replaced (atomically, with longer headers) at the worst moment: when
+    torch is about to map a file that safetensors has opened once already. Every reader still reads them."""
+    from vq_explorer.storage.state import load_state, save_state
+    m, path = saved
+    state = path.with_name("vqvae.safetensors")
+    save_state(state, m.vqvae, None, {"step": 1, "done": True})
+    original, versions, busy = torch.UntypedStorage.from_file, iter(range(2, 10 ** 6)), []
+
+    def replace_then_map(*args, **kwargs):
+        if not busy:   # the writers' own reads are not interrupted again
+            busy.append(1)
+            step = next(versions)
+            save_state(state, m.vqvae, None, {"step": step, "done": True, "pad": "x" * step})
+            checkpoint.update_metrics(path, {"pad": "y" * step})
+            busy.clear()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch.UntypedStorage, "from_file", replace_then_map)
+    assert json.loads(checkpoint.raw_metadata(state)["info"])["done"]
+    assert checkpoint.read_metadata(path)["config"] == m.config
+    load_state(state, m.vqvae)
+    vqe.load(path, device="cpu")

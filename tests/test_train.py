@@ -40,9 +40,9 @@ def train(tmp, digits, *extra, check=True, background=False, env=None):
 
 
 def state_info(path) -> dict:
-    from safetensors import safe_open
-    with safe_open(str(path), "pt") as f:
-        return json.loads(f.metadata()["info"])
+    """Read while train.py may be replacing the file: the product's reader opens it once."""
+    from vq_explorer.storage.checkpoint import raw_metadata
+    return json.loads(raw_metadata(path)["info"])
 
 
 @pytest.mark.slow

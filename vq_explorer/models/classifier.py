@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..storage.checkpoint import atomic_save_file, raw_metadata
+from ..storage.checkpoint import atomic_save_file, raw_metadata, read_tensors
 from ..storage.data import load_dataset, to_float
 
 
@@ -35,12 +35,11 @@ class Classifier(nn.Module):
 
 
 def load_classifier(path) -> Classifier:
-    from safetensors.torch import load_file
     meta = raw_metadata(path)
     if meta.get("format") != "vq-explorer-classifier/1":
         raise ValueError(f"{path}: not a vq-explorer classifier file")
     model = Classifier(**json.loads(meta["config"]))
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict(read_tensors(path))
     return model.eval()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 
 from ..models.config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
@@ -151,7 +151,7 @@ def update_metrics(path, metrics: dict, stats: dict | None = None) -> None:
     """Rewrite a checkpoint's metrics (and codebook statistics) in place, atomically; weights untouched."""
     meta = read_metadata(path)
     meta = {**meta, "config": json.dumps(meta["config"]), "metrics": json.dumps(metrics)}
-    tensors = load_file(str(path))
+    tensors = read_tensors(path)
     if stats is not None:
         tensors = {k: v for k, v in tensors.items() if not k.startswith("stats.")}
         tensors |= {f"stats.{k}": v for k, v in stats.items()}
@@ -160,8 +160,15 @@ def update_metrics(path, metrics: dict, stats: dict | None = None) -> None:
 
 def raw_metadata(path) -> dict:
     """The string → string metadata of any safetensors file (training states, code grids), unchecked."""
-    with safe_open(str(path), framework="pt") as f:
+    with safe_open(str(path), framework="numpy") as f:   # one open of the file: see read_tensors
         return f.metadata() or {}
+
+
+def read_tensors(path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, from one read of it. safetensors' own torch readers open the file by
+    name twice (its header, then torch maps the data), so a file replaced in between (a training saving its
+    state, the lab saving a model the app is listing) pairs one version's header with another's data and fails."""
+    return safetensors_load(Path(path).read_bytes())
 
 
 def read_metadata(path) -> dict:
@@ -172,7 +179,7 @@ def read_metadata(path) -> dict:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty, not a vq-explorer checkpoint")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
         raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
@@ -213,7 +220,7 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     try:
         vq_cfg, prior_cfg = _model_configs(config)
         vqvae, prior = VQVAE(vq_cfg), None if prior_cfg is None else build_prior(prior_cfg)
-        tensors = load_file(str(path))
+        tensors = read_tensors(path)
         for name, module in (("vqvae", vqvae), ("prior", prior)):
             if module is None:
                 continue

@@ -5,9 +5,8 @@ keeps only its weights, so a rebuild's committed partial state stays small."""
 import json
 
 import torch
-from safetensors.torch import load_file
 
-from .checkpoint import atomic_save_file, raw_metadata
+from .checkpoint import atomic_save_file, raw_metadata, read_tensors
 
 FORMAT = "vq-explorer-state/1"
 
@@ -50,7 +49,7 @@ def save_state(path, model, opt, info: dict, device=None):
 def load_state(path, model, opt=None, device=None) -> dict:
     """Weights (and, given `opt`, the optimizer's state); given `device`, the random generators' states too
     (states written before they were saved resume with the generator as it is)."""
-    tensors = load_file(str(path))
+    tensors = read_tensors(path)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if opt is not None:
         load_optimizer(opt, tensors)
