@@ -146,20 +146,21 @@ def test_unconditional_model_round_trip(tmp_path):
 
 def test_a_file_replaced_while_it_is_read_is_read_whole(saved, monkeypatch):
     """A training replaces its state file every minute and the lab saves models the app lists: a reader must see
-    one version whole. Here both files are replaced (atomically, with longer headers) at the worst moment: when
+    one version whole. Here both files are replaced (atomically, with shorter headers) at the worst moment: when
     torch is about to map a file that safetensors has opened once already. Every reader still reads them."""
     from vq_explorer.storage.state import load_state, save_state
     m, path = saved
     state = path.with_name("vqvae.safetensors")
-    save_state(state, m.vqvae, None, {"step": 1, "done": True})
+    save_state(state, m.vqvae, None, {"step": 1, "done": True, "pad": "x" * 4000})
+    checkpoint.update_metrics(path, {"pad": "y" * 4000})
     original, versions, busy = torch.UntypedStorage.from_file, iter(range(2, 10 ** 6)), []
 
     def replace_then_map(*args, **kwargs):
         if not busy:   # the writers' own reads are not interrupted again
             busy.append(1)
             step = next(versions)
-            save_state(state, m.vqvae, None, {"step": step, "done": True, "pad": "x" * step})
-            checkpoint.update_metrics(path, {"pad": "y" * step})
+            save_state(state, m.vqvae, None, {"step": step, "done": True, "pad": "x" * (4000 - 16 * step)})
+            checkpoint.update_metrics(path, {"pad": "y" * (4000 - 16 * step)})
             busy.clear()
         return original(*args, **kwargs)
 
