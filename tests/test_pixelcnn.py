@@ -28,19 +28,17 @@ def _recipe_pixelcnns():
     for name, (dataset, args) in RECIPES.items():
         parsed = recipe_args(dataset, args)
         if parsed.prior == "pixelcnn" and dataset in DATASET_SHAPES:
-            yield pytest.param(dataset, parsed, id=name)
+            yield pytest.param(parsed, DATASET_SHAPES[dataset][2] // parsed.downsample, id=name)
 
 
-@pytest.mark.parametrize("dataset,parsed", list(_recipe_pixelcnns()))
-def test_every_recipes_pixelcnn_sees_the_whole_grid_before_its_last_row(dataset, parsed):
+@pytest.mark.parametrize("parsed,side", list(_recipe_pixelcnns()))
+def test_every_recipes_pixelcnn_sees_the_whole_grid_before_its_last_row(parsed, side):
     """Each layer widens the receptive field by kernel // 2 cells, so a prior too shallow for its grid draws the
     bottom of an image without seeing its top: a 10-layer prior on a 14×14 grid does, and its samples lose
     their class. The cells of the last row must depend on every cell before them."""
     from types import SimpleNamespace
 
-    from vq_explorer.commands.recipes import DATASET_SHAPES
     from vq_explorer.commands.train import prior_config
-    side = DATASET_SHAPES[dataset][2] // parsed.downsample
     cfg = prior_config(parsed, SimpleNamespace(class_names=list("0123456789")), parsed.num_codes, (side, side))
     torch.manual_seed(0)
     m = GatedPixelCNN(cfg).double()

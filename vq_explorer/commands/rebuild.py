@@ -336,10 +336,11 @@ def main(argv=None):
         return
     if args.list:
         for b in chosen:
-            state = ("current " if b.is_current() else "partial " if b.run.exists()
+            current = b.is_current()
+            state = ("current " if current else "partial " if b.run.exists()
                      else "changed " if b.path.exists() else "to build")
             print(f"{b.name:18s} {state}  {shlex.join(b.command())}")
-            if b.path.exists() and not b.is_current() and rebuild_in_progress(b):
+            if b.path.exists() and not current and rebuild_in_progress(b):
                 print(f"{'':18s} (until it is done, the checkpoint an earlier recipe made ships: {progress(b)})")
         return
     if args.left:

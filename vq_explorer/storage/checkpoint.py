@@ -179,8 +179,7 @@ def read_metadata(path) -> dict:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty, not a vq-explorer checkpoint")
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
+        meta = raw_metadata(path)
     except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
         raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
     if not meta.get("format", "").startswith("vq-explorer/"):
