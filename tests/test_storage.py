@@ -39,6 +39,24 @@ def test_the_mnist_reader_reads_idx_files(tmp_path):
     assert np.array_equal(d.test_y.numpy(), arrays["t10k"][1]) and d.class_names == data.MNIST_CLASSES
 
 
+@pytest.mark.parametrize("dataset, tv_name", [("fashion_mnist", "FashionMNIST"), ("cifar10", "CIFAR10")])
+def test_a_dataset_neither_on_disk_nor_downloadable_ends_training_with_one_line_naming_the_way_out(
+        tmp_path, monkeypatch, capsys, dataset, tv_name):
+    import torchvision.datasets
+
+    from vq_explorer.commands import train
+
+    def offline(self):   # what torchvision raises when every mirror fails
+        raise RuntimeError("Error downloading x.gz:\nTried http://mirror/, got:\n<urlopen error [Errno -2]>\n")
+    monkeypatch.setattr(getattr(torchvision.datasets, tv_name), "download", offline)
+    with pytest.raises(SystemExit) as stop:
+        train.main(["--dataset", dataset, "--data-root", str(tmp_path), "--name", "x", "--runs",
+                    str(tmp_path / "runs")])
+    message = str(stop.value.code)
+    assert message.startswith(f"error: {dataset} is not in {tmp_path / dataset}") and "\n" not in message
+    assert "--data-root" in message and "$VQE_DATA_ROOT" in message and "urlopen error" in message
+
+
 def test_the_cifar_reader_reads_the_batches_in_order(tmp_path):
     rng = np.random.default_rng(1)
     folder = tmp_path / "cifar10"

@@ -92,8 +92,11 @@ def main(argv=None):
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
     cfg = model.config
-    data = load_dataset(args.dataset or cfg["dataset"], args.data_root, image_size=cfg["image_size"][0],
-                        channels=cfg["channels"])
+    try:
+        data = load_dataset(args.dataset or cfg["dataset"], args.data_root, image_size=cfg["image_size"][0],
+                            channels=cfg["channels"])
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     x, y = data.test_x[: args.limit], data.test_y[: args.limit]
     t0 = time.time()
     figures = evaluate(model, x, y)

@@ -514,7 +514,10 @@ def open_run(args, rank: int) -> Path:
 
 
 def read_data(args, rank: int, world: int, device):
-    data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
+    try:
+        data = load_dataset(args.dataset, args.data_root, args.image_size, args.in_channels or 3)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     if args.limit:
         data.train_x, data.train_y = data.train_x[: args.limit], data.train_y[: args.limit]
         data.test_x, data.test_y = data.test_x[: args.limit], data.test_y[: args.limit]

@@ -52,7 +52,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
-    data = load_dataset(args.dataset, args.data_root)
+    try:
+        data = load_dataset(args.dataset, args.data_root)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     model = Classifier(data.channels, len(data.class_names))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     steps = args.epochs * (len(data.train_x) // 128 + 1)

@@ -56,13 +56,25 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * rank).reshape(dims).copy()
 
 
+def _download(tv_class, folder: Path, name: str) -> tuple:
+    """The train and test splits through torchvision, which downloads what the folder lacks. Offline, or behind
+    a proxy, that fails deep inside urllib; the user needs to hear where the files were looked for and how to
+    point at a copy instead."""
+    try:
+        return tuple(tv_class(folder, train=t, download=True) for t in (True, False))
+    except (OSError, RuntimeError) as e:
+        reason = " ".join(str(e).split())   # torchvision's message spans lines
+        raise ValueError(f"{name} is not in {folder} and could not be downloaded ({reason}); put its files "
+                         "there, or name the folder that holds them with --data-root or $VQE_DATA_ROOT") from None
+
+
 def _mnist_like(folder: Path, name: str, tv_class) -> tuple:
     files = [folder / f"{p}-{k}-idx{r}-ubyte.gz" for p in ("train", "t10k") for k, r in (("images", 3),
                                                                                           ("labels", 1))]
     if all(f.exists() for f in files):
         xtr, ytr, xte, yte = (_read_idx(f) for f in files)
         return xtr[:, None], ytr, xte[:, None], yte
-    train, test = (tv_class(folder, train=t, download=True) for t in (True, False))
+    train, test = _download(tv_class, folder, name)
     return train.data.numpy()[:, None], train.targets.numpy(), test.data.numpy()[:, None], test.targets.numpy()
 
 
@@ -75,7 +87,7 @@ def _cifar10(folder: Path) -> tuple:
         ytr = np.concatenate([p["labels"] for p in train])
         return xtr, ytr, test["images"].transpose(0, 3, 1, 2), test["labels"]
     from torchvision.datasets import CIFAR10
-    train, test = (CIFAR10(folder, train=t, download=True) for t in (True, False))
+    train, test = _download(CIFAR10, folder, "cifar10")
     return (train.data.transpose(0, 3, 1, 2), np.array(train.targets), test.data.transpose(0, 3, 1, 2),
             np.array(test.targets))
 
