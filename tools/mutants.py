@@ -225,6 +225,9 @@ MUTANTS = [
     ("rebuild-any-partial-ships", "vq_explorer/commands/rebuild.py", "tests/test_rebuild.py",
      "    return keys == {recipe_key(shlex.join(b.command()))}",
      "    return bool(keys)"),
+    ("offline-dataset-traceback", "vq_explorer/storage/data.py", "tests/test_storage.py",
+     "    except (OSError, RuntimeError) as e:\n        reason",
+     "    except ZeroDivisionError as e:\n        reason"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
