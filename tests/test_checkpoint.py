@@ -169,3 +169,49 @@ def test_a_file_replaced_while_it_is_read_is_read_whole(saved, monkeypatch):
     assert checkpoint.read_metadata(path)["config"] == m.config
     load_state(state, m.vqvae)
     vqe.load(path, device="cpu")
+
+
+def test_a_checkpoint_replaced_while_it_is_loaded_gives_one_version_whole(saved, monkeypatch):
+    """The lab saves over a model the app may be opening. Right after the first read of the file (by any reader),
+    another model with the same shapes but other weights and another config replaces it: the loaded model must
+    be one of the two whole, never the first's config with the second's weights."""
+    import pathlib
+    m, path = saved
+    other = make_tiny_model()
+    with torch.no_grad():
+        for t in other.vqvae.parameters():
+            t.add_(1.0)
+    other.config = {**other.config, "dataset": "other"}
+    replaced = []
+
+    def replace_once():
+        if not replaced:
+            replaced.append(1)
+            vqe.save(other, path)
+
+    class OpenThenReplace:
+        def __init__(self, *args, **kwargs):
+            self.inner = checkpoint.safe_open(*args, **kwargs)
+
+        def __enter__(self):
+            return self.inner.__enter__()
+
+        def __exit__(self, *exc):
+            self.inner.__exit__(*exc)
+            replace_once()
+
+    read_bytes = pathlib.Path.read_bytes
+
+    def read_then_replace(self):
+        data = read_bytes(self)
+        if self == path:
+            replace_once()
+        return data
+
+    monkeypatch.setattr(checkpoint, "safe_open", OpenThenReplace)
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_then_replace)
+    loaded = vqe.load(path, device="cpu")
+    assert replaced
+    source = other if loaded.config["dataset"] == "other" else m
+    for name, t in loaded.vqvae.state_dict().items():
+        assert torch.equal(t, source.vqvae.state_dict()[name]), name

@@ -171,17 +171,15 @@ def read_tensors(path) -> dict[str, torch.Tensor]:
     return safetensors_load(Path(path).read_bytes())
 
 
-def read_metadata(path) -> dict:
-    """The checkpoint's metadata with config and metrics parsed; raises CheckpointError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty, not a vq-explorer checkpoint")
-    try:
-        meta = raw_metadata(path)
-    except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
-        raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
+def _header_metadata(raw: bytes) -> dict:
+    """The metadata of a safetensors file already in memory (safetensors reads it only from a path): the file
+    starts with the header's length, 8 bytes little-endian, then the JSON header, whose __metadata__ holds it.
+    Only called on bytes that safetensors has just parsed, so the header is known to be well formed."""
+    n = int.from_bytes(raw[:8], "little")
+    return json.loads(raw[8:8 + n]).get("__metadata__") or {}
+
+
+def _checked_metadata(path: Path, meta: dict) -> dict:
     if not meta.get("format", "").startswith("vq-explorer/"):
         raise CheckpointError(f"{path}: a safetensors file, but not a vq-explorer checkpoint "
                               "(its metadata has no 'format': 'vq-explorer/…')")
@@ -192,6 +190,37 @@ def read_metadata(path) -> dict:
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{path}: broken metadata ({e})") from None
     return {**meta, "config": config, "metrics": metrics}
+
+
+def _existing(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty, not a vq-explorer checkpoint")
+    return path
+
+
+def read_metadata(path) -> dict:
+    """The checkpoint's metadata with config and metrics parsed; raises CheckpointError naming the file."""
+    path = _existing(path)
+    try:
+        meta = raw_metadata(path)
+    except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
+        raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
+    return _checked_metadata(path, meta)
+
+
+def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Metadata and tensors from one read of the file, so that a checkpoint replaced while it is loaded (the lab
+    saving over a model the app is opening) gives one version whole, never one's config with another's weights."""
+    path = _existing(path)
+    raw = path.read_bytes()
+    try:
+        tensors = safetensors_load(raw)
+    except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
+        raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
+    return _checked_metadata(path, _header_metadata(raw)), tensors
 
 
 def _model_configs(config: dict):
@@ -214,12 +243,11 @@ def _model_configs(config: dict):
 def load(path, device: str | torch.device | None = None) -> VQModel:
     """Load a checkpoint into a ready-to-use VQModel (eval mode, on `device`, else $VQE_DEVICE, else CUDA when
     present, else the CPU)."""
-    meta = read_metadata(path)
+    meta, tensors = read_checkpoint(path)
     config = meta["config"]
     try:
         vq_cfg, prior_cfg = _model_configs(config)
         vqvae, prior = VQVAE(vq_cfg), None if prior_cfg is None else build_prior(prior_cfg)
-        tensors = read_tensors(path)
         for name, module in (("vqvae", vqvae), ("prior", prior)):
             if module is None:
                 continue
