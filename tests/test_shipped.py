@@ -51,6 +51,11 @@ SHIPPED = {
     # 188, 371.0 bits/image on these 1,000; 90.4% of 500 samples (91.7% of these 300). The issue's target, ≥ 90%
     # of 500 samples read as their class at the MNIST recipe's epochs, is reached, by less than a standard error.
     "mnist_14x14": {"grid": [14, 14], "mse": 0.00025, "psnr": 36.0, "perplexity": 180, "accuracy": 0.86},
+    # The second greyscale domain, by the mnist recipe (7×7). Measured: MSE 0.00366, 24.4 dB, perplexity 342 on
+    # these 1,000; 86.0% of 500 samples read as their class by the Fashion-MNIST classifier (86.0% of these 300).
+    # The issue sets it no thresholds; these sit three standard errors below what it reached.
+    "fashion_mnist": {"dataset": "fashion_mnist", "grid": [7, 7], "mse": 0.0040, "psnr": 24.0, "perplexity": 300,
+                      "accuracy": 0.80},
 }
 CLASS_NAMES = {"mnist": [str(i) for i in range(10)], "cifar10": ["airplane", "automobile", "bird", "cat", "deer",
                                                                 "dog", "frog", "horse", "ship", "truck"],
