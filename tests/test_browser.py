@@ -226,6 +226,34 @@ def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
     assert not errors, [e.inner_text() for e in errors]
 
 
+def test_the_fashion_model_reconstructs_an_uploaded_item_and_samples_its_classes(page, shots, tmp_path):
+    """The second greyscale domain: open the Fashion-MNIST checkpoint, upload a clothing item, see it rebuilt
+    with its error and surprise maps, and sample a class chosen by its name."""
+    _open_shipped(page, "fashion", "fashion_mnist", "fashion_mnist")
+    page.get_by_role("tab", name="Reconstruct").click()
+    item = np.load(Path(__file__).parent / "fixtures" / "fashion_mnist_test_1000.npz")["images"][0, 0]
+    img = tmp_path / "ankle_boot.png"
+    Image.fromarray(item).resize((56, 56), Image.NEAREST).save(img)   # its size names it in the summary
+    page.set_input_files("#recon-upload input[type=file]", str(img))
+    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('resized from 56×56')")
+    assert "PSNR" in page.inner_text("#recon-summary")
+    page.wait_for_selector("#recon-surprise .js-plotly-plot")
+    page.screenshot(path=str(shots / "reconstruct_fashion.png"), full_page=True)
+
+    page.get_by_role("tab", name="Sample").click()
+    page.click("#sample-class input")
+    page.get_by_role("option", name="Ankle boot").click()
+    page.get_by_label("fast").check()
+    before = page.inner_text("#sample-status")
+    page.click("#sample-start")
+    page.wait_for_function("([b]) => { const t = document.querySelector('#sample-status')?.innerText || ''; "
+                           "return t !== b && t.includes('done'); }", arg=[before])
+    assert page.input_value("#sample-class input") == "Ankle boot"
+    page.screenshot(path=str(shots / "sample_fashion.png"), full_page=True)
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+
+
 def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
     """Race two quantizers for a few seconds: the status counts steps while the curves grow, the summary
     arrives at the end, and the model opens in the other tabs (with no prior, which the selector says)."""
