@@ -2,6 +2,7 @@
 Numpy/plotly only; the UI decides where they go."""
 
 import colorsys
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -257,9 +258,13 @@ def overview_figure(rows: list[dict], steps: list[dict] = (), batch: int = 1) ->
     when = "one image" if batch == 1 else "per image in a batch of 16"
     psnr = [num(r, "psnr") for r in rows] or [0.0]
     shares = [y for d in traces if d.yaxis == "y2" for y in d.y] or [100.0]
+    xs = [x for d in traces for x in d.x if x] or [1.0, 100.0]
+    # room on the right for the slowest model's label, above for the sharpest model's name
+    x_range = [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.3]
     return _figure(traces, f"quality against sampling time ({when}), one marker per model", 620,
-                   xaxis=dict(title=f"ms to sample and decode, {when} (log)", type="log", anchor="y2"),
-                   yaxis=dict(title="test PSNR, dB", domain=[0.56, 1], range=[min(psnr) - 1, max(psnr) + 1]),
+                   xaxis=dict(title=f"ms to sample and decode, {when} (log)", type="log", anchor="y2",
+                              range=x_range),
+                   yaxis=dict(title="test PSNR, dB", domain=[0.56, 1], range=[min(psnr) - 1, max(psnr) + 2.5]),
                    yaxis2={**AXES, "title": "% of samples read as their class", "domain": [0, 0.44],
                            "anchor": "x", "range": [min(shares) - 5, 103]},
                    legend=dict(orientation="h", y=-0.15), margin=dict(l=50, r=10, t=40, b=40))
