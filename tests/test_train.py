@@ -139,10 +139,6 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, digits, how):
     _interrupt_then_resume(tmp_path, digits, how)
 
 
-# The vector instructions PyTorch used on the machine that wrote tests/fixtures/state_before_refactor_vqvae
-# (torch.backends.cpu.get_cpu_capability()): where this CPU computes with the same ones, the float32 arithmetic
-# is the same, and the resumed run must match to the bit.
-FIXTURE_CPU = "AVX512"
 
 
 @pytest.mark.slow
@@ -150,9 +146,11 @@ def test_a_state_saved_by_an_earlier_version_resumes_to_the_uninterrupted_weight
     """tests/fixtures/state_before_refactor_vqvae.safetensors: this tiny recipe's VQ-VAE paused at step 7 of 16
     by train.py before its flags were generated from the configs and its loop split up. Resumed by today's
     train.py it ends where an uninterrupted run ends: the state's format and the command line's meaning are
-    unchanged. Bit for bit on a CPU of the fixture's instruction set; elsewhere its first 7 steps were rounded
-    differently from this machine's, so the weights agree to float32 rounding (a lost optimiser state or random
-    generator moves them by orders of magnitude more)."""
+    unchanged. The fixture's first 7 steps were rounded by another machine's kernels (the same instruction set is
+    not enough: an Intel and an AMD CPU that both report AVX-512 round float32 convolutions differently), so the
+    weights agree only to float32 rounding grown over the 9 steps after it (at most 1.9e-4 on weights up to 0.26,
+    an Intel Xeon against a fixture from an AMD EPYC). Bit identity of a resumed run on one machine is
+    test_rebuild's."""
     import shutil
     args = ["--stage", "vqvae", "--epochs", "2", "--precision", "fp32", "--dead-after", "2",
             "--save-every", "1000"]
@@ -166,12 +164,9 @@ def test_a_state_saved_by_an_earlier_version_resumes_to_the_uninterrupted_weight
                       for d in ("whole", "resumed"))
     assert whole.keys() == resumed.keys()
     assert all(whole[k].dtype == resumed[k].dtype and whole[k].shape == resumed[k].shape for k in whole)
-    if torch.backends.cpu.get_cpu_capability() == FIXTURE_CPU:
-        assert all(torch.equal(whole[k], resumed[k]) for k in whole), "the resumed weights differ"
-    else:
-        networks = [k for k in whole if k.startswith(("model.encoder", "model.decoder"))]
-        assert networks and all(torch.allclose(whole[k], resumed[k], rtol=0, atol=1e-5) for k in networks)
-        assert torch.allclose(whole["model.quantizer.codebook"], resumed["model.quantizer.codebook"], atol=1e-3)
+    networks = [k for k in whole if k.startswith(("model.encoder", "model.decoder"))]
+    assert networks and all(torch.allclose(whole[k], resumed[k], rtol=0, atol=5e-4) for k in networks)
+    assert torch.allclose(whole["model.quantizer.codebook"], resumed["model.quantizer.codebook"], atol=1e-3)
     assert state_info(state)["done"] and state_info(state)["step"] == 16
 
 
