@@ -228,7 +228,13 @@ def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
 
 def test_the_fashion_model_reconstructs_an_uploaded_item_and_samples_its_classes(page, shots, tmp_path):
     """The second greyscale domain: open the Fashion-MNIST checkpoint, upload a clothing item, see it rebuilt
-    with its error and surprise maps, and sample a class chosen by its name."""
+    with its error and surprise maps, and sample a class chosen by its name. In a visitor's fresh tab: the shared
+    page's upload already holds a digit, and the editor then offers no empty file input."""
+    url = page.url
+    page = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#checkpoint-about p")
     _open_shipped(page, "fashion", "fashion_mnist", "fashion_mnist")
     page.get_by_role("tab", name="Reconstruct").click()
     item = np.load(Path(__file__).parent / "fixtures" / "fashion_mnist_test_1000.npz")["images"][0, 0]
@@ -252,6 +258,7 @@ def test_the_fashion_model_reconstructs_an_uploaded_item_and_samples_its_classes
     page.screenshot(path=str(shots / "sample_fashion.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
+    page.close()
 
 
 def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
