@@ -395,7 +395,7 @@ def test_tradeoff_steps_findings_name_the_fewest_steps_that_match_the_cached_pri
     from vq_explorer.views import render
     fig = render.steps_figure(rows)   # a masked line per guidance (7×7 rows with a quality), the AR point
     assert fig.data[0].x == (3.0, 12.0, 20.0) and fig.data[0].y == (50.0, 93.0, 96.0)
-    assert fig.data[0].text == ("1 steps", "4 steps", "8 steps") and fig.data[1].x == (40.0,)
+    assert fig.data[0].text == ("1 step", "4 steps", "8 steps") and fig.data[1].x == (40.0,)
     assert "guidance 1" in fig.data[1].name and fig.data[2].x == (102.0,)
 
 
