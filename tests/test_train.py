@@ -139,8 +139,6 @@ def test_interrupted_run_resumes_from_its_saved_step(tmp_path, digits, how):
     _interrupt_then_resume(tmp_path, digits, how)
 
 
-
-
 @pytest.mark.slow
 def test_a_state_saved_by_an_earlier_version_resumes_to_the_uninterrupted_weights(tmp_path, digits):
     """tests/fixtures/state_before_refactor_vqvae.safetensors: this tiny recipe's VQ-VAE paused at step 7 of 16

@@ -149,9 +149,8 @@ def save(model: VQModel, path) -> None:
 
 def update_metrics(path, metrics: dict, stats: dict | None = None) -> None:
     """Rewrite a checkpoint's metrics (and codebook statistics) in place, atomically; weights untouched."""
-    meta = read_metadata(path)
+    meta, tensors = read_checkpoint(path)   # one read: the weights kept are those of the metadata read
     meta = {**meta, "config": json.dumps(meta["config"]), "metrics": json.dumps(metrics)}
-    tensors = read_tensors(path)
     if stats is not None:
         tensors = {k: v for k, v in tensors.items() if not k.startswith("stats.")}
         tensors |= {f"stats.{k}": v for k, v in stats.items()}

@@ -133,6 +133,19 @@ def tile_images(tiles: torch.Tensor, px: int = 64) -> list[np.ndarray]:
 AXES = dict(gridcolor="#ebf0f8", zerolinecolor="#ebf0f8", linecolor="#ebf0f8", automargin=True)
 
 
+def steps_text(row: dict) -> str:
+    """A masked prior's number of steps as a point's label: "1 step", "8 steps"."""
+    n = int(row["steps"])
+    return f"{n} step{'' if n == 1 else 's'}"
+
+
+def log_range(traces, right: float) -> list[float]:
+    """A log axis over every point's x, with `right` decades to spare for the labels of the slowest points (plotly
+    fits the axis to the markers, not to their text, and clips it)."""
+    xs = [x for d in traces for x in d.x if x] or [1.0, 100.0]
+    return [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + right]
+
+
 def _figure(traces, title: str, height: int = 320, xaxis: dict | None = None, yaxis: dict | None = None,
             **layout):
     """A figure built in one call with the look of plotly's "plotly_white" but not its template: applying that
@@ -251,19 +264,17 @@ def overview_figure(rows: list[dict], steps: list[dict] = (), batch: int = 1) ->
             x=[num(r, key) for r in line], y=[100 * num(r, "accuracy") for r in line],
             mode="lines+markers" if g else "lines+markers+text", textposition="top center",
             line=dict(color=FAMILY_COLOURS["maskgit"], dash="dot" if g else "solid"), marker=dict(size=7),
-            text=[f"{r['steps']} step{'' if int(r['steps']) == 1 else 's'}" for r in line], xaxis="x", yaxis="y2",
+            text=[steps_text(r) for r in line], xaxis="x", yaxis="y2",
             textfont=dict(size=10),
             name="7×7 masked Transformer by steps" + (f", guidance {g:g}" if g else ""),
             hovertemplate="%{text}<br>%{x:.1f} ms per image<br>%{y:.1f}% read as their class<extra></extra>"))
     when = "one image" if batch == 1 else "per image in a batch of 16"
     psnr = [num(r, "psnr") for r in rows] or [0.0]
     shares = [y for d in traces if d.yaxis == "y2" for y in d.y] or [100.0]
-    xs = [x for d in traces for x in d.x if x] or [1.0, 100.0]
-    # room on the right for the slowest model's label, above for the sharpest model's name
-    x_range = [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.3]
     return _figure(traces, f"quality against sampling time ({when}), one marker per model", 620,
                    xaxis=dict(title=f"ms to sample and decode, {when} (log)", type="log", anchor="y2",
-                              range=x_range),
+                              range=log_range(traces, right=0.3)),
+                   # room above for the sharpest model's name
                    yaxis=dict(title="test PSNR, dB", domain=[0.56, 1], range=[min(psnr) - 1, max(psnr) + 2.5]),
                    yaxis2={**AXES, "title": "% of samples read as their class", "domain": [0, 0.44],
                            "anchor": "x", "range": [min(shares) - 5, 103]},
@@ -280,7 +291,7 @@ def steps_figure(rows: list[dict]) -> go.Figure:
         traces.append(go.Scatter(
             x=[num(r, "ms_b1") for r in masked], y=[100 * num(r, "accuracy") for r in masked],
             mode="lines+markers+text", textposition="bottom right",
-            text=[f"{r['steps']} step{'' if int(r['steps']) == 1 else 's'}" for r in masked],
+            text=[steps_text(r) for r in masked],
             name="masked Transformer (MaskGIT)" + (f", guidance {g:g}" if g else ""), marker=dict(size=10),
             hovertemplate="%{text}<br>%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
     for r in rs:
@@ -290,10 +301,9 @@ def steps_figure(rows: list[dict]) -> go.Figure:
                                                                                                  symbol="square"),
                 name=f"{r['prior']} (cached, one step per cell)",
                 hovertemplate="%{x:.1f} ms/image<br>%{y:.1f}% read as their class<extra></extra>"))
-    xs = [x for d in traces for x in d.x if x] or [1.0, 100.0]   # room for the last label on the right
     return _figure(traces, "7×7 codes: quality against decoding steps and time", 420,
                    xaxis=dict(title="ms per image, batch 1 (sample + decode; log)", type="log",
-                              range=[math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.25]),
+                              range=log_range(traces, right=0.25)),
                    yaxis=dict(title="% of 500 samples read as their class"))
 
 
