@@ -132,6 +132,43 @@ def test_top_k_restricts_support(prior):
     assert all(((s.probs > 0).sum(1) <= 5).all() for s in steps)
 
 
+def _logits_summing_below_one(K: int, top_k: int) -> torch.Tensor:
+    """Logits whose top-k softmax, as the samplers compute it in float32, adds up to less than the largest
+    float32 below 1, with the k kept codes in the middle: neither code 0 nor the last one is among them."""
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(10_000):
+        logits = torch.full((K,), -5.0)
+        logits[1:1 + top_k] = torch.randn(top_k, generator=gen) * 3
+        probs = build_prior(TINY_PRIORS["pixelcnn"]())._distribution(logits[None], 1.0, top_k)[0]
+        if probs.cumsum(0)[-1] < 1 - 2 ** -24:
+            return logits
+    raise AssertionError("no such logits found")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("u", [0.0, 1 - 2 ** -24], ids=["draw-0", "draw-below-1"])
+def test_top_k_draws_stay_in_the_top_k_at_the_ends_of_the_uniform(family, u, monkeypatch):
+    """The uniform's two ends: exactly 0, and the largest float32 below 1 where the kept probabilities add up
+    to less. An inverse-CDF draw without care lands on code 0 or on the last code there, outside the top k."""
+    K, top_k = 32, 3
+    logits = _logits_summing_below_one(K, top_k)
+    prior = tiny(family)
+    if family == "maskgit":
+        monkeypatch.setattr(prior, "_masked_logits", lambda grid, labels, masked, g: logits.expand(
+            int(masked.sum()), K).clone())
+    else:
+        class Fixed:
+            def logits(self, grid, r, c):
+                return logits.expand(len(grid), K).clone()
+        monkeypatch.setattr(prior, "cached_sampler", lambda n, shape, labels=None: Fixed())
+    real_rand = torch.rand
+    monkeypatch.setattr(torch, "rand", lambda *size, generator=None, **kw: torch.full(
+        size, u) if generator is not None else real_rand(*size, **kw))
+    grid = prior.sample(2, (3, 3), top_k=top_k, seed=0)
+    kept = set(range(1, 1 + top_k))
+    assert set(grid.unique().tolist()) <= kept, grid
+
+
 def test_sample_steps_raster_order_and_final_grid(ar_prior):
     prior = ar_prior
     steps = list(prior.sample_steps(2, (3, 4), labels=torch.tensor([1, 2]), temperature=0.7, seed=5))

@@ -60,6 +60,6 @@ class AutoregressivePrior(Prior):
                     logits = self(out.clamp_min(0), labels)[:, :, r, c]
                 probs = self._distribution(logits, temperature, top_k)
                 u = torch.rand(n, 1, generator=gen).to(device)
-                pick = torch.searchsorted(probs.cumsum(1), u).clamp_max(probs.shape[1] - 1).squeeze(1)
+                pick = self._draw(probs, u)
                 out[:, r, c] = torch.where(fixed[:, r, c], grid[:, r, c], pick)
                 yield SampleStep(r, c, out.clone(), probs, step=r * w + c + 1, entropy=entropy_bits(probs))

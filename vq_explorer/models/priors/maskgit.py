@@ -189,8 +189,7 @@ class MaskedTransformer(Prior):
             if masked.any():
                 logits = self._masked_logits(out.view(n, h, w), labels, masked, guide)      # (M, K)
                 probs = self._distribution(logits, temperature, top_k)
-                cdf = probs.cumsum(1)
-                pick = torch.searchsorted(cdf, (u[masked] * cdf[:, -1])[:, None]).clamp_max(K - 1).squeeze(1)
+                pick = self._draw(probs, u[masked])
                 picked[masked] = pick
                 p_pick[masked] = probs.gather(1, pick[:, None]).squeeze(1)
                 ent[masked] = entropy_bits(probs)
