@@ -215,3 +215,35 @@ def test_a_checkpoint_replaced_while_it_is_loaded_gives_one_version_whole(saved,
     source = other if loaded.config["dataset"] == "other" else m
     for name, t in loaded.vqvae.state_dict().items():
         assert torch.equal(t, source.vqvae.state_dict()[name]), name
+
+
+def test_a_training_state_replaced_while_it_is_loaded_gives_one_steps_weights_and_progress(saved, monkeypatch):
+    """A training saves its state every minute while `rebuild --list` or a resume reads it. Right after the first
+    read of the state file, the next step's state (other weights) replaces it: the weights loaded and the
+    progress returned must come from the same step."""
+    import pathlib
+
+    from vq_explorer.storage.state import load_state, save_state
+    m, path = saved
+    state = path.with_name("vqvae.safetensors")
+    save_state(state, m.vqvae, None, {"step": 1, "done": True})
+    later = make_tiny_model().vqvae
+    with torch.no_grad():
+        for t in later.parameters():
+            t.add_(1.0)
+    replaced, read_bytes = [], pathlib.Path.read_bytes
+
+    def read_then_replace(self):
+        data = read_bytes(self)
+        if self == state and not replaced:
+            replaced.append(1)
+            save_state(state, later, None, {"step": 2, "done": True})
+        return data
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_then_replace)
+    target = make_tiny_model().vqvae
+    info = load_state(state, target)
+    assert replaced
+    source = later if info["step"] == 2 else m.vqvae
+    for name, t in target.state_dict().items():
+        assert torch.equal(t, source.state_dict()[name]), (info["step"], name)

@@ -169,6 +169,14 @@ def test_top_k_draws_stay_in_the_top_k_at_the_ends_of_the_uniform(family, u, mon
     assert set(grid.unique().tolist()) <= kept, grid
 
 
+def test_the_draw_lands_on_a_kept_code_at_both_closed_ends_of_the_uniform():
+    logits = _logits_summing_below_one(32, 3)[None].expand(3, 32)
+    probs = build_prior(TINY_PRIORS["pixelcnn"]())._distribution(logits, 1.0, 3)
+    picks = build_prior(TINY_PRIORS["pixelcnn"]())._draw(probs, torch.tensor([0.0, 1 - 2 ** -24, 1.0]))
+    assert (probs.gather(1, picks[:, None]) > 0).all(), picks
+    assert picks[0] == 1 and picks[2] == probs[0].nonzero().max()
+
+
 def test_sample_steps_raster_order_and_final_grid(ar_prior):
     prior = ar_prior
     steps = list(prior.sample_steps(2, (3, 4), labels=torch.tensor([1, 2]), temperature=0.7, seed=5))

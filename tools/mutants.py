@@ -231,6 +231,15 @@ MUTANTS = [
     ("offline-dataset-traceback", "vq_explorer/storage/data.py", "tests/test_storage.py",
      "    except (OSError, RuntimeError) as e:\n        reason",
      "    except ZeroDivisionError as e:\n        reason"),
+    ("draw-at-zero-leaves-top-k", "vq_explorer/models/priors/base.py", "tests/test_priors.py",
+     "[:, None], right=True)",
+     "[:, None])"),
+    ("draw-at-top-leaves-top-k", "vq_explorer/models/priors/base.py", "tests/test_priors.py",
+     "        return torch.minimum(pick, last)",
+     "        return pick.clamp_max(probs.shape[1] - 1)"),
+    ("state-reads-twice", "vq_explorer/storage/state.py", "tests/test_checkpoint.py",
+     "    return json.loads(meta[\"info\"])",
+     "    return read_info(path)"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

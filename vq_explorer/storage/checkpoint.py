@@ -170,6 +170,14 @@ def read_tensors(path) -> dict[str, torch.Tensor]:
     return safetensors_load(Path(path).read_bytes())
 
 
+def read_whole(path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The string → string metadata and every tensor of any safetensors file, from one read of it: a file
+    replaced while it is read (a training saving its state) gives one version whole."""
+    raw = Path(path).read_bytes()
+    tensors = safetensors_load(raw)
+    return _header_metadata(raw), tensors
+
+
 def _header_metadata(raw: bytes) -> dict:
     """The metadata of a safetensors file already in memory (safetensors reads it only from a path): the file
     starts with the header's length, 8 bytes little-endian, then the JSON header, whose __metadata__ holds it.
@@ -214,12 +222,11 @@ def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
     """Metadata and tensors from one read of the file, so that a checkpoint replaced while it is loaded (the lab
     saving over a model the app is opening) gives one version whole, never one's config with another's weights."""
     path = _existing(path)
-    raw = path.read_bytes()
     try:
-        tensors = safetensors_load(raw)
+        meta, tensors = read_whole(path)
     except Exception as e:  # safetensors raises several types for garbage, truncation and pickles
         raise CheckpointError(f"{path}: not a safetensors file ({e})") from None
-    return _checked_metadata(path, _header_metadata(raw)), tensors
+    return _checked_metadata(path, meta), tensors
 
 
 def _model_configs(config: dict):

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from .checkpoint import atomic_save_file, raw_metadata, read_tensors
+from .checkpoint import atomic_save_file, raw_metadata, read_whole
 
 FORMAT = "vq-explorer-state/1"
 
@@ -48,8 +48,10 @@ def save_state(path, model, opt, info: dict, device=None):
 
 def load_state(path, model, opt=None, device=None) -> dict:
     """Weights (and, given `opt`, the optimizer's state); given `device`, the random generators' states too
-    (states written before they were saved resume with the generator as it is)."""
-    tensors = read_tensors(path)
+    (states written before they were saved resume with the generator as it is). One read of the file gives
+    both the tensors and the progress, so a state replaced meanwhile (a training saving every minute) is never
+    one step's weights with another step's progress."""
+    meta, tensors = read_whole(path)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if opt is not None:
         load_optimizer(opt, tensors)
@@ -57,7 +59,7 @@ def load_state(path, model, opt=None, device=None) -> dict:
         torch.set_rng_state(tensors["rng.cpu"])
         if device.type == "cuda" and "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"], device)
-    return read_info(path)
+    return json.loads(meta["info"])
 
 
 def read_info(path) -> dict:

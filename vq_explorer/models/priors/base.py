@@ -95,11 +95,11 @@ class Prior(nn.Module):
 
     @staticmethod
     def _draw(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Inverse-CDF draw of one code per row of `probs` (N, K) from uniforms `u` (N,) in [0, 1), landing only
+        """Inverse-CDF draw of one code per row of `probs` (N, K) from uniforms `u` (N,) in [0, 1], landing only
         on codes of positive probability, so top-k never leaves its k. The uniform is scaled by the row's own
         total (a cumulative sum may round below 1); `right=True` finds the first code whose cumulative sum
         exceeds it, and in floating point a sum grows past a value only by adding a positive probability; a draw
-        at the very top, where rounding leaves nothing above, takes the last code of positive probability."""
+        at the very top (u = 1), where nothing lies above, takes the last code of positive probability."""
         cdf = probs.cumsum(1)
         pick = torch.searchsorted(cdf, (u.reshape(-1) * cdf[:, -1])[:, None], right=True).squeeze(1)
         last = probs.shape[1] - 1 - (probs > 0).flip(1).int().argmax(1)
