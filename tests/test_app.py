@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -172,6 +173,8 @@ def test_paint_import_export_and_bad_json(tmp_path, catalog):
     assert hist["grid"] == grid
     path = paint.export_grid(NAME, hist)
     assert json.load(open(path))["grid"] == grid
+    from vq_explorer.ui import common
+    assert Path(path).parent == common._TMP   # the folder the app sweeps, not the system's temporary folder
     with pytest.raises(gr.Error, match="shape"):
         paint.import_grid(catalog, "[[1, 2]]", NAME)
     with pytest.raises(gr.Error, match="not valid JSON"):
@@ -195,6 +198,30 @@ def test_palette_and_codebook_handlers(catalog):
     assert "code 3" in text
     with pytest.raises(gr.Error, match="out of range"):
         codebook.show_code(catalog, NAME, 99)
+
+
+def test_a_forgotten_lab_model_leaves_no_cached_view_holding_it(catalog):
+    """The painter's decoded looks and the codebook's tiles are cached per model; once the catalog forgets a lab
+    model (its session ended) and nothing else holds it, those caches must not keep it and its weights alive."""
+    import gc
+    import weakref
+
+    from conftest import make_tiny_model
+
+    from vq_explorer.service import operations as ex
+    from vq_explorer.ui import codebook, paint
+    model = make_tiny_model(classes=None, image_size=(28, 28))
+    gone = weakref.ref(model)
+    name = catalog.register(model, "test")
+    hist, *_ = paint.import_grid(catalog, json.dumps([[1] * 7 for _ in range(7)]), name)
+    looks = paint.view(catalog, name, hist, None, True)[2]          # the painter's sprite of decoded looks
+    assert looks["tiles"].startswith("data:image/png")
+    assert len(codebook.atlas(catalog, name)) == 32       # the codebook's tiles
+    assert ex.tiles(model) is ex.tiles(model)             # cached, not recomputed
+    catalog.forget([name])
+    del model
+    gc.collect()
+    assert gone() is None
 
 
 def test_sample_handler_streams_every_cell(catalog):

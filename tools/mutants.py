@@ -240,6 +240,15 @@ MUTANTS = [
     ("state-reads-twice", "vq_explorer/storage/state.py", "tests/test_checkpoint.py",
      "    return json.loads(meta[\"info\"])",
      "    return read_info(path)"),
+    ("tiles-cache-keeps-models", "vq_explorer/service/operations.py", "tests/test_app.py",
+     "@per_model\ndef tiles(model)",
+     "@lru_cache(maxsize=8)\ndef tiles(model)"),
+    ("sprite-cache-keeps-models", "vq_explorer/ui/paint.py", "tests/test_app.py",
+     "@per_model\ndef _sprite(model)",
+     "@functools.lru_cache(maxsize=8)\ndef _sprite(model)"),
+    ("export-outside-swept-folder", "vq_explorer/ui/paint.py", "tests/test_app.py",
+     "    path = temp_file(\".json\", \"code-grid-\")",
+     "    import tempfile\n    path = tempfile.mkstemp(suffix=\".json\")[1]"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from ..models import metrics as M
 from ..storage.checkpoint import CheckpointError, load, read_metadata
 from ..storage.images import FRAMING, ImageInputError, frame_like_dataset, looks_colour, open_image, to_model_input
 from .codebook import code_tiles, pca_2d
+from .memo import per_model
 
 DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[2] / "checkpoints"))
 MAX_SAMPLES = 16
@@ -390,14 +391,10 @@ def codebook_summary(model) -> dict:
             "most_used": [{"code": int(k), "count": int(u[k])} for k in order[:20]]}
 
 
-@lru_cache(maxsize=8)
-def _tiles(model) -> torch.Tensor:
-    return code_tiles(model)
-
-
+@per_model
 def tiles(model) -> torch.Tensor:
-    """(K, C, f, f): each code's decoded look, cached per model."""
-    return _tiles(model)
+    """(K, C, f, f): each code's decoded look, cached for as long as the model lives."""
+    return code_tiles(model)
 
 
 def telling_code(model) -> int:

@@ -2,7 +2,6 @@
 
 import functools
 import itertools
-import tempfile
 import time
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import torch
 from torchvision.utils import make_grid
 
 from ..service import operations as ex
+from ..service.memo import per_model
 from ..views import render
-from .common import bind, data_url, guarded, png, user_message
+from .common import bind, data_url, guarded, png, temp_file, user_message
 from .history import History
 from .words import ANY, class_label, inpaint_context
 
@@ -68,7 +68,7 @@ def _colours(num_codes: int) -> list[str]:
     return ["#{:02x}{:02x}{:02x}".format(*render.code_colour(k)) for k in range(num_codes)]
 
 
-@functools.lru_cache(maxsize=8)
+@per_model
 def _sprite(model) -> tuple[str, list[int], int]:
     """Every code's decoded look in one picture, 32 to a row: the browser cuts the cells' tiles from it."""
     tiles = ex.tiles(model)
@@ -232,10 +232,10 @@ def import_grid(catalog, grid_json: str, name: str = "", hist=None, region=None,
 
 @guarded
 def export_grid(name, hist):
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="code-grid-", delete=False)
-    f.write(ex.grid_json(torch.tensor(hist["grid"]), name))
-    f.close()
-    return f.name
+    """The download: the grid as JSON in the app's temporary folder, which is swept like its pictures."""
+    path = temp_file(".json", "code-grid-")
+    Path(path).write_text(ex.grid_json(torch.tensor(hist["grid"]), name))
+    return path
 
 
 def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
