@@ -3,6 +3,7 @@
 import io
 import json
 import math
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -159,6 +160,29 @@ def test_bad_uploads_raise_a_clear_user_error(explorer, tmp_path, content, match
     p.write_bytes(content)
     with pytest.raises(explorer.UserError, match=match):
         explorer.reconstruct_file(catalog.get(NAME), str(p))
+
+
+SVG = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect/></svg>'
+
+
+@pytest.mark.parametrize("content,kind", [
+    (SVG, "SVG"), (b"%PDF-1.7\n%\xe2\xe3\n1 0 obj", "PDF"), (b"PK\x03\x04\x14\x00" + bytes(40), "ZIP"),
+    (b"\0\0\0\x18ftypheic" + bytes(20), "HEIC"), (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML"),
+    (b"hello, I am a text file", "text"), (bytes(range(256)) * 4, "cannot identify"), (None, "PNG"),
+], ids=["svg", "pdf", "zip", "heic", "html", "text", "binary", "truncated-png"])
+def test_a_file_that_is_no_image_is_named_without_pythons_insides(explorer, tmp_path, content, kind, catalog):
+    """An SVG (or a PDF, a HEIC photo ...) named .png: the message says what the file seems to be and what is
+    accepted, never PIL's exception or an object's repr ("<_io.BytesIO object at 0x7f…>")."""
+    if content is None:   # a PNG cut in half: the format is known, the data runs out
+        content = _png_bytes(Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)))
+        content = content[: len(content) // 2]
+    p = tmp_path / "upload.png"
+    p.write_bytes(content)
+    with pytest.raises(explorer.UserError) as e:
+        explorer.reconstruct_file(catalog.get(NAME), str(p))
+    message = str(e.value)
+    assert kind in message and "JPEG" in message, message
+    assert not re.search(r"0x[0-9a-f]{4}|<_|object at|Error|Exception|Traceback", message), message
 
 
 def test_truncated_jpeg_is_refused(explorer, tmp_path, catalog):

@@ -249,6 +249,9 @@ MUTANTS = [
     ("export-outside-swept-folder", "vq_explorer/ui/paint.py", "tests/test_app.py",
      "    path = temp_file(\".json\", \"code-grid-\")",
      "    import tempfile\n    path = tempfile.mkstemp(suffix=\".json\")[1]"),
+    ("no-image-message-shows-insides", "vq_explorer/storage/images.py", "tests/test_explorer.py",
+     "    except UnidentifiedImageError:\n        raise ImageInputError(f\"{name} is not an image this app can read: ",
+     "    except UnidentifiedImageError as e:\n        raise ImageInputError(f\"{name} ({e}) is not an image this app can read: "),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

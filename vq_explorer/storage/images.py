@@ -33,6 +33,7 @@ def open_image(source) -> tuple[Image.Image, list[str]]:
         data, name = path.read_bytes(), path.name
     else:
         data, name = bytes(source), "the upload"
+    img = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -51,11 +52,43 @@ def open_image(source) -> tuple[Image.Image, list[str]]:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageInputError(f"{name} claims too many pixels to decode safely") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        kind = "truncated or damaged" if "truncated" in str(e).lower() or "broken" in str(e).lower() else \
-            "not an image PIL can read"
-        raise ImageInputError(f"{name} is {kind} ({type(e).__name__}: {e})") from None
+    except UnidentifiedImageError:
+        raise ImageInputError(f"{name} is not an image this app can read: it looks like {looks_like(data)}. "
+                              f"{ACCEPTED}") from None
+    except (OSError, SyntaxError, ValueError):   # PIL knew the format, then the data ran out or made no sense
+        kind = f"a {img.format} image" if img is not None and img.format else "an image"
+        raise ImageInputError(f"{name} is {kind} that is truncated or damaged, so it cannot be decoded. "
+                              f"{ACCEPTED}") from None
     return img, notes
+
+
+ACCEPTED = "Upload a PNG, JPEG, WebP, GIF, BMP or TIFF picture."
+SIGNATURES = [(b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+              (b"\x1f\x8b", "a gzip archive"), (b"RIFF", "a RIFF file (audio or video)"),
+              (b"\x7fELF", "a program"), (b"MZ", "a Windows program")]
+
+
+def looks_like(data: bytes) -> str:
+    """What a file that is no image seems to be, from its first bytes, in words for the person who sent it:
+    naming it (an SVG drawing, a PDF, a HEIC photo) tells them what to convert, where PIL's own error would
+    only show its internals."""
+    head = data[:2048]
+    for magic, what in SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"mif1", b"msf1"):
+            return "a HEIC/HEIF photo (an iPhone's format; export it as JPEG)"
+        return "a video or an image in an ISO media container"
+    text = head.decode("utf-8", "replace").lower()   # the 2 KB may end inside a character
+    if b"\0" in head or text.count("\ufffd") > len(text) // 20:
+        return "data of a kind it cannot identify"
+    if "<svg" in text:
+        return "an SVG drawing (vector graphics; export it as PNG)"
+    if "<html" in text or "<!doctype html" in text:
+        return "a web page (HTML)"
+    return "text"
 
 
 def _to_uint8(a: np.ndarray) -> np.ndarray:
