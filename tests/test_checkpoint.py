@@ -247,3 +247,17 @@ def test_a_training_state_replaced_while_it_is_loaded_gives_one_steps_weights_an
     source = later if info["step"] == 2 else m.vqvae
     for name, t in target.state_dict().items():
         assert torch.equal(t, source.state_dict()[name]), (info["step"], name)
+
+
+def test_a_records_update_adds_its_fields_and_leaves_weights_metrics_and_the_rest_untouched(saved):
+    m, path = saved
+    checkpoint.update_metrics(path, {"mse": 0.25})
+    before_meta, before = checkpoint.read_checkpoint(path)
+    checkpoint.update_record(path, vqvae_precision="fp32", prior_precision="fp32")
+    after_meta, after = checkpoint.read_checkpoint(path)
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert after_meta["metrics"] == {"mse": 0.25} and after_meta["created"] == before_meta["created"]
+    train = after_meta["config"].pop("train")
+    assert train == {**before_meta["config"].get("train", {}), "vqvae_precision": "fp32", "prior_precision": "fp32"}
+    before_meta["config"].pop("train", None)
+    assert after_meta["config"] == before_meta["config"]

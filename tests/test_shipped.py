@@ -121,6 +121,8 @@ def test_every_shipped_checkpoint_is_tested_and_made_by_its_recipe():
             else:
                 assert stage == "vqvae" and "--vqvae-from" in recipe, (name, stage)
         assert train["machine"] and all(train[f"{s}_minutes"] > 0 for s in ("vqvae", "encode", "prior", "export"))
+        for stage in ("vqvae", "prior"):   # each stage's precision: a shipped model says how it was trained
+            assert train.get(f"{stage}_precision", "").split(", then ")[-1] in ("fp32", "bf16"), (name, train)
 
 
 def test_shipped_config_is_as_promised(shipped):

@@ -149,8 +149,22 @@ def save(model: VQModel, path) -> None:
 
 def update_metrics(path, metrics: dict, stats: dict | None = None) -> None:
     """Rewrite a checkpoint's metrics (and codebook statistics) in place, atomically; weights untouched."""
+    _update(path, metrics=metrics, stats=stats)
+
+
+def update_record(path, **fields) -> None:
+    """Add to a checkpoint's training record (config["train"]) what was known but not written when it was made
+    (e.g. the precision of a model trained before the field existed), atomically; weights and metrics
+    untouched."""
+    _update(path, train=fields)
+
+
+def _update(path, metrics: dict | None = None, stats: dict | None = None, train: dict | None = None) -> None:
     meta, tensors = read_checkpoint(path)   # one read: the weights kept are those of the metadata read
-    meta = {**meta, "config": json.dumps(meta["config"]), "metrics": json.dumps(metrics)}
+    config = meta["config"] if train is None else {**meta["config"],
+                                                   "train": {**meta["config"].get("train", {}), **train}}
+    meta = {**meta, "config": json.dumps(config),
+            "metrics": json.dumps(meta["metrics"] if metrics is None else metrics)}
     if stats is not None:
         tensors = {k: v for k, v in tensors.items() if not k.startswith("stats.")}
         tensors |= {f"stats.{k}": v for k, v in stats.items()}
