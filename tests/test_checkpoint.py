@@ -258,6 +258,7 @@ def test_a_records_update_adds_its_fields_and_leaves_weights_metrics_and_the_res
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     assert after_meta["metrics"] == {"mse": 0.25} and after_meta["created"] == before_meta["created"]
     train = after_meta["config"].pop("train")
-    assert train == {**before_meta["config"].get("train", {}), "vqvae_precision": "fp32", "prior_precision": "fp32"}
+    added = {"vqvae_precision": "fp32", "prior_precision": "fp32"}
+    assert train == {**before_meta["config"].get("train", {}), **added}
     before_meta["config"].pop("train", None)
     assert after_meta["config"] == before_meta["config"]
