@@ -247,6 +247,38 @@ def test_sample_from_painter_keeps_locked_cells(catalog):
         list(sample.sample(catalog, NAME, "(any)", 1.0, 0, 1, 1, "fast", True, hist, None))
 
 
+def test_sampling_a_photos_grid_from_the_painter_follows_that_grid_and_streams_in_seconds(tmp_path,
+                                                                                        monkeypatch):
+    """A colour model encodes a photo at its own size, so the painter can hold a grid far larger than the
+    model's training grid (64×64 for a 256-px photo). Sampling a region of it: the status counts that grid's
+    cells, the grid picture is sized for it, and "normal" speed streams it a row at a time, in seconds."""
+    from conftest import make_tiny_model
+
+    import vq_explorer as vqe
+    from vq_explorer.service.operations import Catalog
+    from vq_explorer.ui import sample
+    from vq_explorer.ui.history import History
+    vqe.save(make_tiny_model(channels=3, image_size=(12, 12)), tmp_path / "colour.safetensors")
+    catalog = Catalog(tmp_path)
+    assert catalog.get("colour.safetensors").grid == (3, 3)
+    side = 24
+    hist = History.push(None, torch.randint(0, 32, (side, side)))
+    region = np.zeros((side, side), bool)
+    region[10:14, 5:20] = True
+    slept = []
+    monkeypatch.setattr(sample.time, "sleep", slept.append)
+    frames = list(sample.sample(catalog, "colour.safetensors", "(any)", 1.0, 0, 3, 1, "normal", True, hist,
+                                region.tolist()))
+    assert len(frames) == side                        # one frame a row
+    assert frames[0][3].startswith(f"cell (0, {side - 1}) · {side}/{side * side} ·"), frames[0][3]
+    assert frames[-1][3].startswith(f"cell ({side - 1}, {side - 1}) · {side * side}/{side * side} ·")
+    picture = np.array(Image.open(frames[-1][0]))
+    assert picture.shape[0] == picture.shape[1] and picture.shape[0] % side == 0 and picture.shape[0] <= 512
+    assert sum(slept) <= 0.06 * side + 1e-9           # the "normal" pace per row, not per cell
+    out = np.array(json.loads(frames[-1][4])["grids"][0])
+    assert out.shape == (side, side) and (out[~region] == np.array(hist["grid"])[~region]).all()
+
+
 # --- the launched app through gradio_client --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client(ckpt_dir):

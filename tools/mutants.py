@@ -252,6 +252,12 @@ MUTANTS = [
     ("no-image-message-shows-insides", "vq_explorer/storage/images.py", "tests/test_explorer.py",
      "    except UnidentifiedImageError:\n        raise ImageInputError(f\"{name} is not an image this app can read: ",
      "    except UnidentifiedImageError as e:\n        raise ImageInputError(f\"{name} ({e}) is not an image this app can read: "),
+    ("sample-sized-by-training-grid", "vq_explorer/ui/sample.py", "tests/test_app.py",
+     "    h, w = model.grid if grid is None else tuple(grid.shape[-2:])",
+     "    h, w = model.grid"),
+    ("photo-grid-streams-every-cell", "vq_explorer/ui/sample.py", "tests/test_app.py",
+     "    every = 1 if masked or h * w <= CELL_BY_CELL else w",
+     "    every = 1"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

@@ -425,12 +425,13 @@ def code_patches(model, code: int) -> torch.Tensor:
 MAX_GUIDANCE = 10
 
 
-def check_sampling(model, n, temperature, top_k, steps=None, guidance=0.0):
+def check_sampling(model, n, temperature, top_k, steps=None, guidance=0.0, shape=None):
+    """`shape`: the grid sampled, where it is not the model's own (a photo's grid from the painter)."""
     needs_prior(model, "sampling")
     K = model.config["num_codes"]
     if not isinstance(guidance, (int, float)) or not 0 <= float(guidance) <= MAX_GUIDANCE:
         raise UserError(f"guidance must be between 0 and {MAX_GUIDANCE}")
-    cells = math.prod(model.grid)
+    cells = math.prod(shape or model.grid)
     if steps is not None and is_masked(model) and (
             not isinstance(steps, (int, float)) or not 1 <= int(steps) <= cells):
         raise UserError(f"steps must be 1..{cells} (the grid's cells)")
@@ -447,7 +448,7 @@ def sample_steps(model, n=1, label=None, temperature=1.0, top_k=None, seed=None,
     """model.sample_steps with the running mean entropy (bits) of the distributions drawn from so far, per cell.
     `steps` and `guidance` are a masked prior's parallel steps and classifier-free guidance; an autoregressive
     prior ignores both (one step per cell, no guidance)."""
-    check_sampling(model, n, temperature, top_k, steps, guidance)
+    check_sampling(model, n, temperature, top_k, steps, guidance, None if grid is None else grid.shape[-2:])
     y = None if label is None else torch.full((int(n),), int(label))
     steps = int(steps) if steps is not None and is_masked(model) else None
     guidance = float(guidance) if is_masked(model) else 0.0

@@ -27,6 +27,8 @@ was of each), few at first, many at the end. Fewer steps are faster; too few los
 class more surely and vary less, at twice the cost per step."""
 SPEEDS = {"slow": 0.25, "normal": 0.06, "fast": 0.0, "instant": None}           # seconds per cell
 MASKED_SPEEDS = {"slow": 1.0, "normal": 0.4, "fast": 0.0, "instant": None}      # seconds per parallel step
+CELL_BY_CELL = 196   # cells (a 14×14 grid) up to which a sample is shown cell by cell; a photo's larger grid
+                     # (64×64 from the painter) is shown a row at a time, so it streams in seconds, not minutes
 
 
 @guarded
@@ -43,10 +45,11 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
     y = class_label(model, label)
     seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
     grid, mask = painter_constraints(model, hist, region) if from_painter else (None, None)
-    px = max(16, cell_px(model.grid) * 2 // 3)
-    h, w = model.grid
+    h, w = model.grid if grid is None else tuple(grid.shape[-2:])    # every view follows the grid sampled
+    px = max(6, cell_px((h, w)) * 2 // 3)
     masked = ex.is_masked(model)
     delay = (MASKED_SPEEDS if masked else SPEEDS)[speed]
+    every = 1 if masked or h * w <= CELL_BY_CELL else w    # cells (or steps) per frame shown
     confidence = torch.zeros(int(n), h, w)
     frames = ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask,
                              steps=int(steps) if masked else None, guidance=guidance)
@@ -58,7 +61,7 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
         g = step.grid
         if masked:
             confidence = torch.where(step.cells, step.confidence, confidence)
-        if delay is not None or last:
+        if (delay is not None and step.step % every == 0) or last:
             locked = mask  # hatched: the painter's cells that stay fixed
             pic = render.grid_picture(g[0], px, highlight=None if last or masked else (step.row, step.col),
                                       region=locked, numbers=px >= 24,
