@@ -50,7 +50,7 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
     masked = ex.is_masked(model)
     delay = (MASKED_SPEEDS if masked else SPEEDS)[speed]
     every = 1 if masked or h * w <= CELL_BY_CELL else w    # cells (or steps) per frame shown
-    confidence = torch.zeros(int(n), h, w)
+    confidence, shown_at = torch.zeros(int(n), h, w), None
     frames = ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask,
                              steps=int(steps) if masked else None, guidance=guidance)
     step = next(frames, None)
@@ -68,8 +68,8 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
                                       outlined=step.cells[0] if masked and not last else None)
             decoded = ex.decode_partial(model, g)
             if masked:
-                shown = torch.where(g[0] >= 0, confidence[0], torch.full_like(confidence[0], float("nan")))
-                chart = render.grid_figure(g[0], shown, unit="probability",
+                committed = torch.where(g[0] >= 0, confidence[0], torch.full_like(confidence[0], float("nan")))
+                chart = render.grid_figure(g[0], committed, unit="probability",
                                            title=f"confidence of each committed code, sample 1 "
                                                  f"(step {step.step})", colorscale="Viridis")
                 status = (f"step {step.step} · {int(step.cells[0].sum())} cells committed · "
@@ -79,10 +79,11 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
                 chart = render.probs_figure(step.probs[0], 10, int(g[0, step.row, step.col]))
                 status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean "
                           f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else ""))
+            if delay and shown_at is not None:   # frames `delay` apart, counting the time this one took to make
+                time.sleep(max(0.0, shown_at + delay - time.monotonic()))
             yield (png(pic), png(render.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, status,
                    json.dumps({"checkpoint": name, "seed": seed, "grids": g.tolist()}) if last else "")
-            if delay:
-                time.sleep(delay)
+            shown_at = time.monotonic()
         step = following
 
 
