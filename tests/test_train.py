@@ -178,14 +178,19 @@ def test_nan_loss_stops_and_keeps_the_last_good_state(tmp_path, digits):
     assert all(torch.isfinite(v).all() for v in load_file(str(state)).values() if v.is_floating_point())
 
 
+def _torchrun(tmp, digits, *extra, env=None):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train.py"), "--dataset", str(digits), "--name", "d", "--runs", str(tmp / "runs"),
+           "--out", str(tmp / "d.safetensors"), *TINY, *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VQE_TEST_DUMP_RANK_STATE": "1", **(env or {})}
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return out
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_keep_identical_weights_and_codebooks(tmp_path, digits):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "train.py"), "--dataset", str(digits), "--name", "d", "--runs", str(tmp_path / "runs"),
-           "--out", str(tmp_path / "d.safetensors"), *TINY, "--epochs", "2", "--dead-after", "2"]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1", "VQE_TEST_DUMP_RANK_STATE": "1"})
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    _torchrun(tmp_path, digits, "--epochs", "2", "--dead-after", "2")
     run = tmp_path / "runs" / "d"
     for stage in ("vqvae", "prior"):
         a, b = (load_file(str(run / f"{stage}.rank{r}.safetensors")) for r in (0, 1))
@@ -195,6 +200,33 @@ def test_torchrun_two_processes_keep_identical_weights_and_codebooks(tmp_path, d
     a = load_file(str(run / "vqvae.rank0.safetensors"))
     assert a["quantizer.initialised"] and a["quantizer.ema_count"].sum() > 0
     assert vqe.load(tmp_path / "d.safetensors", device="cpu").config["grid"] == [7, 7]
+
+
+@pytest.mark.slow
+def test_torchrun_paused_and_resumed_ends_where_the_uninterrupted_run_ends(tmp_path, digits):
+    """Each of torchrun's processes draws its own label dropout from its own generator. A paused prior stage
+    keeps every rank's generator state, and the resumed ranks go on drawing what they would have drawn, so
+    the weights equal the uninterrupted run's. Restoring rank 0's state on every rank makes the ranks draw the
+    same dropout after the resume, and the weights differ."""
+    import shutil
+    _torchrun(tmp_path / "whole", digits, "--stage", "vqvae", "--epochs", "1")
+    train(tmp_path / "whole", digits, "--stage", "encode", "--epochs", "1")
+    shutil.copytree(tmp_path / "whole", tmp_path / "paused")
+    prior = ["--stage", "prior", "--epochs", "3", "--label-dropout", "0.5", "--save-every", "1000"]
+    _torchrun(tmp_path / "whole", digits, *prior)
+    out = _torchrun(tmp_path / "paused", digits, *prior, "--stop-after-minutes", "0.05",
+                    env={"VQE_TEST_THROTTLE": "0.5"})
+    state = tmp_path / "paused" / "runs" / "d" / "prior.safetensors"
+    paused = state_info(state)
+    assert "paused at step" in out.stdout and not paused["done"] and paused["step"] < 3 * 4, out.stdout
+    rngs = load_file(str(state))
+    assert not torch.equal(rngs["rng.cpu"], rngs["rng.cpu.rank1"])   # each rank's own generator
+    resumed = _torchrun(tmp_path / "paused", digits, *prior, "--resume")
+    assert f"resuming at step {paused['step']}" in resumed.stdout
+    for r in (0, 1):
+        a, b = (load_file(str(tmp_path / d / "runs" / "d" / f"prior.rank{r}.safetensors"))
+                for d in ("whole", "paused"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"rank {r} differs"
 
 
 # --- flags and configs --------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ MUTANTS = [
      "        load_optimizer(opt, tensors)",
      "        pass"),
     ("state-no-rng", "vq_explorer/storage/state.py", "tests/test_train.py tests/test_rebuild.py tests/test_storage.py",
-     "        torch.set_rng_state(tensors[\"rng.cpu\"])",
+     "        torch.set_rng_state(tensors[f\"rng.cpu{suffix}\"])",
      "        pass"),
     ("hist-undo-keeps", "vq_explorer/ui/history.py", "tests/test_app.py tests/test_explorer.py",
      "return {\"grid\": state[\"undo\"][-1], \"undo\": state[\"undo\"][:-1], \"redo\": state[\"redo\"] + [state[\"grid\"]]}",
@@ -258,6 +258,9 @@ MUTANTS = [
     ("photo-grid-streams-every-cell", "vq_explorer/ui/sample.py", "tests/test_app.py",
      "    every = 1 if masked or h * w <= CELL_BY_CELL else w",
      "    every = 1"),
+    ("rng-rank0-on-every-rank", "vq_explorer/storage/state.py", "tests/test_train.py",
+     "    suffix = f\".rank{rank}\" if rank else \"\"",
+     "    suffix = \"\""),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

@@ -55,7 +55,7 @@ from ..storage.checkpoint import (
     train_record,
 )
 from ..storage.data import load_dataset, to_float
-from ..storage.state import load_state, read_info, save_state
+from ..storage.state import load_state, read_info, rng_tensors, save_state
 from ..views.report import write_curves
 from . import flags
 from .evaluate import evaluate, sample_sheet, save_sheet
@@ -111,13 +111,14 @@ class Stop:
     deadline = None
 
     @classmethod
-    def past_deadline(cls, world: int) -> bool:
-        late = cls.deadline is not None and time.time() >= cls.deadline
-        if world > 1:   # every rank stops at the same step, whichever clock noticed first
-            flag = torch.tensor([float(late)])
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            late = bool(flag.item())
-        return late
+    def past_deadline(cls, world: int, save_due: bool = False) -> tuple[bool, bool]:
+        """Whether the sitting's deadline has passed, and whether the state is to be saved now. With several
+        ranks both are agreed, whichever clock noticed first: every rank stops, and saves its share of the state
+        (its generators), at the same step."""
+        flags = torch.tensor([float(cls.deadline is not None and time.time() >= cls.deadline), float(save_due)])
+        if world > 1:
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags[0]), bool(flags[1])
 
     @classmethod
     def install(cls):
@@ -170,7 +171,7 @@ def resume(ctx: Context, stage: str, raw, opt, state_path: Path) -> tuple[Progre
     here = machine(ctx.device, ctx.world)
     if not (ctx.args.resume and state_path.exists()):
         return Progress(0, 0.0, ctx.args.precision, here), None
-    info = load_state(state_path, raw, opt, ctx.device)
+    info = load_state(state_path, raw, opt, ctx.device, ctx.rank)
     # A stage begun in one precision, or on one machine, and resumed on another says so.
     before, where, now = info.get("precision", "fp32"), info.get("machine"), ctx.args.precision
     precision = before if before.split(", then ")[-1] == now else f"{before}, then {now}"
@@ -251,12 +252,13 @@ def train_stage(ctx: Context, stage, model, config, opt, data, step_fn, eval_fn,
     def progress():
         return max(p.step / total_steps if total_steps else 0, p.elapsed / 60 / minutes if minutes else 0)
 
-    def checkpoint(done=False):
+    def checkpoint(done=False):   # every rank calls it at the same step: the generators are gathered
         info = {"stage": stage, "config": config, "step": p.step, "epoch": p.step / steps_per_epoch,
                 "elapsed": p.elapsed, "done": done, "command": recorded_command(sys.argv), "machine": p.machine,
                 "precision": p.precision}
+        rng = None if done else rng_tensors(ctx.device, ctx.world)
         if ctx.rank == 0:
-            save_state(state_path, raw, opt, info, ctx.device)
+            save_state(state_path, raw, opt, info, rng)
         return info
 
     bar = tqdm(total=total_steps, initial=p.step, desc=stage, disable=ctx.rank != 0, dynamic_ncols=True,
@@ -264,18 +266,18 @@ def train_stage(ctx: Context, stage, model, config, opt, data, step_fn, eval_fn,
     last_save, t_epoch = time.time(), time.time()
     model.train()
     Stop.in_training_loop = True
-    paused = Stop.past_deadline(ctx.world)
+    paused, _ = Stop.past_deadline(ctx.world)
     while progress() < 1 and not Stop.requested and not paused:
         batches = epoch_batches(data, sampler, p.step, steps_per_epoch, args.batch_size, ctx.device)
         try:
             for stats in training.steps(opt, step_fn, batches, base_lr, progress, p.step, Hooks.nan_at,
                                         lambda: training.autocast(ctx.device, args.precision)):
                 report_step(ctx, stage, p, stats, bar, steps_per_epoch)
-                if time.time() - last_save > args.save_every:
+                paused, due = Stop.past_deadline(ctx.world, time.time() - last_save > args.save_every)
+                if due:
                     checkpoint()
                     last_save = time.time()
                 Hooks.sleep()
-                paused = Stop.past_deadline(ctx.world)
                 if progress() >= 1 or Stop.requested or paused:
                     break
         except FloatingPointError as e:

@@ -30,35 +30,51 @@ def load_optimizer(opt, tensors: dict):
     opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
 
 
-def rng_tensors(device) -> dict:
+def rng_tensors(device, world: int = 1) -> dict:
     """The random generators' states (label dropout, masks, code restarts draw from them), so a resumed stage
-    draws exactly what the uninterrupted one would have."""
-    out = {"rng.cpu": torch.get_rng_state()}
+    draws exactly what the uninterrupted one would have. Under torchrun every rank draws from its own
+    generator, so every rank's state is kept: rank 0's as `rng.cpu` (the name a single process has always
+    written), rank r's as `rng.cpu.rank{r}`. With several processes this is a collective call: every rank makes
+    it, and rank 0 receives them all."""
+    states = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
-        out["rng.cuda"] = torch.cuda.get_rng_state(device)
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    out = {}
+    for kind, state in states.items():
+        gathered = [state]
+        if world > 1:   # NCCL gathers only tensors on the GPU; gloo takes them where they are
+            where = device if device.type == "cuda" else torch.device("cpu")
+            gathered = [torch.empty_like(state, device=where) for _ in range(world)]
+            torch.distributed.all_gather(gathered, state.to(where))
+        for r, g in enumerate(gathered):
+            out[f"rng.{kind}" + (f".rank{r}" if r else "")] = g.cpu()
     return out
 
 
-def save_state(path, model, opt, info: dict, device=None):
+def save_state(path, model, opt, info: dict, rng: dict | None = None):
+    """`rng`: the generators' states (`rng_tensors`); saved with the optimizer while the stage is unfinished."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     if not info.get("done"):
-        tensors |= optimizer_tensors(opt) | rng_tensors(device or torch.device("cpu"))
+        tensors |= optimizer_tensors(opt) | (rng if rng is not None else rng_tensors(torch.device("cpu")))
     atomic_save_file(tensors, path, {"format": FORMAT, "info": json.dumps(info)})
 
 
-def load_state(path, model, opt=None, device=None) -> dict:
-    """Weights (and, given `opt`, the optimizer's state); given `device`, the random generators' states too
-    (states written before they were saved resume with the generator as it is). One read of the file gives
-    both the tensors and the progress, so a state replaced meanwhile (a training saving every minute) is never
-    one step's weights with another step's progress."""
+def load_state(path, model, opt=None, device=None, rank: int = 0) -> dict:
+    """Weights (and, given `opt`, the optimizer's state); given `device`, this rank's random generators' states
+    too. States written before they were saved, or by fewer processes than resume them, leave a generator as
+    it is (seeded per rank), never another rank's: two ranks drawing the same label dropout and masks would
+    not be the run that was paused. One read of the file gives both the tensors and the progress, so a state
+    replaced meanwhile (a training saving every minute) is never one step's weights with another step's
+    progress."""
     meta, tensors = read_whole(path)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     if opt is not None:
         load_optimizer(opt, tensors)
-    if device is not None and "rng.cpu" in tensors:
-        torch.set_rng_state(tensors["rng.cpu"])
-        if device.type == "cuda" and "rng.cuda" in tensors:
-            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    suffix = f".rank{rank}" if rank else ""
+    if device is not None and f"rng.cpu{suffix}" in tensors:
+        torch.set_rng_state(tensors[f"rng.cpu{suffix}"])
+        if device.type == "cuda" and f"rng.cuda{suffix}" in tensors:
+            torch.cuda.set_rng_state(tensors[f"rng.cuda{suffix}"], device)
     return json.loads(meta["info"])
 
 
