@@ -1,12 +1,16 @@
-"""Load test: start the app on 127.0.0.1 and run concurrent gradio_client clients with mixed requests.
+"""Load test: start the app on 127.0.0.1 and run concurrent gradio_client clients against it.
 
     python benchmarks/load.py [--clients 20] [--requests 50] [--repeats 2] [--deadline 600]
+    python benchmarks/load.py --scenario reconstructs --clients 20 --requests 50 --repeats 3
 
-Each client sends `--requests` requests per repeat, cycling through /reconstruct (a shipped example as a PNG
-upload), /decode_grid (a random grid) and /sample (1 sample, instant). Reports errors (should be 0), p50/p95
-latency per endpoint, and the server's resident memory after each repeat (it should not grow from repeat to
-repeat). The server is `python app.py` as deployed, with the environment of this script.
-Loopback only.
+Each client sends `--requests` requests per repeat (a round). Scenario `mixed` cycles through /reconstruct (a
+shipped example as a PNG upload), /decode_grid (a random grid) and /sample (1 sample, instant). Scenario
+`reconstructs` is what visitors mostly do, held longer: every request reconstructs a digit none sent before (the
+first 1,000 MNIST test images, tests/fixtures), and one in ten is a 720×477 colour photo sent to the colour
+model. Reports errors (should be 0), p50/p95 latency per round and per endpoint, and the server's resident
+memory after each round: once warm it should level off, not grow with every request. `--max-growth MB` exits 1
+when the memory after the last round exceeds the first round's by more. The server is `python app.py` as
+deployed, with the environment of this script. Loopback only.
 """
 
 import argparse
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+COLOUR_MODEL = "cifar10.safetensors"
 
 
 def free_port() -> int:
@@ -55,7 +60,24 @@ def example_png(folder: Path) -> tuple[str, tuple[int, int], int]:
     return str(path), m.grid, m.config["num_codes"]
 
 
-def client_loop(client, n, image, grid_shape, K, results, lock, deadline):
+def distinct_uploads(folder: Path, n: int) -> tuple[list[str], str]:
+    """`n` distinct digit PNGs (the MNIST test images kept as a fixture, cycled with a one-pixel shift once
+    they run out) and one 720×477 colour photo (a repository photo, enlarged to that size)."""
+    import numpy as np
+    from PIL import Image
+    digits = np.load(ROOT / "tests" / "fixtures" / "mnist_test_1000.npz")["images"][:, 0]
+    paths = []
+    for i in range(n):
+        img = np.roll(digits[i % len(digits)], i // len(digits), axis=1)
+        paths.append(str(folder / f"digit{i}.png"))
+        Image.fromarray(img).save(paths[-1])
+    photo = str(folder / "photo.jpg")
+    Image.open(ROOT / "docs" / "photos" / "chelsea.jpg").convert("RGB").resize((720, 477)).save(photo, quality=90)
+    return paths, photo
+
+
+def client_loop(client, n, image, grid_shape, K, results, lock, deadline, uploads=None):
+    """`uploads`: (this client's distinct digit files, the photo) for the `reconstructs` scenario."""
     from gradio_client import handle_file
     rng = random.Random()
     for i in range(n):
@@ -63,10 +85,15 @@ def client_loop(client, n, image, grid_shape, K, results, lock, deadline):
             with lock:
                 results.append(("timeout", 0.0, "deadline passed"))
             return
-        kind = ("reconstruct", "decode_grid", "sample")[i % 3]
+        kind = ("reconstruct", "decode_grid", "sample")[i % 3] if uploads is None else \
+            ("photo" if i % 10 == 9 else "reconstruct")
         t = time.perf_counter()
         try:
-            if kind == "reconstruct":
+            if kind == "photo":
+                client.predict(handle_file(uploads[1]), COLOUR_MODEL, api_name="/reconstruct")
+            elif kind == "reconstruct" and uploads is not None:
+                client.predict(handle_file(uploads[0][i]), api_name="/reconstruct")
+            elif kind == "reconstruct":
                 client.predict(handle_file(image), api_name="/reconstruct")
             elif kind == "decode_grid":
                 grid = [[rng.randrange(K) for _ in range(grid_shape[1])] for _ in range(grid_shape[0])]
@@ -89,6 +116,9 @@ def main():
     ap.add_argument("--deadline", type=float, default=600, help="seconds for the whole run")
     ap.add_argument("--new-sessions", action="store_true",
                     help="new clients (sessions) every repeat, as new visitors would be")
+    ap.add_argument("--scenario", choices=("mixed", "reconstructs"), default="mixed")
+    ap.add_argument("--max-growth", type=float, default=None,
+                    help="MB: exit 1 if the server's memory after the last round exceeds the first's by more")
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
@@ -110,6 +140,9 @@ def main():
             time.sleep(0.5)
         with tempfile.TemporaryDirectory() as tmp:
             image, grid_shape, K = example_png(Path(tmp))
+            per_client = args.requests * args.repeats
+            if args.scenario == "reconstructs":
+                digits, photo = distinct_uploads(Path(tmp), args.clients * per_client)
             memory, all_results = [], []
             # The same clients (sessions) in every repeat: memory that grows from repeat to repeat is then a
             # leak, not the ~200 KB of state Gradio keeps per new session (bounded by VQE_MAX_SESSIONS).
@@ -119,9 +152,14 @@ def main():
                     clients = [Client(url, verbose=False, download_files=False) for _ in range(args.clients)]
                 results, lock = [], threading.Lock()
                 t0, cpu0 = time.time(), cpu_seconds(server.pid)
-                threads = [threading.Thread(target=client_loop, args=(c, args.requests, image, grid_shape, K,
-                                                                      results, lock, deadline))
-                           for c in clients]
+                threads = []
+                for c, client in enumerate(clients):
+                    uploads = None   # this client's digits for this round: none is sent twice in the run
+                    if args.scenario == "reconstructs":
+                        first = c * per_client + rep * args.requests
+                        uploads = digits[first:first + args.requests], photo
+                    threads.append(threading.Thread(target=client_loop, args=(
+                        client, args.requests, image, grid_shape, K, results, lock, deadline, uploads)))
                 for t in threads:
                     t.start()
                 for t in threads:
@@ -129,10 +167,11 @@ def main():
                 memory.append(rss_mb(server.pid))
                 errors = [r for r in results if r[2]]
                 wall = time.time() - t0
+                p50, p95 = percentiles([r[1] for r in results if not r[2]])
                 print(f"repeat {rep + 1}: {len(results)} requests in {wall:.0f} s ({len(results) / wall:.1f}/s, "
                       f"server CPU {(cpu_seconds(server.pid) - cpu0) / wall:.0%} of one core), "
-                      f"{len(errors)} errors, server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)",
-                      flush=True)
+                      f"{len(errors)} errors, p50 {p50:.2f} s, p95 {p95:.2f} s, "
+                      f"server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)", flush=True)
                 for e in errors[:5]:
                     print("   ", e)
                 all_results += results
@@ -143,12 +182,12 @@ def main():
     print(f"\n{args.clients} clients × {args.requests} requests × {args.repeats} repeats, loopback\n")
     print("| endpoint | requests | errors | p50 s | p95 s |")
     print("|---|---|---|---|---|")
-    for kind in ("reconstruct", "decode_grid", "sample"):
+    kinds = ("reconstruct", "decode_grid", "sample") if args.scenario == "mixed" else ("reconstruct", "photo")
+    for kind in kinds:
         rs = [r for r in all_results if r[0] == kind]
-        ok = sorted(r[1] for r in rs if not r[2])
-        p50 = statistics.median(ok) if ok else float("nan")
-        p95 = ok[int(0.95 * (len(ok) - 1))] if ok else float("nan")
-        print(f"| /{kind} | {len(rs)} | {sum(1 for r in rs if r[2])} | {p50:.2f} | {p95:.2f} |")
+        p50, p95 = percentiles([r[1] for r in rs if not r[2]])
+        label = f"/{kind}" if kind != "photo" else "/reconstruct (photo)"
+        print(f"| {label} | {len(rs)} | {sum(1 for r in rs if r[2])} | {p50:.2f} | {p95:.2f} |")
     timeouts = sum(1 for r in all_results if r[0] == "timeout")
     print(f"\ntimeouts: {timeouts}; server RSS after each repeat (MB): "
           + ", ".join(f"{m[0]:.0f}" for m in memory) + f"; peak {max(m[1] for m in memory):.0f} MB")
@@ -157,7 +196,17 @@ def main():
     if len(memory) > 2:
         after_warmup = f"; after the first (warm-up) repeat: {memory[-1][0] - memory[1][0]:+.0f} MB"
     print(f"memory growth from first to last repeat: {growth:+.0f} MB{after_warmup}")
-    sys.exit(1 if any(r[2] for r in all_results) else 0)
+    too_much = args.max_growth is not None and growth > args.max_growth
+    if too_much:
+        print(f"memory grew by more than the {args.max_growth:.0f} MB allowed")
+    sys.exit(1 if too_much or any(r[2] for r in all_results) else 0)
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    ok = sorted(latencies)
+    if not ok:
+        return float("nan"), float("nan")
+    return statistics.median(ok), ok[int(0.95 * (len(ok) - 1))]
 
 
 if __name__ == "__main__":

@@ -40,6 +40,25 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
     assert steps["interactive"] is False and guidance["interactive"] is False
 
 
+def test_a_switch_fills_only_the_asked_tabs_views_and_leaves_the_others_as_they_are(catalog):
+    """Choosing a checkpoint fills the open tab's views (and the description and class lists every tab shares);
+    another tab's components are left alone (gr.skip) until that tab is opened."""
+    import gradio as gr
+
+    from vq_explorer.ui import TAB_VIEWS, open_checkpoint, views_on_open
+    shared = {"about", "paint_class", "sample_class"}
+    for tab, own in TAB_VIEWS.items():
+        assert open_checkpoint(catalog, NAME, tabs=[tab]).keys() == shared | set(own), tab
+    assert open_checkpoint(catalog, NAME, tabs=["tradeoff"]).keys() == shared   # a tab with no model views
+    every = open_checkpoint(catalog, NAME)
+    views = {k: [f"{k}.{i}" for i in range(len(v) if isinstance(v, tuple) else 1)] for k, v in every.items()}
+    outputs, handler = views_on_open(catalog, views)
+    got = dict(zip(outputs, handler(NAME, None, "codebook"), strict=True))
+    assert got["code.0"] == every["code"][0] and got["about.0"] == every["about"]
+    skipped = [c for k, comps in views.items() if k not in shared | set(TAB_VIEWS["codebook"]) for c in comps]
+    assert skipped and all(got[c] == gr.skip() for c in skipped)
+
+
 def test_each_view_goes_to_its_own_components(catalog):
     """The handler lays each named view's values onto that view's components, whatever the order of the views;
     a layout that misses a view fails loudly instead of shifting every later value."""
@@ -184,6 +203,7 @@ def test_paint_import_export_and_bad_json(tmp_path, catalog):
 def test_palette_and_codebook_handlers(catalog):
     from vq_explorer.service import operations as ex
     from vq_explorer.ui import codebook, paint
+    from vq_explorer.views import render
     palette = paint.palette(catalog, NAME)
     uses = ex.usage(catalog.get(NAME))
     codes = [int(label.split(" · ")[0][1:]) for _, label in palette]
@@ -193,7 +213,18 @@ def test_palette_and_codebook_handlers(catalog):
         assert paint.pick_code(catalog, NAME, gr.SelectData(None, {"index": i, "value": None})) == codes[i]
     summary, hist_fig, pca_fig, head = codebook.stats(catalog, NAME, True)
     assert summary["num_codes"] == 32 and "perplexity" in head and hist_fig.layout.yaxis.type == "log"
-    assert len(codebook.atlas(catalog, NAME)) == 32
+    atlas = np.array(Image.open(codebook.atlas(catalog, NAME)))     # 32 codes: one row of 32 tiles
+    pitch = codebook.ATLAS_PX + 1
+    assert atlas.shape == (codebook.ATLAS_PX, 32 * pitch - 1, 3)
+    tiles = ex.tiles(catalog.get(NAME))
+    for k in (0, 5, 31):    # clicking a tile selects its code, and the tile is that code's decoded look
+        look = np.array(Image.fromarray(render.to_rgb(tiles[k], None)).resize((codebook.ATLAS_PX,) * 2,
+                                                                               Image.NEAREST))
+        assert (atlas[:, k * pitch:k * pitch + codebook.ATLAS_PX] == look).all()
+        event = gr.SelectData(None, {"index": [k * pitch + pitch // 2, pitch // 2], "value": None})
+        assert codebook.select_tile(catalog, NAME, event)[0] == k
+    with pytest.raises(gr.Error, match="tile"):        # beyond the last code
+        codebook.select_tile(catalog, NAME, gr.SelectData(None, {"index": [5, pitch + 3], "value": None}))
     tile, patches, text = codebook.show_code(catalog, NAME, 3)
     assert "code 3" in text
     with pytest.raises(gr.Error, match="out of range"):
@@ -216,7 +247,7 @@ def test_a_forgotten_lab_model_leaves_no_cached_view_holding_it(catalog):
     hist, *_ = paint.import_grid(catalog, json.dumps([[1] * 7 for _ in range(7)]), name)
     looks = paint.view(catalog, name, hist, None, True)[2]          # the painter's sprite of decoded looks
     assert looks["tiles"].startswith("data:image/png")
-    assert len(codebook.atlas(catalog, name)) == 32       # the codebook's tiles
+    assert Image.open(codebook.atlas(catalog, name)).size[0] > 32   # the codebook's tiles, in its atlas
     assert ex.tiles(model) is ex.tiles(model)             # cached, not recomputed
     catalog.forget([name])
     del model

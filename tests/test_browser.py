@@ -184,12 +184,48 @@ def _open_shipped(page, part: str, recipe: str, described_as: str):
     """Choose the shipped checkpoint whose name contains `part` in the selector and wait until the description
     names `described_as`; skip when it is not built."""
     from vq_explorer.service import operations as ex
-    names = [n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n]
+    names = sorted((n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n), key=lambda n: n != part)
     if not names:
         pytest.skip(f"no {part} checkpoint in checkpoints/ (python -m vq_explorer.commands.rebuild {recipe})")
     page.click("#checkpoint input")
-    page.get_by_role("option", name=names[0]).click()
+    page.get_by_role("option", name=names[0], exact=True).click()
     page.wait_for_function(f"document.querySelector('#checkpoint-about')?.innerText.includes({described_as!r})")
+
+
+def _has(page, selector: str, text: str):
+    page.wait_for_function(f"document.querySelector({selector!r})?.innerText.includes({text!r})")
+
+
+def test_a_switch_fills_the_open_tab_and_each_other_tab_when_it_is_opened(page, shots):
+    """Choosing another checkpoint fills the visible tab at once and each other tab when the visitor opens it:
+    every tab then shows the newly chosen model, and switching back while another tab is open shows that tab's
+    view of the model chosen last. In a fresh tab, so the shared page's model stays as it was."""
+    url = page.url
+    page = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#checkpoint-about p")
+    _open_shipped(page, "cifar10", "cifar10", "cifar10")
+    _has(page, "#recon-summary", "cifar10 test split")               # Reconstruct, the open tab
+    page.get_by_role("tab", name="Codebook", exact=True).click()
+    _has(page, "#codebook-head", "K = 1024")
+    page.wait_for_function("document.querySelector('#codebook-atlas img')?.naturalWidth === 32 * 25 - 1 && "
+                           "document.querySelector('#codebook-atlas img')?.naturalHeight === 32 * 25 - 1")
+    page.screenshot(path=str(shots / "codebook_atlas_cifar10.png"), full_page=True)
+    page.get_by_role("tab", name="Sample").click()
+    _has(page, "#sample-json", "cifar10.safetensors")
+    page.get_by_role("tab", name="Paint codes").click()
+    page.get_by_text("Export / import JSON").click()
+    _has(page, "#paint-json", "cifar10.safetensors")
+    _open_shipped(page, "mnist.safetensors", "mnist", "7×7")           # back, with Paint open
+    _has(page, "#paint-json", '"checkpoint": "mnist.safetensors"')
+    page.get_by_role("tab", name="Codebook", exact=True).click()
+    _has(page, "#codebook-head", "K = 512")
+    page.get_by_role("tab", name="Sample").click()
+    _has(page, "#sample-json", '"checkpoint": "mnist.safetensors"')
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+    page.close()
 
 
 def test_sampling_with_the_transformer_checkpoint(page, shots):

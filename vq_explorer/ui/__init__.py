@@ -25,32 +25,48 @@ CACHE_MAX_AGE = int(os.environ.get("VQE_CACHE_MAX_AGE", 1800))
 DELETE_CACHE = (max(10, CACHE_MAX_AGE // 3), CACHE_MAX_AGE)   # (how often to sweep, age) in seconds
 
 
-def open_checkpoint(catalog: ex.Catalog, name: str, upload=None) -> dict:
+# The views each tab shows for the open checkpoint; the rest of `open_checkpoint`'s views (the description and the
+# class lists) are cheap and always filled. Switching checkpoints fills the visible tab's views at once and each
+# other tab's when it is opened, so a switch costs one tab's first screen, not every tab's.
+TAB_VIEWS = {"reconstruct": ("examples", "reconstruction", "colour_button"), "paint": ("painter", "palette"),
+             "codebook": ("codebook", "atlas", "code"), "sample": ("samples", "sample_controls")}
+FIRST_TAB = "reconstruct"
+
+
+def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None) -> dict:
     """Everything that changes when another checkpoint is chosen, by the name of the view that shows it (a
     view of several components gets a tuple, in the order its tab module lists them). `upload`: the image the
-    visitor uploaded, if any, which Reconstruct shows again through the newly opened model."""
+    visitor uploaded, if any, which Reconstruct shows again through the newly opened model. `tabs`: the tabs
+    whose views to fill (default: all); the others' views are left out."""
     model = catalog.get(name)
     classes = gr.update(choices=[ANY, *ex.class_names(model)], value=ANY)
-    return {"about": describe(model), "examples": reconstruct.example_gallery(catalog, name),
-            "reconstruction": reconstruct.first_screen(catalog, name, upload),
-            "painter": paint.reset(catalog, name),
-            "palette": paint.palette(catalog, name), "paint_class": classes, "sample_class": classes,
-            "codebook": codebook.stats(catalog, name), "atlas": codebook.atlas(catalog, name),
-            "code": codebook.first_code(catalog, name), "samples": sample.first_screen(catalog, name),
-            "sample_controls": sample.masked_controls(catalog, name),
-            "colour_button": reconstruct.colour_button(catalog, upload, name)}
+    make = {"about": lambda: describe(model), "paint_class": lambda: classes, "sample_class": lambda: classes,
+            "examples": lambda: reconstruct.example_gallery(catalog, name),
+            "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
+            "colour_button": lambda: reconstruct.colour_button(catalog, upload, name),
+            "painter": lambda: paint.reset(catalog, name), "palette": lambda: paint.palette(catalog, name),
+            "codebook": lambda: codebook.stats(catalog, name), "atlas": lambda: codebook.atlas(catalog, name),
+            "code": lambda: codebook.first_code(catalog, name),
+            "samples": lambda: sample.first_screen(catalog, name),
+            "sample_controls": lambda: sample.masked_controls(catalog, name)}
+    per_tab = {v for views in TAB_VIEWS.values() for v in views}
+    wanted = {v for t in (TAB_VIEWS if tabs is None else tabs) for v in TAB_VIEWS.get(t, ())}
+    return {key: fill() for key, fill in make.items() if key not in per_tab or key in wanted}
 
 
 def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
     """The components `open_checkpoint` fills and a handler returning their values in that order: each view's
-    value goes to its own components, wherever the view sits in the layout."""
+    value goes to its own components, wherever the view sits in the layout. `handler(name, upload, tab)`
+    fills the views of one tab (and those of every tab) and leaves the other tabs' components as they are."""
     outputs = [c for comps in views.values() for c in comps]
 
-    def handler(name: str, upload=None):
-        values = open_checkpoint(catalog, name, upload)
-        if values.keys() != views.keys():
+    def handler(name: str, upload=None, tab: str | None = None):
+        values = open_checkpoint(catalog, name, upload, None if tab is None else [tab])
+        if values.keys() - views.keys() or (tab is None and views.keys() - values.keys()):
             raise KeyError(f"open_checkpoint fills {sorted(values)}, the layout has {sorted(views)}")
-        return [v for key, comps in views.items() for v in (values[key] if len(comps) > 1 else (values[key],))]
+        return [v for key, comps in views.items()
+                for v in ((values[key] if len(comps) > 1 else (values[key],)) if key in values
+                          else [gr.skip()] * len(comps))]
     return outputs, handler
 
 
@@ -83,16 +99,40 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
             "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]], "reconstruction": rec["outputs"],
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
+        # Which tab the visitor sees, and which checkpoint each tab's views show (per session).
+        current, shown = gr.State(FIRST_TAB), gr.State({})
+
+        def open_visible(name, upload, tab):
+            return [*on_open(name, upload, tab), {tab: name}]
+
+        def opened_tab(tab):
+            def handler(name, upload, seen):
+                if not name or seen.get(tab) == name:
+                    return [*[gr.skip()] * len(outputs), tab, seen]
+                return [*on_open(name, upload, tab), tab, {**seen, tab: name}]
+            return handler
+
         if names:
-            demo.load(guarded(on_open), ckpt, outputs, api_visibility="private")
+            demo.load(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
+                      api_visibility="private")
         demo.load(guarded(lab.first_screen), None, lab_tab["first_screen"], api_visibility="private")
-        ckpt.change(guarded(on_open), [ckpt, rec["upload"]], outputs,   # also a lab model, opened
-                    api_visibility="private")
+        ckpt.change(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],   # also a lab
+                    api_visibility="private")                                                    # model, opened
+        for tab in tabs.children:
+            tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], shown], [*outputs, current, shown],
+                       api_visibility="private", show_progress="minimal")
         # A colour photo seen in grey by a digit model: one click opens the colour model on it.
         rec["to_colour"].click(lambda: gr.update(value=(catalog.colour_models() or [None])[0]), None, ckpt,
                                api_visibility="private")
-        goto_paint = dict(fn=lambda: gr.Tabs(selected="paint"), outputs=tabs, api_visibility="private")
-        lab_tab["opened"].success(lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
+
+        def to_paint(name, seen):   # the painter was just filled for `name`; its palette may be another's
+            palette = gr.skip() if seen.get("paint") == name else paint.palette(catalog, name)
+            return gr.Tabs(selected="paint"), "paint", {**seen, "paint": name}, palette
+        goto_paint = dict(fn=guarded(to_paint), inputs=[ckpt, shown],
+                          outputs=[tabs, current, shown, pnt["palette"]], api_visibility="private")
+        lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
+                                  [*outputs, current, shown], api_visibility="private").success(
+            lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
         rec["send"].click(bind(catalog, paint.import_grid), [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
                                               pnt["tiles_look"]], pnt["outputs"],
                           api_visibility="private").success(**goto_paint)

@@ -3,6 +3,7 @@
 import gradio as gr
 
 from ..service import operations as ex
+from ..service.memo import per_model
 from ..views import render
 from .common import bind, guarded, png
 
@@ -25,13 +26,30 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True):
     return s, render.usage_figure(u, bool(log_scale)), render.pca_figure(ex.code_map(model), u), head
 
 
+ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a row
+
+
+@per_model
+def _atlas(model):
+    return render.atlas_picture(ex.tiles(model), ATLAS_PX, ATLAS_COLS)
+
+
 def atlas(catalog, checkpoint: str):
+    """Every code decoded, in one picture (code k at row k // 32, column k % 32)."""
     try:
         model = catalog.get(checkpoint)
     except ex.UserError:
-        return []
-    u = ex.usage(model)
-    return [(png(t), f"#{k} · {int(u[k])}") for k, t in enumerate(render.tile_images(ex.tiles(model), 40))]
+        return None
+    return png(_atlas(model))
+
+
+def atlas_code(catalog, checkpoint: str, x: int, y: int) -> int:
+    """The code whose tile holds pixel (x, y) of the atlas picture."""
+    pitch = ATLAS_PX + 1
+    code = int(y) // pitch * ATLAS_COLS + int(x) // pitch
+    if not 0 <= int(x) < ATLAS_COLS * pitch or not 0 <= code < catalog.get(checkpoint).config["num_codes"]:
+        raise ex.UserError("click a code's tile in the atlas")
+    return code
 
 
 @guarded
@@ -52,7 +70,8 @@ def show_code(catalog, checkpoint: str, code):
 
 @guarded
 def select_tile(catalog, checkpoint: str, evt: gr.SelectData):
-    return (evt.index, *show_code(catalog, checkpoint, evt.index))
+    code = atlas_code(catalog, checkpoint, *evt.index)   # evt.index: [x, y] in the picture's own pixels
+    return (code, *show_code(catalog, checkpoint, code))
 
 
 def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
@@ -67,8 +86,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
             pca = gr.Plot(label="code vectors", elem_id="codebook-pca")
         with gr.Row():
             with gr.Column(scale=3):
-                tiles = gr.Gallery(label="atlas: every code decoded (#index · uses); click one", columns=16,
-                                   height=360, allow_preview=False, elem_id="codebook-atlas")
+                tiles = gr.Image(label=f"atlas: every code decoded, {ATLAS_COLS} to a row; click one",
+                                 interactive=False, height=360, elem_id="codebook-atlas")
             with gr.Column(scale=2):
                 code = gr.Number(value=0, precision=0, label="code", minimum=0, elem_id="codebook-code")
                 tile = gr.Image(label="decoded look", height=140, interactive=False)

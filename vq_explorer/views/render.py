@@ -129,6 +129,18 @@ def tile_images(tiles: torch.Tensor, px: int = 64) -> list[np.ndarray]:
     return [np.asarray(Image.fromarray(to_rgb(t, None)).resize((px, px), Image.NEAREST)) for t in tiles]
 
 
+def atlas_picture(tiles: torch.Tensor, px: int = 24, cols: int = 32, gap: int = 1) -> np.ndarray:
+    """Every code's decoded look in one picture, `cols` to a row with a white `gap` between them: code k at row
+    k // cols, column k % cols. One picture reaches the page at once, where a gallery of 1,024 took seconds."""
+    pitch = px + gap
+    rows = -(-len(tiles) // cols)
+    out = np.full((rows * pitch - gap, cols * pitch - gap, 3), 255, np.uint8)
+    for k, tile in enumerate(tile_images(tiles, px)):
+        r, c = divmod(k, cols)
+        out[r * pitch:r * pitch + px, c * pitch:c * pitch + px] = tile
+    return out
+
+
 # --- plotly -----------------------------------------------------------------------------------------------
 AXES = dict(gridcolor="#ebf0f8", zerolinecolor="#ebf0f8", linecolor="#ebf0f8", automargin=True)
 
