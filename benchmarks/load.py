@@ -117,12 +117,22 @@ def main():
     ap.add_argument("--new-sessions", action="store_true",
                     help="new clients (sessions) every repeat, as new visitors would be")
     ap.add_argument("--scenario", choices=("mixed", "reconstructs"), default="mixed")
+    ap.add_argument("--temp", type=Path, default=None,
+                    help="the server's temporary folders go here (Gradio's cache in gradio/, the app's in app/), "
+                         "and the files in them are counted after each round")
+    ap.add_argument("--settle", type=float, default=0,
+                    help="seconds to wait idle after the last round, then report memory and files again (what the "
+                         "cache sweep, every VQE_CACHE_MAX_AGE / 3 seconds, leaves)")
     ap.add_argument("--max-growth", type=float, default=None,
                     help="MB: exit 1 if the server's memory after the last round exceeds the first's by more")
     args = ap.parse_args()
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_ANALYTICS_ENABLED": "False"}
+    if args.temp:
+        for sub, var in (("gradio", "GRADIO_TEMP_DIR"), ("app", "TMPDIR")):
+            (args.temp / sub).mkdir(parents=True, exist_ok=True)
+            env[var] = str(args.temp / sub)
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
@@ -171,10 +181,15 @@ def main():
                 print(f"repeat {rep + 1}: {len(results)} requests in {wall:.0f} s ({len(results) / wall:.1f}/s, "
                       f"server CPU {(cpu_seconds(server.pid) - cpu0) / wall:.0%} of one core), "
                       f"{len(errors)} errors, p50 {p50:.2f} s, p95 {p95:.2f} s, "
-                      f"server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)", flush=True)
+                      f"server RSS {memory[-1][0]:.0f} MB (peak {memory[-1][1]:.0f} MB)"
+                      + (f", files: {files(args.temp)}" if args.temp else ""), flush=True)
                 for e in errors[:5]:
                     print("   ", e)
                 all_results += results
+            if args.settle:
+                time.sleep(args.settle)
+                print(f"after {args.settle:.0f} s idle: server RSS {rss_mb(server.pid)[0]:.0f} MB"
+                      + (f", files: {files(args.temp)}" if args.temp else ""), flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -200,6 +215,15 @@ def main():
     if too_much:
         print(f"memory grew by more than the {args.max_growth:.0f} MB allowed")
     sys.exit(1 if too_much or any(r[2] for r in all_results) else 0)
+
+
+def files(temp: Path) -> str:
+    """How many files the server's temporary folders hold, and their size."""
+    out = []
+    for sub in ("gradio", "app"):
+        paths = [p for p in (temp / sub).rglob("*") if p.is_file()]
+        out.append(f"{sub} {len(paths)} ({sum(p.stat().st_size for p in paths) / 1e6:.1f} MB)")
+    return ", ".join(out)
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float]:

@@ -19,18 +19,24 @@ from ..service.operations import UserError
 log = logging.getLogger("vq_explorer.ui")
 _TMP = Path(tempfile.mkdtemp(prefix="vq-explorer-"))
 _last_prune = [0.0]
+# Files here are handed to Gradio, which copies them into its own cache: 15 minutes is ample, and a shorter
+# VQE_CACHE_MAX_AGE (how long Gradio's copies are kept) shortens it too.
+TEMP_MAX_AGE = min(900, int(os.environ.get("VQE_CACHE_MAX_AGE", 1800)))
 
 
 def temp_file(suffix: str, prefix: str = "") -> str:
-    """A new empty file in the app's temporary folder, which is swept of files older than 15 minutes (so a
-    long-running Space does not fill its disk)."""
+    """A new empty file in the app's temporary folder, which is swept of files older than TEMP_MAX_AGE seconds
+    (so a long-running Space does not fill its disk)."""
     fd, path = tempfile.mkstemp(suffix=suffix, prefix=prefix, dir=_TMP)
     os.close(fd)
-    if time.time() - _last_prune[0] > 60:
+    if time.time() - _last_prune[0] > min(60, TEMP_MAX_AGE / 3):
         _last_prune[0] = time.time()
         for p in _TMP.iterdir():
-            if time.time() - p.stat().st_mtime > 900:
-                p.unlink(missing_ok=True)
+            try:
+                if time.time() - p.stat().st_mtime > TEMP_MAX_AGE:
+                    p.unlink(missing_ok=True)
+            except FileNotFoundError:   # another thread swept it first
+                pass
     return path
 
 
