@@ -192,6 +192,15 @@ def _open_shipped(page, part: str, recipe: str, described_as: str):
     page.wait_for_function(f"document.querySelector('#checkpoint-about')?.innerText.includes({described_as!r})")
 
 
+def _fresh_page(page):
+    """A visitor's new tab on the same app, its checkpoint opened."""
+    fresh = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+    fresh.set_default_timeout(60_000)
+    fresh.goto(page.url)
+    fresh.wait_for_selector("#checkpoint-about p")
+    return fresh
+
+
 def _has(page, selector: str, text: str):
     page.wait_for_function(f"document.querySelector({selector!r})?.innerText.includes({text!r})")
 
@@ -200,11 +209,7 @@ def test_a_switch_fills_the_open_tab_and_each_other_tab_when_it_is_opened(page, 
     """Choosing another checkpoint fills the visible tab at once and each other tab when the visitor opens it:
     every tab then shows the newly chosen model, and switching back while another tab is open shows that tab's
     view of the model chosen last. In a fresh tab, so the shared page's model stays as it was."""
-    url = page.url
-    page = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.wait_for_selector("#checkpoint-about p")
+    page = _fresh_page(page)
     _open_shipped(page, "cifar10", "cifar10", "cifar10")
     _has(page, "#recon-summary", "cifar10 test split")               # Reconstruct, the open tab
     page.get_by_role("tab", name="Codebook", exact=True).click()
@@ -266,11 +271,7 @@ def test_the_fashion_model_reconstructs_an_uploaded_item_and_samples_its_classes
     """The second greyscale domain: open the Fashion-MNIST checkpoint, upload a clothing item, see it rebuilt
     with its error and surprise maps, and sample a class chosen by its name. In a visitor's fresh tab: the shared
     page's upload already holds a digit, and the editor then offers no empty file input."""
-    url = page.url
-    page = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.wait_for_selector("#checkpoint-about p")
+    page = _fresh_page(page)
     _open_shipped(page, "fashion", "fashion_mnist", "fashion_mnist")
     page.get_by_role("tab", name="Reconstruct").click()
     item = np.load(Path(__file__).parent / "fixtures" / "fashion_mnist_test_1000.npz")["images"][0, 0]

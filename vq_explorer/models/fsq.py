@@ -40,11 +40,16 @@ class FSQ(UsageStats, nn.Module):
         self.register_buffer("unused_steps", torch.zeros(self.num_codes, dtype=torch.long))
         self.register_buffer("usage", torch.zeros(self.num_codes))
 
-    def _round(self, h: torch.Tensor) -> torch.Tensor:
-        """(N, D) projections → integer levels in [-(L//2), (L-1)//2] per dimension, rounded straight-through."""
+    def bound(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, D) projections squashed into each dimension's range, before rounding: the level each is rounded
+        to is its nearest integer in [-(L//2), (L-1)//2]."""
         half = (self._levels - 1) * (1 + 1e-3) / 2
         offset = (self._levels % 2 == 0).float() * 0.5      # even L: levels −L/2 … L/2 − 1
-        bounded = torch.tanh(h + torch.atanh(offset / half)) * half - offset
+        return torch.tanh(h + torch.atanh(offset / half)) * half - offset
+
+    def _round(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, D) projections → integer levels per dimension, rounded straight-through."""
+        bounded = self.bound(h)
         return bounded + (bounded.round() - bounded).detach()
 
     def _to_index(self, levels: torch.Tensor) -> torch.Tensor:

@@ -31,14 +31,18 @@ def _broadcast(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest code for each row of z (N, d).
+def code_scores(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(N, K) scores whose argmin over K is each row's nearest code: ||z - e||² less ||z||².
 
     ||z - e||² = ||z||² - 2 z·e + ||e||²: one (N, K) matrix product, never an (N, K, d) tensor.
     ||z||² is the same for every code, so it does not change the argmin and is left out.
     """
-    dist2 = codebook.pow(2).sum(1) - 2 * z @ codebook.t()
-    return dist2.argmin(1)
+    return codebook.pow(2).sum(1) - 2 * z @ codebook.t()
+
+
+def nearest_code(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest code for each row of z (N, d); of equally near codes, the lowest index."""
+    return code_scores(z, codebook).argmin(1)
 
 
 def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
