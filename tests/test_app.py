@@ -29,8 +29,10 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
     for view in ("paint_class", "sample_class"):
         assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
     assert out["code"][0] == explorer.telling_code(catalog.get(NAME))
-    original, recon, *_, summary, grid_json = out["reconstruction"]   # first screens: never empty panels
-    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary
+    original, recon, _, _, _, summary, grid_json, token, *quantization = out["reconstruction"]   # first screens:
+    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary          # never empty panels
+    error_map, margin_map, _, cell_text, *_ = quantization        # and the closest call of its quantization
+    assert Image.open(error_map).size == Image.open(margin_map).size and "cell (" in cell_text
     assert json.loads(grid_json)["grid"] == catalog.get(NAME).encode(
         catalog.get(NAME).examples[:1].float() / 255)[0].tolist()
     grid_pic, decoded, _, status, grids = out["samples"]
@@ -59,6 +61,38 @@ def test_a_switch_fills_only_the_asked_tabs_views_and_leaves_the_others_as_they_
     assert skipped and all(got[c] == gr.skip() for c in skipped)
 
 
+def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png_file, catalog):
+    """After a reconstruction: both maps at the grid's shape, the closest call shown first, a click on a map
+    opening that cell (its ranked codes, the chosen one first and the model's own), and the runner-up's grid
+    differing from the reconstructed one in that cell alone."""
+    from vq_explorer.service import quantization as Q
+    from vq_explorer.ui import quantize, reconstruct
+    from vq_explorer.views import render
+    *_, grid_json, token = reconstruct.reconstruct(catalog, png_file, NAME)
+    grid = np.array(json.loads(grid_json)["grid"])
+    error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, NAME, token)
+    px = render.cell_px_for(grid.shape)
+    assert Image.open(error_map).size == Image.open(margin_map).size == (7 * px, 7 * px)
+    name, x = quantize.recall(token)
+    q = Q.quantization(catalog.get(name), x)
+    first = quantize.closest_call(q)
+    assert f"cell ({first[0]}, {first[1]})" in text and float(q.margin[first]) == float(q.margin.min())
+    for row, col in ((0, 0), (3, 5), (6, 6)):
+        event = gr.SelectData(None, {"index": [col * px + px // 2, row * px + 1], "value": None})
+        *_, text, chart, nearest, picture, swapped = quantize.select(catalog, NAME, token, event)
+        assert text.startswith(f"**cell ({row}, {col})**: code **{grid[row, col]}**")
+        assert nearest[0][1].startswith(f"#{grid[row, col]} ·") and nearest[0][1].endswith("chosen")
+        assert len(nearest) == Q.TOP and Image.open(picture).size[0] > Image.open(picture).size[1]
+        runner_up = int(nearest[1][1].split(" ")[0][1:])
+        other = np.array(json.loads(swapped)["grid"])
+        assert other[row, col] == runner_up != grid[row, col] and (other != grid).sum() == 1
+        assert list(chart.data[0].y) == pytest.approx(q.z[row, col].tolist(), abs=1e-6)
+    with pytest.raises(gr.Error, match="click a cell"):
+        quantize.select(catalog, NAME, token, gr.SelectData(None, {"index": [7 * px + 3, 2], "value": None}))
+    with pytest.raises(gr.Error, match="reconstruct"):
+        quantize.select(catalog, NAME, "gone", gr.SelectData(None, {"index": [1, 1], "value": None}))
+
+
 def test_each_view_goes_to_its_own_components(catalog):
     """The handler lays each named view's values onto that view's components, whatever the order of the views;
     a layout that misses a view fails loudly instead of shifting every later value."""
@@ -78,7 +112,7 @@ def test_each_view_goes_to_its_own_components(catalog):
 def test_reconstruct_handler_outputs(png_file, catalog):
     from vq_explorer.ui import reconstruct
     outputs = reconstruct.reconstruct(catalog, png_file, NAME)
-    original, recon, error, grid_fig, surprise_fig, summary, grid_json = outputs
+    original, recon, error, grid_fig, surprise_fig, summary, grid_json, token = outputs
     for p in (original, recon, error):
         assert Image.open(p).size[0] >= 224   # enlarged for display
     from vq_explorer.service import operations as ex
@@ -331,6 +365,24 @@ def test_client_reconstruct(client, png_file):
     original, recon, error, grid_fig, surprise_fig, summary, grid_json = out
     assert Image.open(recon).size[0] >= 224 and "PSNR" in summary
     assert np.array(json.loads(grid_json)["grid"]).shape == (7, 7)
+
+
+def test_client_quantization_returns_the_grid_and_both_maps(client, png_file, catalog):
+    from gradio_client import handle_file
+
+    from vq_explorer.service import operations as ex
+    from vq_explorer.service import quantization as Q
+    out = client.predict(handle_file(png_file), NAME, api_name="/quantization")
+    model = catalog.get(NAME)
+    x, _ = ex.load_image(model, png_file)
+    q = Q.quantization(model, x)
+    assert out["checkpoint"] == NAME and out["kind"] == "vq"
+    assert out["grid"] == model.encode(x)[0].tolist() == q.grid.tolist()
+    assert np.allclose(out["error"], q.error.numpy(), rtol=1e-5) and np.array(out["margin"]).shape == (7, 7)
+    with pytest.raises(Exception, match="not an image"):
+        bad = png_file.replace(".png", ".txt.png")
+        open(bad, "w").write("hello")
+        client.predict(handle_file(bad), NAME, api_name="/quantization")
 
 
 @pytest.mark.slow

@@ -97,7 +97,8 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
         outputs, on_open = views_on_open(catalog, {
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
-            "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]], "reconstruction": rec["outputs"],
+            "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]],
+            "reconstruction": [*rec["outputs"], *rec["quantization"]],
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
         # Which tab the visitor sees, and which checkpoint each tab's views show (per session).
         current, shown = gr.State(FIRST_TAB), gr.State({})
@@ -133,9 +134,10 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
         lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
                                   [*outputs, current, shown], api_visibility="private").success(
             lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
-        rec["send"].click(bind(catalog, paint.import_grid), [rec["grid_json"], ckpt, pnt["hist"], pnt["region"],
-                                              pnt["tiles_look"]], pnt["outputs"],
-                          api_visibility="private").success(**goto_paint)
+        for button, grid in ((rec["send"], rec["grid_json"]), (rec["swap"], rec["swapped"])):
+            button.click(bind(catalog, paint.import_grid), [grid, ckpt, pnt["hist"], pnt["region"],
+                                                            pnt["tiles_look"]], pnt["outputs"],
+                         api_visibility="private").success(**goto_paint)
         smp["to_painter"].click(
             sample.first_grid_json, smp["grids"], pnt["json"], api_visibility="private").success(
             bind(catalog, paint.import_grid), [pnt["json"], ckpt, pnt["hist"], pnt["region"], pnt["tiles_look"]],

@@ -5,6 +5,7 @@ import gradio as gr
 from ..service import operations as ex
 from ..views import render
 from ..views.results import DATASETS
+from . import quantize
 from .common import bind, guarded, png
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
@@ -33,7 +34,7 @@ def colour_button(catalog, upload, name: str):
 
 def show(rec: ex.Reconstruction, name: str, catalog=None):
     """Reconstruction → the tab's outputs (original, reconstruction, error, grid plot, surprise plot, summary,
-    grid JSON)."""
+    grid JSON, and the token by which the quantization panel finds the input again)."""
     other = colour_model_for(catalog, rec.colour_input, name) if catalog is not None else None
     dataset = catalog.get(name).config.get("dataset", "") if other is not None else ""
     trained_on = DATASETS.get(dataset, dataset)
@@ -60,7 +61,7 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
             render.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
                                f"code grid, {h}×{w} (index on hover)"),
             render.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno"),
-            summary, ex.grid_json(rec.grid, name))
+            summary, ex.grid_json(rec.grid, name), quantize.remember(name, rec.original[None]))
 
 
 @guarded
@@ -93,14 +94,16 @@ def first_screen(catalog, checkpoint: str, upload=None):
     model" shows the same photo again), else the first shipped example already reconstructed, not empty panels
     (nothing for a checkpoint without examples)."""
     model = catalog.get(checkpoint)
+    shown = None
     if upload:
         try:
-            return show(ex.reconstruct_file(model, upload), checkpoint, catalog)
+            shown = show(ex.reconstruct_file(model, upload), checkpoint, catalog)
         except ex.UserError:
             pass   # (it was refused when it was uploaded, and said why then)
-    if model.examples is None:
-        return (None,) * 6 + ("",)
-    return show(ex.reconstruct_example(model, 0), checkpoint)
+    if shown is None and model.examples is None:
+        return (None,) * 6 + ("", None) + quantize.panel(catalog, checkpoint, None)
+    shown = shown or show(ex.reconstruct_example(model, 0), checkpoint)
+    return shown + quantize.panel(catalog, checkpoint, shown[-1])
 
 
 def example_gallery(catalog, checkpoint: str):
@@ -145,13 +148,50 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                     send = gr.Button("Send this grid to the painter ✎", elem_id="recon-send")
                     to_colour = gr.Button("Open the colour model", visible=False, variant="primary",
                                           elem_id="recon-open-colour")
-        outputs = [original, recon, error, grid_plot, surprise, summary, grid_json]
+        token = gr.State()   # which input the quantization panel below explains
+        quant, swapped, swap_btn = _quantization_panel()
+        outputs = [original, recon, error, grid_plot, surprise, summary, grid_json, token]
+        explain = dict(fn=bind(catalog, quantize.panel), inputs=[checkpoint, token], outputs=quant,
+                       api_visibility="private")
         hide = dict(fn=lambda: gr.update(visible=False), outputs=to_colour, api_visibility="private")
         upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs, api_name="reconstruct").then(
-            bind(catalog, colour_button), [upload, checkpoint], to_colour, api_visibility="private")
+            bind(catalog, colour_button), [upload, checkpoint], to_colour, api_visibility="private").then(
+            **explain)
         draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,
-                       api_visibility="undocumented").then(**hide)
+                       api_visibility="undocumented").then(**hide).then(**explain)
         gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs,
-                       api_visibility="undocumented").then(**hide)
+                       api_visibility="undocumented").then(**hide).then(**explain)
+        for cell_map in quant[:2]:
+            cell_map.select(bind(catalog, quantize.select), [checkpoint, token], quant,
+                            api_visibility="undocumented")
+        api_button = gr.Button(visible=False)   # /quantization: for gradio_client, no button on the page
+        api_json = gr.JSON(visible=False)
+        api_button.click(bind(catalog, quantize.api), [upload, checkpoint], api_json, api_name="quantization")
     return {"gallery": gallery, "grid_json": grid_json, "send": send, "outputs": outputs, "upload": upload,
-            "to_colour": to_colour}
+            "to_colour": to_colour, "quantization": quant, "swapped": swapped, "swap": swap_btn}
+
+
+def _quantization_panel():
+    """The components of the quantization panel, in the order `quantize` fills them, the runner-up's grid and
+    the button that sends it to the painter."""
+    with gr.Accordion("The quantization step: which code each cell got, and how close the call was", open=True,
+                      elem_id="recon-quantization"):
+        intro = gr.Markdown(elem_id="recon-quant-intro")
+        with gr.Row():
+            error_map = gr.Image(label="error ‖z − e‖² per cell (bright: the codebook fits badly); click a cell",
+                                 interactive=False, height=280, elem_id="recon-qerror")
+            margin_map = gr.Image(label="margin to the runner-up (dark: a coin toss); click a cell",
+                                  interactive=False, height=280, elem_id="recon-margin")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                text = gr.Markdown(elem_id="recon-cell")
+                chart = gr.Plot(label="z at the cell", elem_id="recon-z")
+            with gr.Column(scale=1, min_width=300):
+                nearest = gr.Gallery(label="its nearest codes, decoded (#code · distance)", columns=8, height=150,
+                                     allow_preview=False, elem_id="recon-nearest")
+                picture = gr.Image(label="decoded with the chosen code | with the runner-up in this cell",
+                                   interactive=False, height=220, elem_id="recon-swap")
+                swapped = gr.Code(visible=False, language="json", elem_id="recon-swapped")
+                swap_btn = gr.Button("Send the grid with the runner-up to the painter ✎", size="sm",
+                                     elem_id="recon-swap-send")
+    return [error_map, margin_map, intro, text, chart, nearest, picture, swapped], swapped, swap_btn

@@ -53,6 +53,32 @@ def error_map(err: torch.Tensor, size: int = 256) -> np.ndarray:
     return a.repeat(scale, 0).repeat(scale, 1)
 
 
+def cell_map(values: torch.Tensor, top: float, size: int = 256, reverse: bool = False,
+             mark: tuple[int, int] | None = None) -> np.ndarray:
+    """(h, w) values per cell → an 'inferno' picture, 0 black to ≥ `top` bright yellow (`reverse`: the other way
+    round), each cell a square of at least 4 px with a thin grid between cells where they are large enough;
+    `mark` outlines one cell in cyan. Clicks on it map back to cells by integer division."""
+    v = np.nan_to_num(values.cpu().numpy().astype(np.float64), nan=0.0, posinf=top, neginf=0.0)
+    level = np.clip(v / top, 0, 1)
+    a = _inferno()[((1 - level if reverse else level) * 255).round().astype(np.int64)]
+    px = cell_px_for(values.shape, size)
+    a = a.repeat(px, 0).repeat(px, 1)
+    if px >= 12:   # a faint grid: where one cell ends
+        a[px - 1::px, :] = a[px - 1::px, :] // 2 + 64
+        a[:, px - 1::px] = a[:, px - 1::px] // 2 + 64
+    if mark is not None:
+        r, c = mark
+        t = max(1, px // 8)
+        box = a[r * px:(r + 1) * px, c * px:(c + 1) * px]
+        box[:t], box[-t:], box[:, :t], box[:, -t:] = (0, 255, 255), (0, 255, 255), (0, 255, 255), (0, 255, 255)
+    return np.ascontiguousarray(a)
+
+
+def cell_px_for(shape, size: int = 256) -> int:
+    """Pixels per cell in `cell_map` for a grid of `shape`: the picture about `size` wide, at least 4 px a cell."""
+    return max(4, size // max(shape))
+
+
 @lru_cache(maxsize=16)
 def _font(size: int):
     try:
@@ -193,6 +219,19 @@ def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: s
                          colorbar=dict(title=unit) if values is not None else None)
     return _figure(heatmap, title, 340, xaxis=dict(constrain="domain"),
                    yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain"))
+
+
+def vector_figure(z: list[float], code: list[float] | None = None, title: str = "") -> go.Figure:
+    """A cell's encoder vector z as bars, and the chosen code's vector beside it as dots (what replaced it)."""
+    dims = list(range(len(z)))
+    traces = [go.Bar(x=dims, y=z, name="z (encoder)", marker_color="#636efa",
+                     hovertemplate="dimension %{x}<br>z %{y:.3f}<extra></extra>")]
+    if code is not None:
+        traces.append(go.Scatter(x=dims, y=code, mode="markers", name="chosen code e",
+                                 marker=dict(color="#ef553b", size=7),
+                                 hovertemplate="dimension %{x}<br>e %{y:.3f}<extra></extra>"))
+    return _figure(traces, title, 260, xaxis=dict(title="dimension"), showlegend=code is not None,
+                   legend=dict(orientation="h", y=1.15))
 
 
 def usage_figure(counts: torch.Tensor, log_scale: bool = True) -> go.Figure:

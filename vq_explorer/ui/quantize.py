@@ -1,0 +1,143 @@
+"""The Reconstruct tab's quantization panel: where the codebook fits the image badly, where the choice of code was
+a coin toss, and for a clicked cell the encoder's vector, its nearest codes and what the runner-up would draw."""
+
+import json
+import secrets
+import threading
+from collections import OrderedDict
+
+import gradio as gr
+import torch
+
+from ..service import operations as ex
+from ..service import quantization as Q
+from ..views import render
+from .common import guarded, png
+
+INTRO = """**The quantization step.** Each cell's encoder output **z** is replaced by the nearest of the K codes.
+The **error** map is ‖z − e‖² for the chosen code e: the commitment loss of each cell, bright where the codebook
+fits the image badly. The **margin** map is how much nearer the chosen code was than the runner-up, (d₂ − d₁) / d₁:
+dark cells were close calls, where a tiny change of the input would flip the code. **Click a cell** on either
+map to see its z, its nearest codes, and what the decoder draws with the runner-up instead."""
+FSQ_INTRO = """**The quantization step (FSQ).** This model has no codebook to search: each cell's encoder output
+is projected to a few numbers, and each number is rounded to one of its levels. The **error** map is the squared
+rounding error; the **margin** map is how far the number nearest its half-way point was from flipping to the next
+level (dark: a close call). **Click a cell** on either map to see its numbers and their rounding."""
+MARGIN_TOP = 0.5     # margins at or above 50% are all shown bright: a clear win
+_RECENT, _LOCK, _KEEP = OrderedDict(), threading.Lock(), 64   # the model inputs of recent reconstructions
+
+
+def remember(name: str, x: torch.Tensor) -> str:
+    """Keep a reconstructed input so that a click on its maps can be answered; the oldest go first (a bounded
+    store on the server, so a session's state holds only this token)."""
+    token = secrets.token_hex(8)
+    with _LOCK:
+        _RECENT[token] = (name, x.detach().cpu().clone())
+        while len(_RECENT) > _KEEP:
+            _RECENT.popitem(last=False)
+    return token
+
+
+def recall(token) -> tuple[str, torch.Tensor]:
+    with _LOCK:
+        if token not in _RECENT:
+            raise ex.UserError("reconstruct an image first (the last one is no longer held: reconstruct it again)")
+        return _RECENT[token]
+
+
+def _analysis(catalog, token):
+    name, x = recall(token)
+    model = catalog.get(name)
+    return name, model, Q.quantization(model, x)
+
+
+def closest_call(q: Q.Quantization) -> tuple[int, int]:
+    """The cell whose choice was nearest a coin toss: where the panel opens."""
+    return divmod(int(q.margin.flatten().argmin()), q.grid.shape[1])
+
+
+@guarded
+def panel(catalog, checkpoint: str, token):
+    """After a reconstruction: both maps, and the closest call's cell shown in detail."""
+    if not token:
+        return (None,) * 2 + ("",) + (None,) * 3 + ("", None)
+    name, model, q = _analysis(catalog, token)
+    return _outputs(catalog, name, model, q, *closest_call(q))
+
+
+@guarded
+def select(catalog, checkpoint: str, token, evt: gr.SelectData):
+    """A click on either map: that cell in detail."""
+    name, model, q = _analysis(catalog, token)
+    px = render.cell_px_for(q.grid.shape)
+    x, y = evt.index
+    row, col = int(y) // px, int(x) // px
+    if not (0 <= row < q.grid.shape[0] and 0 <= col < q.grid.shape[1]):
+        raise ex.UserError("click a cell of the map")
+    return _outputs(catalog, name, model, q, row, col)
+
+
+def _outputs(catalog, name, model, q, row, col):
+    """(error map, margin map, intro, cell text, z chart, nearest codes, chosen | runner-up picture, the grid
+    with the runner-up as JSON)."""
+    c = Q.cell(model, q, row, col)
+    mark = (row, col)
+    error_top = max(float(q.error.max()), 1e-12)
+    maps = (png(render.cell_map(q.error, error_top, mark=mark)),
+            png(render.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=mark)))
+    tiles = ex.tiles(model)
+    codes = c["codes"]
+    if q.fsq:
+        text = _fsq_text(c)
+        nearest = [(png(render.to_rgb(tiles[k], 64)), f"#{k}" + (" · chosen" if i == 0 else " · one flip away"))
+                   for i, k in enumerate(codes)]
+        chart = render.vector_figure(c["z"], c["levels"], f"cell ({row}, {col}): its {len(c['z'])} numbers "
+                                                         "and their levels")
+    else:
+        text = _vq_text(c, Q.typical_error(model))
+        nearest = [(png(render.to_rgb(tiles[k], 64)), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
+                   for i, (k, d) in enumerate(zip(codes, c["distances"], strict=True))]
+        e = model.vqvae.quantizer.codebook[c["code"]].detach().cpu().tolist()
+        chart = render.vector_figure(c["z"], e, f"cell ({row}, {col}): z and the chosen code {c['code']}")
+    runner_up = codes[1] if len(codes) > 1 else None
+    picture, swapped = None, None
+    if runner_up is not None:
+        grids = q.grid[None].repeat(2, 1, 1)
+        grids[1, row, col] = runner_up
+        decoded = model.decode(grids)
+        picture = png(render.image_sheet(decoded, nrow=2, size=384))
+        swapped = json.dumps({"checkpoint": name, "grid": grids[1].tolist()})
+    return (*maps, FSQ_INTRO if q.fsq else INTRO, text, chart, nearest, picture, swapped)
+
+
+def _vq_text(c: dict, typical: float | None) -> str:
+    d1, d2 = c["distances"][0], c["distances"][1]
+    won = "a tie (equally near; the lower index wins)" if d2 == d1 else f"won by {(d2 - d1) / max(d1, 1e-12):.1%}"
+    versus = f" (a typical cell of the shipped test images: {typical:.3g})" if typical is not None else ""
+    return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** at distance {d1:.3g} {won} over code "
+            f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}. Below: the "
+            f"image as decoded with code {c['code']} (left) and with code {c['codes'][1]} in this cell (right).")
+
+
+def _fsq_text(c: dict) -> str:
+    rows = "\n".join(f"| {i} | {v:+.3f} | {int(lv):+d} | {f:.3f} |"
+                     for i, (v, lv, f) in enumerate(zip(c["z"], c["levels"], c["to_flip"], strict=True)))
+    flip = (f" Rounding dimension {c['flip_dim']} the other way gives code **{c['codes'][1]}** (right, below)."
+            if len(c["codes"]) > 1 else " The dimension nearest its boundary is at the end of its range.")
+    return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}**, squared rounding error {c['error']:.3g}."
+            f"{flip}\n\n| dimension | value | level | distance from flipping |\n|---|---|---|---|\n{rows}")
+
+
+@guarded
+def api(catalog, image_file, checkpoint: str = ""):
+    """The /quantization endpoint: an image file in; the chosen grid, the error map and the margin map out, as
+    JSON (each h × w; a margin of null: z sat exactly on its code)."""
+    if not image_file:
+        raise ex.UserError("upload an image first")
+    name = checkpoint or catalog.default()
+    model = catalog.get(name)
+    x, _ = ex.load_image(model, image_file)
+    q = Q.quantization(model, x)
+    margin = [[None if v == float("inf") else v for v in row] for row in q.margin.tolist()]
+    return {"checkpoint": name, "kind": "fsq" if q.fsq else "vq", "grid": q.grid.tolist(),
+            "error": q.error.tolist(), "margin": margin}
