@@ -96,6 +96,34 @@ def test_reconstruct_opens_on_an_example_then_takes_an_upload(page, shots, tmp_p
     page.screenshot(path=str(shots / "reconstruct.png"), full_page=True)
 
 
+def click_cell(page, selector: str, row: int, col: int, side: int):
+    """Click the middle of cell (row, col) of a side × side map shown as a picture."""
+    box = page.query_selector(selector).bounding_box()
+    page.mouse.click(box["x"] + box["width"] * (col + 0.5) / side, box["y"] + box["height"] * (row + 0.5) / side)
+
+
+def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, shots):
+    """After the upload above: the error and margin maps, a click on a cell of either opening that cell — its
+    eight nearest codes decoded, the chosen one first — and the grid with the runner-up sent to the painter."""
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (')")
+    page.locator("#recon-qerror img").scroll_into_view_if_needed()
+    click_cell(page, "#recon-qerror img", 2, 3, 7)
+    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (2, 3)')")
+    click_cell(page, "#recon-margin img", 5, 1, 7)
+    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (5, 1)')")
+    page.wait_for_function("document.querySelectorAll('#recon-nearest img').length === 8")
+    chosen = page.inner_text("#recon-cell").split("code ")[1].split(" ")[0]
+    assert f"#{chosen}" in page.inner_text("#recon-nearest")
+    page.wait_for_selector("#recon-swap img")
+    page.wait_for_selector("#recon-z .js-plotly-plot")
+    page.locator("#recon-quantization").screenshot(path=str(shots / "reconstruct_quantization.png"))
+    page.click("#recon-swap-send")
+    page.wait_for_selector("#paint-canvas canvas", state="visible")
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+
+
 def _rarest_code(page, catalog) -> int:
     """A code that the painter's grid surely does not hold everywhere: the palette's last (least used) entry."""
     from vq_explorer.service import operations as ex

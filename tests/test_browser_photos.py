@@ -72,6 +72,17 @@ def test_a_colour_photo_is_offered_the_colour_model_and_reaches_the_painter_whol
     page.wait_for_selector("#recon-surprise .js-plotly-plot")
     page.screenshot(path=str(shots / "reconstruct_photo.png"), full_page=True)
 
+    # the quantization maps of the photo's 64×64 grid: a click lands on its cell
+    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (')")
+    page.locator("#recon-qerror img").scroll_into_view_if_needed()
+    box = page.query_selector("#recon-qerror img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 20.5 / 64, box["y"] + box["height"] * 40.5 / 64)
+    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (40, 20)')")
+    page.wait_for_function("document.querySelectorAll('#recon-nearest img').length === 8")
+    page.wait_for_selector("#recon-swap img")
+    page.locator("#recon-quantization").screenshot(path=str(shots / "reconstruct_quantization_photo.png"))
+    page.locator("#recon-send").scroll_into_view_if_needed()
+
     page.click("#recon-send")
     page.wait_for_function("(() => { const c = document.querySelector('#paint-canvas canvas'); "
                            "return c && c.width >= 64 * 8 && c.height >= 64 * 8; })()")

@@ -163,15 +163,16 @@ def test_short_load_run_has_no_errors():
 @pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "checkpoints" / "cifar10.safetensors").exists(), reason="needs the shipped models")
 def test_rounds_of_reconstructs_level_off_in_memory_and_files(tmp_path):
-    """benchmarks/load.py's reconstructs scenario in three short rounds, new visitors each round, against
+    """benchmarks/load.py's reconstructs scenario in four short rounds, new visitors each round, against
     `python app.py` with the bounds a long-running Space relies on made small: the session cap (6) and the
-    cache sweep (files older than 6 s). The rounds' 120 uploads and their pictures must not pile up: Gradio's
+    cache sweep (files older than 6 s). The rounds' 160 uploads and their pictures must not pile up: Gradio's
     cache is swept back to a fraction once the server is idle, the app's own temporary folder stops growing
-    round by round, and the server's memory after the last round stays within 100 MB of the first round's
-    (a gross leak; the per-1,000-request figure is the benchmark's)."""
+    round by round, and the server's memory after the last round stays within 100 MB of the first warm round's
+    (the first loads the colour model and grows the buffers: +50 to +100 MB here). That bound catches a gross
+    leak; the per-1,000-request figure is the benchmark's."""
     import re
     cmd = [sys.executable, str(ROOT / "benchmarks" / "load.py"), "--scenario", "reconstructs", "--clients", "4",
-           "--requests", "10", "--repeats", "3", "--new-sessions", "--temp", str(tmp_path), "--settle", "16",
+           "--requests", "10", "--repeats", "4", "--new-sessions", "--temp", str(tmp_path), "--settle", "16",
            "--max-growth", "100", "--deadline", "240"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "VQE_CACHE_MAX_AGE": "6", "VQE_MAX_SESSIONS": "6"})
@@ -179,6 +180,6 @@ def test_rounds_of_reconstructs_level_off_in_memory_and_files(tmp_path):
     rounds = [tuple(map(int, m))
               for m in re.findall(r"repeat \d+: .* files: gradio (\d+) .*, app (\d+) ", out.stdout)]
     idle = int(re.search(r"after 16 s idle: .* files: gradio (\d+) ", out.stdout).group(1))
-    assert len(rounds) == 3 and "| /reconstruct (photo) | 12 | 0 |" in out.stdout, out.stdout
+    assert len(rounds) == 4 and "| /reconstruct (photo) | 16 | 0 |" in out.stdout, out.stdout
     assert idle <= rounds[-1][0] / 2, (rounds, idle)            # Gradio's cache, swept
-    assert rounds[2][1] <= 1.25 * rounds[1][1], rounds          # the app's temporary files, swept
+    assert rounds[3][1] <= 1.25 * rounds[2][1], rounds          # the app's temporary files, swept

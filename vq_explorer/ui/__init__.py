@@ -5,7 +5,7 @@ import os
 import gradio as gr
 
 from ..service import operations as ex
-from . import codebook, lab, paint, reconstruct, sample, tradeoff
+from . import codebook, lab, paint, quantize, reconstruct, sample, tradeoff
 from .common import bind, guarded
 from .words import ANY, describe
 
@@ -135,9 +135,12 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
                                   [*outputs, current, shown], api_visibility="private").success(
             lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
         for button, grid in ((rec["send"], rec["grid_json"]), (rec["swap"], rec["swapped"])):
+            # the grid, then the quantization of the image it came from, in the painter's panel too
             button.click(bind(catalog, paint.import_grid), [grid, ckpt, pnt["hist"], pnt["region"],
                                                             pnt["tiles_look"]], pnt["outputs"],
-                         api_visibility="private").success(**goto_paint)
+                         api_visibility="private").success(**goto_paint).success(
+                lambda token: token, rec["token"], pnt["token"], api_visibility="private").then(
+                bind(catalog, quantize.panel), [ckpt, pnt["token"]], pnt["quantization"], api_visibility="private")
         smp["to_painter"].click(
             sample.first_grid_json, smp["grids"], pnt["json"], api_visibility="private").success(
             bind(catalog, paint.import_grid), [pnt["json"], ckpt, pnt["hist"], pnt["region"], pnt["tiles_look"]],

@@ -13,6 +13,7 @@ from torchvision.utils import make_grid
 from ..service import operations as ex
 from ..service.memo import per_model
 from ..views import render
+from . import quantize
 from .common import bind, data_url, guarded, png, temp_file, user_message
 from .history import History
 from .words import ANY, class_label, inpaint_context
@@ -216,9 +217,10 @@ def from_image(catalog, image_file, name, hist, region, tiles_look):
     if not image_file:
         raise ex.UserError("upload an image first")
     model = catalog.get(name)
-    grid, notes = ex.encode_image(model, image_file)
+    x, notes = ex.load_image(model, image_file)
+    grid = model.encode(x)[0]
     note = "grid of the uploaded image" + (f" ({'; '.join(notes)})" if notes else "")
-    return view(catalog, name, History.push(hist, grid), region, tiles_look, note)
+    return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note), quantize.remember(name, x))
 
 
 @guarded
@@ -279,6 +281,7 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                     export_file = gr.File(label="download", interactive=False)
 
         outs = [hist, region, canvas, json_box, info]
+        token = gr.State()   # the input of the image the grid came from, for its quantization panel
         common = [checkpoint, hist, region]
         canvas.stroke(bind(catalog, stroke), [*common, canvas], [hist, region, json_box, info],
                       trigger_mode="always_last", api_visibility="undocumented")
@@ -293,10 +296,18 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                            api_visibility="undocumented")
         sample_btn.click(bind(catalog, from_sample), [*common, label, temperature, tiles_look], outs,
                          api_visibility="undocumented")
-        upload.upload(bind(catalog, from_image), [upload, *common, tiles_look], outs,
-                      api_visibility="undocumented")
+        upload_event = upload.upload(bind(catalog, from_image), [upload, *common, tiles_look], [*outs, token],
+                                     api_visibility="undocumented")
         import_btn.click(bind(catalog, import_grid), [json_box, checkpoint, hist, region, tiles_look], outs,
                          api_name="decode_grid")
+        # The quantization of the image the grid came from (an upload here, or a grid sent from Reconstruct).
+        quant, swapped, swap_btn = quantize.build_panel(
+            "paint", "Put the grid with the runner-up into the painter ✎",
+            "The image this grid came from: which code each cell got, and how close the call was")
+        quantize.wire(catalog, checkpoint, token, quant)
+        upload_event.then(bind(catalog, quantize.panel), [checkpoint, token], quant, api_visibility="private")
+        swap_btn.click(bind(catalog, import_grid), [swapped, checkpoint, hist, region, tiles_look], outs,
+                       api_visibility="private")
         export_btn.click(export_grid, [checkpoint, hist], export_file, api_visibility="undocumented")
     return {"hist": hist, "region": region, "outputs": outs, "palette": pal, "label": label, "json": json_box,
-            "tiles_look": tiles_look}
+            "tiles_look": tiles_look, "token": token, "quantization": quant}

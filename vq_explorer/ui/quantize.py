@@ -12,7 +12,7 @@ import torch
 from ..service import operations as ex
 from ..service import quantization as Q
 from ..views import render
-from .common import guarded, png
+from .common import bind, guarded, png
 
 INTRO = """**The quantization step.** Each cell's encoder output **z** is replaced by the nearest of the K codes.
 The **error** map is ‖z − e‖² for the chosen code e: the commitment loss of each cell, bright where the codebook
@@ -141,3 +141,34 @@ def api(catalog, image_file, checkpoint: str = ""):
     margin = [[None if v == float("inf") else v for v in row] for row in q.margin.tolist()]
     return {"checkpoint": name, "kind": "fsq" if q.fsq else "vq", "grid": q.grid.tolist(),
             "error": q.error.tolist(), "margin": margin}
+
+
+def build_panel(prefix: str, send_label: str, title: str = "The quantization step: which code each cell got, "
+                "and how close the call was"):
+    """The panel's components in the order `panel` and `select` fill them (element ids `<prefix>-…`), the
+    runner-up's grid, and the button that sends it to the painter."""
+    with gr.Accordion(title, open=True, elem_id=f"{prefix}-quantization"):
+        intro = gr.Markdown(elem_id=f"{prefix}-quant-intro")
+        with gr.Row():
+            error_map = gr.Image(label="error ‖z − e‖² per cell (bright: the codebook fits badly); click a cell",
+                                 interactive=False, height=280, elem_id=f"{prefix}-qerror")
+            margin_map = gr.Image(label="margin to the runner-up (dark: a coin toss); click a cell",
+                                  interactive=False, height=280, elem_id=f"{prefix}-margin")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                text = gr.Markdown(elem_id=f"{prefix}-cell")
+                chart = gr.Plot(label="z at the cell", elem_id=f"{prefix}-z")
+            with gr.Column(scale=1, min_width=300):
+                nearest = gr.Gallery(label="its nearest codes, decoded (#code · distance)", columns=8, height=150,
+                                     allow_preview=False, elem_id=f"{prefix}-nearest")
+                picture = gr.Image(label="decoded with the chosen code | with the runner-up in this cell",
+                                   interactive=False, height=220, elem_id=f"{prefix}-swap")
+                swapped = gr.Code(visible=False, language="json", elem_id=f"{prefix}-swapped")
+                send = gr.Button(send_label, size="sm", elem_id=f"{prefix}-swap-send")
+    return [error_map, margin_map, intro, text, chart, nearest, picture, swapped], swapped, send
+
+
+def wire(catalog, checkpoint, token, components):
+    """Clicks on either map of a panel open that cell."""
+    for cell_map in components[:2]:
+        cell_map.select(bind(catalog, select), [checkpoint, token], components, api_visibility="undocumented")

@@ -149,7 +149,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                     to_colour = gr.Button("Open the colour model", visible=False, variant="primary",
                                           elem_id="recon-open-colour")
         token = gr.State()   # which input the quantization panel below explains
-        quant, swapped, swap_btn = _quantization_panel()
+        quant, swapped, swap_btn = quantize.build_panel("recon",
+                                                        "Send the grid with the runner-up to the painter ✎")
         outputs = [original, recon, error, grid_plot, surprise, summary, grid_json, token]
         explain = dict(fn=bind(catalog, quantize.panel), inputs=[checkpoint, token], outputs=quant,
                        api_visibility="private")
@@ -161,37 +162,9 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                        api_visibility="undocumented").then(**hide).then(**explain)
         gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs,
                        api_visibility="undocumented").then(**hide).then(**explain)
-        for cell_map in quant[:2]:
-            cell_map.select(bind(catalog, quantize.select), [checkpoint, token], quant,
-                            api_visibility="undocumented")
+        quantize.wire(catalog, checkpoint, token, quant)
         api_button = gr.Button(visible=False)   # /quantization: for gradio_client, no button on the page
         api_json = gr.JSON(visible=False)
         api_button.click(bind(catalog, quantize.api), [upload, checkpoint], api_json, api_name="quantization")
     return {"gallery": gallery, "grid_json": grid_json, "send": send, "outputs": outputs, "upload": upload,
-            "to_colour": to_colour, "quantization": quant, "swapped": swapped, "swap": swap_btn}
-
-
-def _quantization_panel():
-    """The components of the quantization panel, in the order `quantize` fills them, the runner-up's grid and
-    the button that sends it to the painter."""
-    with gr.Accordion("The quantization step: which code each cell got, and how close the call was", open=True,
-                      elem_id="recon-quantization"):
-        intro = gr.Markdown(elem_id="recon-quant-intro")
-        with gr.Row():
-            error_map = gr.Image(label="error ‖z − e‖² per cell (bright: the codebook fits badly); click a cell",
-                                 interactive=False, height=280, elem_id="recon-qerror")
-            margin_map = gr.Image(label="margin to the runner-up (dark: a coin toss); click a cell",
-                                  interactive=False, height=280, elem_id="recon-margin")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                text = gr.Markdown(elem_id="recon-cell")
-                chart = gr.Plot(label="z at the cell", elem_id="recon-z")
-            with gr.Column(scale=1, min_width=300):
-                nearest = gr.Gallery(label="its nearest codes, decoded (#code · distance)", columns=8, height=150,
-                                     allow_preview=False, elem_id="recon-nearest")
-                picture = gr.Image(label="decoded with the chosen code | with the runner-up in this cell",
-                                   interactive=False, height=220, elem_id="recon-swap")
-                swapped = gr.Code(visible=False, language="json", elem_id="recon-swapped")
-                swap_btn = gr.Button("Send the grid with the runner-up to the painter ✎", size="sm",
-                                     elem_id="recon-swap-send")
-    return [error_map, margin_map, intro, text, chart, nearest, picture, swapped], swapped, swap_btn
+            "to_colour": to_colour, "quantization": quant, "swapped": swapped, "swap": swap_btn, "token": token}
