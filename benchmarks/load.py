@@ -9,8 +9,8 @@ shipped example as a PNG upload), /decode_grid (a random grid) and /sample (1 sa
 first 1,000 MNIST test images, tests/fixtures), and one in ten is a 720×477 colour photo sent to the colour
 model. Reports errors (should be 0), p50/p95 latency per round and per endpoint, and the server's resident
 memory after each round: once warm it should level off, not grow with every request. `--max-growth MB` exits 1
-when the memory after the last round exceeds the second round's by more (the first warms up). The server is `python app.py` as
-deployed, with the environment of this script. Loopback only.
+when the memory after the last round exceeds the second round's by more (the first warms up). The server is
+`python app.py` as deployed, with the environment of this script. Loopback only.
 """
 
 import argparse

@@ -97,9 +97,15 @@ def test_reconstruct_opens_on_an_example_then_takes_an_upload(page, shots, tmp_p
 
 
 def click_cell(page, selector: str, row: int, col: int, side: int):
-    """Click the middle of cell (row, col) of a side × side map shown as a picture."""
+    """Click the middle of cell (row, col) of a side × side map shown as a picture. Gradio shows a picture
+    smaller than its frame at its own size, centred (object-fit: scale-down), so the cell is found in the
+    picture as drawn, not in the frame."""
     box = page.query_selector(selector).bounding_box()
-    page.mouse.click(box["x"] + box["width"] * (col + 0.5) / side, box["y"] + box["height"] * (row + 0.5) / side)
+    w, h = page.evaluate(f"[document.querySelector({selector!r}).naturalWidth, "
+                         f"document.querySelector({selector!r}).naturalHeight]")
+    scale = min(1.0, box["width"] / w, box["height"] / h)
+    x0, y0 = box["x"] + (box["width"] - w * scale) / 2, box["y"] + (box["height"] - h * scale) / 2
+    page.mouse.click(x0 + w * scale * (col + 0.5) / side, y0 + h * scale * (row + 0.5) / side)
 
 
 def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, shots):

@@ -104,8 +104,7 @@ def _outputs(catalog, name, model, q, row, col):
     if runner_up is not None:
         grids = q.grid[None].repeat(2, 1, 1)
         grids[1, row, col] = runner_up
-        decoded = model.decode(grids)
-        picture = png(render.image_sheet(decoded, nrow=2, size=384))
+        picture = png(render.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
         swapped = json.dumps({"checkpoint": name, "grid": grids[1].tolist()})
     return (*maps, FSQ_INTRO if q.fsq else INTRO, text, chart, nearest, picture, swapped)
 
@@ -116,7 +115,7 @@ def _vq_text(c: dict, typical: float | None) -> str:
     versus = f" (a typical cell of the shipped test images: {typical:.3g})" if typical is not None else ""
     return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** at distance {d1:.3g} {won} over code "
             f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}. Below: the "
-            f"image as decoded with code {c['code']} (left) and with code {c['codes'][1]} in this cell (right).")
+            f"image around the cell decoded with code {c['code']} (left) and with code {c['codes'][1]} (right).")
 
 
 def _fsq_text(c: dict) -> str:
@@ -159,9 +158,10 @@ def build_panel(prefix: str, send_label: str, title: str = "The quantization ste
                 text = gr.Markdown(elem_id=f"{prefix}-cell")
                 chart = gr.Plot(label="z at the cell", elem_id=f"{prefix}-z")
             with gr.Column(scale=1, min_width=300):
-                nearest = gr.Gallery(label="its nearest codes, decoded (#code · distance)", columns=8, height=150,
+                nearest = gr.Gallery(label="its nearest codes, decoded (#code · distance)", columns=4, height=300,
                                      allow_preview=False, elem_id=f"{prefix}-nearest")
-                picture = gr.Image(label="decoded with the chosen code | with the runner-up in this cell",
+                picture = gr.Image(label="around the cell (outlined), decoded with the chosen code | with the "
+                                         "runner-up",
                                    interactive=False, height=220, elem_id=f"{prefix}-swap")
                 swapped = gr.Code(visible=False, language="json", elem_id=f"{prefix}-swapped")
                 send = gr.Button(send_label, size="sm", elem_id=f"{prefix}-swap-send")

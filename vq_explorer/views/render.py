@@ -74,6 +74,30 @@ def cell_map(values: torch.Tensor, top: float, size: int = 256, reverse: bool = 
     return np.ascontiguousarray(a)
 
 
+def side_by_side(images: torch.Tensor, cell: tuple[int, int], factor: int, around: int = 2,
+                 size: int = 192) -> np.ndarray:
+    """Two decodings (2, C, H, W) of grids that differ in one cell, cropped to the cells within `around` of it
+    (a photo's whole image would hide a 4-pixel change), each enlarged to about `size` px, the cell outlined in
+    cyan, side by side."""
+    r, c = cell
+    h, w = images.shape[-2] // factor, images.shape[-1] // factor
+    r0, r1 = max(0, r - around), min(h, r + around + 1)
+    c0, c1 = max(0, c - around), min(w, c + around + 1)
+    crops = images[:, :, r0 * factor:r1 * factor, c0 * factor:c1 * factor]
+    scale = max(1, size // (max(r1 - r0, c1 - c0) * factor))
+    pictures = []
+    for crop in crops:
+        a = to_rgb(crop, None).repeat(scale, 0).repeat(scale, 1)
+        y, x, s = (r - r0) * factor * scale, (c - c0) * factor * scale, factor * scale
+        t = max(1, scale // 2)
+        for edge in (a[y:y + t, x:x + s], a[y + s - t:y + s, x:x + s], a[y:y + s, x:x + t],
+                     a[y:y + s, x + s - t:x + s]):
+            edge[:] = (0, 255, 255)
+        pictures.append(a)
+    gap = np.full((pictures[0].shape[0], 8, 3), 255, np.uint8)
+    return np.concatenate([pictures[0], gap, pictures[1]], 1)
+
+
 def cell_px_for(shape, size: int = 256) -> int:
     """Pixels per cell in `cell_map` for a grid of `shape`: the picture about `size` wide, at least 4 px a cell."""
     return max(4, size // max(shape))
