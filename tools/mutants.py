@@ -261,6 +261,15 @@ MUTANTS = [
     ("rng-rank0-on-every-rank", "vq_explorer/storage/state.py", "tests/test_train.py",
      "    suffix = f\".rank{rank}\" if rank else \"\"",
      "    suffix = \"\""),
+    ("margin-not-relative", "vq_explorer/service/quantization.py", "tests/test_quantization.py",
+     "(d[:, 1] - d[:, 0]) / d[:, 0].clamp_min(1e-12)",
+     "(d[:, 1] - d[:, 0])"),
+    ("ranks-ignore-ties", "vq_explorer/service/quantization.py", "tests/test_quantization.py",
+     "return torch.sort(scores, dim=1, stable=True).indices",
+     "return torch.sort(scores, dim=1, descending=True).indices.flip(1)"),
+    ("cell-click-transposed", "vq_explorer/ui/quantize.py", "tests/test_app.py",
+     "row, col = int(y) // px, int(x) // px",
+     "row, col = int(x) // px, int(y) // px"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
