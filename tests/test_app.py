@@ -367,6 +367,33 @@ def test_client_reconstruct(client, png_file):
     assert np.array(json.loads(grid_json)["grid"]).shape == (7, 7)
 
 
+def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(png_file, catalog):
+    """A model without a prior and without a codebook to search (FSQ, trained in the lab): the panel explains
+    each projected number's rounding, and its runner-up is the code one flip away."""
+    from conftest import tiny_vq
+
+    from vq_explorer.models.model import VQModel
+    from vq_explorer.models.vqvae import VQVAE
+    from vq_explorer.service import quantization as Q
+    from vq_explorer.storage.checkpoint import make_config
+    from vq_explorer.ui import quantize, reconstruct
+    torch.manual_seed(0)
+    cfg = tiny_vq(downsample=4, init="none", fsq_levels=[8, 4], num_codes=32)
+    name = catalog.register(VQModel(VQVAE(cfg).eval(), None, make_config(cfg, None, "mnist", (28, 28))), "fsq")
+    *_, token = reconstruct.reconstruct(catalog, png_file, name)
+    error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, name, token)
+    assert "FSQ" in intro and "| dimension | value | level | distance from flipping |" in text
+    model = catalog.get(name)
+    q = Q.quantization(model, quantize.recall(token)[1])
+    row, col = quantize.closest_call(q)
+    assert text.startswith(f"**cell ({row}, {col})**: code **{int(q.grid[row, col])}**")
+    assert len(chart.data[0].y) == 2 and nearest[0][1] == f"#{int(q.grid[row, col])} · chosen"
+    if len(nearest) == 2:   # the flipped code differs from the chosen one in that cell alone
+        other = np.array(json.loads(swapped)["grid"])
+        assert (other != q.grid.numpy()).sum() == 1 and other[row, col] == int(nearest[1][1].split(" ")[0][1:])
+    catalog.forget([name])
+
+
 def test_client_quantization_returns_the_grid_and_both_maps(client, png_file, catalog):
     from gradio_client import handle_file
 

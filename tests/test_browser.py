@@ -126,6 +126,11 @@ def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, sh
     page.locator("#recon-quantization").screenshot(path=str(shots / "reconstruct_quantization.png"))
     page.click("#recon-swap-send")
     page.wait_for_selector("#paint-canvas canvas", state="visible")
+    # the painter explains the image its grid came from: a click on its map opens that cell there too
+    page.wait_for_function("document.querySelector('#paint-cell')?.innerText.includes('cell (')")
+    page.locator("#paint-qerror img").scroll_into_view_if_needed()
+    click_cell(page, "#paint-qerror img", 4, 4, 7)
+    page.wait_for_function("document.querySelector('#paint-cell')?.innerText.includes('cell (4, 4)')")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 

@@ -111,7 +111,9 @@ def _outputs(catalog, name, model, q, row, col):
 
 def _vq_text(c: dict, typical: float | None) -> str:
     d1, d2 = c["distances"][0], c["distances"][1]
-    won = "a tie (equally near; the lower index wins)" if d2 == d1 else f"won by {(d2 - d1) / max(d1, 1e-12):.1%}"
+    gap = (d2 - d1) / max(d1, 1e-12)
+    won = ("a tie (equally near; the lower index wins)" if d2 == d1 else
+           f"won by {gap:.1%}" if gap >= 0.01 else f"won by only {gap * 100:.2g}%")
     versus = f" (a typical cell of the shipped test images: {typical:.3g})" if typical is not None else ""
     return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** at distance {d1:.3g} {won} over code "
             f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}. Below: the "
