@@ -270,6 +270,15 @@ MUTANTS = [
     ("cell-click-transposed", "vq_explorer/ui/quantize.py", "tests/test_app.py",
      "row, col = int(y) // px, int(x) // px",
      "row, col = int(x) // px, int(y) // px"),
+    ("codec-threads-as-they-are", "vq_explorer/service/codec.py", "tests/test_codec.py",
+     "    torch.set_num_threads(1)\n    try:",
+     "    try:"),
+    ("codec-no-checksum", "vq_explorer/service/codec.py", "tests/test_codec.py",
+     "    if checksum(grid) != head[\"checksum\"]:",
+     "    if False:"),
+    ("codec-any-model", "vq_explorer/service/codec.py", "tests/test_codec.py",
+     "    if head[\"model\"] != model_id(model):",
+     "    if False:"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

@@ -6,9 +6,10 @@ from .models.model import VQModel
 from .models.priors import GatedPixelCNN, GridRNN, GridTransformer, MaskedTransformer, SampleStep, build_prior
 from .models.quantizer import VectorQuantizer
 from .models.vqvae import VQVAE
+from .service.codec import CodecError, compress, decompress
 from .storage.checkpoint import CheckpointError, load, save
 
 __all__ = ["load", "save", "CheckpointError", "VQModel", "VQVAE", "VQVAEConfig", "GatedPixelCNN",
            "GridTransformer", "MaskedTransformer", "GridRNN", "PriorConfig", "TransformerConfig", "MaskGITConfig",
            "RNNConfig",
-           "build_prior", "SampleStep", "VectorQuantizer"]
+           "build_prior", "SampleStep", "VectorQuantizer", "compress", "decompress", "CodecError"]
