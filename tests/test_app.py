@@ -394,6 +394,45 @@ def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(
     catalog.forget([name])
 
 
+def test_the_reconstructed_image_as_a_file_downloads_and_uploads_back_to_its_grid(png_file, catalog, tmp_path):
+    """"Compress it" writes the file of the prior's bits and says what it costs beside WebP and JPEG at the same
+    PSNR; uploading that file decodes it (the grid it holds), and a file of another model, or a damaged one, is
+    refused with its reason."""
+    pytest.importorskip("constriction")
+    from vq_explorer.service import codec
+    from vq_explorer.ui import compressed, reconstruct
+    *_, grid_json, token = reconstruct.reconstruct(catalog, png_file, NAME)
+    text, path = compressed.make_file(catalog, NAME, token)
+    data = open(path, "rb").read()
+    assert f"**As a file: {len(data):,} bytes**" in text and "WebP" in text and "JPEG" in text and "PNG" in text
+    grid = json.loads(grid_json)["grid"]
+    assert codec.decode_grid(catalog.get(NAME), data)[0].tolist() == grid
+    *_, summary, grid_back, _ = reconstruct.reconstruct(catalog, path, NAME)
+    assert "decoded from a" in summary and f"{len(data):,}-byte compressed file" in summary
+    damaged = tmp_path / "damaged.vqe"
+    damaged.write_bytes(data[:-4] + bytes(4))
+    with pytest.raises(gr.Error, match="damaged|truncated"):
+        reconstruct.reconstruct(catalog, str(damaged), NAME)
+    other = tmp_path / "other.vqe"
+    other.write_bytes(data[:2] + b"\x00\x00\x00" + data[5:])
+    with pytest.raises(gr.Error, match="a model this app does not have"):
+        reconstruct.reconstruct(catalog, str(other), NAME)
+
+
+def test_the_painter_says_what_its_grid_costs_as_a_file_as_it_changes(catalog):
+    pytest.importorskip("constriction")
+    import re
+
+    from vq_explorer.service import codec
+    from vq_explorer.ui import paint
+    model = catalog.get(NAME)
+    for seed in range(3):
+        grid = [[(r * 7 + c * seed + seed) % 32 for c in range(7)] for r in range(7)]
+        info = paint.import_grid(catalog, json.dumps(grid), NAME)[4]
+        said = int(re.search(r"a compressed file of about (\d+) bytes", info).group(1))
+        assert said == len(codec.encode_grid(model, torch.tensor(grid)))
+
+
 def test_client_quantization_returns_the_grid_and_both_maps(client, png_file, catalog):
     from gradio_client import handle_file
 

@@ -148,10 +148,11 @@ def encode_grid(model, grid: torch.Tensor, label: int | None = None, image_size=
                 out[0, r, col] = grid[r, col]
     encoder = c.stream.queue.RangeEncoder()
     encoder.encode(grid.flatten().numpy().astype(np.int32), c.stream.model.Categorical(perfect=False), probs)
-    return _header(model, grid, label, image_size) + encoder.get_compressed().tobytes()
+    return header(model, grid, label, image_size) + encoder.get_compressed().tobytes()
 
 
-def _header(model, grid, label, image_size) -> bytes:
+def header(model, grid, label=None, image_size=None) -> bytes:
+    """The file's header for this grid (see the module's docstring)."""
     h, w = grid.shape
     flags, extra = 0, b""
     if label is not None:

@@ -2,6 +2,7 @@
 
 import functools
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
+from ..service import codec
 from ..service import operations as ex
 from ..service.memo import per_model
 from ..views import render
@@ -93,11 +95,19 @@ def _decoded_url(model, grid: torch.Tensor) -> str:
 
 
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
-    bits = ex.grid_bits(model, torch.tensor(hist["grid"]))
-    bits = (f"{bits:.0f} bits under the prior (unconditional)" if bits is not None else
+    grid = torch.tensor(hist["grid"])
+    bits = ex.grid_bits(model, grid)
+    bits = (f"{bits:.0f} bits under the prior (unconditional): a compressed file of about "
+            f"{file_bytes(model, grid, bits)} bytes" if bits is not None else
             "no likelihood (masked prior)" if ex.has_prior(model) else "no prior (a lab model)")
     return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
             f"\n\nResample region: {inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
+
+
+def file_bytes(model, grid: torch.Tensor, bits: float) -> int:
+    """The size of the grid's compressed file, from its bits without coding it: the header, and the range
+    coder's 32-bit words (its last one partly filled)."""
+    return len(codec.header(model, grid)) + 4 * math.ceil(bits / 32)
 
 
 def view(catalog, name: str, hist: dict, region, tiles_look: bool = False, note: str = ""):

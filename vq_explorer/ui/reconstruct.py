@@ -5,7 +5,7 @@ import gradio as gr
 from ..service import operations as ex
 from ..views import render
 from ..views.results import DATASETS
-from . import quantize
+from . import compressed, quantize
 from .common import bind, guarded, png
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
@@ -71,6 +71,8 @@ def reconstruct(catalog, image_file, checkpoint: str = ""):
         raise ex.UserError("upload an image first")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
+    if compressed.is_compressed(image_file):
+        return show(compressed.decode_upload(catalog, name, image_file), name, catalog)
     return show(ex.reconstruct_file(model, image_file), name, catalog)
 
 
@@ -123,7 +125,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                upload = gr.File(label="Upload an image (PNG, JPEG, GIF, WebP, BMP)", file_types=["image"],
+                upload = gr.File(label="Upload an image (PNG, JPEG, GIF, WebP, BMP) or a compressed .vqe file",
+                                 file_types=["image", ".vqe"],
                                  type="filepath", elem_id="recon-upload", height=120)
                 sketch = gr.Sketchpad(label="…or draw one (white on black, framed like the training images)",
                                       type="numpy",
@@ -148,6 +151,12 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                     send = gr.Button("Send this grid to the painter ✎", elem_id="recon-send")
                     to_colour = gr.Button("Open the colour model", visible=False, variant="primary",
                                           elem_id="recon-open-colour")
+        with gr.Row():
+            make = gr.Button("Compress it: this image as a file of the prior's bits", size="sm",
+                             elem_id="recon-compress")
+            cost = gr.Markdown(elem_id="recon-file-size")
+            download = gr.File(label="the compressed file (.vqe)", interactive=False, elem_id="recon-file",
+                               height=80)
         token = gr.State()   # which input the quantization panel below explains
         quant, swapped, swap_btn = quantize.build_panel("recon",
                                                         "Send the grid with the runner-up to the painter ✎")
@@ -163,6 +172,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs,
                        api_visibility="undocumented").then(**hide).then(**explain)
         quantize.wire(catalog, checkpoint, token, quant)
+        make.click(bind(catalog, compressed.make_file), [checkpoint, token], [cost, download],
+                   api_visibility="undocumented")
         api_button = gr.Button(visible=False)   # /quantization: for gradio_client, no button on the page
         api_json = gr.JSON(visible=False)
         api_button.click(bind(catalog, quantize.api), [upload, checkpoint], api_json, api_name="quantization")

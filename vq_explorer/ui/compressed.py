@@ -1,0 +1,102 @@
+"""The Reconstruct tab's compressed file: what the image costs as a file of the prior's bits, beside WebP and JPEG
+at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..models import metrics as M
+from ..service import operations as ex
+from ..service.codec import MAGIC, CodecError, decode_grid, encode_grid, ideal_bits, model_id, read_header
+from .common import guarded, temp_file
+from .quantize import recall
+
+
+def _classic(x: np.ndarray, fmt: str, target: float) -> tuple[int, int] | None:
+    """(quality, bytes) of the lowest quality at which `fmt` reaches `target` dB on the picture x (H, W[, 3]);
+    None if even quality 100 does not."""
+    img = Image.fromarray(x)
+
+    def at(q):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, quality=q)
+        back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(img.mode)).astype(np.float64)
+        mse = float(np.mean((back - x) ** 2)) / 255 ** 2
+        return len(buf.getvalue()), 10 * np.log10(1 / max(mse, 1e-12))
+
+    if at(100)[1] < target:
+        return None
+    lo, hi = 1, 100
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at(mid)[1] >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo, at(lo)[0]
+
+
+@guarded
+def make_file(catalog, checkpoint: str, token):
+    """The image reconstructed last as a compressed file: (what it costs beside WebP and JPEG, the file)."""
+    if not token:
+        raise ex.UserError("reconstruct an image first")
+    name, x = recall(token)
+    model = catalog.get(name)
+    grid = model.encode(x)[0]
+    try:
+        data = encode_grid(model, grid, None, tuple(x.shape[-2:]))
+    except CodecError as e:
+        raise ex.UserError(str(e)) from None
+    path = temp_file(".vqe", f"{name.removesuffix('.safetensors')}-")
+    with open(path, "wb") as f:
+        f.write(data)
+    recon = model.decode(grid[None], tuple(x.shape[-2:]))
+    target = M.psnr(M.mse(recon, x))
+    pixels = (x[0] * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
+    others = []
+    for fmt, called in (("WEBP", "WebP"), ("JPEG", "JPEG")):
+        got = _classic(pixels, fmt, target)
+        others.append(f"{called} {got[1]:,} bytes (quality {got[0]})" if got else f"{called} does not reach it")
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    head = read_header(data)["payload"]
+    text = (f"**As a file: {len(data):,} bytes** ({head} of header, the prior's ideal "
+            f"{ideal_bits(model, grid) / 8:.1f}, the rest the coder's last word) at {target:.1f} dB. For the same "
+            f"PSNR on this image: {'; '.join(others)}; lossless PNG {len(png.getvalue()):,} bytes. Upload the "
+            "file here to decode it.")
+    return text, path
+
+
+def is_compressed(path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == MAGIC
+
+
+def decode_upload(catalog, name: str, path) -> ex.Reconstruction:
+    """An uploaded compressed file, decoded by the open model when it made the file; otherwise a message naming
+    the model that did, when the app has it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    model = catalog.get(name)
+    try:
+        head = read_header(data)
+        if model.prior is None or head["model"] != model_id(model):
+            maker = next((n for n in catalog.names() if catalog.get(n).prior is not None
+                          and model_id(catalog.get(n)) == head["model"]), None)
+            raise CodecError(f"this file was made with {maker}: choose it in the selector, then upload the file "
+                             "again" if maker else "this file was made with a model this app does not have")
+        grid, label, size = decode_grid(model, data)
+    except CodecError as e:
+        raise ex.UserError(str(e)) from None
+    image = model.decode(grid[None], size)
+    names = ex.class_names(model)
+    of = f", coded as a {names[label]}" if label is not None and names else ""
+    return ex.reconstruct(model, image, [f"decoded from a {len(data):,}-byte compressed file{of}; what you see "
+                                         "as the original is that decoding"])
