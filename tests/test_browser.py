@@ -135,6 +135,28 @@ def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, sh
     assert not errors, [e.inner_text() for e in errors]
 
 
+def test_compress_gives_the_file_and_its_cost_and_an_uploaded_file_decodes(page, shots, tmp_path, mnist_1000,
+                                                                           catalog):
+    """"Compress it" shows the file's bytes beside WebP and JPEG and offers the file; a visitor uploading a
+    compressed file (in a fresh tab) sees it decoded."""
+    pytest.importorskip("constriction")
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.click("#recon-compress")
+    page.wait_for_function("document.querySelector('#recon-file-size')?.innerText.includes('As a file')")
+    assert "WebP" in page.inner_text("#recon-file-size")
+    page.wait_for_selector("#recon-file a")
+    page.locator("#recon-compress").screenshot(path=str(shots / "reconstruct_compress_button.png"))
+    from vq_explorer.service import codec
+    model = catalog.get(page.input_value("#checkpoint input"))
+    path = tmp_path / "digit.vqe"
+    path.write_bytes(codec.compress(model, mnist_1000[0][5:6].float() / 255, int(mnist_1000[1][5])))
+    fresh = _fresh_page(page)
+    fresh.set_input_files("#recon-upload input[type=file]", str(path))
+    fresh.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('compressed file')")
+    assert f"{path.stat().st_size}-byte compressed file" in fresh.inner_text("#recon-summary")
+    fresh.close()
+
+
 def _rarest_code(page, catalog) -> int:
     """A code that the painter's grid surely does not hold everywhere: the palette's last (least used) entry."""
     from vq_explorer.service import operations as ex
