@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_tiny_model
-from test_browser import REPO_CHECKPOINTS, click_cell, open_page, require_browser
+from test_browser import REPO_CHECKPOINTS, open_cell, open_page, require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -75,8 +75,7 @@ def test_a_colour_photo_is_offered_the_colour_model_and_reaches_the_painter_whol
     # the quantization maps of the photo's 64×64 grid: a click lands on its cell
     page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (')")
     page.locator("#recon-qerror img").scroll_into_view_if_needed()
-    click_cell(page, "#recon-qerror img", 40, 20, 64)
-    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (40, 20)')")
+    open_cell(page, "recon", "qerror", 40, 20, 64)
     page.wait_for_function("document.querySelectorAll('#recon-nearest img').length === 8")
     page.wait_for_selector("#recon-swap img")
     page.locator("#recon-quantization").screenshot(path=str(shots / "reconstruct_quantization_photo.png"))

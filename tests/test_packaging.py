@@ -51,11 +51,14 @@ def test_the_wheel_holds_every_module_its_data_and_its_dependencies(wheel):
 
     def parsed(lines):
         return {(r.name, r.specifier) for r in map(Requirement, lines)}
-    assert parsed(pins) == parsed(declared)
+    extras = [r for r in map(Requirement, declared) if r.marker is not None]
+    assert parsed(pins) == parsed([d for d in declared if Requirement(d).marker is None])
+    assert [(r.name, str(r.marker)) for r in extras] == [("constriction", 'extra == "codec"')]   # the codec
     assert "Gated PixelCNN, Transformer, masked Transformer" in meta
     entry = zipfile.ZipFile(wheel).read(info.replace("METADATA", "entry_points.txt")).decode()
     assert "vq-explorer = vq_explorer.commands.serve:main" in entry
     assert "vq-explorer-train = vq_explorer.commands.train:main" in entry
+    assert "vq-explorer-codec = vq_explorer.commands.codec:main" in entry
 
 
 @pytest.fixture(scope="module")
