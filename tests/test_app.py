@@ -29,9 +29,10 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
     for view in ("paint_class", "sample_class"):
         assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
     assert out["code"][0] == explorer.telling_code(catalog.get(NAME))
-    original, recon, _, _, _, summary, grid_json, token, *quantization = out["reconstruction"]   # first screens:
-    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary          # never empty panels
-    error_map, margin_map, _, cell_text, *_ = quantization        # and the closest call of its quantization
+    original, recon, _, _, _, summary, grid_json, token = out["reconstruction"]   # first screens: never empty
+    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary          # panels
+    from vq_explorer.ui import quantize  # and its quantization's closest call next
+    error_map, margin_map, _, cell_text, *_ = quantize.panel(catalog, NAME, token)
     assert Image.open(error_map).size == Image.open(margin_map).size and "cell (" in cell_text
     assert json.loads(grid_json)["grid"] == catalog.get(NAME).encode(
         catalog.get(NAME).examples[:1].float() / 255)[0].tolist()

@@ -98,7 +98,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
             "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]],
-            "reconstruction": [*rec["outputs"], *rec["quantization"]],
+            "reconstruction": rec["outputs"],
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
         # Which tab the visitor sees, and which checkpoint each tab's views show (per session).
         current, shown = gr.State(FIRST_TAB), gr.State({})
@@ -113,15 +113,25 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
                 return [*on_open(name, upload, tab), tab, {**seen, tab: name}]
             return handler
 
+        # Reconstruct's quantization panel follows its reconstruction in a second step, so the picture comes
+        # first; only when Reconstruct is the tab in view and its input changed.
+        explained = gr.State()
+
+        def explain(name, token, tab, done):
+            if tab != "reconstruct" or not token or token == done:
+                return [*[gr.skip()] * len(rec["quantization"]), done]
+            return [*quantize.panel(catalog, name, token), token]
+        then_explain = dict(fn=guarded(explain), inputs=[ckpt, rec["token"], current, explained],
+                            outputs=[*rec["quantization"], explained], api_visibility="private")
         if names:
             demo.load(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
-                      api_visibility="private")
+                      api_visibility="private").then(**then_explain)
         demo.load(guarded(lab.first_screen), None, lab_tab["first_screen"], api_visibility="private")
         ckpt.change(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],   # also a lab
-                    api_visibility="private")                                                    # model, opened
+                    api_visibility="private").then(**then_explain)                               # model, opened
         for tab in tabs.children:
             tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], shown], [*outputs, current, shown],
-                       api_visibility="private", show_progress="minimal")
+                       api_visibility="private", show_progress="minimal").then(**then_explain)
         # A colour photo seen in grey by a digit model: one click opens the colour model on it.
         rec["to_colour"].click(lambda: gr.update(value=(catalog.colour_models() or [None])[0]), None, ckpt,
                                api_visibility="private")
@@ -133,7 +143,7 @@ def build_demo(checkpoints_dir=None) -> gr.Blocks:
                           outputs=[tabs, current, shown, pnt["palette"]], api_visibility="private")
         lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
                                   [*outputs, current, shown], api_visibility="private").success(
-            lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private")
+            lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private").then(**then_explain)
         for button, grid in ((rec["send"], rec["grid_json"]), (rec["swap"], rec["swapped"])):
             # the grid, then the quantization of the image it came from, in the painter's panel too
             button.click(bind(catalog, paint.import_grid), [grid, ckpt, pnt["hist"], pnt["region"],

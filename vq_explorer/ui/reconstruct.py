@@ -103,9 +103,8 @@ def first_screen(catalog, checkpoint: str, upload=None):
         except ex.UserError:
             pass   # (it was refused when it was uploaded, and said why then)
     if shown is None and model.examples is None:
-        return (None,) * 6 + ("", None) + quantize.panel(catalog, checkpoint, None)
-    shown = shown or show(ex.reconstruct_example(model, 0), checkpoint)
-    return shown + quantize.panel(catalog, checkpoint, shown[-1])
+        return (None,) * 6 + ("", None)
+    return shown or show(ex.reconstruct_example(model, 0), checkpoint)   # (its quantization panel comes next)
 
 
 def example_gallery(catalog, checkpoint: str):
