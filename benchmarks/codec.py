@@ -34,41 +34,29 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(1 / max(mse, 1e-12))
 
 
-def pil(img: np.ndarray) -> Image.Image:
-    return Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0))
+def picture(img: np.ndarray) -> np.ndarray:
+    """(C, H, W) uint8 → what Pillow takes: H×W or H×W×3."""
+    return img[0] if img.shape[0] == 1 else np.ascontiguousarray(img.transpose(1, 2, 0))
 
 
-def encoded(img: Image.Image, fmt: str, quality: int) -> bytes:
+def lossless(p: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    img.save(buf, format=fmt, quality=quality)
+    Image.fromarray(p).save(buf, format="PNG")
     return buf.getvalue()
 
 
-def classic(images: np.ndarray, fmt: str, target_psnr: float) -> tuple[int, float, float, float]:
-    """(quality, mean bytes, mean bytes less the fixed cost, mean PSNR) at the lowest quality whose mean PSNR
-    reaches `target_psnr` (100 if none does)."""
-    pics = [pil(x) for x in images]
-
-    def at(q):
-        sizes, scores = [], []
-        for p, x in zip(pics, images, strict=True):
-            data = encoded(p, fmt, q)
-            back = np.asarray(Image.open(io.BytesIO(data)).convert(p.mode))
-            sizes.append(len(data))
-            ours = back if back.ndim == 2 else back.transpose(2, 0, 1)
-            scores.append(psnr(ours, x[0] if x.shape[0] == 1 else x))
-        return float(np.mean(sizes)), float(np.mean(scores))
-
-    lo, hi = 1, 100
-    while lo < hi:                      # PSNR rises with quality (near enough for a search)
-        mid = (lo + hi) // 2
-        if at(mid)[1] >= target_psnr:
-            hi = mid
-        else:
-            lo = mid + 1
-    size, score = at(lo)
-    fixed = len(encoded(Image.new(pics[0].mode, pics[0].size), fmt, lo))
-    return lo, size, size - fixed, score
+def classic(images: np.ndarray, fmt: str, target_psnr: float) -> tuple:
+    """(quality, mean bytes, mean bytes less the fixed cost) at the lowest quality whose mean PSNR reaches
+    `target_psnr`; the fixed cost is the size of an all-black image of that size and quality. (None, …) if none
+    does."""
+    from vq_explorer.service.codec import classic_at
+    pictures = [picture(x) for x in images]
+    got = classic_at(pictures, fmt, target_psnr)
+    if got is None:
+        return None, float("nan"), float("nan")
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros_like(pictures[0])).save(buf, format=fmt, quality=got[0])
+    return got[0], got[1], got[1] - len(buf.getvalue())
 
 
 def main():
@@ -110,7 +98,7 @@ def main():
             scores.append(psnr((image.numpy() * 255).round(), x))
         target = float(np.mean(scores))
         webp, jpeg = classic(images, "WEBP", target), classic(images, "JPEG", target)
-        png = float(np.mean([len(encoded(pil(x), "PNG", 0)) for x in images]))
+        png = float(np.mean([len(lossless(picture(x))) for x in images]))
         rows.append((name, len(images), target, np.mean(sizes), np.mean(ideal), np.mean(heads), webp, jpeg, png,
                      statistics.median(enc), statistics.median(dec)))
         print(rows[-1], flush=True)

@@ -93,7 +93,7 @@ def test_another_model_or_other_arithmetic_stops_with_a_clear_message(mnist, dig
     with pytest.raises(codec.CodecError, match="another model"):
         codec.decode_grid(perturbed, data)
     # the same name but other arithmetic (as another machine could compute): the checksum stops it
-    codec._ids[perturbed] = codec.model_id(mnist)
+    codec.model_id.cache[perturbed] = codec.model_id(mnist)
     with pytest.raises(codec.CodecError, match="checksum|damaged"):
         codec.decompress(data, [perturbed])
 

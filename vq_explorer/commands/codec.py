@@ -35,7 +35,7 @@ def checkpoint_path(name: str, folder: Path) -> Path:
 
 def main(argv=None):
     from ..service import operations as ex
-    from ..service.codec import CodecError, compress, decompress, ideal_bits
+    from ..service.codec import CodecError, decompress, encode_grid, ideal_bits
     from ..storage.checkpoint import CheckpointError, load
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("verb", choices=("compress", "decompress"))
@@ -67,10 +67,10 @@ def main(argv=None):
             if args.verb == "compress":
                 label = ex.label_id(model, args.label)
                 x, _ = ex.load_image(model, path)
-                data = compress(model, x, label)
+                grid = model.encode(x)[0]
+                data = encode_grid(model, grid, label, tuple(x.shape[-2:]))   # what compress does, grid kept
                 out = args.out / f"{path.stem}.vqe"
                 out.write_bytes(data)
-                grid = model.encode(x)[0]
                 print(f"{path} → {out}: {len(data)} bytes (ideal {ideal_bits(model, grid, label) / 8:.1f} + "
                       f"header and last word), {path.stat().st_size} bytes before")
             else:

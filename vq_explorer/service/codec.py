@@ -18,14 +18,15 @@ File layout (little-endian), 10 bytes of header for a shipped model at its train
 """
 
 import hashlib
+import io
 import struct
-import threading
-import weakref
 import zlib
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+
+from .memo import per_model
 
 MAGIC, VERSION = 0xA7, 1
 HASH_BYTES = 3
@@ -45,24 +46,15 @@ def _constriction():
     return constriction
 
 
-_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_ids_lock = threading.Lock()
-
-
+@per_model
 def model_id(model) -> bytes:
     """A short hash of the model's weights (VQ-VAE and prior): which model a file needs."""
-    with _ids_lock:
-        if model in _ids:
-            return _ids[model]
     h = hashlib.sha256()
     for prefix, module in (("vqvae", model.vqvae), ("prior", model.prior)):
         for name, t in sorted((module.state_dict() if module is not None else {}).items()):
             h.update(f"{prefix}.{name}".encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    digest = h.digest()[:HASH_BYTES]
-    with _ids_lock:
-        _ids[model] = digest
-    return digest
+    return h.digest()[:HASH_BYTES]
 
 
 def _uleb(n: int) -> bytes:
@@ -117,6 +109,18 @@ def _probabilities(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.double(), dim=-1).numpy()
 
 
+def _cells(model, shape, label, grid: torch.Tensor):
+    """(row, col, probabilities) for each cell in raster order, given the codes the caller has written into
+    `grid` (1, h, w) before it: the one code path that both the encoder and the decoder run, so both see the
+    same probabilities."""
+    h, w = shape
+    with _one_thread():
+        cache = model.prior.cached_sampler(1, (h, w), _labels(model, label))
+        for r in range(h):
+            for col in range(w):
+                yield r, col, _probabilities(cache.logits(grid, r, col)[0].float().cpu())
+
+
 def _labels(model, label):
     if label is None:
         return None
@@ -139,13 +143,10 @@ def encode_grid(model, grid: torch.Tensor, label: int | None = None, image_size=
     h, w = grid.shape
     model.prior.check_shape((h, w))
     probs = np.empty((h * w, K))
-    with _one_thread():
-        cache = model.prior.cached_sampler(1, (h, w), _labels(model, label))
-        out = torch.full((1, h, w), -1, dtype=torch.long, device=model.device)
-        for r in range(h):
-            for col in range(w):
-                probs[r * w + col] = _probabilities(cache.logits(out, r, col)[0].float().cpu())
-                out[0, r, col] = grid[r, col]
+    out = torch.full((1, h, w), -1, dtype=torch.long, device=model.device)
+    for r, col, p in _cells(model, (h, w), label, out):
+        probs[r * w + col] = p
+        out[0, r, col] = grid[r, col]
     encoder = c.stream.queue.RangeEncoder()
     encoder.encode(grid.flatten().numpy().astype(np.int32), c.stream.model.Categorical(perfect=False), probs)
     return header(model, grid, label, image_size) + encoder.get_compressed().tobytes()
@@ -236,12 +237,8 @@ def decode_grid(model, data: bytes) -> tuple[torch.Tensor, int | None, tuple | N
     categorical = c.stream.model.Categorical(perfect=False)
     grid = torch.full((1, h, w), -1, dtype=torch.long, device=model.device)
     try:
-        with _one_thread():
-            cache = model.prior.cached_sampler(1, (h, w), _labels(model, head["label"]))
-            for r in range(h):
-                for col in range(w):
-                    p = _probabilities(cache.logits(grid, r, col)[0].float().cpu())
-                    grid[0, r, col] = int(decoder.decode(categorical, p[None])[0])
+        for r, col, p in _cells(model, (h, w), head["label"], grid):
+            grid[0, r, col] = int(decoder.decode(categorical, p[None])[0])
     except Exception as e:   # the coder itself refuses some damaged payloads
         raise CodecError(f"the coded part cannot be decoded ({type(e).__name__}): the file is damaged") from None
     grid = grid[0].cpu()
@@ -272,3 +269,34 @@ def ideal_bits(model, grid: torch.Tensor, label: int | None = None) -> float:
     """−log₂ p(grid) under the prior: what an ideal coder would need, without header or final word."""
     labels = None if label is None else torch.tensor([int(label)])
     return float(-model.log_prob(torch.as_tensor(grid)[None], labels)[0] / np.log(2))
+
+
+def classic_at(pictures: list[np.ndarray], fmt: str, target: float) -> tuple[int, float, float] | None:
+    """(quality, mean bytes, mean PSNR) of a classic codec (`fmt`: Pillow's "WEBP", "JPEG") at the lowest quality
+    whose mean PSNR over `pictures` (uint8, H×W or H×W×3) reaches `target` dB: what a compressed file is measured
+    against. None if even quality 100 does not reach it."""
+    from PIL import Image
+    images = [Image.fromarray(p) for p in pictures]
+
+    def at(q):
+        sizes, scores = [], []
+        for img, p in zip(images, pictures, strict=True):
+            buf = io.BytesIO()
+            img.save(buf, format=fmt, quality=q)
+            back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(img.mode)).astype(np.float64)
+            mse = float(np.mean((back - p) ** 2)) / 255 ** 2
+            sizes.append(len(buf.getvalue()))
+            scores.append(10 * np.log10(1 / max(mse, 1e-12)))
+        return float(np.mean(sizes)), float(np.mean(scores))
+
+    if at(100)[1] < target:
+        return None
+    lo, hi = 1, 100
+    while lo < hi:                      # PSNR rises with quality (near enough for a search)
+        mid = (lo + hi) // 2
+        if at(mid)[1] >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    size, score = at(lo)
+    return lo, size, score

@@ -3,39 +3,23 @@ at the same PSNR on this very image, with the file to download; and a compressed
 
 import io
 
-import numpy as np
 import torch
 from PIL import Image
 
 from ..models import metrics as M
 from ..service import operations as ex
-from ..service.codec import MAGIC, CodecError, decode_grid, encode_grid, ideal_bits, model_id, read_header
+from ..service.codec import (
+    MAGIC,
+    CodecError,
+    classic_at,
+    decode_grid,
+    encode_grid,
+    ideal_bits,
+    model_id,
+    read_header,
+)
 from .common import guarded, temp_file
 from .quantize import recall
-
-
-def _classic(x: np.ndarray, fmt: str, target: float) -> tuple[int, int] | None:
-    """(quality, bytes) of the lowest quality at which `fmt` reaches `target` dB on the picture x (H, W[, 3]);
-    None if even quality 100 does not."""
-    img = Image.fromarray(x)
-
-    def at(q):
-        buf = io.BytesIO()
-        img.save(buf, format=fmt, quality=q)
-        back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(img.mode)).astype(np.float64)
-        mse = float(np.mean((back - x) ** 2)) / 255 ** 2
-        return len(buf.getvalue()), 10 * np.log10(1 / max(mse, 1e-12))
-
-    if at(100)[1] < target:
-        return None
-    lo, hi = 1, 100
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if at(mid)[1] >= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo, at(lo)[0]
 
 
 @guarded
@@ -58,8 +42,8 @@ def make_file(catalog, checkpoint: str, token):
     pixels = (x[0] * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
     others = []
     for fmt, called in (("WEBP", "WebP"), ("JPEG", "JPEG")):
-        got = _classic(pixels, fmt, target)
-        others.append(f"{called} {got[1]:,} bytes (quality {got[0]})" if got else f"{called} does not reach it")
+        got = classic_at([pixels], fmt, target)
+        others.append(f"{called} {got[1]:,.0f} bytes (quality {got[0]})" if got else f"{called} does not reach it")
     png = io.BytesIO()
     Image.fromarray(pixels).save(png, format="PNG")
     head = read_header(data)["payload"]
