@@ -3,6 +3,7 @@
 import os
 
 import gradio as gr
+from gradio import route_utils
 
 from ..service import operations as ex
 from . import codebook, lab, paint, quantize, reconstruct, sample, tradeoff
@@ -23,6 +24,21 @@ LAUNCH = {"max_file_size": MAX_FILE_SIZE, "state_session_capacity": MAX_SESSIONS
 # sweep both grow with every request. Files older than VQE_CACHE_MAX_AGE seconds (default 30 minutes) go.
 CACHE_MAX_AGE = int(os.environ.get("VQE_CACHE_MAX_AGE", 1800))
 DELETE_CACHE = (max(10, CACHE_MAX_AGE // 3), CACHE_MAX_AGE)   # (how often to sweep, age) in seconds
+_gradio_sweep = route_utils.delete_files_created_by_app
+
+
+def _sweep(blocks, age):
+    """Gradio's sweep (6.31) iterates the live sets of cached paths that request threads add to: when one grows
+    during a sweep, "Set changed size during iteration" ends its background task for good, and the cache then
+    grows for the server's lifetime (seen under load: 742 files kept where a sweep leaves ~200). Retried."""
+    for _ in range(10):
+        try:
+            return _gradio_sweep(blocks, age)
+        except RuntimeError:
+            continue
+
+
+route_utils.delete_files_created_by_app = _sweep   # looked up by Gradio's sweep task at each call
 
 
 # The views each tab shows for the open checkpoint; the rest of `open_checkpoint`'s views (the description and the
