@@ -1,17 +1,23 @@
-"""The shipped models as image codecs against WebP and JPEG at the same PSNR: file sizes, and the time to code.
+"""The shipped models as image codecs against WebP and JPEG: file sizes, the rate–distortion curves, the time
+to code.
 
-    python benchmarks/codec.py [--n 1000] [--models mnist mnist_4x4 ...] [--threads 2]
+    python benchmarks/codec.py [--n 1000] [--models mnist mnist_4x4 ...] [--threads 2] [--no-photos]
 
-For each shipped model with an autoregressive prior, on the first `--n` test images of its dataset's fixture
-(tests/fixtures; CIFAR-10 has 500): every image compressed (`vqe.compress`, with its class) and decompressed, the
-grid checked bit for bit; the mean file size, the mean ideal −log₂ p(grid) / 8, the header; the PSNR of the
-decoded images; WebP and JPEG (Pillow) at the lowest quality whose mean PSNR over the same images reaches the
-model's, whole files and without each format's fixed cost (the size of an all-black image of that size and
-quality); PNG (lossless). Times per image at batch 1 (one thread for the probabilities, as the codec runs).
-Writes benchmarks/results/codec.md.
+For each shipped model with an autoregressive prior, on the first `--n` test images of its dataset (the test
+split where the dataset's files are here, else its fixture in tests/fixtures): every image compressed
+(`vqe.compress`, with its class) and decompressed, the grid checked bit for bit; the mean file size, the mean
+ideal −log₂ p(grid) / 8, the header; the PSNR of the decoded images; WebP and JPEG (Pillow) at the lowest
+quality whose mean PSNR over the same images reaches the model's, whole files and without each format's fixed
+cost (the size of an all-black image of that size and quality); PNG (lossless). Times per image: the codec codes
+one image at a time (a batch's probabilities can round differently from one image's, and every file must
+decode alone), its probabilities on one thread. The colour models also code docs/photos at their own size.
+
+Writes benchmarks/results/codec.md (the table) and rate_distortion.csv: for each set of images, WebP and JPEG at
+each of QUALITIES and every model's point, which the Trade-off tab charts (PSNR against bytes per image).
 """
 
 import argparse
+import csv
 import io
 import statistics
 import sys
@@ -54,9 +60,75 @@ def classic(images: np.ndarray, fmt: str, target_psnr: float) -> tuple:
     got = classic_at(pictures, fmt, target_psnr)
     if got is None:
         return None, float("nan"), float("nan")
-    buf = io.BytesIO()
-    Image.fromarray(np.zeros_like(pictures[0])).save(buf, format=fmt, quality=got[0])
-    return got[0], got[1], got[1] - len(buf.getvalue())
+    return got["quality"], got["bytes"], got["bytes"] - got["fixed"]
+
+
+QUALITIES = (1, 2, 4, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+CSV_COLUMNS = ["set", "codec", "kind", "quality", "images", "psnr", "bytes", "fixed", "ideal", "encode_ms",
+               "decode_ms", "grid", "prior"]
+
+
+def test_images(dataset: str, n: int, data_root) -> tuple[np.ndarray, np.ndarray]:
+    """The first `n` test images (N, C, H, W) uint8 and labels: the dataset's test split where its files are
+    here, else the fixture in tests/fixtures (CIFAR-10's holds 500)."""
+    from vq_explorer.storage.data import load_dataset
+    try:
+        data = load_dataset(dataset, data_root)
+        return data.test_x[:n].numpy(), data.test_y[:n].numpy()
+    except ValueError:
+        fixture = np.load(ROOT / "tests" / "fixtures" / FIXTURES[dataset])
+        images, labels = fixture["images"][:n], fixture["labels"][:n]
+        if images.shape[-1] == 3:          # CIFAR-10's fixture is stored channels-last
+            images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        return images, labels
+
+
+def photos() -> list[np.ndarray]:
+    """docs/photos at their own size, (3, H, W) uint8."""
+    return [np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1).copy()
+            for p in sorted((ROOT / "docs" / "photos").glob("*.jpg"))]
+
+
+def model_point(name: str, model, images, labels) -> dict:
+    """Every image compressed (with its class, where it has one) and decompressed, the grid checked bit for bit:
+    mean file size, header, ideal size, PSNR of the decoded images, median times."""
+    from vq_explorer.service import codec
+    sizes, ideal, heads, enc, dec, scores = [], [], [], [], [], []
+    for x, y in zip(images, labels, strict=True):
+        xt = torch.from_numpy(x)[None].float() / 255
+        y = None if y is None else int(y)
+        t = time.perf_counter()
+        data = codec.compress(model, xt, y)
+        t1 = time.perf_counter()
+        image, _, info = codec.decompress(data, model)
+        t2 = time.perf_counter()
+        grid = model.encode(xt)[0]
+        if not torch.equal(info["grid"], grid):
+            raise SystemExit(f"{name}: a decoded grid differs from the encoded one")
+        sizes.append(len(data))
+        ideal.append(codec.ideal_bits(model, grid, y) / 8)
+        heads.append(codec.read_header(data)["payload"])
+        enc.append((t1 - t) * 1e3)
+        dec.append((t2 - t1) * 1e3)
+        scores.append(psnr((image.numpy() * 255).round(), x))
+    return {"codec": name, "kind": "model", "images": len(images), "psnr": float(np.mean(scores)),
+            "bytes": float(np.mean(sizes)), "fixed": float(np.mean(heads)), "ideal": float(np.mean(ideal)),
+            "encode_ms": statistics.median(enc), "decode_ms": statistics.median(dec),
+            "grid": "x".join(map(str, info["grid"].shape)), "prior": model.prior.cfg.type}
+
+
+def classic_curves(images) -> list[dict]:
+    """WebP and JPEG at each of QUALITIES, and PNG, over the same images."""
+    from vq_explorer.service.codec import classic_point
+    pictures = [picture(x) for x in images]
+    rows = []
+    for fmt, called in (("WEBP", "WebP"), ("JPEG", "JPEG")):
+        for q in QUALITIES:
+            rows.append({"codec": called, "kind": "classic", "images": len(images),
+                         **classic_point(pictures, fmt, q)})
+    rows.append({"codec": "PNG", "kind": "lossless", "images": len(images), "psnr": float("inf"),
+                 "bytes": float(np.mean([len(lossless(p)) for p in pictures]))})
+    return rows
 
 
 def main():
@@ -64,59 +136,65 @@ def main():
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "codec.md")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--no-photos", action="store_true", help="skip docs/photos at their own size")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import vq_explorer as vqe
-    from vq_explorer.service import codec
-    rows = []
-    for name in args.models:
-        path = ROOT / "checkpoints" / f"{name}.safetensors"
-        if not path.exists():
-            continue
-        model = vqe.load(path, device="cpu")
-        fixture = np.load(ROOT / "tests" / "fixtures" / FIXTURES[model.config["dataset"]])
-        images, labels = fixture["images"][: args.n], fixture["labels"][: args.n]
-        if images.shape[-1] == 3:          # CIFAR-10's fixture is stored channels-last
-            images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
-        sizes, ideal, heads, enc, dec, scores = [], [], [], [], [], []
-        for x, y in zip(images, labels, strict=True):
-            xt = torch.from_numpy(x)[None].float() / 255
-            t = time.perf_counter()
-            data = codec.compress(model, xt, int(y))
-            t1 = time.perf_counter()
-            image, _, info = codec.decompress(data, model)
-            t2 = time.perf_counter()
-            grid = model.encode(xt)[0]
-            if not torch.equal(info["grid"], grid):
-                raise SystemExit(f"{name}: a decoded grid differs from the encoded one")
-            sizes.append(len(data))
-            ideal.append(codec.ideal_bits(model, grid, int(y)) / 8)
-            heads.append(codec.read_header(data)["payload"])
-            enc.append((t1 - t) * 1e3)
-            dec.append((t2 - t1) * 1e3)
-            scores.append(psnr((image.numpy() * 255).round(), x))
-        target = float(np.mean(scores))
-        webp, jpeg = classic(images, "WEBP", target), classic(images, "JPEG", target)
-        png = float(np.mean([len(lossless(picture(x))) for x in images]))
-        rows.append((name, len(images), target, np.mean(sizes), np.mean(ideal), np.mean(heads), webp, jpeg, png,
-                     statistics.median(enc), statistics.median(dec)))
-        print(rows[-1], flush=True)
+    models = {n: vqe.load(ROOT / "checkpoints" / f"{n}.safetensors", device="cpu") for n in args.models
+              if (ROOT / "checkpoints" / f"{n}.safetensors").exists()}
+    sets = {}
+    for name, model in models.items():
+        sets.setdefault(model.config["dataset"], []).append(name)
+    points, table = [], []
+    for dataset, names in sets.items():
+        images, labels = test_images(dataset, args.n, args.data_root)
+        for row in classic_curves(images):
+            points.append({"set": dataset, **row})
+        for name in names:
+            row = model_point(name, models[name], images, labels)
+            points.append({"set": dataset, **row})
+            pictures = [picture(x) for x in images]
+            matched = [classic(images, fmt, row["psnr"]) for fmt in ("WEBP", "JPEG")]
+            png = float(np.mean([len(lossless(p)) for p in pictures]))
+            table.append((name, len(images), row, *matched, png))
+            print(f"{name}: {row['bytes']:.1f} bytes at {row['psnr']:.2f} dB", flush=True)
+    colour = [n for n, m in models.items() if m.config["channels"] == 3]
+    if colour and not args.no_photos:
+        shots = photos()
+        for row in classic_curves(shots):
+            points.append({"set": "photos", **row})
+        for name in colour:
+            row = model_point(name, models[name], shots, [None] * len(shots))
+            points.append({"set": "photos", **row, "grid": "own size"})
+            matched = [classic(shots, fmt, row["psnr"]) for fmt in ("WEBP", "JPEG")]
+            png = float(np.mean([len(lossless(picture(p))) for p in shots]))
+            table.append((f"{name} on docs/photos", len(shots), row, *matched, png))
+            print(f"{name} on photos: {row['bytes']:.1f} bytes at {row['psnr']:.2f} dB", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "rate_distortion.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, CSV_COLUMNS)
+        w.writeheader()
+        for p in points:
+            w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in p.items()})
     command = f"python benchmarks/codec.py --n {args.n} --models {' '.join(args.models)}"
-    lines = [f"`{command}` ({args.threads} threads; the codec's probabilities on "
-             "one): every grid decoded bit for bit; sizes in bytes per image, means", "",
+    lines = [f"`{command}` ({args.threads} threads; the codec's probabilities on one): every grid decoded bit "
+             "for bit; sizes in bytes per image, means; WebP and JPEG at the lowest quality that reaches the "
+             "model's PSNR, and in brackets without their fixed cost (an all-black image's size)", "",
              "| model | images | PSNR dB | our file | ideal −log₂ p / 8 | header | WebP at that PSNR (quality; "
              "less its fixed cost) | JPEG at that PSNR (quality; less its fixed cost) | PNG | encode ms | "
              "decode ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, n, p, size, ideal, head, webp, jpeg, png, e, d in rows:
-        lines.append(f"| {name} | {n} | {p:.2f} | {size:.1f} | {ideal:.1f} | {head:.1f} | {webp[1]:.0f} "
-                     f"(q {webp[0]}; {webp[2]:.0f}) | {jpeg[1]:.0f} (q {jpeg[0]}; {jpeg[2]:.0f}) | {png:.0f} | "
-                     f"{e:.0f} | {d:.0f} |")
+    for name, n, r, webp, jpeg, png in table:
+        matched = " | ".join(f"{b:,.0f} (q {q}; {less:,.0f})" for q, b, less in (webp, jpeg))
+        lines.append(f"| {name} | {n} | {r['psnr']:.2f} | {r['bytes']:,.1f} | {r['ideal']:,.1f} | "
+                     f"{r['fixed']:.1f} | {matched} | {png:,.0f} | "
+                     f"{r['encode_ms']:,.0f} | {r['decode_ms']:,.0f} |")
     text = "\n".join(lines)
     print(text)
-    args.out.write_text(text + "\n")
-    print(f"\nwritten to {args.out}")
+    (args.out / "codec.md").write_text(text + "\n")
+    print(f"\nwritten to {args.out / 'codec.md'} and {args.out / 'rate_distortion.csv'}")
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from vq_explorer import load  # noqa: E402
 from vq_explorer.commands.evaluate import sample_accuracy  # noqa: E402
-from vq_explorer.models.classifier import load_classifier  # noqa: E402
 from vq_explorer.models.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig  # noqa: E402
 from vq_explorer.models.priors import build_prior  # noqa: E402
+from vq_explorer.storage.checkpoint import load_classifier  # noqa: E402
 from vq_explorer.views import results  # noqa: E402
 from vq_explorer.views.render import save_png, steps_figure  # noqa: E402
 

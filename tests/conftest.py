@@ -19,6 +19,13 @@ def mnist_1000():
     return torch.from_numpy(d["images"]), torch.from_numpy(d["labels"]).long()
 
 
+@pytest.fixture(scope="session")
+def cifar_500():
+    """The first 500 CIFAR-10 test images (uint8, N×3×32×32) and labels."""
+    d = np.load(FIXTURES / "cifar10_test_500.npz")
+    return torch.from_numpy(d["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(d["labels"]).long()
+
+
 # train.py arguments for a model that trains on 300 digits in seconds.
 TINY = ["--in-channels", "1", "--image-size", "28", "--channels", "16", "--res-blocks", "1", "--num-codes", "32",
         "--code-dim", "8", "--prior-channels", "16", "--prior-layers", "3", "--batch-size", "32",

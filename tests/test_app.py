@@ -720,3 +720,68 @@ def test_the_distribution_chart_shows_the_chosen_code_and_scales_to_a_spread_out
     assert fig.layout.yaxis.range[1] == pytest.approx(0.0575)   # the tallest bar, not 1.0
     peaked = render.probs_figure(torch.tensor([0.97, 0.02, 0.01]), 10, chosen=0)
     assert list(peaked.data[0].x) == ["0", "1", "2"] and peaked.layout.yaxis.range[1] == 1.0
+
+
+RATE_CSV = (
+    "set,codec,kind,quality,images,psnr,bytes,fixed,ideal,encode_ms,decode_ms,grid,prior\n"
+    "mnist,WebP,classic,1,10,26,120,60,,,,,\n"
+    "mnist,WebP,classic,10,10,30,160,60,,,,,\n"
+    "mnist,WebP,classic,50,10,38,250,60,,,,,\n"
+    "mnist,JPEG,classic,10,10,20,380,340,,,,,\n"
+    "mnist,JPEG,classic,50,10,30,500,340,,,,,\n"
+    "mnist,PNG,lossless,,10,inf,270,,,,,,\n"
+    "mnist,mnist_4x4,model,,10,24,25,11,12,17,16,4x4,pixelcnn\n"
+    "mnist,mnist,model,,10,28,40,11,27,36,36,7x7,pixelcnn\n"
+    "mnist,mnist_tf,model,,10,28,39,11,26,37,36,7x7,transformer\n"
+    "mnist,mnist_14x14,model,,10,34,58,11,45,190,190,14x14,pixelcnn\n"
+    "photos,WebP,classic,10,4,27,2000,150,,,,,\n"
+    "photos,WebP,classic,20,4,31,3000,150,,,,,\n"
+    "photos,cifar10,model,,4,29,1976,15,1960,2400,2500,own size,pixelcnn\n")
+
+
+def rate_rows(tmp_path):
+    from vq_explorer.views import results
+    (tmp_path / "rate_distortion.csv").write_text(RATE_CSV)
+    return results.read_rows(tmp_path, "rate_distortion.csv")
+
+
+def test_rate_chart_draws_each_classic_codec_as_a_curve_and_each_model_at_its_file_size(tmp_path):
+    from vq_explorer.ui import tradeoff
+    from vq_explorer.views import results
+    rows = rate_rows(tmp_path)
+    assert results.rate_sets(rows) == ["mnist", "photos"]
+    fig = tradeoff.rate_chart(rows, "mnist")
+    curves = {d.name.split(" ")[0]: d for d in fig.data if d.mode == "lines+markers"}
+    assert curves["WebP"].x == (120, 160, 250) and curves["WebP"].y == (26, 30, 38)   # ordered by quality
+    assert curves["JPEG"].x == (380, 500)
+    stars = {d.text[0]: (d.x[0], d.y[0]) for d in fig.data if d.mode == "markers+text"}
+    assert stars == {"mnist_4x4": (25, 24), "mnist_tf": (39, 28), "mnist": (40, 28), "mnist_14x14": (58, 34)}
+    less = tradeoff.rate_chart(rows, "mnist", "without fixed headers")   # every point less its fixed cost
+    assert [d for d in less.data if d.name.startswith("WebP")][0].x == (60, 100, 190)
+    assert {d.text[0]: d.x[0] for d in less.data if d.mode == "markers+text"}["mnist"] == 29
+    photos = tradeoff.rate_chart(rows, "photos")
+    assert [d.text[0] for d in photos.data if d.mode == "markers+text"] == ["cifar10"]
+
+
+def test_rate_findings_read_the_classic_codecs_off_their_curves_at_each_models_psnr(tmp_path):
+    from vq_explorer.ui import tradeoff
+    from vq_explorer.views import results
+    rows = rate_rows(tmp_path)
+    webp = results.curve(rows, "mnist", "WebP")
+    assert results.bytes_at(webp, 30) == 160 and results.bytes_at(webp, 34) == pytest.approx(200.0)   # √(160·250)
+    assert results.bytes_at(webp, 25) is None and results.bytes_at(webp, 40) is None
+    assert results.bytes_at(webp, 28, less_fixed=True) == pytest.approx((60 * 100) ** 0.5)
+    text = tradeoff.rate_text(rows, "mnist")
+    line = next(s for s in text.splitlines() if s.startswith("- **mnist**"))
+    # 28 dB: WebP √(120·160) = 138.6 bytes, 3.5× our 40; without fixed costs √(60·100) = 77.5 against 29
+    assert "139 bytes" in line and "3.5×" in line and "77" in line and "29.0" in line and "2.7×" in line
+    # JPEG at 28 dB: 380·(500/380)^0.8 = 473.3 bytes
+    assert "473 bytes" in line
+    # 24 dB is below WebP's lowest quality: its lowest quality is what it costs
+    low = next(s for s in text.splitlines() if s.startswith("- **mnist_4x4**"))
+    assert "26.0" in low and "120" in low and "4.8×" in low
+    # the downsampling factor in bytes: 4×4 → 7×7 → 14×14, each grid's cheapest prior
+    assert "+15.0" not in text and "14.0 bytes for +4.0 dB" in text and "19.0 bytes for +6.0 dB" in text
+    assert "+61 bytes" in text   # WebP from 28 to 34 dB: 200.0 − 138.6
+    assert tradeoff.rate_text([], "mnist").startswith("_No measurements")
+    assert "own size" not in tradeoff.rate_text(rows, "photos") and "1,976.0" in tradeoff.rate_text(rows, "photos")

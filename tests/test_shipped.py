@@ -13,7 +13,7 @@ import torch
 
 import vq_explorer as vqe
 from vq_explorer.commands.evaluate import evaluate, sample_accuracy
-from vq_explorer.models.classifier import load_classifier
+from vq_explorer.storage.checkpoint import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -65,14 +65,6 @@ CLASS_NAMES = {"mnist": [str(i) for i in range(10)], "cifar10": ["airplane", "au
 
 def dataset(name: str) -> str:
     return SHIPPED[name].get("dataset", "mnist")
-
-
-@pytest.fixture(scope="module")
-def cifar_500():
-    """The first 500 CIFAR-10 test images (uint8, N×3×32×32) and labels."""
-    import numpy as np
-    d = np.load(FIXTURES / "cifar10_test_500.npz")
-    return torch.from_numpy(d["images"]).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(d["labels"]).long()
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ def main(argv=None):
     ap.add_argument("--sheet", default=None, help="sample sheet PNG (default: beside the checkpoint)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--classifier", default=None,
-                    help="a vq_explorer.models.classifier file: measure sample accuracy")
+                    help="a classifier file (vq_explorer.commands.classifier): measure sample accuracy")
     ap.add_argument("--per-class", type=int, default=50, help="class-conditional samples per class it reads")
     ap.add_argument("--no-store", action="store_true", help="do not write the figures into the checkpoint")
     args = ap.parse_args(argv)
@@ -113,7 +113,7 @@ def main(argv=None):
         Path(sheet).parent.mkdir(parents=True, exist_ok=True)
         save_sheet(images, sheet)
     if args.classifier and labels is not None:
-        from ..models.classifier import load_classifier
+        from ..storage.checkpoint import load_classifier
         figures["sample_accuracy"] = sample_accuracy(model, load_classifier(args.classifier), args.per_class,
                                                      args.temperature)
         figures["sample_accuracy_n"] = args.per_class * len(labels.unique())

@@ -271,32 +271,40 @@ def ideal_bits(model, grid: torch.Tensor, label: int | None = None) -> float:
     return float(-model.log_prob(torch.as_tensor(grid)[None], labels)[0] / np.log(2))
 
 
-def classic_at(pictures: list[np.ndarray], fmt: str, target: float) -> tuple[int, float, float] | None:
-    """(quality, mean bytes, mean PSNR) of a classic codec (`fmt`: Pillow's "WEBP", "JPEG") at the lowest quality
-    whose mean PSNR over `pictures` (uint8, H×W or H×W×3) reaches `target` dB: what a compressed file is measured
-    against. None if even quality 100 does not reach it."""
+def classic_point(pictures: list[np.ndarray], fmt: str, quality: int) -> dict:
+    """A classic codec (`fmt`: Pillow's "WEBP", "JPEG") at one quality over `pictures` (uint8, H×W or H×W×3):
+    mean bytes, mean PSNR of the decoded pictures, and the format's fixed cost at that quality (the mean size of
+    all-black pictures of the same sizes: headers, tables and the smallest payload)."""
     from PIL import Image
-    images = [Image.fromarray(p) for p in pictures]
 
-    def at(q):
-        sizes, scores = [], []
-        for img, p in zip(images, pictures, strict=True):
-            buf = io.BytesIO()
-            img.save(buf, format=fmt, quality=q)
-            back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(img.mode)).astype(np.float64)
-            mse = float(np.mean((back - p) ** 2)) / 255 ** 2
-            sizes.append(len(buf.getvalue()))
-            scores.append(10 * np.log10(1 / max(mse, 1e-12)))
-        return float(np.mean(sizes)), float(np.mean(scores))
+    def size(img) -> bytes:
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, quality=quality)
+        return buf.getvalue()
 
-    if at(100)[1] < target:
+    sizes, scores, fixed = [], [], []
+    for p in pictures:
+        img = Image.fromarray(p)
+        data = size(img)
+        back = np.asarray(Image.open(io.BytesIO(data)).convert(img.mode)).astype(np.float64)
+        mse = float(np.mean((back - p) ** 2)) / 255 ** 2
+        sizes.append(len(data))
+        scores.append(10 * np.log10(1 / max(mse, 1e-12)))
+        fixed.append(len(size(Image.fromarray(np.zeros_like(p)))))
+    return {"quality": quality, "bytes": float(np.mean(sizes)), "psnr": float(np.mean(scores)),
+            "fixed": float(np.mean(fixed))}
+
+
+def classic_at(pictures: list[np.ndarray], fmt: str, target: float) -> dict | None:
+    """`classic_point` at the lowest quality whose mean PSNR over `pictures` reaches `target` dB: what a
+    compressed file is measured against. None if even quality 100 does not reach it."""
+    if classic_point(pictures, fmt, 100)["psnr"] < target:
         return None
     lo, hi = 1, 100
     while lo < hi:                      # PSNR rises with quality (near enough for a search)
         mid = (lo + hi) // 2
-        if at(mid)[1] >= target:
+        if classic_point(pictures, fmt, mid)["psnr"] >= target:
             hi = mid
         else:
             lo = mid + 1
-    size, score = at(lo)
-    return lo, size, score
+    return classic_point(pictures, fmt, lo)

@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_bytes
 
+from ..models.classifier import build_classifier
 from ..models.config import VQVAEConfig, asdict, from_dict, prior_config_from_dict
 from ..models.device import choose_device
 from ..models.model import VQModel
@@ -283,3 +284,23 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     model = VQModel(vqvae.eval(), None if prior is None else prior.eval(), config, meta["metrics"],
                     tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)
     return model
+
+
+CLASSIFIER_FORMAT = "vq-explorer-classifier/1"
+
+
+def save_classifier(model: torch.nn.Module, path, record: dict):
+    """A judging classifier as safetensors, weights in float16 (it ships as a test fixture; float16 keeps every
+    prediction of the float32 net to within rounding, and the accuracy recorded is the loaded copy's)."""
+    tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    atomic_save_file(tensors, path, {"format": CLASSIFIER_FORMAT, "config": json.dumps(model.config),
+                                     **{k: str(v) for k, v in record.items()}})
+
+
+def load_classifier(path) -> torch.nn.Module:
+    meta = raw_metadata(path)
+    if meta.get("format") != CLASSIFIER_FORMAT:
+        raise ValueError(f"{path}: not a vq-explorer classifier file")
+    model = build_classifier(json.loads(meta["config"]))
+    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in read_tensors(path).items()})
+    return model.eval()

@@ -43,7 +43,8 @@ def make_file(catalog, checkpoint: str, token):
     others = []
     for fmt, called in (("WEBP", "WebP"), ("JPEG", "JPEG")):
         got = classic_at([pixels], fmt, target)
-        others.append(f"{called} {got[1]:,.0f} bytes (quality {got[0]})" if got else f"{called} does not reach it")
+        others.append(f"{called} {got['bytes']:,.0f} bytes (quality {got['quality']})" if got
+                      else f"{called} does not reach it")
     png = io.BytesIO()
     Image.fromarray(pixels).save(png, format="PNG")
     head = read_header(data)["payload"]

@@ -18,6 +18,12 @@ project's 2-core CPU. Every model of a grid was trained by its recipe for the sa
 (`python -m vq_explorer.commands.rebuild`); measured by `python benchmarks/tradeoff.py` and
 `python benchmarks/maskgit_steps.py`."""
 BATCHES = {"one image": 1, "per image in a batch of 16": 16}
+RATE_INTRO = """### In bytes: the models as image codecs
+A model with an autoregressive prior is a lossy image codec: the grid is the lossy step, and the prior's
+probabilities drive a range coder (`vqe.compress`, `vq-explorer-codec`). One star per model at its real file size
+and the PSNR of the decoded images; WebP and JPEG (Pillow) as curves over their quality settings, on the same
+test images. Measured by `python benchmarks/codec.py`."""
+SIZES = {"whole files": False, "without fixed headers": True}
 
 
 def chart(rows: list[dict], steps: list[dict], batch: str = "one image"):
@@ -28,6 +34,14 @@ def findings(rows: list[dict], steps: list[dict]) -> str:
     parts = [results.grid_findings(rows), results.family_findings(rows), results.steps_findings(steps)]
     text = "\n\n".join(p for p in parts if p)
     return "### What the numbers say\n" + text if text else results.grid_table([])
+
+
+def rate_chart(rows: list[dict], image_set: str, sizes: str = "whole files"):
+    return render.rate_figure(rows, image_set, SIZES.get(sizes, False))
+
+
+def rate_text(rows: list[dict], image_set: str) -> str:
+    return results.rate_findings(rows, image_set) or "_No measurements yet: run `python benchmarks/codec.py`._"
 
 
 def sheets(rows: list[dict], folder: Path = results.RESULTS):
@@ -59,4 +73,18 @@ def build(folder: Path = results.RESULTS):
             with gr.Accordion("The masked prior's steps: quality and time per number of steps", open=False):
                 gr.Plot(render.steps_figure(steps), elem_id="steps-chart", show_label=False)
                 gr.Markdown(results.steps_table(steps), elem_id="steps-table")
+        rates = results.read_rows(folder, "rate_distortion.csv")
+        sets = results.rate_sets(rates)
+        if sets:
+            gr.Markdown(RATE_INTRO)
+            with gr.Row():
+                image_set = gr.Radio([(results.SETS.get(s, s), s) for s in sets], value=sets[0],
+                                     label="images", elem_id="rate-set")
+                sizes = gr.Radio(list(SIZES), value="whole files", label="sizes", elem_id="rate-sizes")
+            rate_plot = gr.Plot(rate_chart(rates, sets[0]), elem_id="rate-chart", show_label=False)
+            rate_words = gr.Markdown(rate_text(rates, sets[0]), elem_id="rate-findings")
+            image_set.change(lambda s, z: (rate_chart(rates, s, z), rate_text(rates, s)), [image_set, sizes],
+                             [rate_plot, rate_words], api_name=False, show_progress="hidden")
+            sizes.change(lambda s, z: rate_chart(rates, s, z), [image_set, sizes], rate_plot, api_name=False,
+                         show_progress="hidden")
     batch.change(lambda b: chart(rows, steps, b), batch, plot, api_name=False, show_progress="hidden")

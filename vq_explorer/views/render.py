@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
-from .results import DATASETS, family, grid_name, label, num
+from .results import DATASETS, SETS, curve, family, grid_name, label, models_at, num, rate_bytes
 
 GOLDEN = 0.618033988749895
 
@@ -204,7 +204,7 @@ def steps_text(row: dict) -> str:
 def log_range(traces, right: float) -> list[float]:
     """A log axis over every point's x, with `right` decades to spare for the labels of the slowest points (plotly
     fits the axis to the markers, not to their text, and clips it)."""
-    xs = [x for d in traces for x in d.x if x] or [1.0, 100.0]
+    xs = [x for d in traces for x in d.x if x and x > 0] or [1.0, 100.0]
     return [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + right]
 
 
@@ -222,11 +222,13 @@ def _figure(traces, title: str, height: int = 320, xaxis: dict | None = None, ya
 def save_png(fig: go.Figure, path, width: int = 900) -> str | None:
     """A static copy of a figure for the README: the very chart the app draws, through plotly's kaleido (which
     drives a Chrome or Chromium). None when written; otherwise why not, for the caller to say."""
-    try:
-        fig.write_image(path, width=width, height=fig.layout.height or 500)
-    except Exception as e:  # kaleido or a browser missing: the HTML beside it still holds the chart
-        return f"{type(e).__name__}: {e}"
-    return None
+    for _ in range(2):   # kaleido's first page can fail before its scripts load; a second try succeeds
+        try:
+            fig.write_image(path, width=width, height=fig.layout.height or 500)
+            return None
+        except Exception as e:  # kaleido or a browser missing: the HTML beside it still holds the chart
+            error = f"{type(e).__name__}: {e}"
+    return error
 
 
 def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: str = "code grid",
@@ -440,3 +442,34 @@ def lab_map(runs: list[tuple[str, object]]) -> go.Figure:
     titles = " | ".join(v for v, _ in runs[:2])
     return _two_panels(traces, f"code vectors among the encoder outputs (grey): {titles}", 360,
                        dict(title="PC 1"), dict(title="PC 1"), dict(title="PC 2"), dict(title="PC 2"))
+
+
+CODEC_COLOURS = {"WebP": "#72b7b2", "JPEG": "#f58518"}
+
+
+def rate_figure(rows: list[dict], image_set: str, less_fixed: bool = False) -> go.Figure:
+    """PSNR against bytes per image (log) on one set of images: WebP and JPEG as curves over their quality
+    settings, one marker per model at its real file size (rows as in benchmarks/results/rate_distortion.csv).
+    `less_fixed`: every point less its format's fixed cost (our header; an all-black image in WebP or JPEG)."""
+    traces = []
+    for codec, colour in CODEC_COLOURS.items():
+        points = curve(rows, image_set, codec)
+        if points:
+            traces.append(go.Scatter(
+                x=[rate_bytes(r, less_fixed) for r in points], y=[num(r, "psnr") for r in points],
+                mode="lines+markers", line=dict(color=colour), marker=dict(size=6), name=f"{codec} (quality 1–95)",
+                text=[f"{codec} quality {num(r, 'quality'):.0f}" for r in points],
+                hovertemplate="%{text}<br>%{x:,.0f} bytes<br>%{y:.2f} dB<extra></extra>"))
+    for m in models_at(rows, image_set):
+        tag = m["codec"] if m["grid"] == "own size" else f"{m['codec']} ({label(m)})"
+        traces.append(go.Scatter(
+            x=[rate_bytes(m, less_fixed)], y=[num(m, "psnr")], mode="markers+text", text=[m["codec"]],
+            textposition="top center", name=tag,
+            marker=dict(size=13, color=FAMILY_COLOURS.get(m.get("prior"), "#555"), symbol="star",
+                        line=dict(width=1, color="white")),
+            hovertemplate=f"{tag}<br>%{{x:,.1f}} bytes per image<br>%{{y:.2f}} dB<extra></extra>"))
+    what = "without fixed headers" if less_fixed else "whole files"
+    return _figure(traces, f"{SETS.get(image_set, image_set)}: PSNR against bytes per image ({what})", 460,
+                   xaxis=dict(title=f"bytes per image, {what} (log)", type="log", range=log_range(traces, 0.15)),
+                   yaxis=dict(title="PSNR, dB"), legend=dict(orientation="h", y=-0.2),
+                   margin=dict(l=50, r=10, t=40, b=40))

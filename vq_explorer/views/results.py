@@ -273,3 +273,95 @@ def steps_findings(rows: list[dict]) -> str:
         text += (f" With classifier-free guidance (g = {num(best, 'guidance'):g}), {best['steps']} steps reach "
                  f"{num(best, 'accuracy'):.1%} in {num(best, 'ms_b1'):.0f} ms.")
     return text
+
+
+# --- the codec: bytes against PSNR ------------------------------------------------------------------------
+SETS = {**DATASETS, "photos": "the repository's photos"}
+
+
+def rate_sets(rows: list[dict]) -> list[str]:
+    """The image sets measured (rows as in benchmarks/results/rate_distortion.csv), in the order written."""
+    return list(dict.fromkeys(r["set"] for r in rows))
+
+
+def rate_bytes(row: dict, less_fixed: bool = False) -> float:
+    """A point's bytes per image: the whole file, or less its fixed cost (our header; a classic format's
+    all-black image)."""
+    return num(row, "bytes") - (num(row, "fixed") or 0.0 if less_fixed else 0.0)
+
+
+def curve(rows: list[dict], image_set: str, codec: str) -> list[dict]:
+    return sorted((r for r in rows if r["set"] == image_set and r["codec"] == codec),
+                  key=lambda r: num(r, "quality"))
+
+
+def bytes_at(points: list[dict], target: float, less_fixed: bool = False) -> float | None:
+    """A classic codec's bytes at `target` dB, read off its curve between the two qualities around it (linear in
+    PSNR, geometric in bytes); None where the curve does not pass through `target`."""
+    for a, b in zip(points, points[1:], strict=False):
+        pa, pb = num(a, "psnr"), num(b, "psnr")
+        if min(pa, pb) <= target <= max(pa, pb):
+            ba, bb = rate_bytes(a, less_fixed), rate_bytes(b, less_fixed)
+            t = 0.0 if pb == pa else (target - pa) / (pb - pa)
+            return ba * (bb / ba) ** t if ba > 0 and bb > 0 else ba + (bb - ba) * t
+    return None
+
+
+def _against(called: str, points: list[dict], model: dict) -> str:
+    """One classic codec against a model's point, in words: its bytes at the model's PSNR, whole and without the
+    fixed costs; or, where even its lowest quality is sharper, what that lowest quality costs."""
+    p, size, codes = num(model, "psnr"), num(model, "bytes"), rate_bytes(model, True)
+    whole, less = bytes_at(points, p), bytes_at(points, p, less_fixed=True)
+    if whole is not None:
+        return (f"{called} needs {whole:,.0f} bytes ({whole / size:.1f}× ours; without fixed costs {less:,.0f} "
+                f"against our {codes:,.1f}, {less / max(codes, 1e-9):.1f}×)")
+    low = min(points, key=lambda r: num(r, "psnr"), default=None)
+    if low is not None and num(low, "psnr") > p:
+        return (f"{called}'s lowest quality ({num(low, 'quality'):.0f}) is sharper, {num(low, 'psnr'):.1f} dB, "
+                f"and costs {num(low, 'bytes'):,.0f} bytes ({num(low, 'bytes') / size:.1f}× ours)")
+    return f"{called} does not reach {p:.1f} dB at the qualities measured"
+
+
+def models_at(rows: list[dict], image_set: str) -> list[dict]:
+    """The models' points on a set, fewest bytes first."""
+    return sorted((r for r in rows if r["set"] == image_set and r["kind"] == "model"),
+                  key=lambda r: num(r, "bytes"))
+
+
+def rate_findings(rows: list[dict], image_set: str) -> str:
+    """What the bytes say on one set, every number read from the rows: each model's file against WebP and JPEG
+    at its PSNR (whole files, and without the fixed costs), and, where one dataset has several grids, the
+    downsampling factor in bytes."""
+    models = models_at(rows, image_set)
+    if not models:
+        return ""
+    name = SETS.get(image_set, image_set)
+    webp, jpeg = curve(rows, image_set, "WebP"), curve(rows, image_set, "JPEG")
+    out = []
+    for m in models:
+        parts = [_against(called, points, m) for called, points in (("WebP", webp), ("JPEG", jpeg))]
+        grid = "" if m["grid"] == "own size" else f" ({grid_name(m)} grid, {FAMILIES.get(m['prior'], m['prior'])})"
+        out.append(f"- **{m['codec']}**{grid}: {num(m, 'bytes'):,.1f} bytes per image at {num(m, 'psnr'):.1f} dB "
+                   f"({num(m, 'fixed'):.0f} of them header); {'; '.join(parts)}.")
+    text = f"**{name}** ({models[0]['images']} images):\n" + "\n".join(out)
+    grids = {}
+    for m in models:   # one point per grid: its cheapest prior
+        grids.setdefault(m["grid"], m)
+    if len(grids) > 1 and "own size" not in grids:
+        by_size = sorted(grids.values(), key=cells)
+        steps = []
+        for a, b in zip(by_size, by_size[1:], strict=False):
+            step = (f"{grid_name(a)} → {grid_name(b)} adds {num(b, 'bytes') - num(a, 'bytes'):.1f} bytes for "
+                    f"{num(b, 'psnr') - num(a, 'psnr'):+.1f} dB")
+            wa, wb = bytes_at(webp, num(a, "psnr")), bytes_at(webp, num(b, "psnr"))
+            if wa is not None and wb is not None:
+                step += f" (WebP, for the same two PSNRs: {wb - wa:+,.0f} bytes)"
+            steps.append(step)
+        text += "\n\nThe downsampling factor in bytes: " + "; ".join(steps) + "."
+    top = max((num(r, "psnr") for r in webp + jpeg), default=None)
+    best = max(num(m, "psnr") for m in models)
+    if top is not None and top > best:
+        text += (f"\n\nAbove {best:.1f} dB only the classic codecs go (up to {top:.1f} dB at quality "
+                 f"{max(num(r, 'quality') for r in webp + jpeg):.0f}): a VQ-VAE's PSNR is capped by its decoder, "
+                 "however many bytes one would give it.")
+    return text
