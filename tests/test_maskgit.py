@@ -175,6 +175,33 @@ def test_guidance_moves_each_class_away_from_the_unconditional_prediction():
     assert torch.equal(m.sample(2, (4, 4), steps=2, seed=4, guidance=3.0), m.sample(2, (4, 4), steps=2, seed=4))
 
 
+def test_a_prior_samples_at_its_own_default_guidance_unless_told_otherwise():
+    """A recipe can give a masked prior a default guidance (the colour prior's 2): sampling without a guidance
+    uses it, an explicit 0 turns it off, and the model, the app's slider and the sample-accuracy figure follow."""
+    from conftest import make_tiny_model
+
+    from vq_explorer.models.config import asdict
+    m = tiny(num_classes=3, guidance=2.0)
+    with torch.no_grad():
+        m.cls.weight[1] += 0.5
+    y = torch.tensor([1, 1])
+    default = m.sample(2, (4, 4), labels=y, steps=1, top_k=1, seed=0)
+    assert torch.equal(default, m.sample(2, (4, 4), labels=y, steps=1, top_k=1, seed=0, guidance=2.0))
+    assert not torch.equal(default, m.sample(2, (4, 4), labels=y, steps=1, top_k=1, seed=0, guidance=0.0))
+    model = make_tiny_model(prior="maskgit")
+    model.prior.load_state_dict(m.state_dict())
+    model.prior.cfg.guidance = 2.0
+    assert asdict(model.prior.cfg)["guidance"] == 2.0
+    assert torch.equal(model.sample(2, labels=y, steps=1, top_k=1, seed=0),
+                       model.sample(2, labels=y, steps=1, top_k=1, seed=0, guidance=2.0))
+    from vq_explorer.ui.sample import masked_controls
+
+    class One:
+        def get(self, name):
+            return model
+    assert masked_controls(One(), "tiny")[1]["value"] == 2.0
+
+
 def test_each_step_keeps_the_most_confident_masked_cells():
     score = torch.tensor([[0.9, 0.1, 0.5, 0.7, 0.3],
                           [0.2, 0.8, 0.6, 0.4, 0.1]])

@@ -56,10 +56,10 @@ def sample_sheet(model, per_class: int = 10, temperature: float = 1.0, seed: int
 
 @torch.no_grad()
 def sample_accuracy(model, classifier, per_class: int = 50, temperature: float = 1.0, seed: int = 0,
-                    steps: int | None = None, guidance: float = 0.0) -> float:
+                    steps: int | None = None, guidance: float | None = None) -> float:
     """Share of class-conditional samples that `classifier` reads as the class they were asked for.
     50 per class (500 for 10 classes) keeps the figure's standard error near one point. `steps` and
-    `guidance`: a masked prior's parallel steps (default: its own) and classifier-free guidance."""
+    `guidance`: a masked prior's parallel steps and classifier-free guidance (default: its own)."""
     labels = torch.arange(model.prior.cfg.num_classes).repeat_interleave(per_class)
     images = torch.cat([model.decode(model.sample(len(chunk), labels=chunk, temperature=temperature,
                                                   seed=seed + i, steps=steps, guidance=guidance))

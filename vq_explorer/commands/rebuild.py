@@ -22,10 +22,10 @@ random generators, nothing else) lives in checkpoints/partial/<name>/, which is 
 machine, continues it exactly: a paused and resumed recipe ends with the same weights as an uninterrupted one
 (bit for bit on a CPU in fp32). The folder is removed once its checkpoint is exported and evaluated.
 
-Then every rebuilt model is evaluated on its full test split (with the MNIST or Fashion-MNIST classifier: the share
-of 500 class-conditional samples read as their class), its sample sheet and curves go into docs/, the trade-off of
-the current checkpoints is measured (benchmarks/tradeoff.py) and a summary table of every recipe is printed
-and written to benchmarks/results/models.md.
+Then every rebuilt model is evaluated on its full test split (with its dataset's classifier, where one exists:
+the share of 500 class-conditional samples read as their class), its sample sheet and curves go into docs/, the
+trade-off of the current checkpoints is measured (benchmarks/tradeoff.py) and a summary table of every recipe is
+printed and written to benchmarks/results/models.md.
 """
 
 import argparse
@@ -61,7 +61,7 @@ def recipe_key(command: str) -> str:
     return shlex.join(out)
 
 CLASSIFIERS = {name: ROOT / "tests" / "fixtures" / f"{name}_classifier.safetensors"
-               for name in ("mnist", "fashion_mnist")}
+               for name in ("mnist", "fashion_mnist", "cifar10")}
 
 
 @dataclass

@@ -89,6 +89,7 @@ class MaskGITConfig:
     cols: int = 7
     num_classes: int = 0        # 0 = unconditional; otherwise a class embedding (+ a "no class" entry)
     steps: int = 8              # default number of sampling steps
+    guidance: float = 0.0       # default classifier-free guidance when sampling with a class (0 = none)
     choice_temperature: float = 4.5   # randomness added to the confidences when choosing cells, annealed to 0
 
 

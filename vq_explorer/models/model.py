@@ -76,17 +76,18 @@ class VQModel:
         return self.prior.conditional_log_probs(torch.as_tensor(idx).to(self.device), labels).cpu()
 
     def sample_steps(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-                     cached=True, steps=None, guidance=0.0):
+                     cached=True, steps=None, guidance=None):
         """Yields a SampleStep per cell (autoregressive) or per parallel step (masked prior, `steps` of them);
         cached=False is the plain, slower reference of an autoregressive prior; `guidance` is the masked
-        prior's classifier-free guidance (the others have none)."""
+        prior's classifier-free guidance (None: its own default; the other families have none)."""
         self._needs_prior()
-        extra = {"guidance": guidance} if guidance else {}
+        unguided = guidance is None or (not guidance and self.prior.exact_likelihood)
+        extra = {} if unguided else {"guidance": guidance}
         shape = self.grid if grid is None else tuple(torch.as_tensor(grid).shape[-2:])   # a photo's own grid
         return self.prior.sample_steps(n, shape, labels=labels, temperature=temperature, top_k=top_k,
                                        seed=seed, grid=grid, mask=mask, cached=cached, steps=steps, **extra)
 
     def sample(self, n, labels=None, temperature=1.0, top_k=None, seed=None, grid=None, mask=None,
-               cached=True, steps=None, guidance=0.0):
+               cached=True, steps=None, guidance=None):
         *_, last = self.sample_steps(n, labels, temperature, top_k, seed, grid, mask, cached, steps, guidance)
         return last.grid.cpu()

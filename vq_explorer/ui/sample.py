@@ -147,7 +147,8 @@ def masked_controls(catalog, name: str):
     if ex.is_masked(model):
         return (gr.update(maximum=math.prod(model.grid), value=model.prior.cfg.steps, interactive=True,
                           label="parallel steps (masked prior)"),
-                gr.update(value=0, interactive=bool(ex.class_names(model)),
+                gr.update(value=model.prior.cfg.guidance if ex.class_names(model) else 0,
+                          interactive=bool(ex.class_names(model)),
                           label="classifier-free guidance (with a class; 0 = off)"))
     return (gr.update(interactive=False, label="parallel steps (masked prior only: this one takes one per cell)"),
             gr.update(value=0, interactive=False, label="classifier-free guidance (masked prior only)"))

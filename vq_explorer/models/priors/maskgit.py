@@ -149,7 +149,7 @@ class MaskedTransformer(Prior):
 
     @torch.no_grad()
     def sample_steps(self, n, shape, labels=None, temperature=1.0, top_k=None, seed=None, grid=None,
-                     mask=None, cached=True, steps=None, choice_temperature=None, guidance=0.0):
+                     mask=None, cached=True, steps=None, choice_temperature=None, guidance=None):
         """Fill an (n, h, w) grid in `steps` parallel steps (default: the config's), yielding a SampleStep after
         each with the cells it committed.
 
@@ -159,8 +159,8 @@ class MaskedTransformer(Prior):
         says and masks the rest again. Two uniform numbers per sample and cell are drawn from a CPU generator
         seeded with `seed` every step, so the same seed gives the same samples on any device. `guidance` > 0
         (with labels) is classifier-free guidance: logits + guidance·(logits − logits without the class), at
-        twice the cost per step. `cached` is accepted for a common signature: every step is one full pass, there
-        is nothing to cache.
+        twice the cost per step (default: the config's). `cached` is accepted for a common signature: every step
+        is one full pass, there is nothing to cache.
         """
         h, w = shape
         T = h * w
@@ -171,6 +171,7 @@ class MaskedTransformer(Prior):
         labels, grid, mask = self._check_sampling(n, shape, labels, temperature, top_k, grid, mask)
         device = next(self.parameters()).device
         labels = labels.to(device) if labels is not None else None
+        guidance = self.cfg.guidance if guidance is None else guidance
         guide = float(guidance) if labels is not None else 0.0
         gen = torch.Generator().manual_seed(random.randrange(2**63) if seed is None else int(seed))
         out = torch.where(mask, grid, torch.full_like(grid, -1)).view(n, T).to(device)
