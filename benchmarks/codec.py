@@ -131,6 +131,42 @@ def classic_curves(images) -> list[dict]:
     return rows
 
 
+@torch.no_grad()
+def masked_bits(model, grids: torch.Tensor, labels, steps: int) -> float:
+    """Mean bits per grid a masked prior would code a grid in, `steps` steps of the sampler's cosine schedule: at
+    each step the prior sees the cells coded so far, the step's cells are the masked ones it is most sure of
+    (highest top probability; the decoder can choose them too, from the same context) and each is coded with its
+    probabilities given that context, −log₂ p. The cells of one step are coded independently of each other."""
+    from vq_explorer.models.priors.maskgit import schedule
+    prior = model.prior
+    n, h, w = grids.shape
+    T = h * w
+    known = torch.zeros(n, T, dtype=torch.bool)
+    y = None if labels is None else torch.as_tensor(labels).long()
+    bits = torch.zeros(n, dtype=torch.float64)
+    rows = torch.arange(n)[:, None]
+    for count in schedule(T, steps):
+        inputs = torch.where(known, grids.view(n, T), prior.mask_token).view(n, h, w)
+        logp = torch.log_softmax(prior(inputs, y).float(), dim=1).view(n, -1, T)   # (n, K, T)
+        sure = logp.max(1).values.masked_fill(known, float("-inf"))
+        chosen = sure.topk(count, dim=1).indices                                    # (n, count)
+        picked = logp.gather(1, grids.view(n, 1, T).long()).squeeze(1)              # (n, T)
+        bits -= picked[rows, chosen].double().sum(1) / np.log(2)
+        known[rows, chosen] = True
+    return float(bits.mean())
+
+
+def masked_table(name: str, images, labels, step_counts=(1, 2, 4, 8, 16, 49)) -> list[str]:
+    """The masked prior as a coder, ideally: bits per image at each number of steps."""
+    import vq_explorer as vqe
+    model = vqe.load(ROOT / "checkpoints" / f"{name}.safetensors", device="cpu")
+    x = torch.from_numpy(images).float() / 255
+    grids = torch.cat([model.encode(x[i:i + 250]) for i in range(0, len(x), 250)])
+    y = torch.from_numpy(np.asarray(labels)).long() if model.prior.cfg.num_classes else None
+    cells = grids.shape[1] * grids.shape[2]
+    return [f"| {name} | {s} | {masked_bits(model, grids, y, s) / 8:.1f} |" for s in step_counts if s <= cells]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
@@ -138,6 +174,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--no-photos", action="store_true", help="skip docs/photos at their own size")
+    ap.add_argument("--masked", nargs="*", default=["mnist_maskgit"],
+                    help="masked priors to measure as ideal coders, step by step (no file is written for them)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -191,6 +229,15 @@ def main():
         lines.append(f"| {name} | {n} | {r['psnr']:.2f} | {r['bytes']:,.1f} | {r['ideal']:,.1f} | "
                      f"{r['fixed']:.1f} | {matched} | {png:,.0f} | "
                      f"{r['encode_ms']:,.0f} | {r['decode_ms']:,.0f} |")
+    masked = [row for name in args.masked if (ROOT / "checkpoints" / f"{name}.safetensors").exists()
+              for row in masked_table(name, *test_images(vqe.load(ROOT / "checkpoints" / f"{name}.safetensors",
+                                                                  device="cpu").config["dataset"],
+                                                         args.n, args.data_root))]
+    if masked:
+        lines += ["", "A masked prior as a coder (ideal −log₂ p / 8 in bytes per image, no header): each step "
+                  "codes "
+                  "the cells the prior is surest of, given the cells before, with the sampler's cosine schedule",
+                  "", "| model | steps | ideal bytes per image |", "|---|---|---|", *masked]
     text = "\n".join(lines)
     print(text)
     (args.out / "codec.md").write_text(text + "\n")

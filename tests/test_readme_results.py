@@ -12,12 +12,15 @@ sys.path.insert(0, str(ROOT / "tools"))
 import readme_results  # noqa: E402
 
 
-def test_the_readme_blocks_are_the_results_files():
-    text = (ROOT / "README.md").read_text()
-    assert "<!-- results:tradeoff.md -->" in text and "<!-- results:priors.md -->" in text
-    new, stale = readme_results.update(text)
-    assert stale == [], f"README blocks differ from benchmarks/results: {stale}"
-    assert new == text
+def test_the_readme_and_docs_blocks_are_the_results_files():
+    texts = {p.name: p.read_text() for p in readme_results.pages()}
+    assert "<!-- results:models_short.md -->" in texts["README.md"]
+    assert "<!-- results:tradeoff.md -->" in texts["results.md"]
+    assert "<!-- results:codec.md -->" in texts["codec.md"]
+    for name, text in texts.items():
+        new, stale = readme_results.update(text)
+        assert stale == [], f"{name}: blocks differ from benchmarks/results: {stale}"
+        assert new == text
 
 
 def test_a_block_is_rewritten_from_its_file_and_named_when_stale(tmp_path):

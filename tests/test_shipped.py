@@ -20,7 +20,7 @@ CHECKPOINTS = ROOT / "checkpoints"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # name → grid and the thresholds the tests enforce. The targets, where the shipped model falls short of
-# them, are in the README ("The shipped models") with what the model reached and at how many epochs.
+# them, are in docs/models.md with what the model reached and at how many epochs.
 # Sample thresholds sit about three standard errors below the figure measured on 500 samples, so a healthy
 # model does not fail by chance on the 300 drawn here.
 SHIPPED = {
@@ -32,7 +32,7 @@ SHIPPED = {
     "mnist_4x4": {"grid": [4, 4], "mse": 0.0056, "psnr": 22.5, "perplexity": 300, "accuracy": 0.92},
     # The same VQ-VAE as mnist, a Transformer prior. Measured: 205.0 bits/image on these 1,000 (the PixelCNN:
     # 216); 92.6% of 500 samples (90.7% of these 300). The Transformer issue's aim — samples read as their class
-    # at least as often as the PixelCNN's — is not reached (95.2%): the README says so.
+    # at least as often as the PixelCNN's — is not reached (95.2%): docs/models.md says so.
     "mnist_transformer": {"grid": [7, 7], "mse": 0.0018, "psnr": 27.4, "perplexity": 200, "accuracy": 0.88},
     # The same VQ-VAE as mnist, a masked prior (MaskGIT) sampled in its default 8 parallel steps. Measured: 97.8%
     # of 500 samples (98.0% of these 300). The masked-prior issue's aim: within 3 points of the PixelCNN (95.2%).

@@ -1,11 +1,13 @@
-"""Copy the measured tables and their findings into the README, so its figures are the results files' own.
+"""Copy the measured tables and their findings into the README and docs/, so their figures are the results files'
+own.
 
-    python tools/readme_results.py           # rewrite the marked blocks of README.md
-    python tools/readme_results.py --check   # exit 1, naming the stale blocks, where the README differs
+    python tools/readme_results.py           # rewrite the marked blocks of README.md and docs/*.md
+    python tools/readme_results.py --check   # exit 1, naming the stale blocks, where a page differs
 
 A block is the text between `<!-- results:NAME -->` and `<!-- /results -->`; NAME is a file in
 benchmarks/results/ as its benchmark writes it: tradeoff.md and priors.md (`python benchmarks/tradeoff.py`),
-maskgit_steps.md (`python benchmarks/maskgit_steps.py`).
+maskgit_steps.md (`python benchmarks/maskgit_steps.py`), codec.md (`python benchmarks/codec.py`), models.md and
+models_short.md (`python -m vq_explorer.commands.rebuild`), and the others named in the pages.
 """
 
 import argparse
@@ -41,20 +43,29 @@ def update(text: str, folder: Path = results.RESULTS) -> tuple[str, list[str]]:
     return BLOCK.sub(fill, text), stale
 
 
+def pages() -> list[Path]:
+    """The README and every page of docs/: where results blocks live."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="only say whether the README is current")
-    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--check", action="store_true", help="only say whether the pages are current")
     args = ap.parse_args(argv)
-    new, stale = update(args.readme.read_text())
-    if args.check:
+    stale_pages = []
+    for page in pages():
+        new, stale = update(page.read_text())
         if stale:
-            sys.exit(f"README blocks older than their results: {', '.join(stale)} "
+            stale_pages.append(f"{page.relative_to(ROOT)} ({', '.join(stale)})")
+            if not args.check:
+                page.write_text(new)
+    if args.check:
+        if stale_pages:
+            sys.exit(f"blocks older than their results: {'; '.join(stale_pages)} "
                      "(python tools/readme_results.py rewrites them)")
-        print("README results blocks are current")
+        print("results blocks are current")
         return
-    args.readme.write_text(new)
-    print(f"rewrote {', '.join(stale)}" if stale else "nothing to rewrite")
+    print(f"rewrote {'; '.join(stale_pages)}" if stale_pages else "nothing to rewrite")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""vq-explorer: a VQ-VAE, a prior over its code grids (Gated PixelCNN, Transformer or masked Transformer),
-and tools to look inside."""
+"""vq-explorer: a VQ-VAE, a prior over its code grids (Gated PixelCNN, Transformer, RNN or masked
+Transformer), a codec built on them, and tools to look inside."""
 
 from .models.config import MaskGITConfig, PriorConfig, RNNConfig, TransformerConfig, VQVAEConfig
 from .models.model import VQModel

@@ -248,6 +248,26 @@ def _num(value, fmt: str) -> str:
     return "?" if value is None else format(value, fmt)
 
 
+FAMILY_NAMES = {"pixelcnn": "Gated PixelCNN", "transformer": "Transformer", "rnn": "RNN (LSTM)",
+                "maskgit": "masked Transformer"}
+
+
+def shelf(bs: list[Build]) -> str:
+    """The shipped models in a few columns, for the README's front door (models.md has the rest)."""
+    lines = ["| model | images | grid × codes | prior | test PSNR | samples read as their class |",
+             "|---|---|---|---|---|---|"]
+    for b in bs:
+        found = b.recorded()
+        if found is None or not b.is_current():
+            continue
+        c, m = found
+        prior = (c.get("prior") or {}).get("type", "pixelcnn")
+        acc = f"{m['sample_accuracy']:.1%}" if "sample_accuracy" in m else "—"
+        lines.append(f"| `{b.name}` | {b.dataset} | {c['grid'][0]}×{c['grid'][1]} × {c['num_codes']} | "
+                     f"{FAMILY_NAMES.get(prior, prior)} | {_num(m.get('psnr'), '.1f')} dB | {acc} |")
+    return "\n".join(lines)
+
+
 def summary(bs: list[Build]) -> str:
     head = ("| model | grid | K | epochs VQ-VAE / prior | minutes: vqvae + encode + prior + export = total | "
             "precision | MSE | PSNR dB | perplexity | bits/image | samples read as their class | trained on |")
@@ -358,6 +378,7 @@ def main(argv=None):
     table = summary(everything)
     if args.checkpoints.resolve() == ROOT / "checkpoints":
         (ROOT / "benchmarks" / "results" / "models.md").write_text(table + "\n")
+        (ROOT / "benchmarks" / "results" / "models_short.md").write_text(shelf(everything) + "\n")
     print(table)
 
 

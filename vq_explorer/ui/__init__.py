@@ -12,8 +12,8 @@ from .words import ANY, describe
 
 HEADER = """# vq-explorer
 A **VQ-VAE** compresses each image into a small grid of integers — indices into a learned codebook — and decodes
-any such grid back into an image. A **prior** learns which grids are likely and writes new ones: a Gated PixelCNN
-or a Transformer cell by cell, a masked Transformer (MaskGIT) in a few parallel steps. Reconstruct your own
+any such grid back into an image. A **prior** learns which grids are likely and writes new ones: a Gated PixelCNN,
+a Transformer or an RNN cell by cell, a masked Transformer (MaskGIT) in a few parallel steps. Reconstruct your own
 images, paint grids by hand, look inside the codebook, watch sampling, and train a codebook live in the lab."""
 MAX_FILE_SIZE = "10mb"
 # Gradio keeps a copy of the UI's config (~200 KB) for every session it has seen, up to this many, dropping the

@@ -14,8 +14,9 @@ from .common import bind, guarded, png
 from .paint import cell_px, painter_constraints
 from .words import ANY, class_label
 
-INTRO = """The prior (a Gated PixelCNN or a Transformer: the checkpoint says which) writes a grid one cell at a
-time in reading order; each code is drawn from its predicted distribution given every cell before it.
+INTRO = """An autoregressive prior (a Gated PixelCNN, a Transformer or an RNN: the checkpoint says which) writes a
+grid one cell at a time in reading order; each code is drawn from its predicted distribution given every cell
+before it.
 **Temperature** sharpens (< 1) or flattens (> 1) that distribution; **top-k** keeps only the k likeliest codes. The
 bar chart shows the distribution at the cell just filled (the chosen code in red); the **entropy** is how uncertain
 the prior has been on average, in bits.

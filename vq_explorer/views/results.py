@@ -1,6 +1,6 @@
 """The measured results as people read them: tables and findings built from the benchmark CSVs.
 
-The Trade-off tab and the README both show them, so every figure in their words comes from one file
+The Trade-off tab and the docs both show them, so every figure in their words comes from one file
 (`benchmarks/results/tradeoff.csv`, written by `benchmarks/tradeoff.py`; `maskgit_steps.csv`, by
 `benchmarks/maskgit_steps.py`) and cannot drift from the measurement. No torch here: rows are dicts of strings
 or numbers, as `csv.DictReader` gives them.
