@@ -422,6 +422,26 @@ def test_the_lab_stops_at_once_and_can_train_again(page):
     assert not errors, [e.inner_text() for e in errors]
 
 
+def test_the_rate_chart_shows_each_image_set_and_the_sizes_without_headers(page, shots):
+    """benchmarks/results/rate_distortion.csv: a star per model at its file size beside the WebP and JPEG curves;
+    the image set and the sizes are chosen by radio, and the findings follow the set."""
+    page.get_by_role("tab", name="Trade-off").click()
+    page.wait_for_selector("#rate-chart .js-plotly-plot")
+    assert {"mnist", "mnist_4x4", "mnist_14x14"} <= set(page.inner_text("#rate-chart").split())
+    assert "mnist_14x14" in page.inner_text("#rate-findings")
+    page.locator("#rate-set input[value='cifar10']").check()
+    page.wait_for_function("!document.querySelector('#rate-chart')?.innerText.includes('mnist_4x4')")
+    assert "cifar10" in page.inner_text("#rate-chart").split()
+    page.wait_for_function("!document.querySelector('#rate-findings')?.innerText.includes('mnist_14x14')")
+    before = page.inner_text("#rate-chart")
+    page.locator("#rate-sizes input[value='without fixed headers']").check()
+    page.wait_for_function("([b]) => { const t = document.querySelector('#rate-chart')?.innerText; "
+                           "return t && t !== b && !t.includes('queue'); }", arg=[before])
+    page.locator("#rate-chart").screenshot(path=str(shots / "tradeoff_rate.png"))
+    errors = page.query_selector_all("[data-testid='toast-body']")
+    assert not errors, [e.inner_text() for e in errors]
+
+
 def test_tradeoff_tab_opens_on_the_chart_and_sheets_with_the_tables_folded(page, shots):
     page.get_by_role("tab", name="Trade-off").click()
     page.wait_for_selector("#tradeoff-chart .js-plotly-plot")

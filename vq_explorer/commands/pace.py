@@ -6,7 +6,6 @@ losses stay float32)."""
 import time
 
 import torch
-import torch.nn.functional as F
 
 from vq_explorer.commands import train as T
 from vq_explorer.commands.recipes import DATASET_SHAPES
@@ -31,12 +30,7 @@ def stage_model(dataset: str, args, stage: str, device):
     model = build_prior(T.prior_config(args, shape, vq.num_codes, grid)).to(device)
     g = torch.randint(0, vq.num_codes, (args.batch_size, *grid), device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
-    if model.cfg.type == "maskgit":
-        def loss():
-            inputs, hidden = model.corrupt(g)
-            return model.loss(model(inputs, y), g, hidden)
-        return model, loss
-    return model, lambda: F.cross_entropy(model(g, y).float(), g)
+    return model, lambda: model.loss(g, y)
 
 
 def seconds_per_step(dataset: str, args, stage: str, precision: str, device, steps: int = 3, warmup: int = 2):

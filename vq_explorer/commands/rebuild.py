@@ -40,6 +40,7 @@ from pathlib import Path
 
 from vq_explorer.commands.recipes import DATASET_SHAPES, RECIPES, recipe_args
 from vq_explorer.models import training
+from vq_explorer.models.config import FAMILY_NAMES
 from vq_explorer.storage.checkpoint import raw_metadata
 
 # The clone this package sits in: recipes name its files (checkpoints/mnist.safetensors) and run its train.py.
@@ -246,10 +247,6 @@ def report_left(bs: list[Build]):
 
 def _num(value, fmt: str) -> str:
     return "?" if value is None else format(value, fmt)
-
-
-FAMILY_NAMES = {"pixelcnn": "Gated PixelCNN", "transformer": "Transformer", "rnn": "RNN (LSTM)",
-                "maskgit": "masked Transformer"}
 
 
 def shelf(bs: list[Build]) -> str:

@@ -1,4 +1,5 @@
-"""Train a VQ-VAE and a prior over its code grids (Gated PixelCNN, Transformer or masked Transformer), by stages.
+"""Train a VQ-VAE and a prior over its code grids (Gated PixelCNN, Transformer, RNN or masked Transformer) by
+stages.
 
     python train.py --dataset mnist                      # vqvae → encode → prior → export
     python train.py --dataset mnist --stage prior --resume
@@ -429,7 +430,8 @@ def stage_prior(ctx: Context, data):
 
 
 def prior_step_fn(cfg, model, net, label_dropout: float):
-    """One prior batch: cross-entropy of each cell's code (a masked prior: of the hidden cells only)."""
+    """One prior batch: the prior's own loss (each cell given the cells before it; a masked prior's hidden cells
+    given the rest), through `net`, the network as wrapped for distributed training."""
     def step_fn(batch, step):
         g, y = batch
         if cfg.num_classes:
@@ -439,12 +441,8 @@ def prior_step_fn(cfg, model, net, label_dropout: float):
             y = torch.where(drop, torch.full_like(y, cfg.num_classes), y)
         else:
             y = None
-        if cfg.type == "maskgit":   # fill in a random share of hidden cells; the loss is on those only
-            inputs, hidden = model.corrupt(g)
-            nll = model.loss(net(inputs, y), g, hidden)
-            return nll, {"bits/masked code": nll.item() / math.log(2)}
-        nll = F.cross_entropy(net(g, y).float(), g)
-        return nll, {"bits/code": nll.item() / math.log(2)}
+        nll = model.loss(g, y, forward=net)
+        return nll, {model.loss_name: nll.item() / math.log(2)}
     return step_fn
 
 
@@ -456,10 +454,9 @@ def prior_eval_fn(cfg, model, test_g, test_y):
     def eval_fn():
         model.eval()
         y = test_y if cfg.num_classes else None
-        if cfg.type == "maskgit":
-            inputs, hidden = model.corrupt(test_g, torch.Generator(device=test_g.device).manual_seed(0))
-            nll = model.loss(model(inputs, y), test_g, hidden).item()
-            return {"test_bits/masked code": nll / math.log(2)}
+        if not model.exact_likelihood:   # no bits per image: the hidden cells' loss, on the same masks each time
+            nll = model.loss(test_g, y, generator=torch.Generator(device=test_g.device).manual_seed(0)).item()
+            return {f"test_{model.loss_name}": nll / math.log(2)}
         nll = -model.log_prob(test_g, y).mean().item()
         return {"test_bits/code": nll / cells / math.log(2), "test_bits/image": nll / math.log(2)}
     return eval_fn

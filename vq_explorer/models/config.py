@@ -5,6 +5,7 @@ import inspect
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
+from typing import ClassVar
 
 
 @dataclass
@@ -55,6 +56,7 @@ def quantizer_variant(cfg: VQVAEConfig, name: str) -> VQVAEConfig:
 @dataclass
 class PriorConfig:
     """The Gated PixelCNN prior."""
+    name: ClassVar[str] = "Gated PixelCNN"   # the family's name where people read it
     type: str = "pixelcnn"      # the prior family (a file without it holds a PixelCNN)
     num_codes: int = 256        # K, must match the VQ-VAE
     channels: int = 64          # width of both stacks
@@ -66,6 +68,7 @@ class PriorConfig:
 @dataclass
 class TransformerConfig:
     """The GPT-style prior over the grid read in raster order."""
+    name: ClassVar[str] = "Transformer"
     type: str = "transformer"
     num_codes: int = 256        # K, must match the VQ-VAE
     dim: int = 128              # width of the residual stream
@@ -80,6 +83,7 @@ class TransformerConfig:
 @dataclass
 class MaskGITConfig:
     """The masked (bidirectional) Transformer prior that fills a grid in a few parallel steps (MaskGIT)."""
+    name: ClassVar[str] = "masked Transformer"
     type: str = "maskgit"
     num_codes: int = 256        # K, must match the VQ-VAE; index K is the [MASK] token
     dim: int = 128              # width of the residual stream
@@ -96,6 +100,7 @@ class MaskGITConfig:
 @dataclass
 class RNNConfig:
     """The recurrent prior: an LSTM over the grid read in raster order, as a flat sequence."""
+    name: ClassVar[str] = "RNN (LSTM)"
     type: str = "rnn"
     num_codes: int = 256        # K, must match the VQ-VAE; index K is the start token
     dim: int = 128              # code, position and class embeddings (the LSTM's input)
@@ -108,6 +113,7 @@ class RNNConfig:
 
 PRIOR_CONFIGS = {"pixelcnn": PriorConfig, "transformer": TransformerConfig, "maskgit": MaskGITConfig,
                  "rnn": RNNConfig}
+FAMILY_NAMES = {kind: c.name for kind, c in PRIOR_CONFIGS.items()}   # the one list of the families' names
 
 
 def prior_config_from_dict(d: dict):
@@ -137,5 +143,5 @@ def from_dict(cls, d: dict):
 
 
 __all__ = ["VQVAEConfig", "QUANTIZERS", "CHOICES", "field_help", "quantizer_variant", "PriorConfig",
-           "TransformerConfig", "MaskGITConfig", "RNNConfig", "PRIOR_CONFIGS", "prior_config_from_dict",
-           "from_dict", "asdict"]
+           "TransformerConfig", "MaskGITConfig", "RNNConfig", "PRIOR_CONFIGS", "FAMILY_NAMES",
+           "prior_config_from_dict", "from_dict", "asdict"]

@@ -66,6 +66,6 @@ def inpaint_context(model) -> str:
         return "this model has no prior (trained in the codebook lab), so it cannot redraw a region"
     if is_masked(model):
         return "the masked Transformer (MaskGIT) redraws the region seeing the cells on every side"
-    name = {"transformer": "Transformer", "rnn": "RNN (LSTM)"}.get(model.prior.cfg.type, "Gated PixelCNN")
+    name = model.prior.cfg.name
     return (f"the autoregressive {name} redraws the region in reading order, seeing only the cells before each "
             "redrawn cell")

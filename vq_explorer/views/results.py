@@ -9,9 +9,10 @@ or numbers, as `csv.DictReader` gives them.
 import csv
 from pathlib import Path
 
+from ..models.config import FAMILY_NAMES
+
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-FAMILIES = {"pixelcnn": "Gated PixelCNN", "transformer": "Transformer", "rnn": "RNN (LSTM)",
-            "maskgit": "masked Transformer"}
+FAMILIES = {kind: FAMILY_NAMES[kind] for kind in ("pixelcnn", "transformer", "rnn", "maskgit")}   # table order
 DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 

@@ -18,6 +18,10 @@ class AutoregressivePrior(Prior):
     def cached_sampler(self, n: int, shape, labels=None):
         raise NotImplementedError
 
+    def loss(self, grids, labels=None, forward=None, generator=None):
+        """Cross-entropy of every cell's code given the cells before it: nats per cell."""
+        return F.cross_entropy((forward or self)(grids, labels).float(), grids)
+
     def log_prob_cells(self, idx, labels=None):
         """Per-cell log-likelihood in nats (B, h, w)."""
         logp = F.log_softmax(self(idx, labels), dim=1)

@@ -47,6 +47,13 @@ class Prior(nn.Module):
     def check_shape(self, shape):
         """Families with a bounded grid (learned positions) refuse larger ones; convolutions take any."""
 
+    loss_name = "bits/code"   # what `loss` measures, as training logs it (in bits)
+
+    def loss(self, grids, labels=None, forward=None, generator=None):
+        """The training loss in nats per cell. `forward`: the network to run, when a wrapper (DDP) must see the
+        forward pass; `generator`: for families whose loss draws random numbers."""
+        raise NotImplementedError
+
     def conditional_log_probs(self, idx, labels=None):
         """log p (nats, (B, h, w)) of each cell's code given `surprise_given`: the app's surprise map."""
         raise NotImplementedError

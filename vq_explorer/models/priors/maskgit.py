@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from ..config import MaskGITConfig
 from .base import Prior, SampleStep, entropy_bits
-from .transformer import Block, check_positions, gpt2_init
+from .embedding import GridInputs
+from .transformer import Block, gpt2_init
 
 
 def schedule(unknown: int, steps: int) -> list[int]:
@@ -51,7 +52,7 @@ def most_confident(score, masked, counts):
     return masked & (ranks < counts[:, None])
 
 
-class MaskedTransformer(Prior):
+class MaskedTransformer(GridInputs, Prior):
     exact_likelihood = False
     surprise_given = "all the other cells"
 
@@ -60,10 +61,7 @@ class MaskedTransformer(Prior):
         if cfg.dim % cfg.heads:
             raise ValueError(f"dim ({cfg.dim}) must be divisible by heads ({cfg.heads})")
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.num_codes + 1, cfg.dim)          # index K: [MASK]
-        self.row = nn.Embedding(cfg.rows, cfg.dim)
-        self.col = nn.Embedding(cfg.cols, cfg.dim)
-        self.cls = nn.Embedding(cfg.num_classes + 1, cfg.dim) if cfg.num_classes else None
+        self._grid_embeddings(cfg)                                      # index K: [MASK]
         self.blocks = nn.ModuleList(Block(cfg, causal=False) for _ in range(cfg.layers))
         self.ln = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.num_codes, bias=False)
@@ -73,19 +71,15 @@ class MaskedTransformer(Prior):
     def mask_token(self) -> int:
         return self.cfg.num_codes
 
-    def check_shape(self, shape):
-        check_positions(self.cfg, shape)
-
     def hidden(self, idx, labels=None):
         """The last block's output (B, h·w, dim); cells holding a negative value or K are masked."""
         B, h, w = idx.shape
         self.check_shape((h, w))
         idx = torch.where((idx < 0) | (idx > self.mask_token), self.mask_token, idx.long())
-        rows, cols = torch.arange(h, device=idx.device), torch.arange(w, device=idx.device)
-        x = self.embed(idx.view(B, -1)) + (self.row(rows)[:, None] + self.col(cols)[None]).view(1, h * w, -1)
-        cond = self._labels(labels, B, idx.device)
-        if cond is not None:
-            x = x + self.cls(cond)[:, None]
+        x = self.embed(idx.view(B, -1)) + self.positions((h, w), idx.device)
+        cls = self.class_vector(labels, B, idx.device)
+        if cls is not None:
+            x = x + cls
         for block in self.blocks:
             x = block(x)
         return self.ln(x)
@@ -106,9 +100,15 @@ class MaskedTransformer(Prior):
         masked = (ranks < k[:, None]).view(B, h, w)
         return torch.where(masked, self.mask_token, idx), masked
 
-    def loss(self, logits, idx, masked):
-        """Cross-entropy on the masked cells only (nats per cell)."""
-        return F.cross_entropy(logits.float().permute(0, 2, 3, 1)[masked], idx[masked])
+    loss_name = "bits/masked code"
+
+    def loss(self, grids, labels=None, forward=None, generator=None):
+        """Nats per hidden cell: a random share of each grid's cells hidden (`corrupt`), the codes there predicted
+        from the rest. `forward` is the network to run (a DistributedDataParallel wrapper while training);
+        `generator` fixes the masks (the test loss: the same masks every epoch)."""
+        inputs, hidden = self.corrupt(grids, generator)
+        logits = (forward or self)(inputs, labels)
+        return F.cross_entropy(logits.float().permute(0, 2, 3, 1)[hidden], grids[hidden])
 
     def log_prob_cells(self, idx, labels=None):
         raise ValueError("a masked prior (MaskGIT) has no exact likelihood: it is trained to fill in cells, "

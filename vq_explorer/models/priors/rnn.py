@@ -17,38 +17,27 @@ import torch.nn as nn
 
 from ..config import RNNConfig
 from .autoregressive import AutoregressivePrior
-from .transformer import check_positions
+from .embedding import GridInputs
 
 
-class GridRNN(AutoregressivePrior):
+class GridRNN(GridInputs, AutoregressivePrior):
     def __init__(self, cfg: RNNConfig):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.num_codes + 1, cfg.dim)          # index K: the start token
-        self.row = nn.Embedding(cfg.rows, cfg.dim)
-        self.col = nn.Embedding(cfg.cols, cfg.dim)
-        self.cls = nn.Embedding(cfg.num_classes + 1, cfg.dim) if cfg.num_classes else None
+        self._grid_embeddings(cfg)                                      # index K: the start token
         self.lstm = nn.LSTM(cfg.dim, cfg.hidden, cfg.layers, batch_first=True)
         self.head = nn.Linear(cfg.hidden, cfg.num_codes)
 
-    def check_shape(self, shape):
-        check_positions(self.cfg, shape)
-
     def _context(self, shape, labels, batch: int, device) -> torch.Tensor:
         """(1 or B, h·w, dim): the predicted cell's row and column, and the class, for every step."""
-        h, w = shape
-        rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
-        ctx = (self.row(rows)[:, None] + self.col(cols)[None]).view(1, h * w, -1)
-        cond = self._labels(labels, batch, device)
-        return ctx if cond is None else ctx + self.cls(cond)[:, None]
+        ctx, cls = self.positions(shape, device), self.class_vector(labels, batch, device)
+        return ctx if cls is None else ctx + cls
 
     def forward_embedded(self, e, labels=None):
         """Logits (B, K, h, w) from the codes' embeddings e (B, dim, h, w): lets tests differentiate."""
         B, _, h, w = e.shape
         self.check_shape((h, w))
-        start = self.embed.weight[-1].expand(B, 1, -1)
-        x = torch.cat([start, e.flatten(2).transpose(1, 2)[:, :-1]], 1)   # step t reads cell t − 1
-        out, _ = self.lstm(x + self._context((h, w), labels, B, e.device))
+        out, _ = self.lstm(self.shifted(e) + self._context((h, w), labels, B, e.device))   # step t reads t − 1
         return self.head(out).transpose(1, 2).reshape(B, -1, h, w)
 
     def forward(self, idx, labels=None):
@@ -76,10 +65,6 @@ class HiddenState:
         if t != self.t:
             raise ValueError(f"the RNN's cache is read in raster order: expected cell {self.t}, got {t}")
         net = self.net
-        if t == 0:
-            x = net.embed.weight[-1].expand(len(grid), -1)
-        else:
-            x = net.embed(grid.view(len(grid), -1)[:, t - 1].clamp_min(0))
-        out, self.state = net.lstm((x + self.context[:, t])[:, None], self.state)
+        out, self.state = net.lstm((net.previous(grid, t) + self.context[:, t])[:, None], self.state)
         self.t += 1
         return net.head(out[:, 0])

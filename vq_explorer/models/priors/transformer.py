@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..config import TransformerConfig
 from .autoregressive import AutoregressivePrior
+from .embedding import GridInputs
 
 
 class SelfAttention(nn.Module):
@@ -69,23 +70,13 @@ def gpt2_init(model: nn.Module, layers: int):
             nn.init.normal_(p, std=0.02 / math.sqrt(2 * layers))
 
 
-def check_positions(cfg, shape):
-    h, w = shape
-    if h > cfg.rows or w > cfg.cols:
-        raise ValueError(f"this Transformer prior knows grids up to {cfg.rows}×{cfg.cols} (its training grid), "
-                         f"not {h}×{w}")
-
-
-class GridTransformer(AutoregressivePrior):
+class GridTransformer(GridInputs, AutoregressivePrior):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         if cfg.dim % cfg.heads:
             raise ValueError(f"dim ({cfg.dim}) must be divisible by heads ({cfg.heads})")
         self.cfg = cfg
-        self.embed = nn.Embedding(cfg.num_codes + 1, cfg.dim)          # index K: the start token
-        self.row = nn.Embedding(cfg.rows, cfg.dim)
-        self.col = nn.Embedding(cfg.cols, cfg.dim)
-        self.cls = nn.Embedding(cfg.num_classes + 1, cfg.dim) if cfg.num_classes else None
+        self._grid_embeddings(cfg)                                      # index K: the start token
         # Optionally the class again before every block, as the PixelCNN adds its class bias in every layer.
         self.cls_blocks = nn.ModuleList(nn.Embedding(cfg.num_classes + 1, cfg.dim) for _ in range(cfg.layers)) \
             if cfg.num_classes and cfg.class_per_block else None
@@ -94,30 +85,23 @@ class GridTransformer(AutoregressivePrior):
         self.head = nn.Linear(cfg.dim, cfg.num_codes, bias=False)
         gpt2_init(self, cfg.layers)
 
-    def check_shape(self, shape):
-        check_positions(self.cfg, shape)
-
     def _context(self, shape, labels, batch: int, device):
         """What every position adds besides its input code: row + column of the predicted cell, class; and
         what each block adds to every position (its class embedding, or nothing)."""
-        h, w = shape
-        rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
-        ctx = (self.row(rows)[:, None] + self.col(cols)[None]).view(1, h * w, -1)
-        cond = self._labels(labels, batch, device)
-        if cond is None:
+        ctx, cls = self.positions(shape, device), self.class_vector(labels, batch, device)
+        if cls is None:
             return ctx, [0] * len(self.blocks)
+        cond = self._labels(labels, batch, device)
         per_block = [e(cond)[:, None] for e in self.cls_blocks] if self.cls_blocks is not None else \
             [0] * len(self.blocks)
-        return ctx + self.cls(cond)[:, None], per_block
+        return ctx + cls, per_block
 
     def forward_embedded(self, e, labels=None):
         """Logits (B, K, h, w) from the codes' embeddings e (B, dim, h, w): lets tests differentiate."""
         B, _, h, w = e.shape
         self.check_shape((h, w))
-        start = self.embed.weight[-1].expand(B, 1, -1)
-        x = torch.cat([start, e.flatten(2).transpose(1, 2)[:, :-1]], 1)   # position t holds cell t − 1
         ctx, per_block = self._context((h, w), labels, B, e.device)
-        x = x + ctx
+        x = self.shifted(e) + ctx                                         # position t holds cell t − 1
         for block, c in zip(self.blocks, per_block, strict=True):
             x = block(x + c)
         return self.head(self.ln(x)).transpose(1, 2).reshape(B, -1, h, w)
@@ -149,11 +133,7 @@ class KVCache:
         """Logits (n, K) at (r, c); `grid` must hold every cell before (r, c), and calls come in raster order."""
         t = r * self.w + c
         net = self.net
-        if t == 0:
-            x = net.embed.weight[-1].expand(len(grid), -1)
-        else:
-            x = net.embed(grid.view(len(grid), -1)[:, t - 1].clamp_min(0))
-        x = (x + self.context[:, t])[:, None]                                          # (n, 1, dim)
+        x = (net.previous(grid, t) + self.context[:, t])[:, None]                      # (n, 1, dim)
         for block, c, cache in zip(net.blocks, self.per_block, self.kv, strict=True):
             x = block(x + c, cache, t)
         return net.head(net.ln(x))[:, 0]
