@@ -26,8 +26,9 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
     out = open_checkpoint(catalog, NAME)
     assert "7×7" in out["about"] and len(out["examples"]) == 6 and len(out["painter"][0]["grid"]) == 7
     classes = ["(any)", *map(str, range(10))]
-    for view in ("paint_class", "sample_class"):
-        assert out[view]["choices"] == classes and out[view]["value"] == "(any)"
+    assert out["paint_class"]["choices"] == classes and out["paint_class"]["value"] == "(any)"
+    # Sample opens on the first class by name, and its first sheet is of that class
+    assert out["sample_class"]["choices"] == classes and out["sample_class"]["value"] == "0"
     assert out["code"][0] == explorer.telling_code(catalog.get(NAME))
     original, recon, _, _, _, summary, grid_json, token = out["reconstruction"]   # first screens: never empty
     assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary          # panels
@@ -38,6 +39,9 @@ def test_open_checkpoint_fills_every_view(explorer, catalog):
         catalog.get(NAME).examples[:1].float() / 255)[0].tolist()
     grid_pic, decoded, _, status, grids = out["samples"]
     assert "four finished samples" in status and np.array(json.loads(grids)["grids"]).shape == (4, 7, 7)
+    model = catalog.get(NAME)
+    zeros = model.sample(4, labels=torch.zeros(4, dtype=torch.long), seed=0)
+    assert json.loads(grids)["grids"] == zeros.tolist()   # the sheet is four samples of class "0"
     assert (np.array(json.loads(grids)["grids"]) >= 0).all() and Image.open(decoded).size[0] >= 224
     steps, guidance = out["sample_controls"]          # a PixelCNN: the masked prior's controls stay off
     assert steps["interactive"] is False and guidance["interactive"] is False

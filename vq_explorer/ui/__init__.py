@@ -56,7 +56,8 @@ def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None) -> d
     whose views to fill (default: all); the others' views are left out."""
     model = catalog.get(name)
     classes = gr.update(choices=[ANY, *ex.class_names(model)], value=ANY)
-    make = {"about": lambda: describe(model), "paint_class": lambda: classes, "sample_class": lambda: classes,
+    opening = gr.update(choices=[ANY, *ex.class_names(model)], value=sample.opening_class(model))
+    make = {"about": lambda: describe(model), "paint_class": lambda: classes, "sample_class": lambda: opening,
             "examples": lambda: reconstruct.example_gallery(catalog, name),
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
             "colour_button": lambda: reconstruct.colour_button(catalog, upload, name),

@@ -129,16 +129,29 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
             "outputs": outputs}
 
 
+def opening_class(model) -> str:
+    """The class the tab opens on: the first class by name where the prior is class-conditional (a sheet of
+    four airplanes says more than four draws of anything), else any."""
+    names = ex.class_names(model)
+    return names[0] if names and ex.has_prior(model) and model.prior.cfg.num_classes else ANY
+
+
 def first_screen(catalog, name: str):
-    """What the tab opens with: a finished sheet of four samples (seed 0), not empty panels; for a model without
-    a prior, a note that sampling needs one."""
-    if not ex.has_prior(catalog.get(name)):
+    """What the tab opens with: a finished sheet of four samples (seed 0) of the opening class, not empty
+    panels; for a model without a prior, a note that sampling needs one."""
+    model = catalog.get(name)
+    if not ex.has_prior(model):
         return None, None, None, ("**This model has no prior** (a VQ-VAE trained in the codebook lab): sampling "
                                   "needs one. Choose a shipped checkpoint to sample."), ""
-    *_, (grid, decoded, chart, _, grids) = sample(catalog, name, ANY, 1.0, 0, 0, 4, "instant")
-    how = "step by step" if ex.is_masked(catalog.get(name)) else "cell by cell"
-    return (grid, decoded, chart, f"four finished samples (seed 0) · press **Sample** to watch new ones written "
-                                  f"{how}", grids)
+    label = opening_class(model)
+    masked = ex.is_masked(model)   # a masked prior opens at its own steps and guidance, as the sliders do
+    *_, (grid, decoded, chart, _, grids) = sample(catalog, name, label, 1.0, 0, 0, 4, "instant",
+                                                  steps=model.prior.cfg.steps if masked else 8,
+                                                  guidance=model.prior.cfg.guidance if masked else 0)
+    how = "step by step" if masked else "cell by cell"
+    of = "" if label == ANY else f" of **{label}**"
+    return (grid, decoded, chart, f"four finished samples{of} (seed 0) · press **Sample** to watch new ones "
+                                  f"written {how}", grids)
 
 
 def masked_controls(catalog, name: str):
