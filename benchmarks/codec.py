@@ -167,6 +167,16 @@ def masked_table(name: str, images, labels, step_counts=(1, 2, 4, 8, 16, 49)) ->
     return [f"| {name} | {s} | {masked_bits(model, grids, y, s) / 8:.1f} |" for s in step_counts if s <= cells]
 
 
+def write_charts(folder: Path):
+    """The Trade-off tab's rate–distortion chart of each image set, as PNGs for the docs."""
+    from vq_explorer.views import render, results
+    rows = results.read_rows(folder, "rate_distortion.csv")
+    for image_set in results.rate_sets(rows):
+        why = render.save_png(render.rate_figure(rows, image_set), folder / f"rate_distortion_{image_set}.png")
+        if why:
+            print(f"rate_distortion_{image_set}.png not written: {why}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
@@ -216,8 +226,9 @@ def main():
         w.writeheader()
         for p in points:
             w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in p.items()})
-    command = f"python benchmarks/codec.py --n {args.n} --models {' '.join(args.models)}"
-    lines = [f"`{command}` ({args.threads} threads; the codec's probabilities on one): every grid decoded bit "
+    write_charts(args.out)
+    command = f"python benchmarks/codec.py --n {args.n} --threads {args.threads} --models {' '.join(args.models)}"
+    lines = [f"`{command}` (the codec's probabilities on one thread): every grid decoded bit "
              "for bit; sizes in bytes per image, means; WebP and JPEG at the lowest quality that reaches the "
              "model's PSNR, and in brackets without their fixed cost (an all-black image's size)", "",
              "| model | images | PSNR dB | our file | ideal −log₂ p / 8 | header | WebP at that PSNR (quality; "

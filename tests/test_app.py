@@ -758,11 +758,14 @@ def test_rate_chart_draws_each_classic_codec_as_a_curve_and_each_model_at_its_fi
     curves = {d.name.split(" ")[0]: d for d in fig.data if d.mode == "lines+markers"}
     assert curves["WebP"].x == (120, 160, 250) and curves["WebP"].y == (26, 30, 38)   # ordered by quality
     assert curves["JPEG"].x == (380, 500)
-    stars = {d.text[0]: (d.x[0], d.y[0]) for d in fig.data if d.mode == "markers+text"}
+    stars = {d.name.split(" ")[0]: (d.x[0], d.y[0]) for d in fig.data if d.mode == "markers+text"}
     assert stars == {"mnist_4x4": (25, 24), "mnist_tf": (39, 28), "mnist": (40, 28), "mnist_14x14": (58, 34)}
+    # two priors over one VQ-VAE: one label for the pair, not two on top of each other
+    assert sorted(d.text[0] for d in fig.data if d.mode == "markers+text") == ["", "7×7: 2 priors", "mnist_14x14",
+                                                                                 "mnist_4x4"]
     less = tradeoff.rate_chart(rows, "mnist", "without fixed headers")   # every point less its fixed cost
     assert [d for d in less.data if d.name.startswith("WebP")][0].x == (60, 100, 190)
-    assert {d.text[0]: d.x[0] for d in less.data if d.mode == "markers+text"}["mnist"] == 29
+    assert {d.name.split(" ")[0]: d.x[0] for d in less.data if d.mode == "markers+text"}["mnist"] == 29
     photos = tradeoff.rate_chart(rows, "photos")
     assert [d.text[0] for d in photos.data if d.mode == "markers+text"] == ["cifar10"]
 

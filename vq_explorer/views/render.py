@@ -460,10 +460,16 @@ def rate_figure(rows: list[dict], image_set: str, less_fixed: bool = False) -> g
                 mode="lines+markers", line=dict(color=colour), marker=dict(size=6), name=f"{codec} (quality 1–95)",
                 text=[f"{codec} quality {num(r, 'quality'):.0f}" for r in points],
                 hovertemplate="%{text}<br>%{x:,.0f} bytes<br>%{y:.2f} dB<extra></extra>"))
+    shared = {}
+    for m in models_at(rows, image_set):   # priors over one VQ-VAE share its PSNR: their points sit side by side
+        shared.setdefault((m["grid"], m["psnr"]), []).append(m["codec"])
     for m in models_at(rows, image_set):
         tag = m["codec"] if m["grid"] == "own size" else f"{m['codec']} ({label(m)})"
+        group = shared[(m["grid"], m["psnr"])]
+        text = "" if m["codec"] != group[0] else (m["codec"] if len(group) == 1 else
+                                                   f"{grid_name(m)}: {len(group)} priors")
         traces.append(go.Scatter(
-            x=[rate_bytes(m, less_fixed)], y=[num(m, "psnr")], mode="markers+text", text=[m["codec"]],
+            x=[rate_bytes(m, less_fixed)], y=[num(m, "psnr")], mode="markers+text", text=[text],
             textposition="top center", name=tag,
             marker=dict(size=13, color=FAMILY_COLOURS.get(m.get("prior"), "#555"), symbol="star",
                         line=dict(width=1, color="white")),
