@@ -298,7 +298,7 @@ def test_code_stats_patches_come_from_where_the_code_occurs(mnist_1000):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
     from conftest import make_tiny_model
 
-    from vq_explorer.service.codebook import code_stats
+    from vq_explorer.models.usage import code_stats
     model = make_tiny_model(classes=None, image_size=(28, 28))
     x = mnist_1000[0][:200]
     s = code_stats(model, x, per_code=3)

@@ -14,7 +14,7 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from ..models import metrics as M
-from ..service.codebook import code_stats
+from ..models.usage import code_stats
 from ..storage.checkpoint import CheckpointError, load, update_metrics
 from ..storage.data import load_dataset, to_float
 

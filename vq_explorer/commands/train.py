@@ -42,8 +42,8 @@ from ..models.config import (
 )
 from ..models.model import VQModel
 from ..models.priors import build_prior
+from ..models.usage import code_stats
 from ..models.vqvae import VQVAE
-from ..service.codebook import code_stats
 from ..storage.checkpoint import (
     atomic_save_file,
     file_sha,

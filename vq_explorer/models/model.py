@@ -16,7 +16,7 @@ class VQModel:
     metrics: dict = field(default_factory=dict)
     examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app
     example_labels: torch.Tensor | None = None   # int64 (N,)
-    stats: dict = field(default_factory=dict)    # codebook.code_stats over the test split: usage, patches
+    stats: dict = field(default_factory=dict)    # usage.code_stats over the test split: usage, patches
 
     @property
     def device(self) -> torch.device:
