@@ -18,12 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer.views import results  # noqa: E402
 
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.]+) -->\n)(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
-def content(name: str, folder: Path = results.RESULTS) -> str:
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def content(name: str, folder: Path = RESULTS) -> str:
     path = folder / name
     if not path.exists():
         raise SystemExit(f"error: the README shows results file {name}, which does not exist in {folder}: "
@@ -31,7 +33,7 @@ def content(name: str, folder: Path = results.RESULTS) -> str:
     return path.read_text()
 
 
-def update(text: str, folder: Path = results.RESULTS) -> tuple[str, list[str]]:
+def update(text: str, folder: Path = RESULTS) -> tuple[str, list[str]]:
     """The README with every block replaced by its file's text, and the names of the blocks that changed."""
     stale = []
 

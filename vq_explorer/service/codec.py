@@ -308,3 +308,21 @@ def classic_at(pictures: list[np.ndarray], fmt: str, target: float) -> dict | No
         else:
             lo = mid + 1
     return classic_point(pictures, fmt, lo)
+
+
+def costs(model, x: torch.Tensor) -> dict:
+    """One image (1, C, H, W) in [0, 1] as a compressed file, and what it costs beside the classic formats on this
+    very image: {data, psnr (of the decoded file), header, ideal (bytes), webp, jpeg (`classic_at` at that PSNR,
+    or None), png (lossless bytes)}."""
+    from PIL import Image
+
+    from ..models import metrics as M
+    grid = model.encode(x)[0]
+    data = encode_grid(model, grid, None, tuple(x.shape[-2:]))
+    target = M.psnr(M.mse(model.decode(grid[None], tuple(x.shape[-2:])), x))
+    pixels = (x[0] * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    return {"data": data, "psnr": target, "header": read_header(data)["payload"],
+            "ideal": ideal_bits(model, grid) / 8, "webp": classic_at([pixels], "WEBP", target),
+            "jpeg": classic_at([pixels], "JPEG", target), "png": len(png.getvalue())}

@@ -25,7 +25,8 @@ from ..storage.images import FRAMING, ImageInputError, frame_like_dataset, looks
 from .codebook import code_tiles, pca_2d
 from .memo import per_model
 
-DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS", Path(__file__).resolve().parents[2] / "checkpoints"))
+# $VQE_CHECKPOINTS, else checkpoints/ in the current directory (a clone's root, or a Space's).
+DEFAULT_CHECKPOINTS = Path(os.environ.get("VQE_CHECKPOINTS") or "checkpoints")
 MAX_SAMPLES = 16
 MAX_GRID_JSON = 200_000   # characters: a 64×64 grid of 4-digit codes fits with room to spare
 MAX_SIDE = 256            # a photo keeps its size up to this many pixels on its long side (a 64×64 grid at 4×)
@@ -233,6 +234,18 @@ def input_size(model, width: int, height: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
+def encode(model, x: torch.Tensor) -> torch.Tensor:
+    """One model input (1, C, H, W) → its (h, w) code grid."""
+    return model.encode(x)[0]
+
+
+def example_grid(model) -> torch.Tensor | None:
+    """The code grid of the checkpoint's first shipped test image (None for a checkpoint without examples)."""
+    if model.examples is None or not len(model.examples):
+        return None
+    return encode(model, model.examples[:1].float() / 255)
+
+
 def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
     """An image (path / bytes / array) → its (h, w) code grid, with notes on conversions."""
     x, notes = load_image(model, source)
@@ -323,8 +336,9 @@ def grid_json(grid: torch.Tensor, checkpoint: str = "") -> str:
     return json.dumps({"checkpoint": checkpoint, "grid": torch.as_tensor(grid).tolist()})
 
 
-def decode_grid(model, grid: torch.Tensor) -> torch.Tensor:
-    return model.decode(grid[None])[0]
+def decode_grid(model, grid: torch.Tensor, size=None) -> torch.Tensor:
+    """(h, w) codes → the decoded image (C, H, W), cropped to `size` (H, W) where the grid was padded."""
+    return model.decode(grid[None], size)[0]
 
 
 def grid_bits(model, grid: torch.Tensor, label=None) -> float | None:

@@ -1,8 +1,8 @@
 """Dataset registry. Every dataset here fits in memory, so each loads once into uint8 tensors (N, C, H, W).
 
-Standard datasets are read from a data folder holding the official files (`--data-root`, or the environment
-variable VQE_DATA_ROOT, or ../shared/datasets beside the repository); where they are missing, torchvision
-downloads them. A folder of images works too (sub-folders are classes).
+Standard datasets are read from a data folder holding the official files: `--data-root`, else the environment
+variable VQE_DATA_ROOT, else `data/` in the current directory; where they are missing, torchvision downloads them
+there. A folder of images works too (sub-folders are classes).
 """
 
 import glob
@@ -41,10 +41,8 @@ class Data:
 
 
 def default_root() -> Path:
-    if os.environ.get("VQE_DATA_ROOT"):
-        return Path(os.environ["VQE_DATA_ROOT"])
-    shared = Path(__file__).resolve().parents[3] / "shared" / "datasets"
-    return shared if shared.is_dir() else Path.home() / ".cache" / "vq-explorer" / "data"
+    """$VQE_DATA_ROOT, else data/ in the current directory: never a place derived from where the package sits."""
+    return Path(os.environ.get("VQE_DATA_ROOT") or "data")
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -1,23 +1,8 @@
 """The Reconstruct tab's compressed file: what the image costs as a file of the prior's bits, beside WebP and JPEG
 at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
 
-import io
-
-import torch
-from PIL import Image
-
-from ..models import metrics as M
 from ..service import operations as ex
-from ..service.codec import (
-    MAGIC,
-    CodecError,
-    classic_at,
-    decode_grid,
-    encode_grid,
-    ideal_bits,
-    model_id,
-    read_header,
-)
+from ..service.codec import MAGIC, CodecError, costs, decode_grid, model_id, read_header
 from .common import guarded, temp_file
 from .quantize import recall
 
@@ -29,28 +14,18 @@ def make_file(catalog, checkpoint: str, token):
         raise ex.UserError("reconstruct an image first")
     name, x = recall(token)
     model = catalog.get(name)
-    grid = model.encode(x)[0]
     try:
-        data = encode_grid(model, grid, None, tuple(x.shape[-2:]))
+        c = costs(model, x)
     except CodecError as e:
         raise ex.UserError(str(e)) from None
     path = temp_file(".vqe", f"{name.removesuffix('.safetensors')}-")
     with open(path, "wb") as f:
-        f.write(data)
-    recon = model.decode(grid[None], tuple(x.shape[-2:]))
-    target = M.psnr(M.mse(recon, x))
-    pixels = (x[0] * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
-    others = []
-    for fmt, called in (("WEBP", "WebP"), ("JPEG", "JPEG")):
-        got = classic_at([pixels], fmt, target)
-        others.append(f"{called} {got['bytes']:,.0f} bytes (quality {got['quality']})" if got
-                      else f"{called} does not reach it")
-    png = io.BytesIO()
-    Image.fromarray(pixels).save(png, format="PNG")
-    head = read_header(data)["payload"]
-    text = (f"**As a file: {len(data):,} bytes** ({head} of header, the prior's ideal "
-            f"{ideal_bits(model, grid) / 8:.1f}, the rest the coder's last word) at {target:.1f} dB. For the same "
-            f"PSNR on this image: {'; '.join(others)}; lossless PNG {len(png.getvalue()):,} bytes. Upload the "
+        f.write(c["data"])
+    others = [f"{called} {got['bytes']:,.0f} bytes (quality {got['quality']})" if got
+              else f"{called} does not reach it" for called, got in (("WebP", c["webp"]), ("JPEG", c["jpeg"]))]
+    text = (f"**As a file: {len(c['data']):,} bytes** ({c['header']} of header, the prior's ideal "
+            f"{c['ideal']:.1f}, the rest the coder's last word) at {c['psnr']:.1f} dB. For the same "
+            f"PSNR on this image: {'; '.join(others)}; lossless PNG {c['png']:,} bytes. Upload the "
             "file here to decode it.")
     return text, path
 
@@ -80,7 +55,7 @@ def decode_upload(catalog, name: str, path) -> ex.Reconstruction:
         grid, label, size = decode_grid(model, data)
     except CodecError as e:
         raise ex.UserError(str(e)) from None
-    image = model.decode(grid[None], size)
+    image = ex.decode_grid(model, grid, size)[None]
     names = ex.class_names(model)
     of = f", coded as a {names[label]}" if label is not None and names else ""
     return ex.reconstruct(model, image, [f"decoded from a {len(data):,}-byte compressed file{of}; what you see "

@@ -9,7 +9,6 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 from ..service import codec
 from ..service import operations as ex
@@ -75,7 +74,7 @@ def _colours(num_codes: int) -> list[str]:
 def _sprite(model) -> tuple[str, list[int], int]:
     """Every code's decoded look in one picture, 32 to a row: the browser cuts the cells' tiles from it."""
     tiles = ex.tiles(model)
-    return data_url(render.to_rgb(make_grid(tiles, nrow=32, padding=0), None)), list(tiles.shape[-2:]), 32
+    return data_url(render.tile_sheet(tiles, 32)), list(tiles.shape[-2:]), 32
 
 
 def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, tiles_look: bool) -> dict:
@@ -124,9 +123,8 @@ def reset(catalog, name: str, tiles_look=False):
     """The painter as a checkpoint opens it: the grid of its first shipped test image, decoded, so a first click
     visibly changes a real picture (one code everywhere, for a checkpoint without examples)."""
     model = catalog.get(name)
-    if model.examples is not None and len(model.examples):
-        grid, note = model.encode(model.examples[:1].float() / 255)[0], "the grid of shipped example 1"
-    else:
+    grid, note = ex.example_grid(model), "the grid of shipped example 1"
+    if grid is None:
         grid, note = torch.full(model.grid, ex.most_used_code(model)), ""
     return view(catalog, name, History.new(grid), None, tiles_look, note)
 
@@ -228,7 +226,7 @@ def from_image(catalog, image_file, name, hist, region, tiles_look):
         raise ex.UserError("upload an image first")
     model = catalog.get(name)
     x, notes = ex.load_image(model, image_file)
-    grid = model.encode(x)[0]
+    grid = ex.encode(model, x)
     note = "grid of the uploaded image" + (f" ({'; '.join(notes)})" if notes else "")
     return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note), quantize.remember(name, x))
 

@@ -175,6 +175,11 @@ def image_sheet(images: torch.Tensor, nrow: int, size: int = 512) -> np.ndarray:
     return to_rgb(sheet, size)
 
 
+def tile_sheet(tiles: torch.Tensor, cols: int = 32) -> np.ndarray:
+    """Every tile at its own size, `cols` to a row with no gap: a sprite sheet for the browser to cut."""
+    return to_rgb(make_grid(tiles, nrow=cols, padding=0), None)
+
+
 def tile_images(tiles: torch.Tensor, px: int = 64) -> list[np.ndarray]:
     return [np.asarray(Image.fromarray(to_rgb(t, None)).resize((px, px), Image.NEAREST)) for t in tiles]
 

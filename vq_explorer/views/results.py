@@ -7,11 +7,13 @@ or numbers, as `csv.DictReader` gives them.
 """
 
 import csv
+import os
 from pathlib import Path
 
 from ..models.config import FAMILY_NAMES
 
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+# $VQE_RESULTS, else benchmarks/results in the current directory (a clone's root, or a Space's).
+RESULTS = Path(os.environ.get("VQE_RESULTS") or Path("benchmarks") / "results")
 FAMILIES = {kind: FAMILY_NAMES[kind] for kind in ("pixelcnn", "transformer", "rnn", "maskgit")}   # table order
 DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
