@@ -10,6 +10,10 @@ from vq_explorer.models.config import MaskGITConfig, PriorConfig, RNNConfig, Tra
 
 torch.set_num_threads(2)
 FIXTURES = Path(__file__).parent / "fixtures"
+# Every Python the tests start (train.py, torchrun's workers, the rebuild's trainings) imports tests/hooks'
+# sitecustomize first: the seams that VQE_TEST_* variables switch on live there, not in the product.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent / "hooks"),
+                                                         os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture(scope="session")

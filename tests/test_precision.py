@@ -104,6 +104,6 @@ def test_the_training_loop_runs_its_step_under_the_precision_it_is_given():
         return F.mse_loss(y.float(), torch.zeros(2, 4)), {}
     batches = [torch.ones(2, 4)] * 2
     bf16 = lambda: training.autocast("cpu", "bf16")   # noqa: E731
-    list(training.steps(opt, step_fn, batches, 0.1, lambda: 0.0, precision=bf16))
-    list(training.steps(opt, step_fn, batches, 0.1, lambda: 0.0))
+    list(training.steps(opt, step_fn, batches, precision=bf16))
+    list(training.steps(opt, step_fn, batches))
     assert seen == [torch.bfloat16] * 2 + [torch.float32] * 2 and w.dtype == torch.float32

@@ -93,26 +93,17 @@ def test_end_to_end_writes_a_loadable_checkpoint(tmp_path, digits):
     assert record["vqvae_epochs"] == 2 and record["prior_epochs"] == 1, record
 
 
-def test_the_training_loop_learns_on_its_cosine_schedule(mnist_1000):
-    """training.steps, the loop every stage runs: the loss falls, the learning rate follows the cosine of the
-    progress it is given, and the step count is what it reports."""
-    from vq_explorer.models import training
-    from vq_explorer.models.config import VQVAEConfig
-    from vq_explorer.models.vqvae import VQVAE
-    torch.manual_seed(0)
-    net = VQVAE(VQVAEConfig(channels=16, res_blocks=1, num_codes=32, code_dim=8))
-    opt = torch.optim.Adam(net.parameters(), lr=0.0)
-    x = mnist_1000[0][:64].float() / 255
-    stats, applied = [], []   # progress: the share of the 80 steps done when each begins
-    for s in training.steps(opt, lambda batch, step: training.vqvae_step(net, net.quantizer, batch),
-                            (x for _ in range(80)), 3e-3, lambda: len(stats) / 80, first_step=5):
-        stats.append(s)
-        applied.append(opt.param_groups[0]["lr"])   # the rate the optimizer stepped with, not only reported
-    assert [s["step"] for s in stats] == list(range(6, 86))
-    assert stats[-1]["mse"] < 0.5 * stats[0]["mse"], (stats[0]["mse"], stats[-1]["mse"])
-    assert stats[0]["lr"] == pytest.approx(3e-3) and stats[40]["lr"] == pytest.approx(1.5e-3)   # half-way: half
-    assert stats[-1]["lr"] == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * 79 / 80)))
-    assert applied == [s["lr"] for s in stats]
+def test_the_training_loop_learns_on_its_cosine_schedule(tmp_path, digits):
+    """A stage's loop: the loss falls, and each step's learning rate is the cosine of the share of the budget spent
+    when it began (80 steps here: 10 epochs of 8), as metrics.jsonl logs it every 20 steps."""
+    train(tmp_path, digits, "--stage", "vqvae", "--epochs", "10", "--lr", "3e-3")
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "d" / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in rows if r.get("stage") == "vqvae" and "lr" in r]
+    assert [r["step"] for r in steps] == [20, 40, 60, 80]
+    for r in steps:   # the rate of step r["step"], which began with r["step"] − 1 of the 80 done
+        assert r["lr"] == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * (r["step"] - 1) / 80)), rel=1e-9)
+    assert steps[-1]["mse"] < 0.7 * steps[0]["mse"], (steps[0]["mse"], steps[-1]["mse"])
+    assert state_info(tmp_path / "runs" / "d" / "vqvae.safetensors")["step"] == 80
 
 
 def _interrupt_then_resume(tmp_path, digits, how):

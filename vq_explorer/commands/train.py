@@ -67,20 +67,6 @@ def parse_args(argv=None):
     return flags.parse_args(argv, __doc__)
 
 
-class Hooks:
-    """Test hooks, outside the command line: VQE_TEST_THROTTLE (seconds of sleep per step, encoded chunk and
-    export phase, so a signal can land inside any stage), VQE_TEST_NAN_AT (a NaN loss at that step),
-    VQE_TEST_DUMP_RANK_STATE (each rank's final weights, to compare torchrun's processes)."""
-    throttle = float(os.environ.get("VQE_TEST_THROTTLE") or 0)
-    nan_at = int(os.environ["VQE_TEST_NAN_AT"]) if os.environ.get("VQE_TEST_NAN_AT") else None
-    dump_rank_state = bool(os.environ.get("VQE_TEST_DUMP_RANK_STATE"))
-
-    @classmethod
-    def sleep(cls):
-        if cls.throttle:
-            time.sleep(cls.throttle)
-
-
 # --- processes, stopping, state ---------------------------------------------------------------------------
 def setup(args):
     """Single process, or one of torchrun's (RANK/WORLD_SIZE/LOCAL_RANK in the environment)."""
@@ -133,6 +119,13 @@ class Stop:
         signal.signal(signal.SIGTERM, handler)
 
 
+def say(ctx_or_rank, *parts, **kw):
+    """print, on rank 0 only: torchrun's other ranks train in silence."""
+    rank = ctx_or_rank if isinstance(ctx_or_rank, int) else ctx_or_rank.rank
+    if rank == 0:
+        print(*parts, **kw)
+
+
 class Log:
     """metrics.jsonl, one JSON object per line, written by rank 0 only."""
 
@@ -178,10 +171,9 @@ def resume(ctx: Context, stage: str, raw, opt, state_path: Path) -> tuple[Progre
     precision = before if before.split(", then ")[-1] == now else f"{before}, then {now}"
     here = f"{where}, then {here}" if where and where.split(", then ")[-1] != here else here
     if info.get("done"):
-        print(f"[{stage}] already finished at step {info['step']}; skipping") if ctx.rank == 0 else None
+        say(ctx, f"[{stage}] already finished at step {info['step']}; skipping")
         return Progress(info["step"], info["elapsed"], precision, here), info
-    print(f"[{stage}] resuming at step {info['step']} ({info['elapsed'] / 60:.1f} min done)") if ctx.rank == 0 \
-        else None
+    say(ctx, f"[{stage}] resuming at step {info['step']} ({info['elapsed'] / 60:.1f} min done)")
     return Progress(info["step"], info["elapsed"], precision, here), None
 
 
@@ -193,28 +185,24 @@ def epoch_batches(data, sampler, step: int, steps_per_epoch: int, batch_size: in
             for idx in list(BatchSampler(sampler, batch_size, drop_last=True))[skip:])
 
 
-def leave(ctx: Context, stage: str, p: Progress, paused: bool, total_steps, raw, state_path: Path):
+def leave(ctx: Context, stage: str, p: Progress, paused: bool, total_steps, state_path: Path):
     """After the loop: a pause (--stop-after-minutes) exits 0, a signal 130, both with the state saved."""
     if paused and not Stop.requested:
-        if ctx.rank == 0:
-            print(f"[{stage}] paused at step {p.step} of {total_steps or '?'} (--stop-after-minutes); state saved "
-                  f"to {state_path}; run the same command with --resume to go on")
+        say(ctx, f"[{stage}] paused at step {p.step} of {total_steps or '?'} (--stop-after-minutes); state saved "
+                 f"to {state_path}; run the same command with --resume to go on")
         if ctx.world > 1:
             dist.barrier()
         sys.exit(0)
     if Stop.requested:
         if ctx.world > 1:
             dist.barrier()
-        print(f"[{stage}] stopped at step {p.step}; state saved to {state_path}") if ctx.rank == 0 else None
+        say(ctx, f"[{stage}] stopped at step {p.step}; state saved to {state_path}")
         sys.exit(130)
-    if Hooks.dump_rank_state:
-        atomic_save_file(raw.state_dict(), ctx.run / f"{stage}.rank{ctx.rank}.safetensors", {})
 
 
-def report_step(ctx: Context, stage: str, p: Progress, stats: dict, bar, steps_per_epoch: int):
-    """A step taken: counted in `p`, shown on the progress bar, logged every 20 steps."""
-    p.step, lr, seconds = stats.pop("step"), stats.pop("lr"), stats.pop("seconds")
-    p.elapsed += seconds
+def report_step(ctx: Context, stage: str, p: Progress, lr: float, seconds: float, stats: dict, bar,
+                steps_per_epoch: int):
+    """A step taken: shown on the progress bar, logged every 20 steps."""
     ips = ctx.args.batch_size * ctx.world / max(seconds, 1e-9)
     bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()} | {"img/s": f"{ips:.0f}"}, refresh=False)
     bar.update()
@@ -269,22 +257,30 @@ def train_stage(ctx: Context, stage, model, config, opt, data, step_fn, eval_fn,
     Stop.in_training_loop = True
     paused, _ = Stop.past_deadline(ctx.world)
     while progress() < 1 and not Stop.requested and not paused:
-        batches = epoch_batches(data, sampler, p.step, steps_per_epoch, args.batch_size, ctx.device)
-        try:
-            for stats in training.steps(opt, step_fn, batches, base_lr, progress, p.step, Hooks.nan_at,
-                                        lambda: training.autocast(ctx.device, args.precision)):
-                report_step(ctx, stage, p, stats, bar, steps_per_epoch)
-                paused, due = Stop.past_deadline(ctx.world, time.time() - last_save > args.save_every)
-                if due:
-                    checkpoint()
-                    last_save = time.time()
-                Hooks.sleep()
-                if progress() >= 1 or Stop.requested or paused:
-                    break
-        except FloatingPointError as e:
-            bar.close()
-            raise FloatingPointError(f"[{stage}] {e}; stopped. The last good state is {state_path} (step saved "
-                                     "before this one). Try a lower --lr, then --resume.") from None
+        for batch in epoch_batches(data, sampler, p.step, steps_per_epoch, args.batch_size, ctx.device):
+            t0 = time.time()
+            lr = training.cosine_lr(base_lr, progress())   # a cosine over the budget: steps or minutes
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with training.autocast(ctx.device, args.precision):   # the networks in bf16 where chosen
+                loss, stats = step_fn(batch, p.step)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(f"[{stage}] loss became {loss.item()} at step {p.step}; stopped. The "
+                                         f"last good state is {state_path} (step saved before this one). Try a "
+                                         "lower --lr, then --resume.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            p.step, seconds = p.step + 1, time.time() - t0
+            p.elapsed += seconds
+            report_step(ctx, stage, p, lr, seconds, {"loss": loss.item(), **stats}, bar, steps_per_epoch)
+            paused, due = Stop.past_deadline(ctx.world, time.time() - last_save > args.save_every)
+            if due:
+                checkpoint()
+                last_save = time.time()
+            if progress() >= 1 or Stop.requested or paused:
+                break
         if p.step % steps_per_epoch == 0 or progress() >= 1:   # an epoch's end: the test figures
             test_figures(ctx, stage, p, eval_fn, p.step / steps_per_epoch, bar, time.time() - t_epoch)
             t_epoch = time.time()
@@ -292,7 +288,7 @@ def train_stage(ctx: Context, stage, model, config, opt, data, step_fn, eval_fn,
     bar.close()
     Stop.in_training_loop = False
     info = checkpoint(done=not (Stop.requested or paused))
-    leave(ctx, stage, p, paused, total_steps, raw, state_path)
+    leave(ctx, stage, p, paused, total_steps, state_path)
     return info
 
 
@@ -386,7 +382,6 @@ def stage_encode(args, data, run, device):
         grids = []
         for i in tqdm(range(0, len(x), 1000), desc=f"encode {split}"):
             grids.append(model.encode(to_float(x[i:i + 1000]).to(device)).cpu())
-            Hooks.sleep()
         out[f"{split}_codes"], out[f"{split}_labels"] = torch.cat(grids).to(torch.int16), y
     atomic_save_file(out, codes_path, {"vqvae_sha": source, "seconds": f"{time.time() - t0:.1f}"})
     print(f"[encode] {len(data.train_x)} + {len(data.test_x)} grids of {tuple(out['test_codes'].shape[1:])} "
@@ -480,9 +475,7 @@ def stage_export(args, data, run, device):
     print(f"[export] evaluating on {len(data.test_x)} test images")
     t0 = time.time()
     model.metrics = evaluate(model, data.test_x, data.test_y)
-    Hooks.sleep()
     model.stats = code_stats(model, data.test_x)
-    Hooks.sleep()
     config["train"]["export_minutes"] = round((time.time() - t0) / 60, 3)
     save(model, args.out)
     images, _ = sample_sheet(model)

@@ -55,35 +55,22 @@ def cosine_lr(base_lr: float, progress: float) -> float:
     return base_lr * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
-def steps(opt: torch.optim.Optimizer, step_fn: Callable, batches: Iterable, base_lr: float,
-          progress: Callable[[], float], first_step: int = 0, nan_at: int | None = None,
+def steps(opt: torch.optim.Optimizer, step_fn: Callable, batches: Iterable,
           precision: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Iterator[dict]:
-    """For each batch: the learning rate for `progress()` (a LambdaLR on the cosine of the caller's progress,
-    which may be steps or minutes, so it is read, not counted), `step_fn(batch, step) → (loss, stats)` inside
-    `precision()` (an autocast context, see `autocast`), backward outside it, step.
-    Yields {step (counted after it), loss, lr, seconds, **stats}; the caller decides when to stop (it simply
-    stops iterating). `nan_at`: poison that step's loss (tests of the non-finite stop)."""
-    step, schedule = first_step, None
-    for g in opt.param_groups:
-        g.setdefault("initial_lr", base_lr)   # the rate the schedule scales
-    for batch in batches:
+    """The codebook lab's endless training, one step per batch at the optimizer's own learning rate:
+    `step_fn(batch, step) → (loss, stats)` inside `precision()` (an autocast context, see `autocast`), backward
+    outside it, step. Yields {step (counted after it), loss, seconds, **stats}; the caller stops iterating when
+    it is done. (train.py's stages write the same steps out in their own loop, with a learning rate schedule.)"""
+    for step, batch in enumerate(batches):
         t0 = time.time()
-        if schedule is None:   # built at the first batch, so it reads the caller's progress then
-            schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: cosine_lr(1.0, progress()))
-        else:
-            schedule.step()
-        lr = opt.param_groups[0]["lr"]
         with precision():
             loss, stats = step_fn(batch, step)
-        if nan_at is not None and step == nan_at:
-            loss = loss * float("nan")
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        yield {"step": step, "loss": loss.item(), "lr": lr, "seconds": time.time() - t0, **stats}
+        yield {"step": step + 1, "loss": loss.item(), "seconds": time.time() - t0, **stats}
 
 
 def vqvae_step(net, quantizer, x: torch.Tensor) -> tuple[torch.Tensor, dict]:

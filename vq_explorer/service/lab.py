@@ -103,7 +103,7 @@ def start(dataset: str, variant: str, num_codes: int = 256, code_dim: int = 16, 
         loss, stats = training.vqvae_step(model, model.quantizer, x)
         return loss, {**stats, "used": int((model.quantizer.usage > 0).sum())}
 
-    return Run(dataset, variant, model, training.steps(opt, step_fn, batches, LR, lambda: 0.0))
+    return Run(dataset, variant, model, training.steps(opt, step_fn, batches))
 
 
 def train(runs: list[Run], seconds: float, every: float = 0.5):
