@@ -792,3 +792,24 @@ def test_rate_findings_read_the_classic_codecs_off_their_curves_at_each_models_p
     assert "+61 bytes" in text   # WebP from 28 to 34 dB: 200.0 − 138.6
     assert tradeoff.rate_text([], "mnist").startswith("_No measurements")
     assert "own size" not in tradeoff.rate_text(rows, "photos") and "1,976.0" in tradeoff.rate_text(rows, "photos")
+
+
+def test_sample_points_to_the_checkpoint_whose_samples_show_their_class_best(tmp_path):
+    """Two checkpoints of one dataset with recorded shares: the weaker one's Sample tab names the stronger;
+    the stronger, and a checkpoint of another dataset, name nothing."""
+    from conftest import make_tiny_model
+
+    import vq_explorer as vqe
+    from vq_explorer.service import operations as ex
+    from vq_explorer.ui import sample
+    for name, share, dataset in (("weak", 0.31, "tiny"), ("strong", 0.66, "tiny"), ("other", 0.99, "elsewhere")):
+        model = make_tiny_model()
+        model.metrics = {**model.metrics, "sample_accuracy": share}
+        model.config = {**model.config, "dataset": dataset}
+        vqe.save(model, tmp_path / f"{name}.safetensors")
+    catalog = ex.Catalog(tmp_path)
+    assert catalog.best_sampler("weak.safetensors") == ("strong.safetensors", 0.66, 0.31)
+    assert catalog.best_sampler("strong.safetensors") is None and catalog.best_sampler("other.safetensors") is None
+    status = sample.first_screen(catalog, "weak.safetensors")[3]
+    assert "**strong**" in status and "66%" in status and "31%" in status
+    assert "\n\n" not in sample.first_screen(catalog, "strong.safetensors")[3]   # no note below the sheet

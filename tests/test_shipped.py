@@ -159,6 +159,14 @@ def test_sample_accuracy_counts_agreement_with_the_requested_class():
     assert sample_accuracy(model, Always3(), per_class=4) == pytest.approx(0.1)
 
 
+def test_the_colour_classifier_reads_cifar10_test_images_as_their_class(cifar_500):
+    """The CIFAR-10 share means something only if the judge is good: ≥ 90% on real test images (92.5% on the
+    whole test split; these 500 are among them)."""
+    x, y = cifar_500
+    clf = load_classifier(FIXTURES / "cifar10_classifier.safetensors")
+    assert float((clf.predict(x.float() / 255) == y).float().mean()) >= 0.90
+
+
 def test_the_classifier_can_tell_a_wrong_class():
     """The sample check means something only if the classifier disagrees with wrong labels."""
     m = vqe.load(CHECKPOINTS / "mnist.safetensors", device="cpu")

@@ -79,6 +79,25 @@ class Catalog:
         return sorted(p.name for p in self.folder.glob("*.safetensors")
                       if p.is_file() and p.resolve().parent == root)
 
+    def best_sampler(self, name: str) -> tuple[str, float, float | None] | None:
+        """Another checkpoint of the same dataset whose samples are read as their class more often, by the
+        figures the checkpoints record (`sample_accuracy`): (its name, its share, this one's share or None).
+        None when this one is the best measured, or nothing is. Read from metadata, without loading models."""
+        shares = {}
+        for other in self.names():
+            try:
+                meta = read_metadata(self.folder / other)
+            except CheckpointError:
+                continue
+            shares[other] = (meta["config"].get("dataset"), meta.get("metrics", {}).get("sample_accuracy"))
+        dataset, own = shares.get(name, (None, None))
+        rivals = [(share, other) for other, (ds, share) in shares.items()
+                  if other != name and ds == dataset and share is not None and (own is None or share > own)]
+        if dataset is None or not rivals:
+            return None
+        share, other = max(rivals)
+        return other, share, own
+
     def colour_models(self) -> list[str]:
         """The checkpoints trained on colour images (read from their metadata, without loading them)."""
         out = []

@@ -151,7 +151,18 @@ def first_screen(catalog, name: str):
     how = "step by step" if masked else "cell by cell"
     of = "" if label == ANY else f" of **{label}**"
     return (grid, decoded, chart, f"four finished samples{of} (seed 0) · press **Sample** to watch new ones "
-                                  f"written {how}", grids)
+                                  f"written {how}" + better_sampler_note(catalog, name), grids)
+
+
+def better_sampler_note(catalog, name: str) -> str:
+    """Where another checkpoint of the same images samples its classes more recognisably, say which."""
+    better = catalog.best_sampler(name)
+    if better is None:
+        return ""
+    other, share, own = better
+    than = "" if own is None else f", against {own:.0%} for this one"
+    return (f"\n\nFor samples that show their class, choose **{other.removesuffix('.safetensors')}**: "
+            f"{share:.0%} of its samples are read as the class asked for{than}.")
 
 
 def masked_controls(catalog, name: str):
