@@ -169,10 +169,10 @@ def masked_table(name: str, images, labels, step_counts=(1, 2, 4, 8, 16, 49)) ->
 
 def write_charts(folder: Path):
     """The Trade-off tab's rate–distortion chart of each image set, as PNGs for the docs."""
-    from vq_explorer.views import render, results
+    from vq_explorer.views import charts, results
     rows = results.read_rows(folder, "rate_distortion.csv")
     for image_set in results.rate_sets(rows):
-        why = render.save_png(render.rate_figure(rows, image_set), folder / f"rate_distortion_{image_set}.png")
+        why = charts.save_png(charts.rate_figure(rows, image_set), folder / f"rate_distortion_{image_set}.png")
         if why:
             print(f"rate_distortion_{image_set}.png not written: {why}")
 

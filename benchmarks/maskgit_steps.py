@@ -36,7 +36,7 @@ from vq_explorer.models.config import MaskGITConfig, PriorConfig, RNNConfig, Tra
 from vq_explorer.models.priors import build_prior  # noqa: E402
 from vq_explorer.storage.checkpoint import load_classifier  # noqa: E402
 from vq_explorer.views import results  # noqa: E402
-from vq_explorer.views.render import save_png, steps_figure  # noqa: E402
+from vq_explorer.views.charts import save_png, steps_figure  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 CHECKPOINTS = ROOT / "checkpoints"

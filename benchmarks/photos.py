@@ -26,7 +26,7 @@ from vq_explorer.models import metrics as M  # noqa: E402
 from vq_explorer.service import operations as ex  # noqa: E402
 from vq_explorer.storage.data import load_dataset, to_float  # noqa: E402
 from vq_explorer.ui import reconstruct as tab  # noqa: E402
-from vq_explorer.views import render  # noqa: E402
+from vq_explorer.views import pictures  # noqa: E402
 
 PHOTOS = ROOT / "docs" / "photos"
 
@@ -87,7 +87,8 @@ def main():
     # One row per photo: original, reconstruction, error, side by side at 256 px.
     tiles = []
     for rec in rows:
-        strip = [render.to_rgb(rec.original, None), render.to_rgb(rec.recon, None), render.error_map(rec.error, 0)]
+        strip = [pictures.to_rgb(rec.original, None), pictures.to_rgb(rec.recon, None),
+                 pictures.error_map(rec.error, 0)]
         h = max(t.shape[0] for t in strip)
         pad = [np.pad(t, ((0, h - t.shape[0]), (0, 4), (0, 0)), constant_values=255) for t in strip]
         tiles.append(np.pad(np.concatenate(pad, 1), ((0, 4), (0, 0), (0, 0)), constant_values=255))

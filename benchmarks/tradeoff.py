@@ -30,7 +30,7 @@ from vq_explorer.commands.evaluate import evaluate, sample_sheet, save_sheet  # 
 from vq_explorer.storage.checkpoint import raw_metadata  # noqa: E402
 from vq_explorer.storage.data import load_dataset  # noqa: E402
 from vq_explorer.views import results  # noqa: E402
-from vq_explorer.views.render import overview_figure, save_png  # noqa: E402
+from vq_explorer.views.charts import overview_figure, save_png  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 COLUMNS = ["model", "dataset", "grid", "K", "prior", "vqvae_epochs", "prior_epochs", "prior_minutes", "mse",

@@ -72,11 +72,11 @@ def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png
     differing from the reconstructed one in that cell alone."""
     from vq_explorer.service import quantization as Q
     from vq_explorer.ui import quantize, reconstruct
-    from vq_explorer.views import render
+    from vq_explorer.views import pictures
     *_, grid_json, token = reconstruct.reconstruct(catalog, png_file, NAME)
     grid = np.array(json.loads(grid_json)["grid"])
     error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, NAME, token)
-    px = render.cell_px_for(grid.shape)
+    px = pictures.cell_px_for(grid.shape)
     assert Image.open(error_map).size == Image.open(margin_map).size == (7 * px, 7 * px)
     name, x = quantize.recall(token)
     q = Q.quantization(catalog.get(name), x)
@@ -121,12 +121,12 @@ def test_reconstruct_handler_outputs(png_file, catalog):
     for p in (original, recon, error):
         assert Image.open(p).size[0] >= 224   # enlarged for display
     from vq_explorer.service import operations as ex
-    from vq_explorer.views import render
+    from vq_explorer.views import pictures
     model = catalog.get(NAME)
     x, _ = ex.load_image(model, png_file)   # (1, C, H, W) in [0, 1]
     shown = [np.asarray(Image.open(p)) for p in (original, recon)]
-    assert np.array_equal(shown[0], render.to_rgb(x[0]))                                  # the upload as seen
-    assert np.array_equal(shown[1], render.to_rgb(model.decode(model.encode(x))[0]))      # its decoded codes
+    assert np.array_equal(shown[0], pictures.to_rgb(x[0]))                                  # the upload as seen
+    assert np.array_equal(shown[1], pictures.to_rgb(model.decode(model.encode(x))[0]))      # its decoded codes
     assert not np.array_equal(shown[0], shown[1])
     mse = float((model.decode(model.encode(x)) - x).pow(2).mean())
     assert f"**MSE** {mse:.4f}" in summary and "bits" in summary
@@ -242,7 +242,7 @@ def test_paint_import_export_and_bad_json(tmp_path, catalog):
 def test_palette_and_codebook_handlers(catalog):
     from vq_explorer.service import operations as ex
     from vq_explorer.ui import codebook, paint
-    from vq_explorer.views import render
+    from vq_explorer.views import pictures
     palette = paint.palette(catalog, NAME)
     uses = ex.usage(catalog.get(NAME))
     codes = [int(label.split(" · ")[0][1:]) for _, label in palette]
@@ -257,7 +257,7 @@ def test_palette_and_codebook_handlers(catalog):
     assert atlas.shape == (codebook.ATLAS_PX, 32 * pitch - 1, 3)
     tiles = ex.tiles(catalog.get(NAME))
     for k in (0, 5, 31):    # clicking a tile selects its code, and the tile is that code's decoded look
-        look = np.array(Image.fromarray(render.to_rgb(tiles[k], None)).resize((codebook.ATLAS_PX,) * 2,
+        look = np.array(Image.fromarray(pictures.to_rgb(tiles[k], None)).resize((codebook.ATLAS_PX,) * 2,
                                                                                Image.NEAREST))
         assert (atlas[:, k * pitch:k * pitch + codebook.ATLAS_PX] == look).all()
         event = gr.SelectData(None, {"index": [k * pitch + pitch // 2, pitch // 2], "value": None})
@@ -527,7 +527,7 @@ def test_tradeoff_grid_table_holds_one_row_per_vqvae_from_the_results_file(tmp_p
 
 def test_tradeoff_chart_has_a_labelled_marker_per_model_and_the_steps_as_a_line(tmp_path):
     from vq_explorer.ui import tradeoff
-    from vq_explorer.views import render
+    from vq_explorer.views import charts
     rows = tradeoff_rows(tmp_path)
     steps = [{"grid": "7x7", "prior": "maskgit", "steps": s, "guidance": "0", "accuracy": a, "ms_b1": t,
               "ms_b16": t / 4} for s, a, t in (("8", "0.9", 20.0), ("1", "0.5", 3.0))]
@@ -547,7 +547,7 @@ def test_tradeoff_chart_has_a_labelled_marker_per_model_and_the_steps_as_a_line(
     assert len(line) == 1 and line[0].x == (3.0, 20.0) and line[0].y == (50.0, 90.0)   # ordered by steps
     batch = tradeoff.chart(rows, steps, "per image in a batch of 16")
     assert batch.data[0].x == (16.2,) and [d for d in batch.data if d.mode.startswith("lines")][0].x == (0.75, 5.0)
-    assert render.overview_figure([], []).data == ()
+    assert charts.overview_figure([], []).data == ()
 
 
 def test_tradeoff_families_table_sets_all_priors_over_the_same_codes_side_by_side(tmp_path):
@@ -605,8 +605,8 @@ def test_tradeoff_steps_findings_name_the_fewest_steps_that_match_the_cached_pri
     assert "8 steps match the Gated PixelCNN within a point (96.0%) in 20 ms, 5.1× faster" in text  # 4 (93%) not
     assert "(g = 1), 2 steps reach 100.0% in 40 ms" in text
     assert results.steps_table([]) == "" and results.steps_findings([]) == ""
-    from vq_explorer.views import render
-    fig = render.steps_figure(rows)   # a masked line per guidance (7×7 rows with a quality), the AR point
+    from vq_explorer.views import charts
+    fig = charts.steps_figure(rows)   # a masked line per guidance (7×7 rows with a quality), the AR point
     assert fig.data[0].x == (3.0, 12.0, 20.0) and fig.data[0].y == (50.0, 93.0, 96.0)
     assert fig.data[0].text == ("1 step", "4 steps", "8 steps") and fig.data[1].x == (40.0,)
     assert "guidance 1" in fig.data[1].name and fig.data[2].x == (102.0,)
@@ -705,24 +705,24 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
 
 
 def test_the_error_map_runs_from_black_at_no_error_to_yellow_at_half_the_range():
-    from vq_explorer.views import render
+    from vq_explorer.views import pictures
     err = torch.tensor([[0.0, 0.25], [0.5, 0.9]])
-    a = render.error_map(err, size=2)
+    a = pictures.error_map(err, size=2)
     assert a.shape == (2, 2, 3) and a.dtype == np.uint8
     assert a[0, 0].tolist() == [0, 0, 4] and a[1, 0].tolist() == a[1, 1].tolist() == [252, 255, 164]  # clipped
     assert 0 < a[0, 1].sum() < a[1, 0].sum() and a[0, 1, 0] > a[0, 1, 2]   # the middle: a warm red
-    assert render.error_map(err, size=256).shape == (256, 256, 3)        # enlarged by whole cells
+    assert pictures.error_map(err, size=256).shape == (256, 256, 3)        # enlarged by whole cells
 
 
 def test_the_distribution_chart_shows_the_chosen_code_and_scales_to_a_spread_out_distribution():
-    from vq_explorer.views import render
+    from vq_explorer.views import charts
     probs = torch.full((1024,), 0.5 / 1014)
     probs[:10] = 0.05 - 0.001 * torch.arange(10)           # ten likeliest codes near 5%, the rest far below
-    fig = render.probs_figure(probs, 10, chosen=700)
+    fig = charts.probs_figure(probs, 10, chosen=700)
     bars = fig.data[0]
     assert list(bars.x) == [*map(str, range(10)), "700"] and bars.marker.color[-1] != bars.marker.color[0]
     assert fig.layout.yaxis.range[1] == pytest.approx(0.0575)   # the tallest bar, not 1.0
-    peaked = render.probs_figure(torch.tensor([0.97, 0.02, 0.01]), 10, chosen=0)
+    peaked = charts.probs_figure(torch.tensor([0.97, 0.02, 0.01]), 10, chosen=0)
     assert list(peaked.data[0].x) == ["0", "1", "2"] and peaked.layout.yaxis.range[1] == 1.0
 
 

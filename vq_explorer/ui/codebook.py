@@ -4,7 +4,7 @@ import gradio as gr
 
 from ..service import operations as ex
 from ..service.memo import per_model
-from ..views import render
+from ..views import charts, pictures
 from .common import bind, guarded, png
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
@@ -23,7 +23,7 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True):
     u = ex.usage(model)
     head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
             f"**{s['dead_codes']} dead** · counted over {s['counted_over']} ({s['cells']:,} cells)")
-    return s, render.usage_figure(u, bool(log_scale)), render.pca_figure(ex.code_map(model), u), head
+    return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model), u), head
 
 
 ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a row
@@ -31,7 +31,7 @@ ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a 
 
 @per_model
 def _atlas(model):
-    return render.atlas_picture(ex.tiles(model), ATLAS_PX, ATLAS_COLS)
+    return pictures.atlas_picture(ex.tiles(model), ATLAS_PX, ATLAS_COLS)
 
 
 def atlas(catalog, checkpoint: str):
@@ -60,12 +60,12 @@ def show_code(catalog, checkpoint: str, code):
     code = int(code)
     patches = ex.code_patches(model, code)
     u = ex.usage(model)
-    tile = png(render.to_rgb(ex.tiles(model)[code], 128))
+    tile = png(pictures.to_rgb(ex.tiles(model)[code], 128))
     f = model.config["downsample"]
     text = (f"**code {code}**: used {int(u[code]):,} times ({float(u[code]) / max(1, int(u.sum())):.2%} of cells)."
             + (f" Patches are the code's {f}×{f} cell with a {f // 2}-pixel margin." if len(patches) else
                " No patches: this code never occurs in the test split."))
-    return tile, [png(render.to_rgb(p.float() / 255, 96)) for p in patches], text
+    return tile, [png(pictures.to_rgb(p.float() / 255, 96)) for p in patches], text
 
 
 @guarded

@@ -12,7 +12,7 @@ from ..models.config import QUANTIZERS
 from ..service import lab
 from ..service import operations as ex
 from ..storage.checkpoint import save
-from ..views import render
+from ..views import charts, pictures
 from .common import bind, guarded, png, temp_file
 
 INTRO = """Why do most codes of a VQ-VAE go unused? Train one here for up to a minute — a small VQ-VAE (7×7 grid)
@@ -81,10 +81,10 @@ def _views(runs, frames, every_chart: bool = True):
     hundreds of bars and points) every third frame, so a small machine's browser keeps up."""
     pairs = list(zip(runs, frames, strict=True))
     sheet = torch.cat([frames[0].originals, *(f.recons for f in frames)])
-    return (render.lab_curves([(r.variant, r.history) for r in runs]),
-            render.lab_usage([(r.variant, f.usage) for r, f in pairs]) if every_chart else gr.skip(),
-            render.lab_map([(r.variant, f) for r, f in pairs]) if every_chart else gr.skip(),
-            png(render.image_sheet(sheet, nrow=lab.SHOWN, size=640)))
+    return (charts.lab_curves([(r.variant, r.history) for r in runs]),
+            charts.lab_usage([(r.variant, f.usage) for r, f in pairs]) if every_chart else gr.skip(),
+            charts.lab_map([(r.variant, f) for r, f in pairs]) if every_chart else gr.skip(),
+            png(pictures.image_sheet(sheet, nrow=lab.SHOWN, size=640)))
 
 
 def first_screen(path=lab.RECORDED):

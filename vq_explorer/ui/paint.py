@@ -13,7 +13,7 @@ import torch
 from ..service import codec
 from ..service import operations as ex
 from ..service.memo import per_model
-from ..views import render
+from ..views import pictures
 from . import quantize
 from .common import bind, data_url, guarded, png, temp_file, user_message
 from .history import History
@@ -67,14 +67,14 @@ def _region(shape, region) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _colours(num_codes: int) -> list[str]:
-    return ["#{:02x}{:02x}{:02x}".format(*render.code_colour(k)) for k in range(num_codes)]
+    return ["#{:02x}{:02x}{:02x}".format(*pictures.code_colour(k)) for k in range(num_codes)]
 
 
 @per_model
 def _sprite(model) -> tuple[str, list[int], int]:
     """Every code's decoded look in one picture, 32 to a row: the browser cuts the cells' tiles from it."""
     tiles = ex.tiles(model)
-    return data_url(render.tile_sheet(tiles, 32)), list(tiles.shape[-2:]), 32
+    return data_url(pictures.tile_sheet(tiles, 32)), list(tiles.shape[-2:]), 32
 
 
 def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, tiles_look: bool) -> dict:
@@ -90,7 +90,7 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
 
 def _decoded_url(model, grid: torch.Tensor) -> str:
     """The decoded grid at the image's own size (the page enlarges it), inline."""
-    return data_url(render.to_rgb(ex.decode_grid(model, grid), None))
+    return data_url(pictures.to_rgb(ex.decode_grid(model, grid), None))
 
 
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
@@ -174,7 +174,7 @@ def palette(catalog, name: str, limit: int = 128):
         return []
     u = ex.usage(model)
     order = torch.argsort(u, descending=True)[:limit]
-    tiles = render.tile_images(ex.tiles(model)[order], 48)
+    tiles = pictures.tile_images(ex.tiles(model)[order], 48)
     return [(png(t), f"#{int(k)} · {int(u[k])}") for t, k in zip(tiles, order, strict=True)]
 
 

@@ -11,7 +11,7 @@ import torch
 
 from ..service import operations as ex
 from ..service import quantization as Q
-from ..views import render
+from ..views import charts, pictures
 from .common import bind, guarded, png
 
 INTRO = """**The quantization step.** Each cell's encoder output **z** is replaced by the nearest of the K codes.
@@ -69,7 +69,7 @@ def panel(catalog, checkpoint: str, token):
 def select(catalog, checkpoint: str, token, evt: gr.SelectData):
     """A click on either map: that cell in detail."""
     name, model, q = _analysis(catalog, token)
-    px = render.cell_px_for(q.grid.shape)
+    px = pictures.cell_px_for(q.grid.shape)
     x, y = evt.index
     row, col = int(y) // px, int(x) // px
     if not (0 <= row < q.grid.shape[0] and 0 <= col < q.grid.shape[1]):
@@ -83,28 +83,28 @@ def _outputs(catalog, name, model, q, row, col):
     c = Q.cell(model, q, row, col)
     mark = (row, col)
     error_top = max(float(q.error.max()), 1e-12)
-    maps = (png(render.cell_map(q.error, error_top, mark=mark)),
-            png(render.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=mark)))
+    maps = (png(pictures.cell_map(q.error, error_top, mark=mark)),
+            png(pictures.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=mark)))
     tiles = ex.tiles(model)
     codes = c["codes"]
     if q.fsq:
         text = _fsq_text(c)
-        nearest = [(png(render.to_rgb(tiles[k], 64)), f"#{k}" + (" · chosen" if i == 0 else " · one flip away"))
+        nearest = [(png(pictures.to_rgb(tiles[k], 64)), f"#{k}" + (" · chosen" if i == 0 else " · one flip away"))
                    for i, k in enumerate(codes)]
-        chart = render.vector_figure(c["z"], c["levels"], f"cell ({row}, {col}): its {len(c['z'])} numbers "
+        chart = charts.vector_figure(c["z"], c["levels"], f"cell ({row}, {col}): its {len(c['z'])} numbers "
                                                          "and their levels")
     else:
         text = _vq_text(c, Q.typical_error(model))
-        nearest = [(png(render.to_rgb(tiles[k], 64)), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
+        nearest = [(png(pictures.to_rgb(tiles[k], 64)), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
                    for i, (k, d) in enumerate(zip(codes, c["distances"], strict=True))]
         e = model.vqvae.quantizer.codebook[c["code"]].detach().cpu().tolist()
-        chart = render.vector_figure(c["z"], e, f"cell ({row}, {col}): z and the chosen code {c['code']}")
+        chart = charts.vector_figure(c["z"], e, f"cell ({row}, {col}): z and the chosen code {c['code']}")
     runner_up = codes[1] if len(codes) > 1 else None
     picture, swapped = None, None
     if runner_up is not None:
         grids = q.grid[None].repeat(2, 1, 1)
         grids[1, row, col] = runner_up
-        picture = png(render.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
+        picture = png(pictures.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
         swapped = json.dumps({"checkpoint": name, "grid": grids[1].tolist()})
     return (*maps, FSQ_INTRO if q.fsq else INTRO, text, chart, nearest, picture, swapped)
 

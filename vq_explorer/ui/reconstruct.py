@@ -3,7 +3,7 @@
 import gradio as gr
 
 from ..service import operations as ex
-from ..views import render
+from ..views import charts, pictures
 from ..views.results import DATASETS
 from . import compressed, quantize
 from .common import bind, guarded, png
@@ -57,10 +57,11 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
     h_img, w_img = rec.original.shape[-2:]
     summary = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits} · image {w_img} px wide, {h_img} high"
                f"{notes}{offer_text}")
-    return (png(render.to_rgb(rec.original)), png(render.to_rgb(rec.recon)), png(render.error_map(rec.error)),
-            render.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
+    return (png(pictures.to_rgb(rec.original)), png(pictures.to_rgb(rec.recon)),
+            png(pictures.error_map(rec.error)),
+            charts.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
                                f"code grid, {h}×{w} (index on hover)"),
-            render.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno"),
+            charts.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno"),
             summary, ex.grid_json(rec.grid, name), quantize.remember(name, rec.original[None]))
 
 
@@ -115,7 +116,7 @@ def example_gallery(catalog, checkpoint: str):
     if model.examples is None:
         return []
     names = ex.class_names(model) or model.config.get("class_names") or []
-    return [(png(render.to_rgb(img.float() / 255, 112)), names[int(y)] if names else None)
+    return [(png(pictures.to_rgb(img.float() / 255, 112)), names[int(y)] if names else None)
             for img, y in zip(model.examples, model.example_labels, strict=True)]
 
 

@@ -9,7 +9,7 @@ import gradio as gr
 import torch
 
 from ..service import operations as ex
-from ..views import render
+from ..views import charts, pictures
 from .common import bind, guarded, png
 from .paint import cell_px, painter_constraints
 from .words import ANY, class_label
@@ -64,25 +64,25 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
             confidence = torch.where(step.cells, step.confidence, confidence)
         if (delay is not None and step.step % every == 0) or last:
             locked = mask  # hatched: the painter's cells that stay fixed
-            pic = render.grid_picture(g[0], px, highlight=None if last or masked else (step.row, step.col),
+            pic = pictures.grid_picture(g[0], px, highlight=None if last or masked else (step.row, step.col),
                                       region=locked, numbers=px >= 24,
                                       outlined=step.cells[0] if masked and not last else None)
             decoded = ex.decode_partial(model, g)
             if masked:
                 committed = torch.where(g[0] >= 0, confidence[0], torch.full_like(confidence[0], float("nan")))
-                chart = render.grid_figure(g[0], committed, unit="probability",
+                chart = charts.grid_figure(g[0], committed, unit="probability",
                                            title=f"confidence of each committed code, sample 1 "
                                                  f"(step {step.step})", colorscale="Viridis")
                 status = (f"step {step.step} · {int(step.cells[0].sum())} cells committed · "
                           f"{int((g[0] >= 0).sum())}/{h * w} filled · mean entropy {entropy:.2f} bits · "
                           f"seed {seed}" + (" · done" if last else ""))
             else:
-                chart = render.probs_figure(step.probs[0], 10, int(g[0, step.row, step.col]))
+                chart = charts.probs_figure(step.probs[0], 10, int(g[0, step.row, step.col]))
                 status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean "
                           f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else ""))
             if delay and shown_at is not None:   # frames `delay` apart, counting the time this one took to make
                 time.sleep(max(0.0, shown_at + delay - time.monotonic()))
-            yield (png(pic), png(render.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, status,
+            yield (png(pic), png(pictures.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, status,
                    json.dumps({"checkpoint": name, "seed": seed, "grids": g.tolist()}) if last else "")
             shown_at = time.monotonic()
         step = following

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..views import render, results
+from ..views import charts, results
 
 INTRO = """How does the downsampling factor trade image quality against sampling speed? A smaller code grid gives
 the prior fewer cells to write (faster sampling, fewer bits per image) and the decoder less to rebuild the image
@@ -27,7 +27,7 @@ SIZES = {"whole files": False, "without fixed headers": True}
 
 
 def chart(rows: list[dict], steps: list[dict], batch: str = "one image"):
-    return render.overview_figure(rows, steps, BATCHES.get(batch, 1))
+    return charts.overview_figure(rows, steps, BATCHES.get(batch, 1))
 
 
 def findings(rows: list[dict], steps: list[dict]) -> str:
@@ -37,7 +37,7 @@ def findings(rows: list[dict], steps: list[dict]) -> str:
 
 
 def rate_chart(rows: list[dict], image_set: str, sizes: str = "whole files"):
-    return render.rate_figure(rows, image_set, SIZES.get(sizes, False))
+    return charts.rate_figure(rows, image_set, SIZES.get(sizes, False))
 
 
 def rate_text(rows: list[dict], image_set: str) -> str:
@@ -71,7 +71,7 @@ def build(folder: Path = results.RESULTS):
                 gr.Markdown(families, elem_id="priors-table")
         if steps:
             with gr.Accordion("The masked prior's steps: quality and time per number of steps", open=False):
-                gr.Plot(render.steps_figure(steps), elem_id="steps-chart", show_label=False)
+                gr.Plot(charts.steps_figure(steps), elem_id="steps-chart", show_label=False)
                 gr.Markdown(results.steps_table(steps), elem_id="steps-table")
         rates = results.read_rows(folder, "rate_distortion.csv")
         sets = results.rate_sets(rates)
