@@ -30,7 +30,7 @@ def row(what: str, samples: list[float], goal: str = "") -> str:
 
 
 def server_rows(catalog, name: str, repeats: int) -> list[str]:
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     from vq_explorer.ui import paint, sample
     model = catalog.get(name)
     h, w = model.grid
@@ -70,7 +70,7 @@ def server_rows(catalog, name: str, repeats: int) -> list[str]:
 def browser_rows(catalog, name: str, repeats: int) -> list[str]:
     from playwright.sync_api import sync_playwright
 
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     from vq_explorer.ui import build_demo
     model = catalog.get(name)
     h, w = model.grid
@@ -130,7 +130,7 @@ def main():
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     catalog = ex.Catalog()
     model = catalog.get(args.checkpoint)
     rows = server_rows(catalog, args.checkpoint, args.repeats)

@@ -22,8 +22,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vq_explorer import service as ex  # noqa: E402
 from vq_explorer.models import metrics as M  # noqa: E402
-from vq_explorer.service import operations as ex  # noqa: E402
 from vq_explorer.storage.data import load_dataset, to_float  # noqa: E402
 from vq_explorer.ui import reconstruct as tab  # noqa: E402
 from vq_explorer.views import pictures  # noqa: E402

@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,17 @@ def save_digit_folder(root, images, labels, n):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(images[i, 0].numpy()).save(folder / f"{i}.png")
     return root
+
+
+@contextmanager
+def said(expected: str, **params):
+    """pytest.raises for a mistake the app words itself: a UserError, or the gr.Error a handler turns it into,
+    named `expected` (with `params` among its figures). The sentence may be reworded; the code may not change."""
+    with pytest.raises(Exception) as info:
+        yield info
+    assert getattr(info.value, "code", None) == expected, f"expected {expected!r}, got {info.value!r}"
+    for k, v in params.items():
+        assert info.value.params.get(k) == v, (k, info.value.params)
 
 
 def tiny_vq(**kw) -> VQVAEConfig:
@@ -115,12 +127,12 @@ def shots(tmp_path_factory):
 
 @pytest.fixture
 def explorer():
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     return ex
 
 
 @pytest.fixture
 def catalog(ckpt_dir):
     """The tiny model's folder, as the app is given it."""
-    from vq_explorer.service.operations import Catalog
+    from vq_explorer.service import Catalog
     return Catalog(ckpt_dir)

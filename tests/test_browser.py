@@ -3,6 +3,7 @@ screenshot of every tab (into $VQE_SCREENSHOTS, else a temporary folder)."""
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def open_page(p, url):
 @pytest.fixture(scope="module")
 def app_url(ckpt_dir):
     require_browser()
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     from vq_explorer.ui import LAUNCH, build_demo
     # The shipped models when there are any (the screenshots then show what a user sees), else the tiny one.
     folder = REPO_CHECKPOINTS if ex.Catalog(REPO_CHECKPOINTS).names() else ckpt_dir
@@ -81,15 +82,14 @@ def _pixels(page, sel):
 def test_reconstruct_opens_on_an_example_then_takes_an_upload(page, shots, tmp_path, mnist_1000):
     page.get_by_role("tab", name="Reconstruct").click()
     # the first screen: a shipped example already reconstructed, not empty panels
-    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('shipped example 1')")
+    page.wait_for_selector("#recon-summary .vqe-shipped-example")
     page.wait_for_selector("#recon-output img")
     page.wait_for_selector("#recon-grid .js-plotly-plot")
     page.screenshot(path=str(shots / "reconstruct_first_screen.png"), full_page=True)
     img = tmp_path / "digit.png"
     Image.fromarray(mnist_1000[0][0, 0].numpy()).save(img)
     page.set_input_files("#recon-upload input[type=file]", str(img))
-    page.wait_for_function("(() => { const t = document.querySelector('#recon-summary')?.innerText || ''; "
-                           "return t.includes('PSNR') && !t.includes('shipped example'); })()")
+    page.wait_for_selector("#recon-summary .vqe-recon:not(.vqe-shipped-example)")
     page.wait_for_selector("#recon-output img")
     page.wait_for_selector("#recon-surprise .js-plotly-plot")
     assert "bits" in page.inner_text("#recon-summary")
@@ -116,8 +116,7 @@ def open_cell(page, prefix: str, which: str, row: int, col: int, side: int):
     for _ in range(5):
         click_cell(page, f"#{prefix}-{which} img", row, col, side)
         try:
-            page.wait_for_function(f"document.querySelector('#{prefix}-cell')?.innerText.includes("
-                                   f"'cell ({row}, {col})')", timeout=15_000)
+            page.wait_for_selector(f"#{prefix}-cell .vqe-cell-{row}-{col}", timeout=15_000)
             return
         except Exception:   # noqa: BLE001 - Playwright's timeout: click again
             continue
@@ -128,7 +127,7 @@ def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, sh
     """After the upload above: the error and margin maps, a click on a cell of either opening that cell — its
     eight nearest codes decoded, the chosen one first — and the grid with the runner-up sent to the painter."""
     page.get_by_role("tab", name="Reconstruct").click()
-    page.wait_for_function("document.querySelector('#recon-cell')?.innerText.includes('cell (')")
+    page.wait_for_selector("#recon-cell [class^='vqe-cell-']")
     page.locator("#recon-qerror img").scroll_into_view_if_needed()
     open_cell(page, "recon", "qerror", 2, 3, 7)
     open_cell(page, "recon", "margin", 5, 1, 7)
@@ -141,7 +140,7 @@ def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, sh
     page.click("#recon-swap-send")
     page.wait_for_selector("#paint-canvas canvas", state="visible")
     # the painter explains the image its grid came from: a click on its map opens that cell there too
-    page.wait_for_function("document.querySelector('#paint-cell')?.innerText.includes('cell (')")
+    page.wait_for_selector("#paint-cell [class^='vqe-cell-']")
     page.locator("#paint-qerror img").scroll_into_view_if_needed()
     open_cell(page, "paint", "qerror", 4, 4, 7)
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -155,7 +154,7 @@ def test_compress_gives_the_file_and_its_cost_and_an_uploaded_file_decodes(page,
     pytest.importorskip("constriction")
     page.get_by_role("tab", name="Reconstruct").click()
     page.click("#recon-compress")
-    page.wait_for_function("document.querySelector('#recon-file-size')?.innerText.includes('As a file')")
+    page.wait_for_selector("#recon-file-size .vqe-file")
     assert "WebP" in page.inner_text("#recon-file-size")
     page.wait_for_selector("#recon-file a")
     page.locator("#recon-compress").screenshot(path=str(shots / "reconstruct_compress_button.png"))
@@ -165,14 +164,14 @@ def test_compress_gives_the_file_and_its_cost_and_an_uploaded_file_decodes(page,
     path.write_bytes(codec.compress(model, mnist_1000[0][5:6].float() / 255, int(mnist_1000[1][5])))
     fresh = _fresh_page(page)
     fresh.set_input_files("#recon-upload input[type=file]", str(path))
-    fresh.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('compressed file')")
-    assert f"{path.stat().st_size}-byte compressed file" in fresh.inner_text("#recon-summary")
+    fresh.wait_for_selector("#recon-summary .vqe-decoded-file")
+    assert f"{path.stat().st_size:,}" in fresh.inner_text("#recon-summary")   # the file's size, in bytes
     fresh.close()
 
 
 def _rarest_code(page, catalog) -> int:
     """A code that the painter's grid surely does not hold everywhere: the palette's last (least used) entry."""
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     return int(ex.usage(catalog.get(page.input_value("#checkpoint input"))).argmin())
 
 
@@ -193,11 +192,12 @@ def test_click_a_cell_in_paint_changes_the_decoded_image(page, shots, catalog):
     page.fill("#paint-code input", str(_rarest_code(page, catalog)))
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
     page.wait_for_function(f"document.querySelector({DECODED!r})?.src !== {before_src!r}")
-    page.wait_for_timeout(300)    # the new picture drawn
+    page.wait_for_function(f"(() => {{ const i = document.querySelector({DECODED!r}); "   # the new picture drawn
+                           "return i && i.complete && i.naturalWidth > 0; }})()")
     after = _pixels(page, DECODED)
     assert after.shape == before.shape and np.abs(after - before).max() > 30, "the decoded image did not change"
     # the click reached Python too: one more step to undo, and the grid JSON holds the code at the centre
-    page.wait_for_function(f"document.querySelector('#paint-info')?.innerText.includes('undo {undo + 1} /')")
+    page.wait_for_selector(f"#paint-info .vqe-undo-{undo + 1}")
     page.screenshot(path=str(shots / "paint.png"), full_page=True)
 
 
@@ -219,12 +219,11 @@ def test_the_decoded_image_follows_a_brush_stroke_before_it_ends(page, catalog):
     before = _pixels(page, DECODED)
     for c in range(w):
         page.mouse.move(box["x"] + box["width"] * (c + 0.5) / w, row_y, steps=3)
-        page.wait_for_timeout(60)
     page.wait_for_function("window.vqePaintLog.length >= 2")      # pictures shown during the stroke
     during = _pixels(page, DECODED)
     assert np.abs(during - before).max() > 30, "the decoded image did not change during the stroke"
     page.mouse.up()
-    page.wait_for_function(f"document.querySelector('#paint-info')?.innerText.includes('undo {undo + 1} /')")
+    page.wait_for_selector(f"#paint-info .vqe-undo-{undo + 1}")
     import json
     page.get_by_text("Export / import JSON").click()
     grid = json.loads(page.locator("#paint-json .cm-content").inner_text())["grid"]
@@ -241,12 +240,12 @@ def test_codebook_tab_shows_usage_and_atlas(page, shots):
 
 def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
     page.get_by_role("tab", name="Sample").click()
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('four finished samples')")
+    page.wait_for_selector("#sample-status .vqe-opening")
     assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.get_by_label("fast").check()
     page.click("#sample-start")
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('cell (')")
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('done')")
+    page.wait_for_selector("#sample-status .vqe-cell")
+    page.wait_for_selector("#sample-status .vqe-done")
     assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.wait_for_selector("#sample-probs .js-plotly-plot")
     page.screenshot(path=str(shots / "sample.png"), full_page=True)
@@ -257,13 +256,15 @@ def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
 def _open_shipped(page, part: str, recipe: str, described_as: str):
     """Choose the shipped checkpoint whose name contains `part` in the selector and wait until the description
     names `described_as`; skip when it is not built."""
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     names = sorted((n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n), key=lambda n: n != part)
     if not names:
         pytest.skip(f"no {part} checkpoint in checkpoints/ (python -m vq_explorer.commands.rebuild {recipe})")
     page.click("#checkpoint input")
     page.get_by_role("option", name=names[0], exact=True).click()
-    page.wait_for_function(f"document.querySelector('#checkpoint-about')?.innerText.includes({described_as!r})")
+    stem = names[0].removesuffix(".safetensors").replace("_", "-")
+    page.wait_for_selector(f"#checkpoint-about .vqe-model-{stem}")
+    assert described_as in page.inner_text("#checkpoint-about")
 
 
 def _fresh_page(page):
@@ -276,6 +277,7 @@ def _fresh_page(page):
 
 
 def _has(page, selector: str, text: str):
+    """Wait until an element holds `text` (data: a checkpoint's name in a grid's JSON)."""
     page.wait_for_function(f"document.querySelector({selector!r})?.innerText.includes({text!r})")
 
 
@@ -285,9 +287,9 @@ def test_a_switch_fills_the_open_tab_and_each_other_tab_when_it_is_opened(page, 
     view of the model chosen last. In a fresh tab, so the shared page's model stays as it was."""
     page = _fresh_page(page)
     _open_shipped(page, "cifar10", "cifar10", "cifar10")
-    _has(page, "#recon-summary", "cifar10 test split")               # Reconstruct, the open tab
+    page.wait_for_selector("#recon-summary .vqe-model-cifar10")        # Reconstruct, the open tab
     page.get_by_role("tab", name="Codebook", exact=True).click()
-    _has(page, "#codebook-head", "K = 1024")
+    page.wait_for_selector("#codebook-head .vqe-model-cifar10")
     page.wait_for_function("document.querySelector('#codebook-atlas img')?.naturalWidth === 32 * 25 - 1 && "
                            "document.querySelector('#codebook-atlas img')?.naturalHeight === 32 * 25 - 1")
     page.screenshot(path=str(shots / "codebook_atlas_cifar10.png"), full_page=True)
@@ -299,7 +301,7 @@ def test_a_switch_fills_the_open_tab_and_each_other_tab_when_it_is_opened(page, 
     _open_shipped(page, "mnist.safetensors", "mnist", "7×7")           # back, with Paint open
     _has(page, "#paint-json", '"checkpoint": "mnist.safetensors"')
     page.get_by_role("tab", name="Codebook", exact=True).click()
-    _has(page, "#codebook-head", "K = 512")
+    page.wait_for_selector("#codebook-head .vqe-model-mnist")
     page.get_by_role("tab", name="Sample").click()
     _has(page, "#sample-json", '"checkpoint": "mnist.safetensors"')
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -315,8 +317,8 @@ def test_sampling_with_the_transformer_checkpoint(page, shots):
     page.get_by_label("fast").check()
     before = page.inner_text("#sample-status")   # the last run's final status (it names its random seed)
     page.click("#sample-start")
-    page.wait_for_function("([b]) => { const t = document.querySelector('#sample-status')?.innerText || ''; "
-                           "return t !== b && t.includes('done'); }", arg=[before])
+    page.wait_for_function("([b]) => { const s = document.querySelector('#sample-status'); "
+                           "return s && s.innerText !== b && s.querySelector('.vqe-done'); }", arg=[before])
     assert page.query_selector("#sample-decoded img")
     page.screenshot(path=str(shots / "sample_transformer.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -330,13 +332,13 @@ def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
     page.get_by_role("tab", name="Sample").click()
     page.get_by_label("slow").check()
     page.click("#sample-start")
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('step 4 ·')")
+    page.wait_for_selector("#sample-status .vqe-step-4")
     page.wait_for_selector("#sample-probs .js-plotly-plot")
     page.screenshot(path=str(shots / "sample_maskgit_step.png"), full_page=True)
-    page.wait_for_function("document.querySelector('#sample-status')?.innerText.includes('done')")
-    assert "step 8 ·" in page.inner_text("#sample-status")      # the checkpoint's default: 8 steps
+    page.wait_for_selector("#sample-status .vqe-done")
+    assert page.query_selector("#sample-status .vqe-step-8")      # the checkpoint's default: 8 steps
     page.get_by_role("tab", name="Paint codes").click()
-    page.wait_for_function("document.querySelector('#paint-info')?.innerText.includes('every side')")
+    page.wait_for_selector("#paint-info .vqe-context-every-side")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 
@@ -363,8 +365,8 @@ def test_the_fashion_model_reconstructs_an_uploaded_item_and_samples_its_classes
     page.get_by_label("fast").check()
     before = page.inner_text("#sample-status")
     page.click("#sample-start")
-    page.wait_for_function("([b]) => { const t = document.querySelector('#sample-status')?.innerText || ''; "
-                           "return t !== b && t.includes('done'); }", arg=[before])
+    page.wait_for_function("([b]) => { const s = document.querySelector('#sample-status'); "
+                           "return s && s.innerText !== b && s.querySelector('.vqe-done'); }", arg=[before])
     assert page.input_value("#sample-class input") == "Ankle boot"
     page.screenshot(path=str(shots / "sample_fashion.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -380,21 +382,21 @@ def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
     page.locator("#lab-seconds input[type=number]").fill("15")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
-    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('training')")
+    page.wait_for_selector("#lab-status .vqe-training")
     page.wait_for_selector("#lab-curves .js-plotly-plot")
     first = page.inner_text("#lab-status")
     page.wait_for_function("([b]) => { const t = document.querySelector('#lab-status')?.innerText || ''; "
                            "return t !== b; }", arg=[first])           # the curves move: a later frame came
-    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('done')", timeout=90_000)
+    page.wait_for_selector("#lab-status .vqe-done", timeout=90_000)
     import json
     result = json.loads(page.locator("#lab-summary .cm-content").inner_text())
     assert result["variant"] == "plain" and result["compare"]["variant"] == "ema+kmeans+restart"
     assert result["steps"] > 0 and page.query_selector("#lab-map .js-plotly-plot")
     page.screenshot(path=str(shots / "lab.png"), full_page=True)
     page.click("#lab-open")
-    page.wait_for_function("document.querySelector('#checkpoint-about')?.innerText.includes('no prior')")
+    page.wait_for_selector("#checkpoint-about .vqe-no-prior")
     # Reconstruct now shows the lab model's work (the earlier upload, or its first example) without a prior
-    page.wait_for_function("document.querySelector('#recon-summary')?.innerText.includes('no prior, so no')")
+    page.wait_for_selector("#recon-summary .vqe-no-prior")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 
@@ -406,18 +408,24 @@ def test_the_lab_stops_at_once_and_can_train_again(page):
     page.locator("#lab-seconds input[type=number]").fill("60")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
-    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('training')")
+    page.wait_for_selector("#lab-status .vqe-training")
     page.click("#lab-stop")
-    page.wait_for_timeout(2500)
+    # Stop closes the run's generator on the server, which gives the lab back: wait for that state, then the
+    # status can no longer move (nothing is left to send it)
+    from vq_explorer.ui import lab as tab
+    deadline = time.time() + 10
+    while tab.RUNNING.locked() and time.time() < deadline:
+        page.wait_for_timeout(50)
+    assert not tab.RUNNING.locked(), "the run went on after Stop"
     stopped = page.inner_text("#lab-status")
-    page.wait_for_timeout(2500)
-    assert page.inner_text("#lab-status") == stopped and "done" not in stopped, "the run went on after Stop"
+    assert not page.query_selector("#lab-status .vqe-done"), "the run went on after Stop"
     page.locator("#lab-seconds input[type=number]").fill("5")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
-    page.wait_for_function("([b]) => { const t = document.querySelector('#lab-status')?.innerText || ''; "
-                           "return t !== b && t.includes('training'); }", arg=[stopped], timeout=10_000)
-    page.wait_for_function("document.querySelector('#lab-status')?.innerText.includes('done')", timeout=30_000)
+    page.wait_for_function("([b]) => { const s = document.querySelector('#lab-status'); "
+                           "return s && s.innerText !== b && s.querySelector('.vqe-training'); }", arg=[stopped],
+                           timeout=10_000)
+    page.wait_for_selector("#lab-status .vqe-done", timeout=30_000)
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 

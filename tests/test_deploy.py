@@ -20,7 +20,7 @@ def test_the_space_gets_what_the_app_reads_and_nothing_else(deploy):
     files = deploy.space_files()
     assert {"app.py", "README.md", "vq_explorer/ui/painter.js", "vq_explorer/service/lab_data/mnist.npz",
             "vq_explorer/service/lab_data/recorded_race.safetensors",
-            "vq_explorer/service/operations.py", "vq_explorer/models/priors/pixelcnn.py",
+            "vq_explorer/service/grids.py", "vq_explorer/models/priors/pixelcnn.py",
             "checkpoints/mnist.safetensors",
             "benchmarks/results/tradeoff.csv"} <= set(files)
     assert not [f for f in files if f.startswith(("tests/", "runs/", "docs/", "tools/", "checkpoints/partial/"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model, save_digit_folder
+from conftest import make_tiny_model, said, save_digit_folder
 from PIL import Image
 
 import vq_explorer as vqe
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def rgb_model(tmp_path):
-    from vq_explorer.service import operations as ex
+    from vq_explorer import service as ex
     vqe.save(make_tiny_model(classes=None, channels=3, image_size=(16, 16)), tmp_path / "rgb.safetensors")
     return ex, ex.Catalog(tmp_path).get("rgb.safetensors")
 
@@ -33,7 +33,7 @@ def test_greyscale_image_for_a_colour_model(rgb_model, tmp_path):
     p = tmp_path / "grey.png"
     Image.new("L", (16, 16), 77).save(p)
     rec = ex.reconstruct_file(model, str(p))
-    assert rec.original.shape == (3, 16, 16) and any("converted to RGB" in n for n in rec.notes)
+    assert rec.original.shape == (3, 16, 16) and any("converted to RGB" in str(n) for n in rec.notes)
     assert torch.allclose(rec.original[0], rec.original[2])
 
 
@@ -46,13 +46,12 @@ def test_colour_drawing_for_a_colour_model(rgb_model):
 
 
 def test_checkpoint_selector_refuses_paths(ckpt_dir, catalog):
-    import gradio as gr
 
     from vq_explorer.ui import reconstruct
     p = ckpt_dir.parent / "x.png"
     Image.new("L", (28, 28)).save(p)
     for name in ("../tiny.safetensors", str(ckpt_dir / "tiny.safetensors"), "tiny", "tiny.safetensors/.."):
-        with pytest.raises(gr.Error, match="unknown checkpoint"):
+        with said("unknown_checkpoint"):
             reconstruct.reconstruct(catalog, str(p), name)
 
 

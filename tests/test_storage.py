@@ -99,7 +99,7 @@ def test_a_saved_checkpoint_is_readable_as_any_new_file_is(tmp_path):
 
 
 def test_the_catalog_reloads_a_checkpoint_changed_on_disk(tmp_path):
-    from vq_explorer.service.operations import Catalog
+    from vq_explorer.service import Catalog
     path = tmp_path / "m.safetensors"
     vqe.save(make_tiny_model(), path)
     catalog = Catalog(tmp_path)

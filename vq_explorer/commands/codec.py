@@ -34,7 +34,8 @@ def checkpoint_path(name: str, folder: Path) -> Path:
 
 
 def main(argv=None):
-    from ..service import operations as ex
+    from .. import service as ex
+    from ..messages import error_text
     from ..service.codec import CodecError, decompress, encode_grid, ideal_bits
     from ..storage.checkpoint import CheckpointError, load
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,7 +84,7 @@ def main(argv=None):
                       f"class {info['label']}, model {found.config.get('dataset')}")
         except (CodecError, ex.UserError, OSError) as e:
             failed += 1
-            print(f"{path}: {e}", file=sys.stderr)
+            print(f"{path}: {error_text(e) if isinstance(e, ex.UserError) else e}", file=sys.stderr)
     if failed:
         raise SystemExit(f"{failed} of {len(todo)} files failed")
 

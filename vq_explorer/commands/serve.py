@@ -33,7 +33,7 @@ def limit_malloc_arenas(arenas: int = 2):
 
 def checkpoints_note(folder: Path) -> str | None:
     """What to say when the folder holds no checkpoint: where it looked and how to point it at one."""
-    from ..service.operations import Catalog
+    from ..service import Catalog
     if Catalog(folder).names():
         return None
     return (f"no checkpoints (*.safetensors) in {folder.resolve()}: the app starts without models (the codebook "
@@ -42,7 +42,7 @@ def checkpoints_note(folder: Path) -> str | None:
 
 
 def main(argv=None):
-    from ..service.operations import DEFAULT_CHECKPOINTS
+    from ..service import DEFAULT_CHECKPOINTS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS,
                     help="folder of *.safetensors checkpoints (default: $VQE_CHECKPOINTS or "

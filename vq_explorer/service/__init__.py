@@ -1,0 +1,29 @@
+"""The service layer of the app and the API: plain functions on tensors and JSON, no Gradio, one module per
+concern. Every function that takes user input validates it and raises `UserError`; the UI turns it into a
+message and keeps serving. Import what you need from here (`from vq_explorer import service`)."""
+
+from .catalog import DEFAULT_CHECKPOINTS, Catalog, has_prior, is_masked, needs_prior
+from .classes import class_names, label_id
+from .codebook import code_map, code_patches, codebook_summary, most_used_code, telling_code, tiles, usage
+from .errors import UserError
+from .grids import MAX_GRID_JSON, decode_grid, decode_partial, grid_bits, grid_json, parse_grid, random_grid
+from .inputs import MAX_SIDE, drawing_to_input, input_size, is_colour_file, keeps_resolution, load_image, max_grid
+from .reconstruct import (
+                          Reconstruction,
+                          encode,
+                          encode_image,
+                          example_grid,
+                          reconstruct,
+                          reconstruct_example,
+                          reconstruct_file,
+                          surprise,
+)
+from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample_grid, sample_steps
+
+__all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_prior", "is_masked", "needs_prior", "class_names", "label_id",
+           "code_map", "code_patches", "codebook_summary", "most_used_code", "telling_code", "tiles", "usage",
+           "UserError", "MAX_GRID_JSON", "decode_grid", "decode_partial", "grid_bits", "grid_json", "parse_grid",
+           "random_grid", "MAX_SIDE", "drawing_to_input", "input_size", "is_colour_file", "keeps_resolution",
+           "load_image", "max_grid", "Reconstruction", "encode", "encode_image", "example_grid", "reconstruct",
+           "reconstruct_example", "reconstruct_file", "surprise", "MAX_GUIDANCE", "MAX_SAMPLES", "check_sampling",
+           "inpaint", "sample_grid", "sample_steps"]

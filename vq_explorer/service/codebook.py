@@ -1,7 +1,11 @@
-"""Looking inside the codebook: how each code looks decoded, and a 2-D map of the code vectors (usage and the
-patches each code stands for are the checkpoint's own statistics: models.usage)."""
+"""Looking inside the codebook: how often each code is used, how each looks decoded, the patches it stands for
+(the checkpoint's own statistics: models.usage) and a 2-D map of the code vectors."""
 
 import torch
+
+from ..models import metrics as M
+from .errors import UserError
+from .memo import per_model
 
 
 @torch.no_grad()
@@ -21,3 +25,57 @@ def pca_2d(vectors: torch.Tensor) -> torch.Tensor:
     _, _, v = torch.linalg.svd(x, full_matrices=False)
     v = v[:2] * v[:2].gather(1, v[:2].abs().argmax(1, keepdim=True)).sign()   # a fixed sign: maps don't flip
     return x @ v.t()
+
+
+def most_used_code(model) -> int:
+    return int(usage(model).argmax())
+
+
+def usage(model) -> torch.Tensor:
+    """Code counts over the test split (stored at export), else over the shipped examples."""
+    if "usage" in model.stats:
+        return model.stats["usage"]
+    K = model.config["num_codes"]
+    if model.examples is None:
+        return torch.zeros(K, dtype=torch.long)
+    return M.code_counts(model.encode(model.examples.float() / 255), K)
+
+
+def codebook_summary(model) -> dict:
+    u = usage(model)
+    order = torch.argsort(u, descending=True)
+    over = ({"images": model.metrics.get("test_images"), "of": "test split"} if "usage" in model.stats
+            else {"images": 0 if model.examples is None else len(model.examples), "of": "shipped examples"})
+    return {"num_codes": len(u), "counted_over": over, "cells": int(u.sum()),
+            "perplexity": M.perplexity(u), "used_codes": int((u > 0).sum()), "dead_codes": int((u == 0).sum()),
+            "most_used": [{"code": int(k), "count": int(u[k])} for k in order[:20]]}
+
+
+@per_model
+def tiles(model) -> torch.Tensor:
+    """(K, C, f, f): each code's decoded look, cached for as long as the model lives."""
+    return code_tiles(model)
+
+
+def telling_code(model) -> int:
+    """The code the Codebook tab opens on: the most used one among the half whose decoded look has the most
+    contrast across its pixels (per channel: a flat patch of a strong colour has none). The most used code of
+    all is the background (black for digits, white for photos), whose tile and patches would show a flat
+    square."""
+    spread = tiles(model).float().flatten(2).std(2).mean(1)
+    contrasted = spread >= spread.median()
+    return int(torch.where(contrasted, usage(model).double(), -1.0).argmax())
+
+
+def code_map(model) -> torch.Tensor:
+    return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
+
+
+def code_patches(model, code: int) -> torch.Tensor:
+    """Dataset patches (n, C, 2f, 2f) uint8 where `code` occurs most, or an empty tensor."""
+    K = model.config["num_codes"]
+    if not 0 <= int(code) < K:
+        raise UserError("code_out_of_range", code=code, last=K - 1)
+    if "patches" not in model.stats:
+        return torch.zeros(0, model.config["channels"], 1, 1, dtype=torch.uint8)
+    return model.stats["patches"][int(code), : int(model.stats["patch_count"][int(code)])]

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .errors import UserError
 from .memo import per_model
 
 MAGIC, VERSION = 0xA7, 1
@@ -33,16 +34,15 @@ HASH_BYTES = 3
 FLAG_LABEL, FLAG_GRID, FLAG_SIZE = 1, 2, 4
 
 
-class CodecError(ValueError):
-    """A file that cannot be decoded here, or a model that cannot code; the message says which and why."""
+class CodecError(UserError):
+    """A file that cannot be decoded here, or a model that cannot code: the code says which, the params why."""
 
 
 def _constriction():
     try:
         import constriction
     except ImportError:
-        raise CodecError("compressing needs the constriction package: pip install \"vq-explorer[codec]\" "
-                         "(or pip install constriction)") from None
+        raise CodecError("codec_needs_constriction") from None
     return constriction
 
 
@@ -70,14 +70,14 @@ def _read_uleb(data: bytes, pos: int) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
         if pos >= len(data):
-            raise CodecError("the file ends inside its header: it is truncated")
+            raise CodecError("file_truncated")
         byte = data[pos]
         value |= (byte & 0x7F) << shift
         pos, shift = pos + 1, shift + 7
         if not byte & 0x80:
             return value, pos
         if shift > 28:
-            raise CodecError("the header holds a number too large to be a size: the file is damaged")
+            raise CodecError("file_number_too_large")
 
 
 def checksum(grid: torch.Tensor) -> int:
@@ -97,11 +97,9 @@ def _one_thread():
 
 def _check_model(model):
     if model.prior is None:
-        raise CodecError("this model has no prior, and a prior is what turns codes into bits: choose a model "
-                         "with one")
+        raise CodecError("needs_prior", what="compressing")
     if not model.prior.exact_likelihood:
-        raise CodecError("a masked prior (MaskGIT) has no cell-by-cell likelihood to code with; choose a model "
-                         "with an autoregressive prior (PixelCNN, Transformer, RNN)")
+        raise CodecError("codec_masked_prior")
 
 
 def _probabilities(logits: torch.Tensor) -> np.ndarray:
@@ -136,10 +134,10 @@ def encode_grid(model, grid: torch.Tensor, label: int | None = None, image_size=
     _check_model(model)
     grid = torch.as_tensor(grid, dtype=torch.long).cpu()
     if grid.dim() != 2:
-        raise CodecError(f"a grid is two-dimensional, not of shape {tuple(grid.shape)}")
+        raise CodecError("codec_grid_not_2d", shape=tuple(grid.shape))
     K = model.config["num_codes"]
     if grid.min() < 0 or grid.max() >= K:
-        raise CodecError(f"the grid holds codes outside 0..{K - 1}")
+        raise CodecError("codec_grid_codes", last=K - 1)
     h, w = grid.shape
     model.prior.check_shape((h, w))
     probs = np.empty((h * w, K))
@@ -175,16 +173,16 @@ def read_header(data: bytes) -> dict:
     the payload starts."""
     data = bytes(data)
     if len(data) < 2 or data[0] != MAGIC:
-        raise CodecError("this is not a vq-explorer compressed file (its first byte is not the format's)")
+        raise CodecError("file_not_ours")
     if data[1] != VERSION:
-        raise CodecError(f"this file is in version {data[1]} of the format; this vq-explorer reads version "
-                         f"{VERSION}" + (": update vq-explorer to read it" if data[1] > VERSION else ""))
+        raise CodecError("file_version_newer" if data[1] > VERSION else "file_version", version=data[1],
+                         reads=VERSION)
     pos = 2 + HASH_BYTES + 1
     if len(data) < pos:
-        raise CodecError("the file ends inside its header: it is truncated")
+        raise CodecError("file_truncated")
     model, flags = data[2:2 + HASH_BYTES], data[2 + HASH_BYTES]
     if flags & ~(FLAG_LABEL | FLAG_GRID | FLAG_SIZE):
-        raise CodecError("the header's flags are not the format's: the file is damaged")
+        raise CodecError("file_flags")
     label = grid = size = None
     if flags & FLAG_LABEL:
         label, pos = _read_uleb(data, pos)
@@ -197,7 +195,7 @@ def read_header(data: bytes) -> dict:
         W, pos = _read_uleb(data, pos)
         size = (H, W)
     if len(data) < pos + 4:
-        raise CodecError("the file ends inside its header: it is truncated")
+        raise CodecError("file_truncated")
     (crc,) = struct.unpack("<I", data[pos:pos + 4])
     return {"model": model, "label": label, "grid": grid, "size": size, "checksum": crc, "payload": pos + 4}
 
@@ -208,8 +206,8 @@ def find_model(data: bytes, models):
     for m in models:
         if model_id(m) == want:
             return m
-    raise CodecError(f"this file was made with a model this app does not have (weights {want.hex()}); "
-                     f"the models here are {', '.join(model_id(m).hex() for m in models) or 'none'}")
+    raise CodecError("file_unknown_model", weights=want.hex(),
+                     models=", ".join(model_id(m).hex() for m in models) or "–")
 
 
 @torch.no_grad()
@@ -219,20 +217,17 @@ def decode_grid(model, data: bytes) -> tuple[torch.Tensor, int | None, tuple | N
     _check_model(model)
     head = read_header(data)
     if head["model"] != model_id(model):
-        raise CodecError(f"this file was made with another model (weights {head['model'].hex()}, this one "
-                         f"{model_id(model).hex()})")
+        raise CodecError("file_other_model", weights=head["model"].hex(), this=model_id(model).hex())
     h, w = head["grid"] or tuple(model.grid)
     if h < 1 or w < 1 or h * w > 256 * 256:
-        raise CodecError(f"the header names a {h}×{w} grid, which no model here makes: the file is damaged")
+        raise CodecError("file_grid_shape", rows=h, cols=w)
     classes = model.prior.cfg.num_classes
     if head["label"] is not None and not (classes and head["label"] < classes):
-        raise CodecError(f"the header names class {head['label']}, which this model does not have: the file is "
-                         "damaged")
+        raise CodecError("file_class", label=head["label"])
     model.prior.check_shape((h, w))
     payload = np.frombuffer(data[head["payload"]:], dtype=np.uint8)
     if len(payload) % 4 or not len(payload):
-        raise CodecError("the file's coded part is cut short (its length is not whole 32-bit words): it is "
-                         "truncated")
+        raise CodecError("file_payload_cut")
     decoder = c.stream.queue.RangeDecoder(payload.view(np.uint32).copy())
     categorical = c.stream.model.Categorical(perfect=False)
     grid = torch.full((1, h, w), -1, dtype=torch.long, device=model.device)
@@ -240,11 +235,10 @@ def decode_grid(model, data: bytes) -> tuple[torch.Tensor, int | None, tuple | N
         for r, col, p in _cells(model, (h, w), head["label"], grid):
             grid[0, r, col] = int(decoder.decode(categorical, p[None])[0])
     except Exception as e:   # the coder itself refuses some damaged payloads
-        raise CodecError(f"the coded part cannot be decoded ({type(e).__name__}): the file is damaged") from None
+        raise CodecError("file_undecodable", kind=type(e).__name__) from None
     grid = grid[0].cpu()
     if checksum(grid) != head["checksum"]:
-        raise CodecError("the decoded grid does not match the file's checksum: the file is damaged, or this "
-                         "machine computes the prior's probabilities differently from the one that wrote it")
+        raise CodecError("file_checksum")
     return grid, head["label"], head["size"]
 
 

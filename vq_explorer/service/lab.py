@@ -26,23 +26,25 @@ from ..models.vqvae import VQVAE
 from ..storage.checkpoint import make_config
 from ..storage.data import FASHION_CLASSES, MNIST_CLASSES, to_float
 from .codebook import pca_2d
+from .errors import UserError
 
 LAB_DATA = Path(__file__).with_name("lab_data")
 SUBSET = (5000, 1000)             # training and test images per dataset
 DATASETS = {"mnist": MNIST_CLASSES, "fashion_mnist": FASHION_CLASSES}
 NUM_CODES = (16, 32, 64, 128, 256, 512, 1024)
 MAX_SECONDS = 60
+CODE_DIMS = (2, 64)
 SHOWN = 8                          # test images shown reconstructed as training goes
 BATCH, LR = 64, 2e-3
 
 
-class LabError(ValueError):
-    """A bad lab setting; the message says which values are allowed."""
+class LabError(UserError):
+    """A bad lab setting (the code says which, the params what is allowed), or a run that diverged."""
 
 
 def _check_dataset(dataset):
     if not isinstance(dataset, str) or dataset not in DATASETS:
-        raise LabError(f"dataset must be one of {list(DATASETS)}, not {str(dataset)[:40]!r}")
+        raise LabError("lab_dataset", choices=list(DATASETS), value=str(dataset)[:40])
 
 
 @lru_cache(maxsize=2)
@@ -61,15 +63,15 @@ def _number(x) -> bool:
 def check(dataset, variant, num_codes, code_dim, seconds, seed=0):
     _check_dataset(dataset)
     if not isinstance(variant, str) or variant not in QUANTIZERS:
-        raise LabError(f"variant must be one of {list(QUANTIZERS)}, not {str(variant)[:40]!r}")
+        raise LabError("lab_variant", choices=list(QUANTIZERS), value=str(variant)[:40])
     if not _number(num_codes) or num_codes not in NUM_CODES:
-        raise LabError(f"K (number of codes) must be one of {list(NUM_CODES)}")
-    if not _number(code_dim) or not 2 <= code_dim <= 64:
-        raise LabError("the code dimension must be between 2 and 64")
+        raise LabError("lab_codes", choices=list(NUM_CODES))
+    if not _number(code_dim) or not CODE_DIMS[0] <= code_dim <= CODE_DIMS[1]:
+        raise LabError("lab_code_dim", low=CODE_DIMS[0], high=CODE_DIMS[1])
     if not _number(seconds) or not 1 <= seconds <= MAX_SECONDS:
-        raise LabError(f"the time limit must be between 1 and {MAX_SECONDS} seconds")
+        raise LabError("lab_seconds", limit=MAX_SECONDS)
     if not _number(seed) or not 0 <= seed < 2**31:
-        raise LabError("the seed must be a whole number from 0 to 2³¹ − 1")
+        raise LabError("lab_seed")
 
 
 @dataclass(eq=False)
@@ -106,19 +108,18 @@ def start(dataset: str, variant: str, num_codes: int = 256, code_dim: int = 16, 
     return Run(dataset, variant, model, training.steps(opt, step_fn, batches))
 
 
-def train(runs: list[Run], seconds: float, every: float = 0.5):
-    """Steps the runs in turn (equal steps each) until `seconds` pass; yields every `every` seconds or more — at
-    least three times as long as the caller spent on the last picture, so training keeps most of the time — and
-    at the end. Stopping early is just not asking for more."""
+def train(runs: list[Run], seconds: float, every: float = 0.5, max_steps: int | None = None):
+    """Steps the runs in turn (equal steps each) until `seconds` pass (or each run has taken `max_steps`); yields
+    every `every` seconds or more — at least three times as long as the caller spent on the last picture, so
+    training keeps most of the time — and at the end. Stopping early is just not asking for more."""
     deadline = time.time() + min(float(seconds), MAX_SECONDS)
     shown, wait = time.time(), every
-    while time.time() < deadline:
+    while time.time() < deadline and (max_steps is None or runs[0].step < max_steps):
         for run in runs:
             try:
                 s = next(run.steps)
             except FloatingPointError:
-                raise LabError(f"{run.variant}: training diverged (the loss is no longer a number) at step "
-                               f"{run.step}; try another seed or variant") from None
+                raise LabError("lab_diverged", variant=run.variant, step=run.step) from None
             for k in run.history:
                 run.history[k].append(s[k])
         if time.time() - shown >= wait:

@@ -5,9 +5,9 @@ import os
 import gradio as gr
 from gradio import route_utils
 
-from ..service import operations as ex
+from .. import service as ex
 from . import codebook, lab, paint, quantize, reconstruct, sample, tradeoff
-from .common import bind, guarded
+from .common import bind, guarded, mark, model_mark
 from .words import ANY, describe
 
 HEADER = """# vq-explorer
@@ -57,7 +57,8 @@ def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None) -> d
     model = catalog.get(name)
     classes = gr.update(choices=[ANY, *ex.class_names(model)], value=ANY)
     opening = gr.update(choices=[ANY, *ex.class_names(model)], value=sample.opening_class(model))
-    make = {"about": lambda: describe(model), "paint_class": lambda: classes, "sample_class": lambda: opening,
+    about = describe(model) + mark(model_mark(name), *([] if ex.has_prior(model) else ["no-prior"]))
+    make = {"about": lambda: about, "paint_class": lambda: classes, "sample_class": lambda: opening,
             "examples": lambda: reconstruct.example_gallery(catalog, name),
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
             "colour_button": lambda: reconstruct.colour_button(catalog, upload, name),

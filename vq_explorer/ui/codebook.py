@@ -2,16 +2,22 @@
 
 import gradio as gr
 
-from ..service import operations as ex
+from .. import service as ex
 from ..service.memo import per_model
 from ..views import charts, pictures
-from .common import bind, guarded, png
+from .common import bind, guarded, mark, model_mark, png
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
 examples). **Perplexity** is exp(entropy) of that distribution: the number of equally used codes that would
 give the same spread — K if every code is used evenly, 1 if one code does everything. **Dead codes** are never
 used. The **atlas** shows each code decoded on its own; pick one to see the test-image patches where it occurs
 most."""
+
+
+def _over(counted: dict) -> str:
+    if counted["of"] == "test split":
+        return f"the test split ({counted['images'] or '?'} images)"
+    return f"the {counted['images']} shipped examples"
 
 
 @guarded
@@ -22,7 +28,8 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True):
     s = ex.codebook_summary(model)
     u = ex.usage(model)
     head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
-            f"**{s['dead_codes']} dead** · counted over {s['counted_over']} ({s['cells']:,} cells)")
+            f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
+            + mark(model_mark(name)))
     return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model), u), head
 
 
@@ -48,7 +55,7 @@ def atlas_code(catalog, checkpoint: str, x: int, y: int) -> int:
     pitch = ATLAS_PX + 1
     code = int(y) // pitch * ATLAS_COLS + int(x) // pitch
     if not 0 <= int(x) < ATLAS_COLS * pitch or not 0 <= code < catalog.get(checkpoint).config["num_codes"]:
-        raise ex.UserError("click a code's tile in the atlas")
+        raise ex.UserError("no_tile_clicked")
     return code
 
 
@@ -56,7 +63,7 @@ def atlas_code(catalog, checkpoint: str, x: int, y: int) -> int:
 def show_code(catalog, checkpoint: str, code):
     model = catalog.get(checkpoint)
     if code is None:
-        raise ex.UserError("enter a code number")
+        raise ex.UserError("no_code_number")
     code = int(code)
     patches = ex.code_patches(model, code)
     u = ex.usage(model)

@@ -6,6 +6,7 @@ import inspect
 import io
 import logging
 import os
+import re
 import tempfile
 import time
 import traceback
@@ -14,7 +15,8 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from ..service.operations import UserError
+from ..messages import error_text
+from ..service import UserError
 
 log = logging.getLogger("vq_explorer.ui")
 _TMP = Path(tempfile.mkdtemp(prefix="vq-explorer-"))
@@ -52,15 +54,17 @@ def _message(e: Exception) -> gr.Error:
     if isinstance(e, gr.Error):
         return e
     if isinstance(e, UserError):
-        return gr.Error(str(e))
+        error = gr.Error(error_text(e))
+        error.code, error.params = e.code, e.params   # what went wrong, for a caller that should not parse English
+        return error
     log.error("handler failed:\n%s", traceback.format_exc())
     return gr.Error(f"Something went wrong on the server ({type(e).__name__}); the app is still running. "
                     "Please try again or choose other inputs.")
 
 
 def guarded(fn):
-    """Run a handler so that a user only ever sees a clear message: UserError as written, anything else as a
-    short apology (the traceback goes to the server log)."""
+    """Run a handler so that a user only ever sees a clear message: UserError in the words of messages.py,
+    anything else as a short apology (the traceback goes to the server log)."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def gen(*args, **kwargs):
@@ -77,6 +81,18 @@ def guarded(fn):
         except Exception as e:  # noqa: BLE001
             raise _message(e) from None
     return wrapper
+
+
+def mark(*states: str) -> str:
+    """What a status says, for whoever watches the page rather than reads it (the browser tests, a script): an
+    empty span whose classes name the state (`vqe-done`, `vqe-step-4`, `vqe-model-mnist`). Gradio's Markdown keeps
+    an element's classes, not its data attributes; a test waits on these, so rewording a status breaks nothing."""
+    return '<span class="' + " ".join("vqe-" + re.sub(r"[^A-Za-z0-9]+", "-", s) for s in states) + '"></span>'
+
+
+def model_mark(name: str) -> str:
+    """The state naming which checkpoint a view shows (`model-mnist`, `model-cifar10-maskgit`)."""
+    return "model-" + str(name).removesuffix(".safetensors")
 
 
 def data_url(array) -> str:

@@ -1,9 +1,10 @@
 """The Reconstruct tab's compressed file: what the image costs as a file of the prior's bits, beside WebP and JPEG
 at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
 
-from ..service import operations as ex
+from .. import service as ex
 from ..service.codec import MAGIC, CodecError, costs, decode_grid, model_id, read_header
-from .common import guarded, temp_file
+from ..service.errors import Note
+from .common import guarded, mark, temp_file
 from .quantize import recall
 
 
@@ -11,13 +12,10 @@ from .quantize import recall
 def make_file(catalog, checkpoint: str, token):
     """The image reconstructed last as a compressed file: (what it costs beside WebP and JPEG, the file)."""
     if not token:
-        raise ex.UserError("reconstruct an image first")
+        raise ex.UserError("reconstruct_first")
     name, x = recall(token)
     model = catalog.get(name)
-    try:
-        c = costs(model, x)
-    except CodecError as e:
-        raise ex.UserError(str(e)) from None
+    c = costs(model, x)
     path = temp_file(".vqe", f"{name.removesuffix('.safetensors')}-")
     with open(path, "wb") as f:
         f.write(c["data"])
@@ -26,7 +24,7 @@ def make_file(catalog, checkpoint: str, token):
     text = (f"**As a file: {len(c['data']):,} bytes** ({c['header']} of header, the prior's ideal "
             f"{c['ideal']:.1f}, the rest the coder's last word) at {c['psnr']:.1f} dB. For the same "
             f"PSNR on this image: {'; '.join(others)}; lossless PNG {c['png']:,} bytes. Upload the "
-            "file here to decode it.")
+            "file here to decode it." + mark("file"))
     return text, path
 
 
@@ -45,18 +43,14 @@ def decode_upload(catalog, name: str, path) -> ex.Reconstruction:
     with open(path, "rb") as f:
         data = f.read()
     model = catalog.get(name)
-    try:
-        head = read_header(data)
-        if model.prior is None or head["model"] != model_id(model):
-            maker = next((n for n in catalog.names() if catalog.get(n).prior is not None
-                          and model_id(catalog.get(n)) == head["model"]), None)
-            raise CodecError(f"this file was made with {maker}: choose it in the selector, then upload the file "
-                             "again" if maker else "this file was made with a model this app does not have")
-        grid, label, size = decode_grid(model, data)
-    except CodecError as e:
-        raise ex.UserError(str(e)) from None
+    head = read_header(data)
+    if model.prior is None or head["model"] != model_id(model):
+        maker = next((n for n in catalog.names() if catalog.get(n).prior is not None
+                      and model_id(catalog.get(n)) == head["model"]), None)
+        raise CodecError("file_made_with", maker=maker) if maker else CodecError("file_model_missing")
+    grid, label, size = decode_grid(model, data)
     image = ex.decode_grid(model, grid, size)[None]
     names = ex.class_names(model)
-    of = f", coded as a {names[label]}" if label is not None and names else ""
-    return ex.reconstruct(model, image, [f"decoded from a {len(data):,}-byte compressed file{of}; what you see "
-                                         "as the original is that decoding"])
+    note = (Note("decoded_file_of", size=len(data), name=names[label]) if label is not None and names
+            else Note("decoded_file", size=len(data)))
+    return ex.reconstruct(model, image, [note])

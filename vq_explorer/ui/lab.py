@@ -7,13 +7,13 @@ import threading
 import gradio as gr
 import torch
 
+from .. import service as ex
 from ..models import metrics as M
 from ..models.config import QUANTIZERS
 from ..service import lab
-from ..service import operations as ex
 from ..storage.checkpoint import save
 from ..views import charts, pictures
-from .common import bind, guarded, png, temp_file
+from .common import bind, guarded, mark, png, temp_file
 
 INTRO = """Why do most codes of a VQ-VAE go unused? Train one here for up to a minute — a small VQ-VAE (7×7 grid)
 on 5,000 digits or clothes — and watch. The curves show the reconstruction error and how many codes are in
@@ -27,7 +27,6 @@ that need one say so) or download it."""
 NONE = "(none)"
 RUNNING = threading.Lock()                    # one lab run at a time on this server
 PLACES = threading.BoundedSemaphore(3)        # the run and two waiting for it; more are told the lab is busy
-BUSY = "the lab is busy (one run at a time, two waiting): try again in a minute"
 
 
 @guarded
@@ -37,18 +36,15 @@ def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", nu
     summary (steps, mse, perplexity, used_codes, dead_codes, measured on the subset's 1,000 test images; with a
     second variant under "compare"), the models' names for this session, and a checkpoint to download."""
     variants = [v for v in (variant, variant_b) if v not in (NONE, None, "")]
-    try:
-        for v in variants:
-            lab.check(dataset, v, num_codes, code_dim, seconds, seed)
-    except lab.LabError as e:
-        raise ex.UserError(str(e)) from None
+    for v in variants:
+        lab.check(dataset, v, num_codes, code_dim, seconds, seed)
     # Requests never wait in Gradio's queue (it is shared by every tab): the run and two more hold a place here,
     # the rest are refused at once.
     if not PLACES.acquire(blocking=False):
-        raise ex.UserError(BUSY)
+        raise ex.UserError("lab_busy")
     try:
         if not RUNNING.acquire(timeout=2 * lab.MAX_SECONDS + 30):
-            raise ex.UserError(BUSY)
+            raise ex.UserError("lab_busy")
         try:
             yield from _train(catalog, dataset, variants, int(num_codes), int(code_dim), float(seconds), int(seed),
                               list(mine or []))
@@ -60,13 +56,10 @@ def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", nu
 
 def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine):
     runs = [lab.start(dataset, v, num_codes, code_dim, seed) for v in variants]
-    try:
-        for i, _ in enumerate(lab.train(runs, seconds)):
-            frames = [lab.frame(r) for r in runs]
-            views = _views(runs, frames, every_chart=i % 3 == 0)
-            yield (*views, _status(runs, frames, done=False), "", mine, None)
-    except lab.LabError as e:
-        raise ex.UserError(str(e)) from None
+    for i, _ in enumerate(lab.train(runs, seconds)):
+        frames = [lab.frame(r) for r in runs]
+        views = _views(runs, frames, every_chart=i % 3 == 0)
+        yield (*views, _status(runs, frames, done=False), "", mine, None)
     frames = [lab.frame(r, lab.SUBSET[1]) for r in runs]
     summaries = [lab.summary(r, f) for r, f in zip(runs, frames, strict=True)]
     result = {"dataset": dataset, **summaries[0], **({"compare": summaries[1]} if len(runs) > 1 else {})}
@@ -107,7 +100,7 @@ def _status(runs, frames, done: bool) -> str:
     rows.append("done: measured on all 1,000 test images — open the model in the other tabs below"
                 if done else "training… (pictures: the first 128 test images; top row originals, then each "
                                   "variant's reconstructions)")
-    return "\n\n".join(rows)
+    return "\n\n".join(rows) + mark("done" if done else "training")
 
 
 def _checkpoint_file(model, run) -> str:
@@ -121,7 +114,7 @@ def _checkpoint_file(model, run) -> str:
 def open_in_tabs(catalog, name: str, mine):
     """Put this session's lab model in the checkpoint selector and select it (the tabs then open it)."""
     if not name or name not in (mine or []):
-        raise gr.Error("train a model first (or it has been dropped: train it again)")
+        raise ex.UserError("lab_model_missing")
     catalog.get(name)   # still held?
     return gr.update(choices=[*catalog.names(), *mine], value=name)
 

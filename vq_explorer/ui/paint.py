@@ -10,12 +10,12 @@ import gradio as gr
 import numpy as np
 import torch
 
+from .. import service as ex
 from ..service import codec
-from ..service import operations as ex
 from ..service.memo import per_model
 from ..views import pictures
 from . import quantize
-from .common import bind, data_url, guarded, png, temp_file, user_message
+from .common import bind, data_url, guarded, mark, png, temp_file, user_message
 from .history import History
 from .words import ANY, class_label, inpaint_context
 
@@ -44,11 +44,10 @@ _versions = itertools.count()
 def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor, torch.Tensor]:
     """The painter's grid and which cells stay fixed (those not selected), to sample the selection."""
     if not hist:
-        raise ex.UserError("the painter is empty: paint or load a grid first")
+        raise ex.UserError("painter_empty")
     reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
     if reg.shape != np.asarray(hist["grid"]).shape or not reg.any():
-        raise ex.UserError("select the cells to sample in the painter (Select region), then start again; "
-                           "the other cells stay locked")
+        raise ex.UserError("no_region_selected")
     return torch.tensor(hist["grid"]), ~reg
 
 
@@ -99,8 +98,10 @@ def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
     bits = (f"{bits:.0f} bits under the prior (unconditional): a compressed file of about "
             f"{file_bytes(model, grid, bits)} bytes" if bits is not None else
             "no likelihood (masked prior)" if ex.has_prior(model) else "no prior (a lab model)")
+    context = "none" if not ex.has_prior(model) else "every-side" if ex.is_masked(model) else "before"
     return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
-            f"\n\nResample region: {inpaint_context(model)}." + (f"\n\n{note}" if note else ""))
+            f"\n\nResample region: {inpaint_context(model)}." + (f"\n\n{note}" if note else "")
+            + mark(f"undo-{len(hist['undo'])}", f"context-{context}"))
 
 
 def file_bytes(model, grid: torch.Tensor, bits: float) -> int:
@@ -135,7 +136,7 @@ def decode_cells(catalog, request: dict) -> dict:
     t = time.perf_counter()
     try:
         if not isinstance(request, dict):
-            raise ex.UserError("expected {checkpoint, grid}")
+            raise ex.UserError("paint_request")
         model = catalog.get(request.get("checkpoint"))
         grid = ex.parse_grid(request.get("grid"), model)
         decoded = _decoded_url(model, grid)
@@ -150,11 +151,11 @@ def stroke(catalog, name, hist, region, value):
     kept in the history. Returns (history, region, JSON, info)."""
     model = catalog.get(name)
     if not isinstance(value, dict) or value.get("checkpoint") != name:
-        raise ex.UserError("that stroke was painted on another checkpoint's grid; it was not kept")
+        raise ex.UserError("stroke_other_grid")
     grid = ex.parse_grid(value, model)
     reg = np.asarray(value.get("region"), dtype=object)
     if reg.shape != tuple(grid.shape) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
-        raise ex.UserError(f"the selection must be a {grid.shape[0]}×{grid.shape[1]} grid of true/false")
+        raise ex.UserError("selection_shape", rows=grid.shape[0], cols=grid.shape[1])
     reg = torch.as_tensor(reg.astype(bool))
     hist = History.push(hist, grid)          # a selection-only stroke leaves the history as it is
     return hist, reg.tolist(), ex.grid_json(grid, name), _info(model, hist, reg)
@@ -194,12 +195,12 @@ def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
     elif action == "fill":
         K = model.config["num_codes"]
         if code is None or not 0 <= int(code) < K:
-            raise ex.UserError(f"choose a code between 0 and {K - 1} first")
+            raise ex.UserError("choose_code", last=K - 1)
         grid = torch.full(shape, int(code))
     elif action == "random":
         grid = ex.random_grid(model, shape=shape)
     else:
-        raise ex.UserError(f"unknown action {action}")
+        raise ex.UserError("unknown_action", action=str(action)[:40])
     return view(catalog, name, History.push(hist, grid), region, tiles_look)
 
 
@@ -223,7 +224,7 @@ def from_sample(catalog, name, hist, region, label, temperature, tiles_look):
 @guarded
 def from_image(catalog, image_file, name, hist, region, tiles_look):
     if not image_file:
-        raise ex.UserError("upload an image first")
+        raise ex.UserError("no_upload")
     model = catalog.get(name)
     x, notes = ex.load_image(model, image_file)
     grid = ex.encode(model, x)

@@ -9,10 +9,10 @@ from collections import OrderedDict
 import gradio as gr
 import torch
 
-from ..service import operations as ex
+from .. import service as ex
 from ..service import quantization as Q
 from ..views import charts, pictures
-from .common import bind, guarded, png
+from .common import bind, guarded, mark, png
 
 INTRO = """**The quantization step.** Each cell's encoder output **z** is replaced by the nearest of the K codes.
 The **error** map is ‖z − e‖² for the chosen code e: the commitment loss of each cell, bright where the codebook
@@ -41,7 +41,7 @@ def remember(name: str, x: torch.Tensor) -> str:
 def recall(token) -> tuple[str, torch.Tensor]:
     with _LOCK:
         if token not in _RECENT:
-            raise ex.UserError("reconstruct an image first (the last one is no longer held: reconstruct it again)")
+            raise ex.UserError("reconstruction_forgotten")
         return _RECENT[token]
 
 
@@ -73,7 +73,7 @@ def select(catalog, checkpoint: str, token, evt: gr.SelectData):
     x, y = evt.index
     row, col = int(y) // px, int(x) // px
     if not (0 <= row < q.grid.shape[0] and 0 <= col < q.grid.shape[1]):
-        raise ex.UserError("click a cell of the map")
+        raise ex.UserError("no_cell_clicked")
     return _outputs(catalog, name, model, q, row, col)
 
 
@@ -117,16 +117,19 @@ def _vq_text(c: dict, typical: float | None) -> str:
     versus = f" (a typical cell of the shipped test images: {typical:.3g})" if typical is not None else ""
     return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** at distance {d1:.3g} {won} over code "
             f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}. Below: the "
-            f"image around the cell decoded with code {c['code']} (left) and with code {c['codes'][1]} (right).")
+            f"image around the cell decoded with code {c['code']} (left) and with code {c['codes'][1]} (right)."
+            + mark(f"cell-{c['row']}-{c['col']}"))
 
 
 def _fsq_text(c: dict) -> str:
     rows = "\n".join(f"| {i} | {v:+.3f} | {int(lv):+d} | {f:.3f} |"
                      for i, (v, lv, f) in enumerate(zip(c["z"], c["levels"], c["to_flip"], strict=True)))
+    row, col = c["row"], c["col"]
     flip = (f" Rounding dimension {c['flip_dim']} the other way gives code **{c['codes'][1]}** (right, below)."
             if len(c["codes"]) > 1 else " The dimension nearest its boundary is at the end of its range.")
-    return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}**, squared rounding error {c['error']:.3g}."
-            f"{flip}\n\n| dimension | value | level | distance from flipping |\n|---|---|---|---|\n{rows}")
+    return (f"**cell ({row}, {col})**: code **{c['code']}**, squared rounding error {c['error']:.3g}.{flip}"
+            f"{mark(f'cell-{row}-{col}')}\n\n| dimension | value | level | distance from flipping |\n"
+            f"|---|---|---|---|\n{rows}")
 
 
 @guarded
@@ -134,7 +137,7 @@ def api(catalog, image_file, checkpoint: str = ""):
     """The /quantization endpoint: an image file in; the chosen grid, the error map and the margin map out, as
     JSON (each h × w; a margin of null: z sat exactly on its code)."""
     if not image_file:
-        raise ex.UserError("upload an image first")
+        raise ex.UserError("no_upload")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     x, _ = ex.load_image(model, image_file)

@@ -2,11 +2,13 @@
 
 import gradio as gr
 
-from ..service import operations as ex
+from .. import service as ex
+from ..messages import note_text
+from ..service.errors import Note
 from ..views import charts, pictures
 from ..views.results import DATASETS
 from . import compressed, quantize
-from .common import bind, guarded, png
+from .common import bind, guarded, mark, model_mark, png
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
 codebook's K vectors — its **code**, an integer. The **decoder** sees only those integers. The **surprise** map
@@ -42,9 +44,9 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
         f"\n\n**This photo is in colour**, and `{name}` was trained on greyscale {trained_on} images, so it saw "
         "it in grey. "
         f"`{other}` was trained on colour photos: the button below opens it on this upload.")
-    notes = f"\n\n_Input: {'; '.join(rec.notes)}._" if rec.notes else ""
+    notes = f"\n\n_Input: {'; '.join(map(note_text, rec.notes))}._" if rec.notes else ""
     h, w = rec.grid.shape
-    if not rec.surprise_given:     # a lab model: no prior, no surprise
+    if not rec.has_prior:     # a lab model: no prior, no surprise
         bits, title = "no prior, so no surprise map (a VQ-VAE trained in the codebook lab)", "no prior"
     elif rec.exact:
         bits = (f"**{rec.total_bits:.0f} bits** for the {h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per "
@@ -55,8 +57,10 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
                 "(a masked prior has no exact likelihood, so this is no code length)")
         title = "surprise of each cell given all the others (bits)"
     h_img, w_img = rec.original.shape[-2:]
+    states = [model_mark(name), *(n.code.removesuffix("_of") for n in rec.notes if isinstance(n, Note)),
+              *(["no-prior"] if not rec.has_prior else []), *(["colour-offer"] if other is not None else [])]
     summary = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits} · image {w_img} px wide, {h_img} high"
-               f"{notes}{offer_text}")
+               f"{notes}{offer_text}{mark('recon', *states)}")
     return (png(pictures.to_rgb(rec.original)), png(pictures.to_rgb(rec.recon)),
             png(pictures.error_map(rec.error)),
             charts.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
@@ -69,7 +73,7 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
 def reconstruct(catalog, image_file, checkpoint: str = ""):
     """The /reconstruct endpoint: an image file in; images, plots, figures and the grid as JSON out."""
     if not image_file:
-        raise ex.UserError("upload an image first")
+        raise ex.UserError("no_upload")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     if compressed.is_compressed(image_file):

@@ -8,9 +8,9 @@ import time
 import gradio as gr
 import torch
 
-from ..service import operations as ex
+from .. import service as ex
 from ..views import charts, pictures
-from .common import bind, guarded, png
+from .common import bind, guarded, mark, png
 from .paint import cell_px, painter_constraints
 from .words import ANY, class_label
 
@@ -42,7 +42,7 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     if speed not in SPEEDS:
-        raise ex.UserError(f"speed must be one of {list(SPEEDS)}")
+        raise ex.UserError("speed", choices=list(SPEEDS))
     y = class_label(model, label)
     seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
     grid, mask = painter_constraints(model, hist, region) if from_painter else (None, None)
@@ -60,6 +60,7 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
         following = next(frames, None)
         last = following is None
         g = step.grid
+        done = ["done"] if last else []
         if masked:
             confidence = torch.where(step.cells, step.confidence, confidence)
         if (delay is not None and step.step % every == 0) or last:
@@ -75,11 +76,12 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
                                                  f"(step {step.step})", colorscale="Viridis")
                 status = (f"step {step.step} · {int(step.cells[0].sum())} cells committed · "
                           f"{int((g[0] >= 0).sum())}/{h * w} filled · mean entropy {entropy:.2f} bits · "
-                          f"seed {seed}" + (" · done" if last else ""))
+                          f"seed {seed}" + (" · done" if last else "") + mark(f"step-{step.step}", *done))
             else:
                 chart = charts.probs_figure(step.probs[0], 10, int(g[0, step.row, step.col]))
                 status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean "
-                          f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else ""))
+                          f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else "")
+                          + mark("cell", *done))
             if delay and shown_at is not None:   # frames `delay` apart, counting the time this one took to make
                 time.sleep(max(0.0, shown_at + delay - time.monotonic()))
             yield (png(pic), png(pictures.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, status,
@@ -142,7 +144,7 @@ def first_screen(catalog, name: str):
     model = catalog.get(name)
     if not ex.has_prior(model):
         return None, None, None, ("**This model has no prior** (a VQ-VAE trained in the codebook lab): sampling "
-                                  "needs one. Choose a shipped checkpoint to sample."), ""
+                                  "needs one. Choose a shipped checkpoint to sample." + mark("no-prior")), ""
     label = opening_class(model)
     masked = ex.is_masked(model)   # a masked prior opens at its own steps and guidance, as the sliders do
     *_, (grid, decoded, chart, _, grids) = sample(catalog, name, label, 1.0, 0, 0, 4, "instant",
@@ -151,7 +153,7 @@ def first_screen(catalog, name: str):
     how = "step by step" if masked else "cell by cell"
     of = "" if label == ANY else f" of **{label}**"
     return (grid, decoded, chart, f"four finished samples{of} (seed 0) · press **Sample** to watch new ones "
-                                  f"written {how}" + better_sampler_note(catalog, name), grids)
+                                  f"written {how}" + better_sampler_note(catalog, name) + mark("opening"), grids)
 
 
 def better_sampler_note(catalog, name: str) -> str:
@@ -181,6 +183,6 @@ def masked_controls(catalog, name: str):
 
 def first_grid_json(grids_json: str) -> str:
     if not grids_json:
-        raise gr.Error("sample first")
+        raise ex.UserError("sample_first")
     d = json.loads(grids_json)
     return json.dumps({"checkpoint": d["checkpoint"], "grid": d["grids"][0]})

@@ -1,8 +1,8 @@
 """What the app says about a model, in Markdown: built from the checkpoint's config and metrics, so the service
-layer (vq_explorer.service.operations) returns data and the words live with the views that show them."""
+layer (vq_explorer.service) returns data and the words live with the views that show them."""
 
-from ..service import operations as ex
-from ..service.operations import class_names, has_prior, is_masked
+from .. import service as ex
+from ..service import class_names, has_prior, is_masked
 
 ANY = "(any)"   # the class dropdowns' first entry: no class, an unconditional sample
 

@@ -34,7 +34,6 @@ def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
 class Prior(nn.Module):
     cfg = None                # the family's config dataclass: num_codes and num_classes at least
     exact_likelihood = True   # False: log_prob raises; the surprise of a cell is given every other cell
-    surprise_given = "the cells before it in reading order"
 
     def _labels(self, labels, batch: int, device):
         """Class ids for conditioning; None means the "no class" index of a conditional model."""
@@ -55,7 +54,8 @@ class Prior(nn.Module):
         raise NotImplementedError
 
     def conditional_log_probs(self, idx, labels=None):
-        """log p (nats, (B, h, w)) of each cell's code given `surprise_given`: the app's surprise map."""
+        """log p (nats, (B, h, w)) of each cell's code given the cells before it in reading order (given all the
+        others where `exact_likelihood` is False): the app's surprise map."""
         raise NotImplementedError
 
     def _check_sampling(self, n, shape, labels, temperature, top_k, grid, mask):

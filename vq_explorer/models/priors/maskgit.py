@@ -54,7 +54,6 @@ def most_confident(score, masked, counts):
 
 class MaskedTransformer(GridInputs, Prior):
     exact_likelihood = False
-    surprise_given = "all the other cells"
 
     def __init__(self, cfg: MaskGITConfig):
         super().__init__()

@@ -1,0 +1,80 @@
+"""An image through the model and back: its code grid, the reconstruction, the error and the prior's surprise."""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..models import metrics as M
+from .catalog import has_prior
+from .errors import Note, UserError
+from .inputs import _load, load_image
+
+
+@dataclass
+class Reconstruction:
+    original: torch.Tensor    # (C, H, W) in [0, 1]
+    recon: torch.Tensor       # (C, H, W) in [0, 1]
+    error: torch.Tensor       # (H, W) mean absolute error over channels
+    grid: torch.Tensor        # (h, w) int64
+    surprise: torch.Tensor    # (h, w) bits: −log2 p(code | the cells the prior conditions it on)
+    mse: float
+    psnr: float
+    total_bits: float         # the sum of the surprises: the grid's code length when `exact`
+    notes: list
+    has_prior: bool = True    # False for a lab model: no surprise map (zeros)
+    exact: bool = True        # False for a masked prior: the sum is no likelihood
+    colour_input: bool = False   # the upload had colour (a greyscale model saw it in grey)
+
+
+def surprise(model, grid: torch.Tensor) -> torch.Tensor:
+    """(h, w) bits: −log2 p(code | the cells the prior conditions each on), unconditionally."""
+    return -model.conditional_log_probs(grid[None])[0] / math.log(2)
+
+
+def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
+    grid = model.encode(x)
+    recon = model.decode(grid, tuple(x.shape[-2:]))
+    mse = M.mse(recon, x)
+    if not has_prior(model):      # a lab model: no surprise map (zeros, marked as no prior)
+        return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0],
+                              torch.zeros(grid.shape[1:]), mse, M.psnr(mse), 0.0, list(notes or []), False, False)
+    bits = surprise(model, grid[0])
+    return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, M.psnr(mse),
+                          float(bits.sum()), list(notes or []), True, model.prior.exact_likelihood)
+
+
+def encode(model, x: torch.Tensor) -> torch.Tensor:
+    """One model input (1, C, H, W) → its (h, w) code grid."""
+    return model.encode(x)[0]
+
+
+def example_grid(model) -> torch.Tensor | None:
+    """The code grid of the checkpoint's first shipped test image (None for a checkpoint without examples)."""
+    if model.examples is None or not len(model.examples):
+        return None
+    return encode(model, model.examples[:1].float() / 255)
+
+
+def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
+    """An image (path / bytes / array) → its (h, w) code grid, with notes on conversions."""
+    x, notes = load_image(model, source)
+    return model.encode(x)[0], notes
+
+
+def reconstruct_file(model, source) -> Reconstruction:
+    (x, notes), colour = _load(model, source)
+    rec = reconstruct(model, x, notes)
+    rec.colour_input = colour
+    return rec
+
+
+def reconstruct_example(model, index: int) -> Reconstruction:
+    if model.examples is None or not 0 <= int(index) < len(model.examples):
+        raise UserError("no_such_example")
+    names = model.config.get("class_names") or []
+    label = int(model.example_labels[int(index)]) if model.example_labels is not None else None
+    note = (Note("shipped_example_of", number=int(index) + 1, name=names[label], dataset=model.config["dataset"])
+            if names and label is not None else
+            Note("shipped_example", number=int(index) + 1, dataset=model.config["dataset"]))
+    return reconstruct(model, model.examples[int(index)][None].float() / 255, [note])
