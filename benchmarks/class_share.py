@@ -35,8 +35,8 @@ def settings(model) -> list[dict]:
     if model.prior.cfg.type == "maskgit":
         g, s = model.prior.cfg.guidance, model.prior.cfg.steps
         return [{"temperature": 1.0, "steps": s, "guidance": g},
-                *({"temperature": 1.0, "steps": s, "guidance": x} for x in (0.0, 1.0, 3.0) if x != g),
-                *({"temperature": 1.0, "steps": x, "guidance": g} for x in (4, 16) if x != s),
+                *({"temperature": 1.0, "steps": s, "guidance": x} for x in (0.0, 1.0, 2.0, 3.0, 4.0) if x != g),
+                *({"temperature": 1.0, "steps": x, "guidance": g} for x in (2, 3, 4, 8, 16) if x != s),
                 {"temperature": 0.85, "steps": s, "guidance": g}]
     return [{"temperature": 1.0}, {"temperature": 0.85}]
 

@@ -262,3 +262,25 @@ def test_a_records_update_adds_its_fields_and_leaves_weights_metrics_and_the_res
     assert train == {**before_meta["config"].get("train", {}), **added}
     before_meta["config"].pop("train", None)
     assert after_meta["config"] == before_meta["config"]
+
+
+def test_a_priors_sampling_defaults_change_with_a_reason_and_nothing_else(tmp_path):
+    """Steps and guidance chosen after training by measuring samples: the loaded prior samples with them, the
+    record says why, the weights are the same bytes; a setting the prior does not have is refused."""
+    from conftest import make_tiny_model
+    path = tmp_path / "mg.safetensors"
+    vqe.save(make_tiny_model(prior="maskgit"), path)
+    _, before = checkpoint.read_checkpoint(path)
+    checkpoint.update_sampling_defaults(path, "measured", steps=3, guidance=1.5)
+    meta, after = checkpoint.read_checkpoint(path)
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert meta["config"]["train"]["sampling_defaults"] == "measured"
+    prior = vqe.load(path, device="cpu").prior
+    assert (prior.cfg.steps, prior.cfg.guidance) == (3, 1.5)
+    for bad in ({"layers": 2}, {"dim": 8}, {"top_k": 5}):
+        with pytest.raises(vqe.CheckpointError, match="not sampling settings"):
+            checkpoint.update_sampling_defaults(path, "no", **bad)
+    pixelcnn = tmp_path / "pc.safetensors"
+    vqe.save(make_tiny_model(), pixelcnn)
+    with pytest.raises(vqe.CheckpointError):          # a PixelCNN has no steps
+        checkpoint.update_sampling_defaults(pixelcnn, "no", steps=4)

@@ -41,12 +41,19 @@ SHIPPED = {
     # split (the PixelCNN: 215.8); 92.6% of 500 samples read as their class.
     "mnist_rnn": {"grid": [7, 7], "mse": 0.0018, "psnr": 27.4, "perplexity": 200, "accuracy": 0.88},
     # The colour model. The targets on the full test split: PSNR ≥ 25.0 dB and perplexity ≥ 350 of 512
-    # codes; its K is 1024, so the usage threshold scales with it (≥ 700 of 1024). No classifier reads CIFAR
-    # samples: its prior is held to bits per dimension instead.
+    # codes; its K is 1024, so the usage threshold scales with it (≥ 700 of 1024).
     # Measured on the full test split: 25.45 dB, perplexity 822, 496.9 bits/image = 0.162 bits per dimension (a
-    # uniform prior over 1024 codes: 0.208). 17.2 MB: 3.9 M parameters in float32.
+    # uniform prior over 1024 codes: 0.208). 17.2 MB: 3.9 M parameters in float32. 37.6% of 500 samples read as
+    # their class by the CIFAR-10 classifier (tests/fixtures/cifar10_classifier.safetensors, 92.5% on the test
+    # split).
     "cifar10": {"dataset": "cifar10", "grid": [8, 8], "psnr": 25.0, "perplexity": 700, "bits_per_dim": 0.17,
-                "max_mb": 20},
+                "max_mb": 20, "accuracy": 0.29},
+    # The same VQ-VAE as cifar10, a masked prior sampled with guidance 2 in 4 steps (its defaults). Measured: 52.0%
+    # of 500 samples read as their class by the same classifier (the VQ-VAE's own reconstructions of test images:
+    # 68.8%). The colour-samples issue's target, 60%, is not reached:
+    # docs/models.md says so.
+    "cifar10_maskgit": {"dataset": "cifar10", "grid": [8, 8], "psnr": 25.0, "perplexity": 700, "max_mb": 20,
+                        "accuracy": 0.43},
     # The 14-layer prior (a 10-layer one could not see the whole grid). Measured: MSE 0.000220, 36.6 dB, perplexity
     # 188, 371.0 bits/image on these 1,000; 90.4% of 500 samples (91.7% of these 300). The target, ≥ 90%
     # of 500 samples read as their class at the MNIST recipe's epochs, is reached, by less than a standard error.

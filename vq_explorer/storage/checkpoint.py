@@ -160,10 +160,26 @@ def update_record(path, **fields) -> None:
     _update(path, train=fields)
 
 
-def _update(path, metrics: dict | None = None, stats: dict | None = None, train: dict | None = None) -> None:
+SAMPLING_DEFAULTS = ("steps", "guidance", "choice_temperature", "temperature")
+
+
+def update_sampling_defaults(path, why: str, **defaults) -> None:
+    """Change the settings a prior samples with by default (a masked prior's steps and guidance), chosen after
+    training by measuring samples; the weights are untouched, and the record says why (`why`)."""
+    meta = read_metadata(path)
+    unknown = set(defaults) - set(SAMPLING_DEFAULTS) or set(defaults) - set(meta["config"].get("prior") or {})
+    if unknown:
+        raise CheckpointError(f"{path}: {sorted(unknown)} are not sampling settings of this checkpoint's prior")
+    _update(path, train={"sampling_defaults": why}, prior=defaults)
+
+
+def _update(path, metrics: dict | None = None, stats: dict | None = None, train: dict | None = None,
+            prior: dict | None = None) -> None:
     meta, tensors = read_checkpoint(path)   # one read: the weights kept are those of the metadata read
     config = meta["config"] if train is None else {**meta["config"],
                                                    "train": {**meta["config"].get("train", {}), **train}}
+    if prior is not None:
+        config = {**config, "prior": {**config["prior"], **prior}}
     meta = {**meta, "config": json.dumps(config),
             "metrics": json.dumps(meta["metrics"] if metrics is None else metrics)}
     if stats is not None:
