@@ -134,13 +134,13 @@ def test_a_full_lab_refuses_at_once_instead_of_queueing(ckpt_dir):
     from vq_explorer.ui import lab as tab
     catalog = ex.Catalog(ckpt_dir)
     for _ in range(3):
-        tab.PLACES.acquire()
+        lab.PLACES.acquire()
     try:
         with said("lab_busy"):
             next(tab.run(catalog, "mnist", "plain", 64, 5, 0))
     finally:
         for _ in range(3):
-            tab.PLACES.release()
+            lab.PLACES.release()
     assert next(tab.run(catalog, "mnist", "plain", 64, 5, 0))[4].startswith("**plain**")   # places freed
 
 

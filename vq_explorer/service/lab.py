@@ -8,7 +8,9 @@ tools/make_lab_data.py), so a Space trains with no download."""
 import itertools
 import json
 import math
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +25,7 @@ from ..models import training
 from ..models.config import QUANTIZERS, VQVAEConfig, quantizer_variant
 from ..models.model import VQModel
 from ..models.vqvae import VQVAE
-from ..storage.checkpoint import make_config
+from ..storage.checkpoint import make_config, save
 from ..storage.data import FASHION_CLASSES, MNIST_CLASSES, to_float
 from .codebook import pca_2d
 from .errors import UserError
@@ -33,6 +35,9 @@ SUBSET = (5000, 1000)             # training and test images per dataset
 DATASETS = {"mnist": MNIST_CLASSES, "fashion_mnist": FASHION_CLASSES}
 NUM_CODES = (16, 32, 64, 128, 256, 512, 1024)
 MAX_SECONDS = 60
+VARIANTS = list(QUANTIZERS)     # the quantizer recipes a visitor may race
+RUNNING = threading.Lock()                    # one lab run at a time on this server
+PLACES = threading.BoundedSemaphore(3)        # the run and two waiting for it; more are told the lab is busy
 CODE_DIMS = (2, 64)
 SHOWN = 8                          # test images shown reconstructed as training goes
 BATCH, LR = 64, 2e-3
@@ -139,6 +144,10 @@ class Frame:
     recons: torch.Tensor         # (SHOWN, 1, 28, 28)
     mse: float
 
+    @property
+    def perplexity(self) -> float:
+        return M.perplexity(self.usage)
+
 
 @torch.no_grad()
 def frame(run: Run, images: int = 128, outputs: int = 300) -> Frame:
@@ -155,6 +164,29 @@ def frame(run: Run, images: int = 128, outputs: int = 300) -> Frame:
     model.train()
     return Frame(M.code_counts(idx, model.quantizer.num_codes), xy[: len(codebook)], xy[len(codebook):],
                  test[:SHOWN], recon[:SHOWN], M.mse(recon, test))
+
+
+@contextmanager
+def seat():
+    """A place in the lab: one run at a time on this server, two more waiting for it, and any further request
+    refused at once (LabError "lab_busy"). Requests never wait in Gradio's queue, which every tab shares. A run
+    streamed from inside `with seat():` gives its place back when its generator is closed (Stop)."""
+    if not PLACES.acquire(blocking=False):
+        raise LabError("lab_busy")
+    try:
+        if not RUNNING.acquire(timeout=2 * MAX_SECONDS + 30):
+            raise LabError("lab_busy")
+        try:
+            yield
+        finally:
+            RUNNING.release()
+    finally:
+        PLACES.release()
+
+
+def save_model(model: VQModel, path) -> None:
+    """A lab model as a checkpoint file anyone can open (no prior), for the tab's download."""
+    save(model, path)
 
 
 def summary(run: Run, f: Frame | None = None) -> dict:

@@ -2,16 +2,12 @@
 its codebook thrive or collapse."""
 
 import json
-import threading
 
 import gradio as gr
 import torch
 
 from .. import service as ex
-from ..models import metrics as M
-from ..models.config import QUANTIZERS
 from ..service import lab
-from ..storage.checkpoint import save
 from ..views import charts, pictures
 from .common import bind, guarded, mark, png, temp_file
 
@@ -25,8 +21,6 @@ trick's gradient), **fsq** (finite scalar quantization: no codebook to learn). P
 batches. When training ends, open the model in the other tabs (this session only: it has no prior, so the tabs
 that need one say so) or download it."""
 NONE = "(none)"
-RUNNING = threading.Lock()                    # one lab run at a time on this server
-PLACES = threading.BoundedSemaphore(3)        # the run and two waiting for it; more are told the lab is busy
 
 
 @guarded
@@ -38,20 +32,9 @@ def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", nu
     variants = [v for v in (variant, variant_b) if v not in (NONE, None, "")]
     for v in variants:
         lab.check(dataset, v, num_codes, code_dim, seconds, seed)
-    # Requests never wait in Gradio's queue (it is shared by every tab): the run and two more hold a place here,
-    # the rest are refused at once.
-    if not PLACES.acquire(blocking=False):
-        raise ex.UserError("lab_busy")
-    try:
-        if not RUNNING.acquire(timeout=2 * lab.MAX_SECONDS + 30):
-            raise ex.UserError("lab_busy")
-        try:
-            yield from _train(catalog, dataset, variants, int(num_codes), int(code_dim), float(seconds), int(seed),
-                              list(mine or []))
-        finally:
-            RUNNING.release()
-    finally:
-        PLACES.release()
+    with lab.seat():
+        yield from _train(catalog, dataset, variants, int(num_codes), int(code_dim), float(seconds), int(seed),
+                          list(mine or []))
 
 
 def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine):
@@ -94,7 +77,7 @@ def first_screen(path=lab.RECORDED):
 
 
 def _status(runs, frames, done: bool) -> str:
-    rows = [f"**{r.variant}** · step {r.step} · test MSE {f.mse:.4f} · perplexity {M.perplexity(f.usage):.1f} · "
+    rows = [f"**{r.variant}** · step {r.step} · test MSE {f.mse:.4f} · perplexity {f.perplexity:.1f} · "
             f"{int((f.usage > 0).sum())} codes used, {int((f.usage == 0).sum())} dead"
             for r, f in zip(runs, frames, strict=True)]
     rows.append("done: measured on all 1,000 test images — open the model in the other tabs below"
@@ -106,7 +89,7 @@ def _status(runs, frames, done: bool) -> str:
 def _checkpoint_file(model, run) -> str:
     """The download: a checkpoint in the app's own temporary folder, which is swept like its pictures."""
     path = temp_file(".safetensors", f"lab-{run.variant.replace('+', '-')}-")
-    save(model, path)
+    lab.save_model(model, path)
     return path
 
 
@@ -127,8 +110,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Radio(list(lab.DATASETS), value="mnist", label="data (5,000 training images)",
                                    elem_id="lab-dataset")
-                variant = gr.Dropdown(list(QUANTIZERS), value="plain", label="variant A", elem_id="lab-variant")
-                variant_b = gr.Dropdown([NONE, *QUANTIZERS], value="ema+kmeans+restart",
+                variant = gr.Dropdown(lab.VARIANTS, value="plain", label="variant A", elem_id="lab-variant")
+                variant_b = gr.Dropdown([NONE, *lab.VARIANTS], value="ema+kmeans+restart",
                                         label="variant B (to compare)", elem_id="lab-variant-b")
                 num_codes = gr.Dropdown(list(lab.NUM_CODES), value=256, label="K (codes)", elem_id="lab-k")
                 code_dim = gr.Slider(2, 64, value=16, step=1, label="code dimension")
