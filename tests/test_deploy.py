@@ -35,6 +35,7 @@ def test_the_spaces_requirements_take_torch_from_the_cpu_index(deploy):
     assert "torch==2.14.1+cpu" in req and "torchvision==0.29.1+cpu" in req
     ours = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if "torch" not in line]
     assert all(line in req for line in ours)      # every other pin as it is
+    assert "diffusers>=0.30" in req                 # a Space can open Hub tokenizers (VQE_OPEN)
 
 
 def test_a_dry_run_stages_the_files_and_uploads_nothing(deploy, capsys, monkeypatch):

@@ -38,6 +38,7 @@ def space_requirements(root: Path = ROOT) -> str:
     for line in (root / "requirements.txt").read_text().splitlines():
         name = line.split("==")[0].strip()
         out.append(f"{line.strip()}+cpu" if name in ("torch", "torchvision") and "==" in line else line)
+    out += ["diffusers>=0.30", "huggingface_hub>=0.23"]   # a Space opens Hub tokenizers (VQE_OPEN)
     return "\n".join(out) + "\n"
 
 

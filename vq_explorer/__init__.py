@@ -8,8 +8,11 @@ from .models.quantizer import VectorQuantizer
 from .models.vqvae import VQVAE
 from .service.codec import CodecError, compress, decompress
 from .storage.checkpoint import CheckpointError, load, save
+from .storage.tokenizers import TokenizerError, wrap
+from .storage.tokenizers import open_tokenizer as open  # noqa: A001 - vqe.open(path_or_hub_id)
 
 __all__ = ["load", "save", "CheckpointError", "VQModel", "VQVAE", "VQVAEConfig", "GatedPixelCNN",
            "GridTransformer", "MaskedTransformer", "GridRNN", "PriorConfig", "TransformerConfig", "MaskGITConfig",
            "RNNConfig",
-           "build_prior", "SampleStep", "VectorQuantizer", "compress", "decompress", "CodecError"]
+           "build_prior", "SampleStep", "VectorQuantizer", "compress", "decompress", "CodecError", "open", "wrap",
+           "TokenizerError"]

@@ -101,6 +101,7 @@ ERRORS = {
 
 NOTES = {
     "own_size": "encoded at its own size, {width}×{height}",
+    "tokenizer_example": "picture {number} of those the tokenizer was opened with",
     "shipped_example": "shipped example {number}, {dataset} test split",
     "shipped_example_of": "shipped example {number} (a {name}), {dataset} test split",
     "drawing_framed_mass": "drawing framed like the training images: scaled to {px} px of {side}, centred by the "

@@ -47,6 +47,13 @@ def main(argv=None):
     ap.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS,
                     help="folder of *.safetensors checkpoints (default: $VQE_CHECKPOINTS or "
                          f"{DEFAULT_CHECKPOINTS})")
+    ap.add_argument("--open", action="append", default=[], metavar="PATH_OR_ID",
+                    help="a VQ tokenizer to open beside the checkpoints: a diffusers VQModel folder or a Hub id "
+                         "(hf://owner/name/subfolder); repeatable; also $VQE_OPEN (comma-separated)")
+    ap.add_argument("--size", type=int, default=256,
+                    help="pixels an opened tokenizer is shown its images at (default 256)")
+    ap.add_argument("--photos", type=Path, default=Path("docs/photos"),
+                    help="the pictures an opened tokenizer is first shown and counts its codes over")
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = ap.parse_args(argv)
@@ -55,8 +62,23 @@ def main(argv=None):
         print(f"vq-explorer: {note}", file=sys.stderr)
     limit_threads()
     limit_malloc_arenas()
+    models = open_tokenizers(args.open + [s for s in os.environ.get("VQE_OPEN", "").split(",") if s.strip()],
+                             args.size, args.photos)
     from ..ui import LAUNCH, build_demo
-    build_demo(args.checkpoints).launch(server_name=args.host, server_port=args.port, **LAUNCH)
+    build_demo(args.checkpoints, models).launch(server_name=args.host, server_port=args.port, **LAUNCH)
+
+
+def open_tokenizers(sources, size: int, photos) -> list:
+    """The tokenizers that open; one line for each that does not (the app serves the rest)."""
+    from ..storage.tokenizers import TokenizerError, open_tokenizer
+    models = []
+    for source in sources:
+        try:
+            models.append(open_tokenizer(source.strip(), size, photos))
+            print(f"vq-explorer: opened {source.strip()}", file=sys.stderr)
+        except TokenizerError as e:
+            print(f"vq-explorer: not opened: {e}", file=sys.stderr)
+    return models
 
 
 if __name__ == "__main__":

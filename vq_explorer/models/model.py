@@ -1,5 +1,6 @@
 """The bundle the app and the API use: a trained VQ-VAE, its prior, and what the checkpoint says about them."""
 
+import itertools
 from dataclasses import dataclass, field
 
 import torch
@@ -10,7 +11,7 @@ from .vqvae import VQVAE
 
 @dataclass(eq=False)  # compared and hashed by identity: caches key on the loaded model
 class VQModel:
-    vqvae: VQVAE
+    vqvae: VQVAE                      # or a models.tokenizer.Tokenizer: one made elsewhere, the same interface
     prior: Prior | None               # GatedPixelCNN, GridTransformer, MaskedTransformer; None: a lab model
     config: dict                       # dataset, image_size, channels, grid, num_codes, code_dim, downsample, ...
     metrics: dict = field(default_factory=dict)
@@ -20,7 +21,7 @@ class VQModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.vqvae.parameters()).device
+        return next(itertools.chain(self.vqvae.parameters(), self.vqvae.buffers())).device
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -32,11 +33,17 @@ class VQModel:
 
     def to(self, device) -> "VQModel":
         self.vqvae.to(device)
-        if torch.device(device).type == "cpu":   # oneDNN's convolutions run 2–4× faster in channels-last layout
+        if torch.device(device).type == "cpu" and self._channels_last:   # oneDNN's convolutions: 2–4× faster
             self.vqvae.to(memory_format=torch.channels_last)
         if self.prior is not None:
             self.prior.to(device)
         return self
+
+    @property
+    def _channels_last(self) -> bool:
+        """Our own VQ-VAE runs in channels-last layout on the CPU; a tokenizer made elsewhere keeps its own, so
+        its codes are the ones its own code computes, to the last bit."""
+        return getattr(self.vqvae, "channels_last", True)
 
     def _needs_prior(self):
         if self.prior is None:
@@ -46,7 +53,8 @@ class VQModel:
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """float32 (B, C, H, W) in [0, 1] → int64 (B, h, w)."""
-        x = x.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
+        x = x.to(self.device, torch.float32)
+        x = x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
         return self.vqvae.encode(x).cpu()
 
     @torch.no_grad()

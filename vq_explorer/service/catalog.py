@@ -25,7 +25,9 @@ class Catalog:
     global. Only a listed name is accepted: no paths, no `..`, no symlink out of the folder.
 
     Models trained in the codebook lab are held in memory under names of their own (`register`), at most
-    `max_lab_models` (the oldest go first); the visitor's session drops them when it ends (`forget`)."""
+    `max_lab_models` (the oldest go first); the visitor's session drops them when it ends (`forget`). Tokenizers
+    opened from elsewhere (a diffusers folder or Hub id, a wrapped PyTorch model) are listed beside the files for
+    as long as the app runs (`add`)."""
 
     LAB = "lab · "      # how a lab model's name begins
 
@@ -33,7 +35,17 @@ class Catalog:
         self.folder = Path(folder)
         self.max_lab_models = max_lab_models
         self._lab: OrderedDict[str, object] = OrderedDict()
+        self._opened: dict[str, object] = {}
         self._lock = threading.Lock()
+
+    def add(self, model, name: str) -> str:
+        """List a model opened from elsewhere under `name` (made unique), for every visitor."""
+        with self._lock:
+            unique, n = name, 2
+            while unique in self._opened or unique.endswith(".safetensors"):
+                unique, n = f"{name} ({n})", n + 1
+            self._opened[unique] = model
+        return unique
 
     def register(self, model, label: str) -> str:
         """Keep a lab model; its name (with a random part: only the session that made it knows it)."""
@@ -50,6 +62,10 @@ class Catalog:
                 self._lab.pop(name, None)
 
     def names(self) -> list[str]:
+        """The checkpoint files, then the tokenizers opened from elsewhere."""
+        return self.files() + list(self._opened)
+
+    def files(self) -> list[str]:
         if not self.folder.is_dir():
             return []
         root = self.folder.resolve()
@@ -61,7 +77,7 @@ class Catalog:
         figures the checkpoints record (`sample_accuracy`): (its name, its share, this one's share or None).
         None when this one is the best measured, or nothing is. Read from metadata, without loading models."""
         shares = {}
-        for other in self.names():
+        for other in self.files():
             try:
                 meta = read_metadata(self.folder / other)
             except CheckpointError:
@@ -78,7 +94,7 @@ class Catalog:
     def colour_models(self) -> list[str]:
         """The checkpoints trained on colour images (read from their metadata, without loading them)."""
         out = []
-        for name in self.names():
+        for name in self.files():
             try:
                 if read_metadata(self.folder / name)["config"].get("channels") == 3:
                     out.append(name)
@@ -91,7 +107,7 @@ class Catalog:
         return "mnist.safetensors" if "mnist.safetensors" in names else (names[0] if names else None)
 
     def path(self, name: str) -> Path:
-        if not isinstance(name, str) or name not in self.names():
+        if not isinstance(name, str) or name not in self.files():
             raise UserError("unknown_checkpoint", name=str(name)[:80], choices=self.names())
         return self.folder / name
 
@@ -100,6 +116,8 @@ class Catalog:
         with self._lock:
             if isinstance(name, str) and name in self._lab:
                 return self._lab[name]
+            if isinstance(name, str) and name in self._opened:
+                return self._opened[name]
         if isinstance(name, str) and name.startswith(self.LAB):
             raise UserError("lab_model_gone")
         path = self.path(name)

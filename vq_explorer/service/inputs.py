@@ -42,11 +42,16 @@ def keeps_resolution(model) -> bool:
     return model.config["channels"] == 3
 
 
+def largest_side(model) -> int:
+    """Pixels on a photo's long side: MAX_SIDE, or less where a model says so (a large tokenizer, for speed)."""
+    return int(model.config.get("max_side") or MAX_SIDE)
+
+
 def max_grid(model) -> tuple[int, int]:
     """The largest grid the app accepts for this model: a photo's at MAX_SIDE, or the training grid."""
     if not keeps_resolution(model):
         return model.grid
-    side = -(-MAX_SIDE // model.config["downsample"])
+    side = -(-largest_side(model) // model.config["downsample"])
     return side, side
 
 
@@ -55,7 +60,7 @@ def input_size(model, width: int, height: int) -> tuple[int, int]:
     side (proportions kept), for a model that keeps resolution; the training size otherwise."""
     if not keeps_resolution(model):
         return model.image_size
-    scale = min(1.0, MAX_SIDE / max(width, height))
+    scale = min(1.0, largest_side(model) / max(width, height))
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 

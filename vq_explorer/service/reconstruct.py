@@ -74,7 +74,8 @@ def reconstruct_example(model, index: int) -> Reconstruction:
         raise UserError("no_such_example")
     names = model.config.get("class_names") or []
     label = int(model.example_labels[int(index)]) if model.example_labels is not None else None
-    note = (Note("shipped_example_of", number=int(index) + 1, name=names[label], dataset=model.config["dataset"])
+    note = (Note("tokenizer_example", number=int(index) + 1) if model.config.get("tokenizer") else
+            Note("shipped_example_of", number=int(index) + 1, name=names[label], dataset=model.config["dataset"])
             if names and label is not None else
             Note("shipped_example", number=int(index) + 1, dataset=model.config["dataset"]))
     return reconstruct(model, model.examples[int(index)][None].float() / 255, [note])

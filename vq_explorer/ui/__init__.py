@@ -88,16 +88,21 @@ def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
     return outputs, handler
 
 
-def build_demo(checkpoints_dir=None) -> gr.Blocks:
+def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
     """The app on the checkpoints in `checkpoints_dir` (default: the repository's checkpoints/, or
-    $VQE_CHECKPOINTS)."""
+    $VQE_CHECKPOINTS) and on `models`: tokenizers opened with `vqe.open` or `vqe.wrap` (VQModels), listed
+    by their names beside the checkpoints."""
     catalog = ex.Catalog(checkpoints_dir or ex.DEFAULT_CHECKPOINTS)
+    for model in models:
+        catalog.add(model, str(model.config.get("dataset") or "tokenizer"))
     names = catalog.names()
     with gr.Blocks(title="vq-explorer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
         with gr.Row():
             ckpt = gr.Dropdown(names, value=catalog.default(), elem_id="checkpoint", scale=1,
-                               label="checkpoint (checkpoints/*.safetensors)", interactive=True)
+                               label="checkpoint (checkpoints/*.safetensors)"
+                               + (", or an opened tokenizer" if models else ""),
+                               interactive=True)
             about = gr.Markdown(elem_id="checkpoint-about")
         if not names:
             gr.Markdown(f"**No checkpoints found** in `{catalog.folder.resolve()}`: start the app with "

@@ -47,7 +47,7 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
     notes = f"\n\n_Input: {'; '.join(map(note_text, rec.notes))}._" if rec.notes else ""
     h, w = rec.grid.shape
     if not rec.has_prior:     # a lab model: no prior, no surprise
-        bits, title = "no prior, so no surprise map (a VQ-VAE trained in the codebook lab)", "no prior"
+        bits, title = "no prior, so no surprise map (a lab model or a tokenizer opened alone)", "no prior"
     elif rec.exact:
         bits = (f"**{rec.total_bits:.0f} bits** for the {h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per "
                 "code)")
@@ -120,8 +120,9 @@ def example_gallery(catalog, checkpoint: str):
     if model.examples is None:
         return []
     names = ex.class_names(model) or model.config.get("class_names") or []
-    return [(png(pictures.to_rgb(img.float() / 255, 112)), names[int(y)] if names else None)
-            for img, y in zip(model.examples, model.example_labels, strict=True)]
+    labels = model.example_labels if model.example_labels is not None else [None] * len(model.examples)
+    return [(png(pictures.to_rgb(img.float() / 255, 112)), names[int(y)] if names and y is not None else None)
+            for img, y in zip(model.examples, labels, strict=True)]
 
 
 def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):

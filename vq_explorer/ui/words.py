@@ -24,6 +24,14 @@ def describe(model) -> str:
         family = prior_family(model)
         article = "an" if family.startswith(("RNN", "LSTM")) else "a"   # said "an ar-en-en"
         prior = f"prior: {article} {family}, {size:.2f} M parameters, {conditioned}."
+    elif c.get("tokenizer"):
+        t = c["tokenizer"]
+        kind = "a diffusers VQModel" if t.get("kind") == "diffusers" else "a PyTorch model"
+        size = t.get("parameters", 0) / 1e6
+        side = c["image_size"][0]
+        prior = (f"**no prior**: {kind} opened from `{t.get('source')}` ({size:.1f} M parameters), shown its "
+                 f"images at up to {side} pixels; the surprise map, bits, sampling and resampling a region need a "
+                 "prior trained over its codes.")
     else:
         lab = c.get("lab") or {}
         prior = (f"**no prior**: a VQ-VAE trained in the codebook lab ({lab.get('variant', '?')} quantizer, "

@@ -1,0 +1,188 @@
+"""Tokenizers made elsewhere: diffusers VQModels (a tiny one and two at the configurations their authors
+published, with random weights: nothing is downloaded) and a vector-quantize-pytorch model wrapped with
+`vqe.wrap`. Their codes are their own, every tab's handlers open them, and every bad source gets one line."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest import said
+from PIL import Image
+
+import vq_explorer as vqe
+from vq_explorer import service as ex
+from vq_explorer.storage import tokenizers as T
+
+diffusers = pytest.importorskip("diffusers")
+
+TINY = {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
+        "block_out_channels": [32, 64], "layers_per_block": 1, "latent_channels": 4, "num_vq_embeddings": 64,
+        "norm_num_groups": 8, "vq_embed_dim": 4}
+# CompVis/ldm-celebahq-256, subfolder vqvae: latent diffusion's VQ-f4 (config.json of that repository; the
+# taming-transformers config it converts: embed_dim 3, n_embed 8192, ch 128, ch_mult [1, 2, 4], 2 res blocks)
+LDM_VQ_F4 = {"block_out_channels": [128, 256, 512], "down_block_types": ["DownEncoderBlock2D"] * 3,
+             "up_block_types": ["UpDecoderBlock2D"] * 3, "in_channels": 3, "out_channels": 3, "latent_channels": 3,
+             "layers_per_block": 2, "norm_num_groups": 32, "num_vq_embeddings": 8192, "sample_size": 256,
+             "vq_embed_dim": 3, "act_fn": "silu"}
+# kandinsky-community/kandinsky-2-2-decoder, subfolder movq: Kandinsky's MoVQ, f = 8, K = 16,384, its decoder
+# normalised spatially by the quantized latents (norm_type "spatial")
+MOVQ = {"block_out_channels": [128, 256, 256, 512],
+        "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D",
+                             "AttnDownEncoderBlock2D"],
+        "up_block_types": ["AttnUpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+        "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32,
+        "norm_type": "spatial", "num_vq_embeddings": 16384, "sample_size": 32, "vq_embed_dim": 4,
+        "act_fn": "silu"}
+
+
+def saved(folder, config, seed=0):
+    torch.manual_seed(seed)
+    vq = diffusers.VQModel(**config)
+    vq.save_pretrained(folder)     # config.json + diffusion_pytorch_model.safetensors
+    return vq.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny") / "vqvae"
+    return saved(folder, TINY), folder
+
+
+@pytest.mark.parametrize("config,factor,side", [(TINY, 2, 32), (LDM_VQ_F4, 4, 32), (MOVQ, 8, 32)],
+                         ids=["tiny", "ldm-vq-f4", "movq"])
+def test_codes_and_decodes_are_diffusers_own(tmp_path, config, factor, side):
+    vq = saved(tmp_path / "m", config)
+    model = vqe.open(str(tmp_path / "m"), side=side)
+    assert model.config["downsample"] == factor and model.config["num_codes"] == config["num_vq_embeddings"]
+    assert model.grid == (side // factor, side // factor) and model.prior is None
+    x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(1))
+    grid = model.encode(x)
+    with torch.no_grad():
+        h = vq.encode(x * 2 - 1).latents
+        quant, _, (_, _, idx) = vq.quantize(h)
+        assert torch.equal(grid, idx.view(grid.shape))               # the indices diffusers' quantizer picks
+        own = (vq.decode(quant, force_not_quantize=True).sample + 1) / 2   # its decoder on the quantized latents
+        again = (vq.decode(h).sample + 1) / 2                        # and VQModel.decode quantizing by itself
+    out = model.decode(grid)
+    assert torch.allclose(out, own.clamp(0, 1), atol=1e-4) and torch.allclose(out, again.clamp(0, 1), atol=1e-4)
+    # a photo-sized input that is no multiple of the factor: padded, and cropped back to its size
+    odd = model.decode(model.encode(torch.rand(1, 3, side + 3, side - 1)), (side + 3, side - 1))
+    assert odd.shape == (1, 3, side + 3, side - 1)
+
+
+def test_every_tabs_handlers_open_a_tokenizer(tiny, tmp_path):
+    """The selector lists it beside the checkpoints; Reconstruct (with its error map and the quantization panel),
+    Paint, Codebook and Sample (which says it needs a prior) all fill from it."""
+    from vq_explorer.ui import codebook, open_checkpoint, paint, reconstruct, sample
+    model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
+    catalog = ex.Catalog(tmp_path / "none")
+    name = catalog.add(model, model.config["dataset"])
+    assert catalog.names() == [name] and catalog.get(name) is model and name.endswith("vqvae")
+    views = open_checkpoint(catalog, name)
+    assert "vqe-no-prior" in views["about"] and "diffusers VQModel" in views["about"]
+    assert model.examples.shape == (4, 3, 32, 32)            # the repository's photos, as its first examples
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), np.uint8)).save(photo)
+    out = reconstruct.reconstruct(catalog, str(photo), name)
+    summary, grid_json = out[5], json.loads(out[6])
+    assert "vqe-no-prior" in summary and np.array(grid_json["grid"]).shape == (12, 16)   # 56×40 → 32×23, f = 2
+    hist, *_ = paint.import_grid(catalog, out[6], name)
+    assert np.array(hist["grid"]).shape == (12, 16)
+    stats, usage, code_map, head = codebook.stats(catalog, name)
+    assert stats["num_codes"] == 64 and len(code_map.data) >= 1 and codebook.atlas(catalog, name)
+    first = sample.first_screen(catalog, name)
+    assert first[0] is None and "vqe-no-prior" in first[3]
+    with said("needs_prior", what="sampling"):
+        list(sample.sample(catalog, name, "(any)", 1.0, 0, 1, 1, "instant"))
+
+
+def test_a_hub_id_is_fetched_through_huggingface_hub_config_and_safetensors_only(tiny, tmp_path, monkeypatch):
+    import huggingface_hub
+    asked = {}
+
+    def snapshot_download(repo_id, allow_patterns=None, cache_dir=None, **kw):   # the network boundary
+        asked.update(repo_id=repo_id, allow_patterns=allow_patterns)
+        root = tmp_path / "hub" / repo_id.replace("/", "--")
+        if not root.exists():
+            shutil.copytree(tiny[1], root / "vqvae")
+            (root / "vqvae" / "diffusion_pytorch_model.bin").write_bytes(b"pickle: never read")
+            (root / "unet").mkdir()
+        return str(root)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    model = vqe.open("hf://someone/tokenizers/vqvae", side=32)
+    assert asked == {"repo_id": "someone/tokenizers",
+                     "allow_patterns": ["vqvae/config.json", "vqvae/*.safetensors"]}
+    assert model.config["dataset"] == "someone/tokenizers/vqvae"
+    assert model.config["tokenizer"]["sha256"] == T.sha256(tiny[1] / T.WEIGHTS)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(model.encode(x), vqe.open(str(tiny[1]), side=32).encode(x))
+    with pytest.raises(T.TokenizerError, match="no config.json"):     # a wrong subfolder
+        vqe.open("hf://someone/tokenizers/unet")
+
+    def offline(repo_id, **kw):
+        raise huggingface_hub.errors.LocalEntryNotFoundError("no connection and nothing cached")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(T.TokenizerError, match="cannot be reached"):
+        vqe.open("hf://someone/other/vqvae")
+
+
+def test_bad_tokenizer_sources_each_get_one_line(tiny, tmp_path):
+    other = tmp_path / "kl"
+    diffusers.AutoencoderKL(block_out_channels=(32,), norm_num_groups=8, latent_channels=4).save_pretrained(other)
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    shutil.copy(tiny[1] / "config.json", pickled / "config.json")
+    (pickled / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04 a pickle")
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny[1], broken)
+    config = json.loads((broken / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "num_vq_embeddings": 99}))
+    for source, words in [("", "no tokenizer named"), ("nonsense", "neither a folder here nor a Hub id"),
+                          (str(tmp_path), "no config.json"), (str(other), "AutoencoderKL, not a VQModel"),
+                          (str(pickled), "never unpickles"), (str(broken), "do not load")]:
+        with pytest.raises(T.TokenizerError, match=words):
+            vqe.open(source)
+
+
+def test_the_server_opens_what_it_can_and_says_what_it_could_not(tiny, capsys):
+    from vq_explorer.commands.serve import open_tokenizers
+    models = open_tokenizers([str(tiny[1]), "nowhere/at/all"], 32, None)
+    assert len(models) == 1 and models[0].config["num_codes"] == 64
+    err = capsys.readouterr().err
+    assert "opened" in err and "not opened" in err and "Traceback" not in err
+
+
+def test_a_vector_quantize_pytorch_model_wrapped_opens_in_the_app():
+    """`VectorQuantize` between a small encoder and decoder, given to the app as three functions."""
+    vqp = pytest.importorskip("vector_quantize_pytorch")
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 4, 2, 1), torch.nn.ReLU(),
+                                  torch.nn.Conv2d(16, 8, 4, 2, 1))
+    decoder = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 16, 4, 2, 1), torch.nn.ReLU(),
+                                  torch.nn.ConvTranspose2d(16, 3, 4, 2, 1), torch.nn.Sigmoid())
+    vq = vqp.VectorQuantize(dim=8, codebook_size=32, accept_image_fmap=True).eval()
+
+    def encode(x):              # its codes: what VectorQuantize itself picks
+        with torch.no_grad():
+            return vq(encoder(x))[1]
+
+    def decode(codes):
+        with torch.no_grad():
+            return decoder(vq.get_output_from_indices(codes))        # (B, d, h, w) for image feature maps
+
+    model = vqe.wrap(encode, decode, vq.codebook, downsample=4, name="vqp", side=32,
+                     modules=[encoder, decoder, vq])
+    x = torch.rand(2, 3, 32, 32)
+    grid = model.encode(x)
+    assert grid.shape == (2, 8, 8) and torch.equal(grid, vq(encoder(x))[1])
+    assert model.decode(grid).shape == (2, 3, 32, 32)
+    assert model.config["num_codes"] == 32 and model.config["tokenizer"]["kind"] == "python"
+    rec = ex.reconstruct(model, x[:1])
+    assert rec.grid.shape == (8, 8) and not rec.has_prior and 0 < rec.mse < 1
+    assert ex.code_map(model).shape == (32, 2) and ex.tiles(model).shape == (32, 3, 4, 4)
+    from vq_explorer.ui import build_demo
+    demo = build_demo("nowhere", models=[model])
+    assert demo is not None

@@ -1,0 +1,169 @@
+"""Opening VQ tokenizers made elsewhere: a diffusers `VQModel` folder, the same on the Hugging Face Hub, or any
+PyTorch model wrapped from its functions. Each becomes a `VQModel` without a prior, which every tab opens.
+
+Safetensors weights only: a folder or repository that offers only `.bin` / `.ckpt` files is refused, never
+unpickled. The Hub is reached through `huggingface_hub.snapshot_download` (its cache, its progress bar), asking
+for the config and the safetensors files alone.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from ..models.device import choose_device
+from ..models.model import VQModel
+from ..models.tokenizer import DiffusersTokenizer, Tokenizer, WrappedTokenizer, parameter_count
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+PICKLED = ("diffusion_pytorch_model.bin", "pytorch_model.bin", "model.ckpt")
+HUB = "hf://"
+PHOTO_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+class TokenizerError(ValueError):
+    """A tokenizer that cannot be opened; the message says why, in one line."""
+
+
+def parse_source(source: str) -> tuple[str, str | None, str | None]:
+    """("local", folder, None) or ("hub", repo id, subfolder) for `source`: a folder that exists, or
+    `hf://owner/name[/subfolder]` (an `owner/name[/subfolder]` that is no folder here is a Hub id too)."""
+    text = str(source).strip()
+    if not text:
+        raise TokenizerError("no tokenizer named: give a folder or a Hub id (hf://owner/name/subfolder)")
+    if not text.startswith(HUB) and Path(text).expanduser().exists():
+        return "local", str(Path(text).expanduser()), None
+    parts = text.removeprefix(HUB).strip("/").split("/")
+    if len(parts) < 2 or not all(parts) or any(p in (".", "..") for p in parts) or text.startswith(("/", ".")):
+        raise TokenizerError(f"{text[:120]!r} is neither a folder here nor a Hub id (hf://owner/name/subfolder)")
+    return "hub", "/".join(parts[:2]), "/".join(parts[2:]) or None
+
+
+def fetch(repo_id: str, subfolder: str | None, cache_dir=None) -> Path:
+    """The config and safetensors weights of a Hub repository's (sub)folder, downloaded into huggingface_hub's
+    cache (a second call reads the cache). The folder they are in."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise TokenizerError("opening a Hub id needs huggingface_hub: "
+                             "pip install \"vq-explorer[diffusers]\"") from None
+    prefix = f"{subfolder}/" if subfolder else ""
+    try:
+        root = huggingface_hub.snapshot_download(repo_id, allow_patterns=[f"{prefix}config.json",
+                                                                          f"{prefix}*.safetensors"],
+                                                 cache_dir=cache_dir)
+    except Exception as e:  # noqa: BLE001 - offline, unknown repository, gated, rate-limited: one line each
+        kind = type(e).__name__
+        why = ("no such repository (or it is private)" if "RepositoryNotFound" in kind else
+               "the Hub cannot be reached from here and the files are not in the cache" if "LocalEntryNotFound"
+               in kind or "Connection" in kind or "Offline" in kind else f"{kind}: {str(e).splitlines()[0][:120]}")
+        raise TokenizerError(f"could not fetch {repo_id}: {why}") from None
+    return Path(root) / (subfolder or "")
+
+
+def check_folder(folder: Path) -> dict:
+    """The folder's diffusers config, once it is known to be a VQModel with safetensors weights."""
+    config_path = folder / "config.json"
+    if not folder.is_dir() or not config_path.is_file():
+        raise TokenizerError(f"{folder} has no config.json: not a diffusers model folder (for a repository "
+                             "with several models, name the subfolder: hf://owner/name/vqvae)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise TokenizerError(f"{config_path} is not valid JSON") from None
+    kind = config.get("_class_name") if isinstance(config, dict) else None
+    if kind != "VQModel":
+        raise TokenizerError(f"{folder} holds a {kind or 'model of unknown class'}, not a VQModel: vq-explorer "
+                             "opens vector-quantized tokenizers (diffusers' VQModel)")
+    if not (folder / WEIGHTS).is_file():
+        pickled = [p for p in PICKLED if (folder / p).exists()]
+        raise TokenizerError(f"{folder} has no {WEIGHTS}" + (f" (only {', '.join(pickled)}, which vq-explorer "
+                                                             "never unpickles: convert it to safetensors)"
+                                                             if pickled else ""))
+    return config
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def open_diffusers(source: str, cache_dir=None):
+    """A diffusers VQModel from a folder or the Hub: (the model, the folder it was read from, the SHA-256 of its
+    weights)."""
+    where, name, subfolder = parse_source(source)
+    folder = Path(name) if where == "local" else fetch(name, subfolder, cache_dir)
+    check_folder(folder)
+    try:
+        from diffusers import VQModel as DiffusersVQModel
+    except ImportError:
+        raise TokenizerError("opening a diffusers tokenizer needs diffusers: pip install "
+                             "\"vq-explorer[diffusers]\"") from None
+    try:
+        vq = DiffusersVQModel.from_pretrained(str(folder), use_safetensors=True, low_cpu_mem_usage=False)
+    except Exception as e:  # noqa: BLE001 - a config and weights that do not fit: one line
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise TokenizerError(f"{folder}: its weights do not load into the VQModel its config describes ({first})"
+                             ) from None
+    return vq.float().eval(), folder, sha256(folder / WEIGHTS)
+
+
+def photos(folder, side: int, channels: int = 3, limit: int = 40) -> torch.Tensor | None:
+    """The pictures of a folder, centre-cropped square at `side` pixels: uint8 (N, C, side, side), or None."""
+    folder = Path(folder) if folder else None
+    if folder is None or not folder.is_dir():
+        return None
+    out = []
+    for p in sorted(folder.iterdir())[: limit * 2]:
+        if p.suffix.lower() not in PHOTO_TYPES:
+            continue
+        try:
+            with Image.open(p) as img:
+                img = ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB" if channels == 3 else "L"),
+                                   (side, side), Image.LANCZOS)
+        except (OSError, ValueError):
+            continue
+        a = np.asarray(img)
+        out.append(torch.from_numpy(a.reshape(side, side, channels).copy()).permute(2, 0, 1))
+        if len(out) >= limit:
+            break
+    return torch.stack(out) if out else None
+
+
+def as_model(tokenizer: Tokenizer, name: str, source: str, side: int, examples=None, weights_sha256=None,
+             device=None) -> VQModel:
+    """A tokenizer as the bundle every tab opens: no prior, its config from the tokenizer itself, and the
+    pictures it is first shown (a folder of photos) as its examples."""
+    f, channels = tokenizer.cfg.downsample, tokenizer.cfg.in_channels
+    side = max(f, side // f * f)
+    config = {"dataset": name, "image_size": [side, side], "channels": channels, "grid": [side // f, side // f],
+              "num_codes": tokenizer.quantizer.num_codes, "code_dim": tokenizer.quantizer.code_dim,
+              "downsample": f, "class_names": None, "prior": None, "max_side": side,
+              "tokenizer": {"kind": tokenizer.kind, "source": str(source), "sha256": weights_sha256,
+                            "parameters": parameter_count(tokenizer)}}
+    pictures = photos(examples, side, channels) if not isinstance(examples, torch.Tensor) else examples
+    model = VQModel(tokenizer.eval(), None, config, {}, pictures, None, {})
+    return model.to(choose_device(device))
+
+
+def open_tokenizer(source: str, side: int = 256, examples=None, cache_dir=None, device=None) -> VQModel:
+    """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels."""
+    vq, folder, digest = open_diffusers(source, cache_dir)
+    name = (str(source).removeprefix(HUB).rstrip("/") if parse_source(source)[0] == "hub"
+            else "/".join(folder.resolve().parts[-2:]))
+    return as_model(DiffusersTokenizer(vq), name, source, side, examples, digest, device)
+
+
+def wrap(encode, decode, codebook, downsample: int, name: str = "my tokenizer", channels: int = 3,
+         value_range=(0.0, 1.0), side: int = 64, examples=None, modules=(), nearest=None, device=None) -> VQModel:
+    """`vqe.wrap`: any PyTorch VQ model, from its functions, as a model the app opens. `encode(x)` gives the
+    continuous latents (B, d, h, w) or the codes (B, h, w) of images in `value_range`; `decode(codes)` images
+    in that range; `codebook` the K × d vectors; `modules` the nn.Modules to move with `.to(device)`."""
+    tokenizer = WrappedTokenizer(encode, decode, codebook, downsample, channels, value_range, nearest, modules)
+    return as_model(tokenizer, name, f"python: {name}", side, examples, None, device)
