@@ -186,3 +186,18 @@ def test_a_vector_quantize_pytorch_model_wrapped_opens_in_the_app():
     from vq_explorer.ui import build_demo
     demo = build_demo("nowhere", models=[model])
     assert demo is not None
+
+
+def test_the_painters_palette_decodes_only_the_codes_it_shows(tiny):
+    """A palette of a few codes decodes those looks, not all 64; once every look is cached it reads them from
+    there, and both ways give the same pictures."""
+    model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
+    calls = []
+    decode = model.decode
+    model.decode = lambda grids, size=None: calls.append(len(grids)) or decode(grids, size)
+    few = ex.tiles_of(model, [5, 1, 9])
+    assert calls == [3] and few.shape == (3, 3, 2, 2)
+    every = ex.tiles(model)                     # the atlas: all 64, cached for the model
+    calls.clear()
+    assert torch.equal(ex.tiles_of(model, [5, 1, 9]), every[[5, 1, 9]]) and calls == []
+    assert torch.allclose(few, every[[5, 1, 9]], atol=1e-6)

@@ -9,12 +9,14 @@ from .memo import per_model
 
 
 @torch.no_grad()
-def code_tiles(model, margin_cells: int = 1) -> torch.Tensor:
-    """How each code looks decoded: a grid filled with that one code, centre cell (with no margin)."""
-    K, f = model.config["num_codes"], model.config["downsample"]
+def code_tiles(model, margin_cells: int = 1, codes: torch.Tensor | None = None) -> torch.Tensor:
+    """How each code (or each of `codes`) looks decoded: a grid filled with that one code, centre cell (with no
+    margin)."""
+    f = model.config["downsample"]
+    codes = torch.arange(model.config["num_codes"]) if codes is None else torch.as_tensor(codes).long()
     side = 2 * margin_cells + 1
-    grids = torch.arange(K).view(K, 1, 1).expand(K, side, side)
-    imgs = torch.cat([model.decode(grids[i:i + 256]) for i in range(0, K, 256)])
+    grids = codes.view(-1, 1, 1).expand(len(codes), side, side)
+    imgs = torch.cat([model.decode(grids[i:i + 256]) for i in range(0, len(codes), 256)])
     lo = margin_cells * f
     return imgs[:, :, lo:lo + f, lo:lo + f]
 
@@ -32,9 +34,16 @@ def most_used_code(model) -> int:
 
 
 def usage(model) -> torch.Tensor:
-    """Code counts over the test split (stored at export), else over the shipped examples."""
+    """Code counts over the test split (stored at export), else over the shipped examples (a lab model's, or the
+    pictures a tokenizer was opened with)."""
     if "usage" in model.stats:
         return model.stats["usage"]
+    return _examples_usage(model)
+
+
+@per_model
+def _examples_usage(model) -> torch.Tensor:
+    """Counted once per model: a large tokenizer takes seconds to encode its pictures, and every tab asks."""
     K = model.config["num_codes"]
     if model.examples is None:
         return torch.zeros(K, dtype=torch.long)
@@ -53,8 +62,22 @@ def codebook_summary(model) -> dict:
 
 @per_model
 def tiles(model) -> torch.Tensor:
-    """(K, C, f, f): each code's decoded look, cached for as long as the model lives."""
-    return code_tiles(model)
+    """(K, C, f, f): each code's decoded look, cached for as long as the model lives. A tokenizer made elsewhere
+    (thousands of codes, tens of millions of parameters) decodes each code as one cell alone: ten times cheaper
+    than a cell amid its copies, which the shipped models' small decoders afford."""
+    return code_tiles(model, margin_cells=_margin(model))
+
+
+def _margin(model) -> int:
+    return 0 if model.config.get("tokenizer") else 1
+
+
+def tiles_of(model, codes) -> torch.Tensor:
+    """The looks of some codes (the painter's palette): from the cache where every code's look is there already,
+    else decoded for these codes alone — a tokenizer with 16,384 codes need not decode them all to show 128."""
+    every = tiles.cache.get(model)
+    codes = torch.as_tensor(codes).long()
+    return every[codes] if every is not None else code_tiles(model, _margin(model), codes)
 
 
 def telling_code(model) -> int:

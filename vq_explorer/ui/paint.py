@@ -175,7 +175,7 @@ def palette(catalog, name: str, limit: int = 128):
         return []
     u = ex.usage(model)
     order = torch.argsort(u, descending=True)[:limit]
-    tiles = pictures.tile_images(ex.tiles(model)[order], 48)
+    tiles = pictures.tile_images(ex.tiles_of(model, order), 48)
     return [(png(t), f"#{int(k)} · {int(u[k])}") for t, k in zip(tiles, order, strict=True)]
 
 
