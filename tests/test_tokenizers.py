@@ -201,3 +201,25 @@ def test_the_painters_palette_decodes_only_the_codes_it_shows(tiny):
     calls.clear()
     assert torch.equal(ex.tiles_of(model, [5, 1, 9]), every[[5, 1, 9]]) and calls == []
     assert torch.allclose(few, every[[5, 1, 9]], atol=1e-6)
+
+
+def test_a_large_codebooks_atlas_draws_its_most_used_codes_and_a_click_names_them(tiny, monkeypatch):
+    """Beyond ATLAS_MAX codes the atlas shows the most used ones, in order of use, and decodes only those; a
+    click on the i-th tile names the i-th of them."""
+    import gradio as gr
+
+    from vq_explorer.service import codebook as cb
+    from vq_explorer.ui import codebook
+    monkeypatch.setattr(cb, "ATLAS_MAX", 16)
+    model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
+    catalog = ex.Catalog("nowhere")
+    name = catalog.add(model, "tiny")
+    codes = ex.atlas_codes(model)
+    u = ex.usage(model)
+    assert len(codes) == 16 and (u[codes][:-1] >= u[codes][1:]).all() and u[codes][0] == u.max()
+    assert ex.telling_code(model) in codes.tolist() and cb.tiles.cache.get(model) is None   # 16 looks, not 64
+    assert codebook.atlas(catalog, name)
+    pitch = codebook.ATLAS_PX + 1
+    for i in (0, 5, 15):
+        event = gr.SelectData(None, {"index": [(i % codebook.ATLAS_COLS) * pitch + 3, 3], "value": None})
+        assert codebook.select_tile(catalog, name, event)[0] == int(codes[i])

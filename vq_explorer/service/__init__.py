@@ -5,6 +5,8 @@ message and keeps serving. Import what you need from here (`from vq_explorer imp
 from .catalog import DEFAULT_CHECKPOINTS, Catalog, has_prior, is_masked, needs_prior
 from .classes import class_names, label_id
 from .codebook import (
+           ATLAS_MAX,
+           atlas_codes,
            code_map,
            code_patches,
            codebook_summary,
@@ -30,8 +32,8 @@ from .reconstruct import (
 from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample_grid, sample_steps
 
 __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_prior", "is_masked", "needs_prior", "class_names", "label_id",
-           "code_map", "code_patches", "codebook_summary", "most_used_code", "telling_code", "tiles", "tiles_of",
-           "usage",
+           "ATLAS_MAX", "atlas_codes", "code_map", "code_patches", "codebook_summary", "most_used_code",
+           "telling_code", "tiles", "tiles_of", "usage",
            "UserError", "MAX_GRID_JSON", "decode_grid", "decode_partial", "grid_bits", "grid_json", "parse_grid",
            "random_grid", "MAX_SIDE", "drawing_to_input", "input_size", "is_colour_file", "keeps_resolution",
            "load_image", "max_grid", "Reconstruction", "encode", "encode_image", "example_grid", "reconstruct",

@@ -80,14 +80,27 @@ def tiles_of(model, codes) -> torch.Tensor:
     return every[codes] if every is not None else code_tiles(model, _margin(model), codes)
 
 
+ATLAS_MAX = 1024   # codes drawn in the atlas: a codebook of 16,384 is shown by its most used 1,024
+
+
+def atlas_codes(model) -> torch.Tensor:
+    """The codes the atlas draws, in its order: every code by index up to ATLAS_MAX of them; beyond, the
+    ATLAS_MAX most used (ties by index), so a large tokenizer's atlas decodes a sixteenth of its codes."""
+    K = model.config["num_codes"]
+    if K <= ATLAS_MAX:
+        return torch.arange(K)
+    return torch.argsort(usage(model), descending=True, stable=True)[:ATLAS_MAX]
+
+
 def telling_code(model) -> int:
-    """The code the Codebook tab opens on: the most used one among the half whose decoded look has the most
-    contrast across its pixels (per channel: a flat patch of a strong colour has none). The most used code of
-    all is the background (black for digits, white for photos), whose tile and patches would show a flat
-    square."""
-    spread = tiles(model).float().flatten(2).std(2).mean(1)
+    """The code the Codebook tab opens on: the most used one among the half of the atlas's codes whose decoded
+    look has the most contrast across its pixels (per channel: a flat patch of a strong colour has none). The
+    most used code of all is the background (black for digits, white for photos), whose tile and patches would
+    show a flat square."""
+    codes = atlas_codes(model)
+    spread = tiles_of(model, codes).float().flatten(2).std(2).mean(1)
     contrasted = spread >= spread.median()
-    return int(torch.where(contrasted, usage(model).double(), -1.0).argmax())
+    return int(codes[torch.where(contrasted, usage(model)[codes].double(), -1.0).argmax()])
 
 
 def code_map(model) -> torch.Tensor:

@@ -38,11 +38,12 @@ ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a 
 
 @per_model
 def _atlas(model):
-    return pictures.atlas_picture(ex.tiles(model), ATLAS_PX, ATLAS_COLS)
+    return pictures.atlas_picture(ex.tiles_of(model, ex.atlas_codes(model)), ATLAS_PX, ATLAS_COLS)
 
 
 def atlas(catalog, checkpoint: str):
-    """Every code decoded, in one picture (code k at row k // 32, column k % 32)."""
+    """The codes decoded, in one picture: the i-th of `atlas_codes` at row i // 32, column i % 32 (every code
+    by index, or a large codebook's most used)."""
     try:
         model = catalog.get(checkpoint)
     except ex.UserError:
@@ -53,10 +54,11 @@ def atlas(catalog, checkpoint: str):
 def atlas_code(catalog, checkpoint: str, x: int, y: int) -> int:
     """The code whose tile holds pixel (x, y) of the atlas picture."""
     pitch = ATLAS_PX + 1
-    code = int(y) // pitch * ATLAS_COLS + int(x) // pitch
-    if not 0 <= int(x) < ATLAS_COLS * pitch or not 0 <= code < catalog.get(checkpoint).config["num_codes"]:
+    i = int(y) // pitch * ATLAS_COLS + int(x) // pitch
+    codes = ex.atlas_codes(catalog.get(checkpoint))
+    if not 0 <= int(x) < ATLAS_COLS * pitch or not 0 <= i < len(codes):
         raise ex.UserError("no_tile_clicked")
-    return code
+    return int(codes[i])
 
 
 @guarded
@@ -67,7 +69,7 @@ def show_code(catalog, checkpoint: str, code):
     code = int(code)
     patches = ex.code_patches(model, code)
     u = ex.usage(model)
-    tile = png(pictures.to_rgb(ex.tiles(model)[code], 128))
+    tile = png(pictures.to_rgb(ex.tiles_of(model, [code])[0], 128))
     f = model.config["downsample"]
     text = (f"**code {code}**: used {int(u[code]):,} times ({float(u[code]) / max(1, int(u.sum())):.2%} of cells)."
             + (f" Patches are the code's {f}×{f} cell with a {f // 2}-pixel margin." if len(patches) else
@@ -93,7 +95,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
             pca = gr.Plot(label="code vectors", elem_id="codebook-pca")
         with gr.Row():
             with gr.Column(scale=3):
-                tiles = gr.Image(label=f"atlas: every code decoded, {ATLAS_COLS} to a row; click one",
+                tiles = gr.Image(label=f"atlas: every code decoded (of a large codebook, its {ex.ATLAS_MAX} most "
+                                       f"used), {ATLAS_COLS} to a row; click one",
                                  interactive=False, height=360, elem_id="codebook-atlas")
             with gr.Column(scale=2):
                 code = gr.Number(value=0, precision=0, label="code", minimum=0, elem_id="codebook-code")
