@@ -20,6 +20,7 @@ diffusers = pytest.importorskip("diffusers")
 TINY = {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
         "block_out_channels": [32, 64], "layers_per_block": 1, "latent_channels": 4, "num_vq_embeddings": 64,
         "norm_num_groups": 8, "vq_embed_dim": 4}
+TINY_CONFIG_GREY = {**TINY, "in_channels": 1, "out_channels": 1}
 # CompVis/ldm-celebahq-256, subfolder vqvae: latent diffusion's VQ-f4 (config.json of that repository; the
 # taming-transformers config it converts: embed_dim 3, n_embed 8192, ch 128, ch_mult [1, 2, 4], 2 res blocks)
 LDM_VQ_F4 = {"block_out_channels": [128, 256, 512], "down_block_types": ["DownEncoderBlock2D"] * 3,
@@ -223,3 +224,62 @@ def test_a_large_codebooks_atlas_draws_its_most_used_codes_and_a_click_names_the
     for i in (0, 5, 15):
         event = gr.SelectData(None, {"index": [(i % codebook.ATLAS_COLS) * pitch + 3, 3], "value": None})
         assert codebook.select_tile(catalog, name, event)[0] == int(codes[i])
+
+
+def test_a_codes_nearest_codes_are_those_nearest_its_vector(tiny):
+    """Brute force over the codebook: the five nearest other codes, nearest first, with their distances; the
+    Codebook tab names them under the code."""
+    from vq_explorer.ui import codebook
+    model = vqe.open(str(tiny[1]), side=32)
+    vectors = model.vqvae.quantizer.codebook.detach()
+    near, dist = ex.nearest_codes(model, 7, 5)
+    brute = sorted((float((vectors[k] - vectors[7]).norm()), k) for k in range(64) if k != 7)[:5]
+    assert near.tolist() == [k for _, k in brute] and dist.tolist() == pytest.approx([d for d, _ in brute])
+    with said("code_out_of_range", code=64):
+        ex.nearest_codes(model, 64)
+    catalog = ex.Catalog("nowhere")
+    name = catalog.add(model, "tiny")
+    text = codebook.show_code(catalog, name, 7)[2]
+    assert all(f"{k} (" in text for k in near.tolist())
+
+
+@pytest.mark.slow
+def test_a_prior_over_a_tokenizers_codes_names_it_reloads_with_it_and_refuses_another(tmp_path, mnist_1000):
+    """train.py --vqvae-from <a diffusers VQModel folder>: its codes encoded once, a prior trained over them, a
+    checkpoint that holds the prior alone and names the tokenizer by its weights' SHA-256; loading it opens
+    both (surprise, bits and sampling then work), and a tokenizer whose weights changed is refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import TINY as TINY_FLAGS
+    from conftest import save_digit_folder
+
+    from vq_explorer.storage.checkpoint import read_checkpoint
+    root = tmp_path
+    digits = save_digit_folder(root / "digits", *mnist_1000, 200)
+    grey = TINY_CONFIG_GREY
+    vq = saved(root / "tok", grey)
+    cmd = [sys.executable, "train.py", "--dataset", str(digits), "--name", "p", "--runs", str(root / "runs"),
+           "--out", str(root / "p.safetensors"), *TINY_FLAGS, "--vqvae-from", str(root / "tok"),
+           "--prior-epochs", "1"]
+    out = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "not trained here" in out.stdout
+    meta, tensors = read_checkpoint(root / "p.safetensors")
+    assert not any(k.startswith("vqvae.") for k in tensors) and any(k.startswith("prior.") for k in tensors)
+    named = meta["config"]["tokenizer"]
+    assert named["source"] == str(root / "tok") and named["sha256"] == T.sha256(root / "tok" / T.WEIGHTS)
+    m = vqe.load(root / "p.safetensors", device="cpu")
+    assert m.grid == (14, 14) and m.config["num_codes"] == 64 and m.prior is not None
+    x = mnist_1000[0][:2].float() / 255
+    with torch.no_grad():
+        idx = vq.quantize(vq.encode(x * 2 - 1).latents)[2][2]
+    assert torch.equal(m.encode(x), idx.view(2, 14, 14))               # the tokenizer's own codes
+    rec = ex.reconstruct(m, x[:1])
+    assert rec.has_prior and rec.exact and rec.total_bits > 0 and rec.surprise.shape == (14, 14)
+    g = m.sample(2, labels=torch.tensor([3, 4]), seed=0)
+    assert g.shape == (2, 14, 14) and m.decode(g).shape == (2, 1, 28, 28)
+    saved(root / "tok", grey, seed=1)                                   # other weights in the same folder
+    with pytest.raises(vqe.CheckpointError, match="weights differ"):
+        vqe.load(root / "p.safetensors", device="cpu")

@@ -53,6 +53,7 @@ from ..storage.checkpoint import (
     recorded_command,
     remove_stale_temp_files,
     save,
+    tokenizer_config,
     train_record,
 )
 from ..storage.data import load_dataset, to_float
@@ -304,11 +305,34 @@ def vq_config(args, data) -> VQVAEConfig:
     return quantizer_variant(cfg, args.quantizer) if args.quantizer else cfg
 
 
+def adopt_tokenizer(args, run, rank) -> dict:
+    """--vqvae-from a tokenizer made elsewhere (a diffusers VQModel folder or Hub id): the run's VQ-VAE state
+    holds no weights, only which tokenizer it is (its source and its weights' SHA-256), recorded as done; the
+    encode stage opens it, and the exported checkpoint names it instead of copying it."""
+    from ..storage.tokenizers import open_tokenizer
+    path = run / "vqvae.safetensors"
+    model = open_tokenizer(args.vqvae_from)
+    t = model.config["tokenizer"]
+    if path.exists() and read_info(path).get("source_sha") == t["sha256"]:
+        return read_info(path)
+    info = {"stage": "vqvae", "tokenizer": t, "step": 0, "epoch": 0, "elapsed": 0, "done": True, "commands": [],
+            "config": {k: model.config[k] for k in ("num_codes", "code_dim", "downsample", "channels")},
+            "source": str(args.vqvae_from), "source_sha": t["sha256"], "precision": "fp32"}
+    if rank == 0:
+        save_state(path, torch.nn.Module(), None, info)
+        print(f"[vqvae] the tokenizer {args.vqvae_from} ({t['parameters'] / 1e6:.1f} M parameters, K = "
+              f"{info['config']['num_codes']}, f = {info['config']['downsample']}); not trained here")
+    return info
+
+
 def adopt_vqvae(args, run, rank) -> dict:
     """--vqvae-from: the run's VQ-VAE state is the checkpoint's VQ-VAE, recorded as done, with the training
     record of the checkpoint (its commands, epochs, minutes, machine), so a second prior can be trained on the
     very same codes and its checkpoint still says how everything in it was made."""
     from ..storage.checkpoint import load
+    from ..storage.tokenizers import is_tokenizer
+    if is_tokenizer(args.vqvae_from):
+        return adopt_tokenizer(args, run, rank)
     path = run / "vqvae.safetensors"
     source = file_sha(args.vqvae_from)
     if path.exists():
@@ -359,7 +383,11 @@ def stage_vqvae(ctx: Context, data):
 
 
 def load_vqvae(run, device) -> VQVAE:
+    """The run's VQ-VAE, or the tokenizer it names (opened again, and refused if its weights changed)."""
     info = read_info(run / "vqvae.safetensors")
+    if "tokenizer" in info:
+        from ..storage.tokenizers import open_named
+        return open_named(info["tokenizer"], device).vqvae
     model = VQVAE(from_dict(VQVAEConfig, info["config"])).to(device)
     load_state(run / "vqvae.safetensors", model)
     return model.eval()
@@ -469,8 +497,11 @@ def stage_export(args, data, run, device):
     picks = picks[: args.examples]
     codes_meta = raw_metadata(run / "codes.safetensors")
     encode_seconds = float(codes_meta["seconds"]) if "seconds" in codes_meta else None
-    config = make_config(vqvae.cfg, prior.cfg, data.name, data.image_size, data.class_names,
-                         train=train_record(vinfo, pinfo, encode_seconds, args.batch_size, args.seed, sys.argv))
+    record = train_record(vinfo, pinfo, encode_seconds, args.batch_size, args.seed, sys.argv)
+    if "tokenizer" in vinfo:   # a tokenizer made elsewhere: the checkpoint names it and holds the prior alone
+        config = tokenizer_config(vinfo, prior.cfg, data, train=record)
+    else:
+        config = make_config(vqvae.cfg, prior.cfg, data.name, data.image_size, data.class_names, train=record)
     model = VQModel(vqvae.eval(), prior.eval(), config, {}, data.test_x[picks], data.test_y[picks])
     print(f"[export] evaluating on {len(data.test_x)} test images")
     t0 = time.time()

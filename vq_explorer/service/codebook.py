@@ -103,6 +103,19 @@ def telling_code(model) -> int:
     return int(codes[torch.where(contrasted, usage(model)[codes].double(), -1.0).argmax()])
 
 
+def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `n` codes whose vectors lie nearest code `code`'s in the codebook, nearest first, and their Euclidean
+    distances: which codes the quantizer could have chosen instead, and near-duplicates in a large codebook."""
+    K = model.config["num_codes"]
+    if not 0 <= int(code) < K:
+        raise UserError("code_out_of_range", code=code, last=K - 1)
+    vectors = model.vqvae.quantizer.codebook.detach().float().cpu()
+    d = torch.cdist(vectors[int(code)][None], vectors)[0]
+    d[int(code)] = float("inf")
+    order = torch.argsort(d, stable=True)[: min(n, K - 1)]
+    return order, d[order]
+
+
 def code_map(model) -> torch.Tensor:
     return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
 

@@ -38,6 +38,18 @@ class CheckpointError(ValueError):
     """A file that is not a usable vq-explorer checkpoint; the message names the file."""
 
 
+def tokenizer_config(vinfo: dict, prior, data, **extra) -> dict:
+    """The config of a prior over a tokenizer made elsewhere: the same flat facts, the tokenizer named (source,
+    SHA-256 of its weights) where a VQ-VAE's settings would be."""
+    c = vinfo["config"]
+    h, w = data.image_size
+    f = c["downsample"]
+    return {"dataset": data.name, "image_size": [h, w], "channels": c["channels"],
+            "grid": [-(-h // f), -(-w // f)], "num_codes": c["num_codes"], "code_dim": c["code_dim"],
+            "downsample": f, "class_names": list(data.class_names) if data.class_names else None, "vqvae": None,
+            "tokenizer": vinfo["tokenizer"], "prior": asdict(prior), **extra}
+
+
 def make_config(vq: VQVAEConfig, prior, dataset: str, image_size, class_names=None,
                 **extra) -> dict:
     """The checkpoint's config: the flat facts a user looks for first, then each model's full settings
@@ -135,7 +147,10 @@ def remove_stale_temp_files(path) -> list[Path]:
 
 
 def save(model: VQModel, path) -> None:
-    tensors = {f"vqvae.{k}": v for k, v in model.vqvae.state_dict().items()}
+    """One safetensors file: the VQ-VAE and the prior, or, over a tokenizer made elsewhere, the prior alone (the
+    config names the tokenizer and the SHA-256 of its weights)."""
+    own = not model.config.get("tokenizer")
+    tensors = {f"vqvae.{k}": v for k, v in model.vqvae.state_dict().items()} if own else {}
     if model.prior is not None:    # a lab model has none
         tensors |= {f"prior.{k}": v for k, v in model.prior.state_dict().items()}
     if model.examples is not None:
@@ -282,6 +297,8 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     present, else the CPU)."""
     meta, tensors = read_checkpoint(path)
     config = meta["config"]
+    if config.get("tokenizer"):
+        return _load_over_tokenizer(path, meta, tensors, device)
     try:
         vq_cfg, prior_cfg = _model_configs(config)
         vqvae, prior = VQVAE(vq_cfg), None if prior_cfg is None else build_prior(prior_cfg)
@@ -300,6 +317,30 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
     model = VQModel(vqvae.eval(), None if prior is None else prior.eval(), config, meta["metrics"],
                     tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)
     return model
+
+
+def _load_over_tokenizer(path, meta, tensors, device) -> VQModel:
+    """A prior trained over a tokenizer made elsewhere: the tokenizer is opened from where the checkpoint says
+    (its folder or Hub id) and refused unless its weights are the ones the prior was trained on."""
+    from .tokenizers import TokenizerError, open_named
+    config = meta["config"]
+    try:
+        prior_cfg = prior_config_from_dict(config["prior"]) if config.get("prior") else None
+        prior = build_prior(prior_cfg) if prior_cfg else None
+        if prior is not None:
+            prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
+    except Exception as e:
+        raise CheckpointError(f"{path}: tensors or config do not form a prior ({e})") from None
+    try:
+        tokenizer = open_named(config["tokenizer"], device).vqvae
+    except TokenizerError as e:
+        raise CheckpointError(f"{path}: its tokenizer does not open: {e}") from None
+    if prior_cfg is not None and tokenizer.quantizer.num_codes != prior_cfg.num_codes:
+        raise CheckpointError(f"{path}: the tokenizer has {tokenizer.quantizer.num_codes} codes, the prior "
+                              f"{prior_cfg.num_codes}")
+    stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
+    return VQModel(tokenizer, prior and prior.eval(), config, meta["metrics"], tensors.get("examples.images"),
+                   tensors.get("examples.labels"), stats).to(choose_device(device))
 
 
 CLASSIFIER_FORMAT = "vq-explorer-classifier/1"

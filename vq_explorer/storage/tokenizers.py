@@ -152,6 +152,21 @@ def as_model(tokenizer: Tokenizer, name: str, source: str, side: int, examples=N
     return model.to(choose_device(device))
 
 
+def is_tokenizer(source) -> bool:
+    """A tokenizer made elsewhere, not a vq-explorer checkpoint (a .safetensors file)."""
+    return not (str(source).endswith(".safetensors") and Path(source).is_file())
+
+
+def open_named(named: dict, device=None) -> VQModel:
+    """The tokenizer a checkpoint names ({"source", "sha256", ...}), refused unless its weights are those."""
+    model = open_tokenizer(named["source"], device=device)
+    got = model.config["tokenizer"]["sha256"]
+    if named.get("sha256") and got != named["sha256"]:
+        raise TokenizerError(f"{named['source']} is not the tokenizer the prior was trained on: its weights "
+                             f"differ (SHA-256 {got[:12]}…, expected {named['sha256'][:12]}…)")
+    return model
+
+
 def open_tokenizer(source: str, side: int = 256, examples=None, cache_dir=None, device=None) -> VQModel:
     """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels."""
     vq, folder, digest = open_diffusers(source, cache_dir)

@@ -71,7 +71,10 @@ def show_code(catalog, checkpoint: str, code):
     u = ex.usage(model)
     tile = png(pictures.to_rgb(ex.tiles_of(model, [code])[0], 128))
     f = model.config["downsample"]
+    near, dist = ex.nearest_codes(model, code, 5)
+    nearest = ", ".join(f"{int(k)} ({float(d):.3g})" for k, d in zip(near, dist, strict=True))
     text = (f"**code {code}**: used {int(u[code]):,} times ({float(u[code]) / max(1, int(u.sum())):.2%} of cells)."
+            f" Nearest in the codebook: {nearest}."
             + (f" Patches are the code's {f}×{f} cell with a {f // 2}-pixel margin." if len(patches) else
                " No patches: this code never occurs in the test split."))
     return tile, [png(pictures.to_rgb(p.float() / 255, 96)) for p in patches], text
