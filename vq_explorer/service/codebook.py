@@ -103,12 +103,18 @@ def telling_code(model) -> int:
     return int(codes[torch.where(contrasted, usage(model)[codes].double(), -1.0).argmax()])
 
 
-def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """The `n` codes whose vectors lie nearest code `code`'s in the codebook, nearest first, and their Euclidean
-    distances: which codes the quantizer could have chosen instead, and near-duplicates in a large codebook."""
+def _checked(model, code) -> int:
+    """K, once `code` is known to be one of the model's codes."""
     K = model.config["num_codes"]
     if not 0 <= int(code) < K:
         raise UserError("code_out_of_range", code=code, last=K - 1)
+    return K
+
+
+def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `n` codes whose vectors lie nearest code `code`'s in the codebook, nearest first, and their Euclidean
+    distances: which codes the quantizer could have chosen instead, and near-duplicates in a large codebook."""
+    K = _checked(model, code)
     vectors = model.vqvae.quantizer.codebook.detach().float().cpu()
     d = torch.cdist(vectors[int(code)][None], vectors)[0]
     d[int(code)] = float("inf")
@@ -122,9 +128,7 @@ def code_map(model) -> torch.Tensor:
 
 def code_patches(model, code: int) -> torch.Tensor:
     """Dataset patches (n, C, 2f, 2f) uint8 where `code` occurs most, or an empty tensor."""
-    K = model.config["num_codes"]
-    if not 0 <= int(code) < K:
-        raise UserError("code_out_of_range", code=code, last=K - 1)
+    _checked(model, code)
     if "patches" not in model.stats:
         return torch.zeros(0, model.config["channels"], 1, 1, dtype=torch.uint8)
     return model.stats["patches"][int(code), : int(model.stats["patch_count"][int(code)])]

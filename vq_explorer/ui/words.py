@@ -24,6 +24,8 @@ def describe(model) -> str:
         family = prior_family(model)
         article = "an" if family.startswith(("RNN", "LSTM")) else "a"   # said "an ar-en-en"
         prior = f"prior: {article} {family}, {size:.2f} M parameters, {conditioned}."
+        if c.get("tokenizer"):     # a prior over the codes of a tokenizer made elsewhere
+            prior += f" Its tokenizer: `{c['tokenizer'].get('source')}`, opened beside it (the same weights)."
     elif c.get("tokenizer"):
         t = c["tokenizer"]
         kind = "a diffusers VQModel" if t.get("kind") == "diffusers" else "a PyTorch model"
