@@ -146,3 +146,26 @@ def test_the_painter_works_on_a_photos_grid(catalog, tmp_path):
     assert np.asarray(cleared).shape == (48, 64)
     fast = paint.decode_cells(catalog, {"checkpoint": name, "grid": grid.tolist()})
     assert fast["decoded"].startswith("data:image/png")
+
+
+def test_a_photo_beyond_a_masked_priors_grid_is_reconstructed_without_a_surprise_map(tmp_path):
+    """A masked prior's learned positions stop at its training grid: a photo's larger grid is still encoded and
+    decoded at its own size, and the summary says why there is no surprise map, instead of a server error."""
+    import vq_explorer as vqe
+    from vq_explorer.ui import reconstruct
+    folder = tmp_path / "mg"
+    folder.mkdir()
+    vqe.save(make_tiny_model(classes=None, channels=3, image_size=(12, 12), prior="maskgit"),
+             folder / "mg.safetensors")
+    catalog = ex.Catalog(folder)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)).save(photo)
+    model = catalog.get("mg.safetensors")
+    rec = ex.reconstruct_file(model, str(photo))
+    assert rec.grid.shape == (10, 10) and rec.prior_limit == (model.prior.cfg.rows, model.prior.cfg.cols) == (8, 8)
+    assert not rec.has_prior
+    summary = reconstruct.reconstruct(catalog, str(photo), "mg.safetensors")[5]
+    assert "vqe-beyond-prior" in summary and "vqe-no-prior" not in summary
+    small = tmp_path / "small.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (12, 12, 3), np.uint8)).save(small)
+    assert ex.reconstruct_file(catalog.get("mg.safetensors"), str(small)).has_prior   # within it: the map

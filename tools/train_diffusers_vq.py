@@ -60,7 +60,8 @@ def main():
                 recon = (vq(test * 2 - 1).sample.clamp(-1, 1) + 1) / 2
                 vq.train()
             mse = float(F.mse_loss(recon, test))
-            print(f"step {step} · {step * args.batch_size / n:.2f} epochs · {(time.time() - start) / 60:.1f} min · "
+            minutes = (time.time() - start) / 60
+            print(f"step {step} · {step * args.batch_size / n:.2f} epochs · {minutes:.1f} min · "
                   f"test MSE {mse:.4f} ({-10 * torch.log10(torch.tensor(mse)).item():.1f} dB)", flush=True)
     vq.eval().save_pretrained(args.out)      # config.json + diffusion_pytorch_model.safetensors
     print(f"saved to {args.out} after {step} steps ({step * args.batch_size / n:.2f} epochs)")

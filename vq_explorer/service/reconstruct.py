@@ -25,6 +25,17 @@ class Reconstruction:
     has_prior: bool = True    # False for a lab model: no surprise map (zeros)
     exact: bool = True        # False for a masked prior: the sum is no likelihood
     colour_input: bool = False   # the upload had colour (a greyscale model saw it in grey)
+    prior_limit: tuple | None = None   # (rows, cols): a prior with learned positions, smaller than this grid
+
+
+def prior_limit(model, shape) -> tuple[int, int] | None:
+    """None where the prior reads a grid of `shape`; else the largest grid it knows (a Transformer's learned
+    positions stop at its training grid, where a PixelCNN's convolutions take a photo's 64×64 grid)."""
+    try:
+        model.prior.check_shape(tuple(shape))
+        return None
+    except ValueError:
+        return int(model.prior.cfg.rows), int(model.prior.cfg.cols)
 
 
 def surprise(model, grid: torch.Tensor) -> torch.Tensor:
@@ -36,9 +47,11 @@ def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
     grid = model.encode(x)
     recon = model.decode(grid, tuple(x.shape[-2:]))
     mse = M.mse(recon, x)
-    if not has_prior(model):      # a lab model: no surprise map (zeros, marked as no prior)
+    limit = prior_limit(model, grid.shape[1:]) if has_prior(model) else None
+    if not has_prior(model) or limit:   # a lab model, or a photo's grid beyond the prior's: no surprise map
         return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0],
-                              torch.zeros(grid.shape[1:]), mse, M.psnr(mse), 0.0, list(notes or []), False, False)
+                              torch.zeros(grid.shape[1:]), mse, M.psnr(mse), 0.0, list(notes or []), False, False,
+                              prior_limit=limit)
     bits = surprise(model, grid[0])
     return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, M.psnr(mse),
                           float(bits.sum()), list(notes or []), True, model.prior.exact_likelihood)

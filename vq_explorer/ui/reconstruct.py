@@ -46,7 +46,12 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
         f"`{other}` was trained on colour photos: the button below opens it on this upload.")
     notes = f"\n\n_Input: {'; '.join(map(note_text, rec.notes))}._" if rec.notes else ""
     h, w = rec.grid.shape
-    if not rec.has_prior:     # a lab model: no prior, no surprise
+    if rec.prior_limit:       # a photo's grid larger than the prior's learned positions reach
+        r, c = rec.prior_limit
+        bits = (f"no surprise map: this {h}×{w} grid is larger than the {r}×{c} grids the prior knows (a "
+                "smaller image, or a checkpoint with a convolutional prior, has one)")
+        title = "no surprise map"
+    elif not rec.has_prior:     # a lab model: no prior, no surprise
         bits, title = "no prior, so no surprise map (a lab model or a tokenizer opened alone)", "no prior"
     elif rec.exact:
         bits = (f"**{rec.total_bits:.0f} bits** for the {h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per "
@@ -58,7 +63,8 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
         title = "surprise of each cell given all the others (bits)"
     h_img, w_img = rec.original.shape[-2:]
     states = [model_mark(name), *(n.code.removesuffix("_of") for n in rec.notes if isinstance(n, Note)),
-              *(["no-prior"] if not rec.has_prior else []), *(["colour-offer"] if other is not None else [])]
+              *(["no-prior"] if not rec.has_prior and not rec.prior_limit else []),
+              *(["beyond-prior"] if rec.prior_limit else []), *(["colour-offer"] if other is not None else [])]
     summary = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits} · image {w_img} px wide, {h_img} high"
                f"{notes}{offer_text}{mark('recon', *states)}")
     return (png(pictures.to_rgb(rec.original)), png(pictures.to_rgb(rec.recon)),
