@@ -169,3 +169,13 @@ def test_a_photo_beyond_a_masked_priors_grid_is_reconstructed_without_a_surprise
     small = tmp_path / "small.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (12, 12, 3), np.uint8)).save(small)
     assert ex.reconstruct_file(catalog.get("mg.safetensors"), str(small)).has_prior   # within it: the map
+    # and sampling or resampling a region of that grid is refused with a message naming the prior's limit
+    from vq_explorer.ui import sample
+    from vq_explorer.ui.history import History
+    region = torch.zeros(10, 10, dtype=torch.bool)
+    region[:2] = True
+    with said("grid_beyond_prior", shape="10×10", rows=8, cols=8):
+        list(sample.sample(catalog, "mg.safetensors", "(any)", 1.0, 0, 1, 1, "instant", True,
+                           History.new(rec.grid), region.tolist()))
+    with said("grid_beyond_prior"):
+        ex.inpaint(model, rec.grid, region)

@@ -34,6 +34,8 @@ ERRORS = {
     "grid_code_out_of_range": "code {code} is out of range: codes are 0..{last}",
     "code_out_of_range": "code {code} is out of range 0..{last}",
     # sampling
+    "grid_beyond_prior": "this {shape} grid is larger than the {rows}×{cols} grids this prior knows: sample it "
+                         "with a checkpoint whose prior is convolutional (a Gated PixelCNN), or a smaller grid",
     "no_region": "select a region first: brush over the cells to resample",
     "guidance_range": "guidance must be between 0 and {limit}",
     "steps_range": "steps must be 1..{cells} (the grid's cells)",

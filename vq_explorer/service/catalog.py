@@ -137,6 +137,16 @@ def needs_prior(model, what: str):
         raise UserError("needs_prior", what=what)
 
 
+def prior_limit(model, shape) -> tuple[int, int] | None:
+    """None where the prior reads a grid of `shape`; else the largest grid it knows (a Transformer's learned
+    positions stop at its training grid, where a PixelCNN's convolutions take a photo's 64×64 grid)."""
+    try:
+        model.prior.check_shape(tuple(shape))
+        return None
+    except ValueError:
+        return int(model.prior.cfg.rows), int(model.prior.cfg.cols)
+
+
 def is_masked(model) -> bool:
     """A masked prior: parallel steps, no exact likelihood, context on every side when inpainting."""
     return has_prior(model) and not model.prior.exact_likelihood

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models import metrics as M
-from .catalog import has_prior
+from .catalog import has_prior, prior_limit
 from .errors import Note, UserError
 from .inputs import _load, load_image
 
@@ -27,15 +27,6 @@ class Reconstruction:
     colour_input: bool = False   # the upload had colour (a greyscale model saw it in grey)
     prior_limit: tuple | None = None   # (rows, cols): a prior with learned positions, smaller than this grid
 
-
-def prior_limit(model, shape) -> tuple[int, int] | None:
-    """None where the prior reads a grid of `shape`; else the largest grid it knows (a Transformer's learned
-    positions stop at its training grid, where a PixelCNN's convolutions take a photo's 64×64 grid)."""
-    try:
-        model.prior.check_shape(tuple(shape))
-        return None
-    except ValueError:
-        return int(model.prior.cfg.rows), int(model.prior.cfg.cols)
 
 
 def surprise(model, grid: torch.Tensor) -> torch.Tensor:

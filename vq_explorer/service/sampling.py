@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from .catalog import is_masked, needs_prior
+from .catalog import is_masked, needs_prior, prior_limit
 from .errors import UserError
 
 MAX_SAMPLES = 16
@@ -24,15 +24,24 @@ def inpaint(model, grid: torch.Tensor, region: torch.Tensor, label=None, tempera
     """Resample the cells in `region` with the prior; every other cell stays as it is (and is context: on every
     side for a masked prior, before each cell for an autoregressive one)."""
     needs_prior(model, "inpainting")
+    check_prior_grid(model, grid.shape[-2:])
     if not region.any():
         raise UserError("no_region")
     y = None if label is None else torch.tensor([label])
     return model.sample(1, labels=y, temperature=temperature, seed=seed, grid=grid[None], mask=~region[None])[0]
 
 
+def check_prior_grid(model, shape) -> None:
+    """A grid larger than a prior's learned positions (a photo's, from the painter) cannot be sampled by it."""
+    limit = prior_limit(model, shape) if shape is not None else None
+    if limit:
+        raise UserError("grid_beyond_prior", shape=f"{shape[0]}×{shape[1]}", rows=limit[0], cols=limit[1])
+
+
 def check_sampling(model, n, temperature, top_k, steps=None, guidance=0.0, shape=None):
     """`shape`: the grid sampled, where it is not the model's own (a photo's grid from the painter)."""
     needs_prior(model, "sampling")
+    check_prior_grid(model, shape)
     K = model.config["num_codes"]
     if not isinstance(guidance, (int, float)) or not 0 <= float(guidance) <= MAX_GUIDANCE:
         raise UserError("guidance_range", limit=MAX_GUIDANCE)
