@@ -9,7 +9,6 @@ bfloat16 where the CPU has it (AVX512-BF16 or AMX); the codes the app shows are 
 """
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -20,7 +19,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from photos import timed  # noqa: E402  (median ms after a warm-up call)
 from test_tokenizers import LDM_VQ_F4, MOVQ  # noqa: E402  (the published configurations, with their sources)
 
 import vq_explorer as vqe  # noqa: E402
@@ -30,16 +31,6 @@ from vq_explorer.models.training import cpu_has_bf16  # noqa: E402
 CONFIGS = {"ldm-vq-f4": LDM_VQ_F4, "movq": MOVQ}
 SOURCES = {"ldm-vq-f4": "CompVis/ldm-celebahq-256 (vqvae)",
            "movq": "kandinsky-community/kandinsky-2-2-decoder (movq)"}
-
-
-def timed(fn, repeats: int) -> float:
-    fn()                                   # warm-up: first-call allocations and oneDNN's kernel choice
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
 
 
 def main():

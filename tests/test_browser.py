@@ -4,6 +4,7 @@ screenshot of every tab (into $VQE_SCREENSHOTS, else a temporary folder)."""
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +60,20 @@ def catalog(app_url):
     return app_url[1]
 
 
-@pytest.fixture(scope="module")
-def page(app_url):
+@contextmanager
+def browser_page(url):
+    """A page of a headless Chromium on the app at `url`, closed when done (each test module's `page`)."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        browser, pg = open_page(p, app_url[0])
+        browser, pg = open_page(p, url)
         yield pg
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with browser_page(app_url[0]) as pg:
+        yield pg
 
 
 def _src(page, sel):

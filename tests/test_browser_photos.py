@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_tiny_model
-from test_browser import REPO_CHECKPOINTS, open_cell, open_page, require_browser
+from test_browser import REPO_CHECKPOINTS, browser_page, open_cell, require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,11 +46,8 @@ def photo_app(ckpt_dir):
 
 @pytest.fixture(scope="module")
 def page(photo_app):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser, pg = open_page(p, photo_app)
+    with browser_page(photo_app) as pg:
         yield pg
-        browser.close()
 
 
 def test_a_colour_photo_is_offered_the_colour_model_and_reaches_the_painter_whole(page, shots):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_tiny_model
-from test_browser import open_page, require_browser
+from test_browser import browser_page, require_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -35,11 +35,8 @@ def tokenizer_app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(tokenizer_app):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser, pg = open_page(p, tokenizer_app[0])
+    with browser_page(tokenizer_app[0]) as pg:
         yield pg
-        browser.close()
 
 
 def test_every_tab_opens_on_an_opened_tokenizer(page, shots):

@@ -313,8 +313,10 @@ def adopt_tokenizer(args, run, rank) -> dict:
     path = run / "vqvae.safetensors"
     model = open_tokenizer(args.vqvae_from)
     t = model.config["tokenizer"]
-    if path.exists() and read_info(path).get("source_sha") == t["sha256"]:
-        return read_info(path)
+    if path.exists():
+        info = read_info(path)
+        if info.get("source_sha") == t["sha256"]:
+            return info
     info = {"stage": "vqvae", "tokenizer": t, "step": 0, "epoch": 0, "elapsed": 0, "done": True, "commands": [],
             "config": {k: model.config[k] for k in ("num_codes", "code_dim", "downsample", "channels")},
             "source": str(args.vqvae_from), "source_sha": t["sha256"], "precision": "fp32"}

@@ -9,7 +9,6 @@ picks, and decoding goes through its own decoder (MoVQ's spatially-normalised on
 too, as diffusers does).
 """
 
-import math
 from types import SimpleNamespace
 
 import torch
@@ -17,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .quantizer import nearest_code
+from .vqvae import GridCodes
 
 
 class Codebook(nn.Module):
@@ -45,7 +45,7 @@ class Codebook(nn.Module):
         return F.embedding(idx.long(), self.vectors.detach())
 
 
-class Tokenizer(nn.Module):
+class Tokenizer(GridCodes, nn.Module):
     """What every tokenizer gives the app. Subclasses set `quantizer` (a Codebook), `cfg.downsample` and
     implement `encode_continuous` (images in [0, 1], padded to a multiple of the factor → (B, d, h, w)) and
     `decode_codes` (codes (B, h, w) → images in [0, 1])."""
@@ -53,20 +53,9 @@ class Tokenizer(nn.Module):
     kind = "python"
     channels_last = False     # computed as the tokenizer's own code computes it (VQModel reads this)
 
-    def grid_size(self, height: int, width: int) -> tuple[int, int]:
-        f = self.cfg.downsample
-        return math.ceil(height / f), math.ceil(width / f)
-
-    def _pad(self, x):
-        h, w = self.grid_size(*x.shape[-2:])
-        f = self.cfg.downsample
-        pad_h, pad_w = h * f - x.shape[-2], w * f - x.shape[-1]
-        return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
-
     @torch.no_grad()
     def encode(self, x) -> torch.Tensor:
-        z = self.encode_continuous(x).permute(0, 2, 3, 1)
-        return self.quantizer.indices(z.reshape(-1, z.shape[-1]).float()).view(z.shape[:3])
+        return self.codes(self.encode_continuous(x).float())
 
     @torch.no_grad()
     def decode(self, indices, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -145,8 +134,7 @@ class WrappedTokenizer(Tokenizer):
         out = self._encode(self._scaled(x))
         if out.dtype in (torch.int32, torch.int64):
             return out.long()
-        z = out.permute(0, 2, 3, 1)
-        return self.quantizer.indices(z.reshape(-1, z.shape[-1]).float()).view(z.shape[:3])
+        return self.codes(out.float())
 
     def decode_codes(self, idx):
         return (self._decode(idx) - self.lo) / (self.hi - self.lo)

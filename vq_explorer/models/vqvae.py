@@ -90,13 +90,10 @@ def build_quantizer(cfg: VQVAEConfig):
                            restart_dead=cfg.restart_dead, gradient=cfg.gradient)
 
 
-class VQVAE(nn.Module):
-    def __init__(self, cfg: VQVAEConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.encoder = Encoder(cfg)
-        self.quantizer = build_quantizer(cfg)
-        self.decoder = Decoder(cfg)
+class GridCodes:
+    """What every image tokenizer here shares (this VQ-VAE, and those made elsewhere in models.tokenizer): a grid
+    of the image's size divided by `cfg.downsample`, rounded up, with the image padded to fill it, and codes
+    picked by the `quantizer` from the encoder's latents."""
 
     def grid_size(self, height: int, width: int) -> tuple[int, int]:
         f = self.cfg.downsample
@@ -107,6 +104,20 @@ class VQVAE(nn.Module):
         f = self.cfg.downsample
         pad_h, pad_w = h * f - x.shape[-2], w * f - x.shape[-1]
         return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, d, h, w) → code indices (B, h, w)."""
+        z = z.permute(0, 2, 3, 1)
+        return self.quantizer.indices(z.reshape(-1, z.shape[-1])).view(z.shape[:3])
+
+
+class VQVAE(GridCodes, nn.Module):
+    def __init__(self, cfg: VQVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.quantizer = build_quantizer(cfg)
+        self.decoder = Decoder(cfg)
 
     def encode_continuous(self, x):
         """z_e: encoder output (B, d, h, w) for x in [0, 1]; centring at 0 keeps the first layers balanced."""
@@ -126,9 +137,7 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def encode(self, x) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] → code indices (B, h, w)."""
-        z = self.encode_continuous(x).permute(0, 2, 3, 1)
-        flat = z.reshape(-1, z.shape[-1])
-        return self.quantizer.indices(flat).view(z.shape[:3])
+        return self.codes(self.encode_continuous(x))
 
     @torch.no_grad()
     def decode(self, indices, size: tuple[int, int] | None = None) -> torch.Tensor:
