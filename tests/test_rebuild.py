@@ -190,3 +190,25 @@ def test_a_changed_recipes_paused_rebuild_lets_the_earlier_checkpoint_ship_meanw
     assert "checkpoint an earlier recipe made ships: vqvae 1.5 of" in capsys.readouterr().out
     state("python train.py --name tiny --vqvae-epochs 3")   # a state of yet another command does not count
     assert not script.rebuild_in_progress(build)
+
+
+def test_a_paused_prior_over_an_adopted_vqvae_is_resumed_not_cleared(tmp_path, script, capsys):
+    """A recipe that takes its VQ-VAE from another checkpoint (--vqvae-from): the run folder's VQ-VAE state was
+    made by no command, only copied; the paused prior beside it is this recipe's and must survive the next run."""
+    script.RECIPES = {"over": ("mnist", "--vqvae-from checkpoints/mnist.safetensors --prior-epochs 9")}
+    (build,) = script.builds(["over"], tmp_path / "ck", tmp_path / "runs")
+
+    def adopted(source):
+        atomic_save_file({"x": torch.zeros(1)}, build.run / "vqvae.safetensors", {"info": json.dumps(
+            {"stage": "vqvae", "done": True, "commands": [], "source": source, "source_sha": "ab12"})})
+
+    adopted("checkpoints/mnist.safetensors")
+    atomic_save_file({"x": torch.zeros(1)}, build.run / "prior.safetensors", {"info": json.dumps(
+        {"stage": "prior", "command": shlex.join(build.command()), "step": 3, "epoch": 1.5, "done": False})})
+    assert script.rebuild_in_progress(build)
+    script.clear_stale_run(build)
+    assert (build.run / "prior.safetensors").exists() and "another command" not in capsys.readouterr().out
+    adopted("checkpoints/fashion_mnist.safetensors")   # a VQ-VAE taken from another checkpoint is stale
+    assert not script.rebuild_in_progress(build)
+    script.clear_stale_run(build)
+    assert not build.run.exists()

@@ -131,14 +131,23 @@ def builds(names, checkpoints: Path, runs: Path = PARTIAL) -> list[Build]:
 
 
 def states_made_by(b: Build) -> set:
-    """The commands that made the training states in the recipe's run folder (None for one that does not read)."""
+    """The commands that made the training states in the recipe's run folder (None for one that does not read).
+    A VQ-VAE state taken from the very checkpoint the recipe's --vqvae-from names was made by no command, and
+    counts for none: train.py checks it against that file's hash itself, so a paused prior over it resumes."""
+    args = shlex.split(b.args)
+    source = args[args.index("--vqvae-from") + 1] if "--vqvae-from" in args else None
     made_by = set()
     for state in (b.run / "vqvae.safetensors", b.run / "prior.safetensors"):
         if state.exists():
             try:
-                made_by.add(json.loads(raw_metadata(state)["info"]).get("command"))
+                info = json.loads(raw_metadata(state)["info"])
             except Exception:
                 made_by.add(None)
+                continue
+            if "source_sha" not in info:
+                made_by.add(info.get("command"))
+            elif info.get("source") != source:
+                made_by.add(f"--vqvae-from {info.get('source')}")
     return made_by
 
 
