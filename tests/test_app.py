@@ -69,6 +69,10 @@ def test_a_switch_fills_only_the_asked_tabs_views_and_leaves_the_others_as_they_
     assert got["code.0"] == every["code"][0] and got["about.0"] == every["about"]
     skipped = [c for k, comps in views.items() if k not in shared | set(TAB_VIEWS["codebook"]) for c in comps]
     assert skipped and all(got[c] == gr.skip() for c in skipped)
+    told = []                            # the progress bar: told of each view before it is computed, in order
+    values = open_checkpoint(catalog, NAME, tabs=["codebook"], step=lambda i, n, view: told.append((i, n, view)))
+    assert [view for _, _, view in told] == list(values) and [(i, n) for i, n, _ in told] == [
+        (i, len(values)) for i in range(len(values))]
 
 
 def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png_file, catalog):
@@ -266,9 +270,9 @@ def test_palette_and_codebook_handlers(catalog):
                                                                                Image.NEAREST))
         assert (atlas[:, k * pitch:k * pitch + codebook.ATLAS_PX] == look).all()
         event = gr.SelectData(None, {"index": [k * pitch + pitch // 2, pitch // 2], "value": None})
-        assert codebook.select_tile(catalog, NAME, event)[0] == k
+        assert codebook.select_tile(catalog, NAME, 1, event)[0] == k
     with said("no_tile_clicked"):        # beyond the last code
-        codebook.select_tile(catalog, NAME, gr.SelectData(None, {"index": [5, pitch + 3], "value": None}))
+        codebook.select_tile(catalog, NAME, 1, gr.SelectData(None, {"index": [5, pitch + 3], "value": None}))
     tile, patches, text = codebook.show_code(catalog, NAME, 3)
     assert "code 3" in text
     with said("code_out_of_range", code=99):

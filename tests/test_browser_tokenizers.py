@@ -1,6 +1,7 @@
 """A tokenizer made elsewhere in a real browser: a diffusers VQModel (random weights, saved in diffusers' format
 and opened as `vq-explorer --open` opens it) is listed beside the checkpoints, and every tab opens on it:
-Reconstruct with its error map, Paint codes, Codebook, and Sample saying it needs a prior."""
+Reconstruct with its error map, Paint codes, Codebook (its usage over the visitor's own upload, its atlas in
+pages), and Sample saying it needs a prior."""
 
 from pathlib import Path
 
@@ -14,7 +15,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def tokenizer_app(tmp_path_factory):
+    """The app in this process, its atlas pages made 16 codes long so that the tiny tokenizer's 64 take four."""
     require_browser()
+    from vq_explorer.service import codebook
+    atlas_max, codebook.ATLAS_MAX = codebook.ATLAS_MAX, 16
     diffusers = pytest.importorskip("diffusers")
     import torch
     from test_tokenizers import TINY
@@ -31,6 +35,7 @@ def tokenizer_app(tmp_path_factory):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
     yield url, models[0]
     demo.close()
+    codebook.ATLAS_MAX = atlas_max
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def page(tokenizer_app):
         yield pg
 
 
-def test_every_tab_opens_on_an_opened_tokenizer(page, shots):
+def test_every_tab_opens_on_an_opened_tokenizer(page, shots, tokenizer_app):
     page.click("#checkpoint input")
     page.get_by_role("option", name="mine/vqvae", exact=True).click()
     page.wait_for_selector("#checkpoint-about .vqe-model-mine-vqvae.vqe-no-prior", state="attached")
@@ -60,7 +65,39 @@ def test_every_tab_opens_on_an_opened_tokenizer(page, shots):
     page.wait_for_selector("#codebook-head .vqe-model-mine-vqvae", state="attached")
     page.wait_for_selector("#codebook-atlas img")
     page.screenshot(path=str(shots / "tokenizer_codebook.png"), full_page=True)
+    import vq_explorer.service as ex
+    cells = ex.reconstruct_file(tokenizer_app[1], str(ROOT / "docs" / "photos" / "coffee.jpg")).grid.numel()
+    page.check("#codebook-over input[value='mine']")      # usage over the photo uploaded above, its cells alone
+    page.wait_for_selector("#codebook-head .vqe-model-mine-vqvae.vqe-mine", state="attached")
+    assert f"({cells:,} cells)" in page.inner_text("#codebook-head")
+    page.screenshot(path=str(shots / "tokenizer_codebook_mine.png"), full_page=True)
     page.get_by_role("tab", name="Sample").click()
     page.wait_for_selector("#sample-status .vqe-no-prior", state="attached")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
+
+
+def test_a_click_on_a_later_page_of_the_atlas_names_a_code_of_that_page(page, tokenizer_app, shots):
+    """Runs after the test above, on the same tokenizer: its 64 codes in four pages of 16, ranked by usage."""
+    import vq_explorer.service as ex
+    codes = ex.atlas_codes(tokenizer_app[1], 3)
+    page.click("#checkpoint input")
+    page.get_by_role("option", name="mine/vqvae", exact=True).click()
+    page.get_by_role("tab", name="Codebook", exact=True).click()
+    page.wait_for_selector("#codebook-head .vqe-model-mine-vqvae", state="attached")
+    page.wait_for_selector("#codebook-page input[type=number]", state="visible")
+    before = page.get_attribute("#codebook-atlas img", "src")
+    number = page.locator("#codebook-page input[type=number]")
+    number.fill("3")
+    number.press("Enter")
+    page.wait_for_function(f"(img => img && img.src !== {before!r} && img.naturalWidth > 0)"
+                           "(document.querySelector('#codebook-atlas img'))")
+    atlas = page.locator("#codebook-atlas img")
+    # where the picture's pixel (x, y) is drawn in the element (object-fit: contain centres it in its box)
+    box = atlas.evaluate("img => { const r = img.getBoundingClientRect(); const s = Math.min(r.width / "
+                         "img.naturalWidth, r.height / img.naturalHeight); return [s, (r.width - s * "
+                         "img.naturalWidth) / 2, (r.height - s * img.naturalHeight) / 2]; }")
+    scale, left, top = box
+    atlas.click(position={"x": left + (25 * 5 + 12) * scale, "y": top + 12 * scale})   # the sixth tile
+    page.wait_for_function(f"document.querySelector('#codebook-code input')?.value === '{int(codes[5])}'")
+    page.screenshot(path=str(shots / "tokenizer_codebook_page3.png"), full_page=True)

@@ -204,9 +204,10 @@ def test_the_painters_palette_decodes_only_the_codes_it_shows(tiny):
     assert torch.allclose(few, every[[5, 1, 9]], atol=1e-6)
 
 
-def test_a_large_codebooks_atlas_draws_its_most_used_codes_and_a_click_names_them(tiny, monkeypatch):
-    """Beyond ATLAS_MAX codes the atlas shows the most used ones, in order of use, and decodes only those; a
-    click on the i-th tile names the i-th of them."""
+def test_a_large_codebooks_atlas_is_paged_by_usage_and_a_click_names_the_code_on_its_page(tiny, monkeypatch):
+    """Beyond ATLAS_MAX codes the atlas is paged: every code once, ranked by usage (the first page the most used,
+    the last the never used), each page decoding only its own codes; a click on the i-th tile of page p names
+    the i-th code of that page; a page that does not exist is refused with a message."""
     import gradio as gr
 
     from vq_explorer.service import codebook as cb
@@ -215,15 +216,59 @@ def test_a_large_codebooks_atlas_draws_its_most_used_codes_and_a_click_names_the
     model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
     catalog = ex.Catalog("nowhere")
     name = catalog.add(model, "tiny")
-    codes = ex.atlas_codes(model)
     u = ex.usage(model)
-    assert len(codes) == 16 and (u[codes][:-1] >= u[codes][1:]).all() and u[codes][0] == u.max()
-    assert ex.telling_code(model) in codes.tolist() and cb.tiles.cache.get(model) is None   # 16 looks, not 64
-    assert codebook.atlas(catalog, name)
+    assert ex.atlas_pages(model) == 4
+    pages = [ex.atlas_codes(model, p) for p in (1, 2, 3, 4)]
+    ranked = torch.cat(pages)
+    assert sorted(ranked.tolist()) == list(range(64))                      # every code, once
+    assert (u[ranked][:-1] >= u[ranked][1:]).all() and u[ranked][0] == u.max()
+    assert int(u[pages[-1]].max()) <= int(u[pages[0]].min())
+    assert ex.telling_code(model) in pages[0].tolist() and cb.tiles.cache.get(model) is None   # 16 looks, not 64
+    picture, chooser = codebook.atlas_view(catalog, name)
+    assert picture and chooser["visible"] and "page 1 of 4: codes ranked 1–16 of 64" in chooser["label"]
+    assert "33–48" in codebook.atlas_page(catalog, name, 3)[1]["label"]
     pitch = codebook.ATLAS_PX + 1
-    for i in (0, 5, 15):
-        event = gr.SelectData(None, {"index": [(i % codebook.ATLAS_COLS) * pitch + 3, 3], "value": None})
-        assert codebook.select_tile(catalog, name, event)[0] == int(codes[i])
+    for page in (1, 3):
+        for i in (0, 5, 15):
+            event = gr.SelectData(None, {"index": [(i % codebook.ATLAS_COLS) * pitch + 3, 3], "value": None})
+            assert codebook.select_tile(catalog, name, page, event)[0] == int(pages[page - 1][i])
+    for page in (0, 5):
+        with said("atlas_page_out_of_range", page=page, pages=4):
+            codebook.atlas_page(catalog, name, page)
+    monkeypatch.setattr(cb, "ATLAS_MAX", 1024)
+    assert not codebook.atlas_view(catalog, name)[1]["visible"]            # one page: no chooser
+    assert ex.atlas_codes(model).tolist() == list(range(64))               # by index, as before
+
+
+def test_usage_counted_over_the_visitors_own_images(tiny):
+    """The Codebook tab counts usage over the images this visitor reconstructed: each reconstructed grid added to
+    the session's tally, the summary of exactly those codes, per model, and a plain word when there are none."""
+    import json
+
+    from vq_explorer.ui import codebook
+    model = vqe.open(str(tiny[1]), side=32)
+    catalog = ex.Catalog("nowhere")
+    name = catalog.add(model, "tiny")
+    other = catalog.add(vqe.open(str(tiny[1]), side=32), "other")
+    grids = [torch.randint(0, 64, (8, 8), generator=torch.Generator().manual_seed(s)) for s in (1, 2)]
+    mine = {}
+    for g in grids:
+        before = json.dumps(mine)
+        mine = codebook.count_mine(catalog, name, ex.grid_json(g, name), mine)
+        assert json.dumps(json.loads(before)) == before                   # a new tally, the old one unchanged
+    counts, images = ex.tally_counts(mine, name, 64)
+    assert images == 2 and torch.equal(counts, torch.bincount(torch.cat([g.flatten() for g in grids]),
+                                                              minlength=64))
+    summary, _, _, head = codebook.stats(catalog, name, True, codebook.OVER_MINE, mine)
+    assert summary["cells"] == 128 and summary["counted_over"] == {"images": 2, "of": "your images"}
+    assert summary["used_codes"] == int((counts > 0).sum()) and "vqe-mine" in head
+    assert summary["most_used"][0]["count"] == int(counts.max())
+    summary, _, _, head = codebook.stats(catalog, other, True, codebook.OVER_MINE, mine)   # another model's: none
+    assert summary["cells"] == 0 and summary["used_codes"] == 0 and "vqe-mine-empty" in head
+    assert codebook.stats(catalog, name, True, codebook.OVER_MODEL, mine)[0]["counted_over"]["of"] != "your images"
+    assert codebook.mine_changed(catalog, name, True, codebook.OVER_MINE, mine)[0]["cells"] == 128
+    with said("grid_code_out_of_range", code=64):
+        codebook.count_mine(catalog, name, json.dumps({"grid": [[64] * 8] * 8}), mine)
 
 
 def test_a_codes_nearest_codes_are_those_nearest_its_vector(tiny):
@@ -283,3 +328,15 @@ def test_a_prior_over_a_tokenizers_codes_names_it_reloads_with_it_and_refuses_an
     saved(root / "tok", grey, seed=1)                                   # other weights in the same folder
     with pytest.raises(vqe.CheckpointError, match="weights differ"):
         vqe.load(root / "p.safetensors", device="cpu")
+
+
+def test_a_tokenizer_opened_without_a_size_is_shown_images_at_128_pixels_on_a_cpu(tiny):
+    """Without --size, a CPU shows a tokenizer 128-pixel images (a large one reconstructs them in about a second
+    on two cores, against 5–6 s at 256: benchmarks/tokenizer_speed.py); a GPU 256."""
+    from vq_explorer.commands.serve import open_tokenizers
+    from vq_explorer.storage.tokenizers import default_side
+    assert default_side("cpu") == 128 and default_side("cuda") == 256
+    model = vqe.open(str(tiny[1]), device="cpu")
+    assert model.config["image_size"] == [128, 128] and model.config["max_side"] == 128
+    side = default_side()   # what `vq-explorer --open` without --size gives here
+    assert open_tokenizers([str(tiny[1])], None, None)[0].config["image_size"] == [side, side]

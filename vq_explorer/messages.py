@@ -55,6 +55,7 @@ ERRORS = {
     "unknown_action": "unknown action {action}",
     # the codebook and the quantization panel
     "no_tile_clicked": "click a code's tile in the atlas",
+    "atlas_page_out_of_range": "page {page} of the atlas does not exist: it has pages 1..{pages}",
     "no_code_number": "enter a code number",
     "no_cell_clicked": "click a cell of the map",
     "reconstruct_first": "reconstruct an image first",

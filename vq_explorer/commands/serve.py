@@ -50,8 +50,9 @@ def main(argv=None):
     ap.add_argument("--open", action="append", default=[], metavar="PATH_OR_ID",
                     help="a VQ tokenizer to open beside the checkpoints: a diffusers VQModel folder or a Hub id "
                          "(hf://owner/name/subfolder); repeatable; also $VQE_OPEN (comma-separated)")
-    ap.add_argument("--size", type=int, default=256,
-                    help="pixels an opened tokenizer is shown its images at (default 256)")
+    ap.add_argument("--size", type=int, default=None,
+                    help="pixels an opened tokenizer is shown its images at (default 128 on a CPU, where a large "
+                         "tokenizer takes seconds at 256; 256 with CUDA)")
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"),
                     help="the pictures an opened tokenizer is first shown and counts its codes over")
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
@@ -68,7 +69,7 @@ def main(argv=None):
     build_demo(args.checkpoints, models).launch(server_name=args.host, server_port=args.port, **LAUNCH)
 
 
-def open_tokenizers(sources, size: int, photos) -> list:
+def open_tokenizers(sources, size: int | None, photos) -> list:
     """The tokenizers that open; one line for each that does not (the app serves the rest)."""
     from ..storage.tokenizers import TokenizerError, open_tokenizer
     models = []

@@ -7,11 +7,15 @@ from .classes import class_names, label_id
 from .codebook import (
            ATLAS_MAX,
            atlas_codes,
+           atlas_pages,
+           atlas_span,
            code_map,
            code_patches,
            codebook_summary,
            most_used_code,
            nearest_codes,
+           tally,
+           tally_counts,
            telling_code,
            tiles,
            tiles_of,
@@ -33,8 +37,9 @@ from .reconstruct import (
 from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample_grid, sample_steps
 
 __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_prior", "is_masked", "needs_prior", "class_names", "label_id",
-           "ATLAS_MAX", "atlas_codes", "code_map", "code_patches", "codebook_summary", "most_used_code",
-           "nearest_codes", "telling_code", "tiles", "tiles_of", "usage",
+           "ATLAS_MAX", "atlas_codes", "atlas_pages", "atlas_span", "code_map", "code_patches", "codebook_summary",
+           "most_used_code", "nearest_codes", "tally", "tally_counts", "telling_code", "tiles", "tiles_of",
+           "usage",
            "UserError", "MAX_GRID_JSON", "decode_grid", "decode_partial", "grid_bits", "grid_json", "parse_grid",
            "random_grid", "MAX_SIDE", "drawing_to_input", "input_size", "is_colour_file", "keeps_resolution",
            "load_image", "max_grid", "Reconstruction", "encode", "encode_image", "example_grid", "reconstruct",

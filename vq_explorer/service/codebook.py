@@ -2,6 +2,7 @@
 (the checkpoint's own statistics: models.usage) and a 2-D map of the code vectors."""
 
 import torch
+from tqdm.auto import tqdm
 
 from ..models import metrics as M
 from .errors import UserError
@@ -45,19 +46,52 @@ def usage(model) -> torch.Tensor:
 def _examples_usage(model) -> torch.Tensor:
     """Counted once per model: a large tokenizer takes seconds to encode its pictures, and every tab asks."""
     K = model.config["num_codes"]
+    counts = torch.zeros(K, dtype=torch.long)
     if model.examples is None:
-        return torch.zeros(K, dtype=torch.long)
-    return M.code_counts(model.encode(model.examples.float() / 255), K)
+        return counts
+    for x in tqdm(model.examples, desc="usage", unit="picture", leave=False, disable=len(model.examples) < 2):
+        counts += M.code_counts(model.encode(x[None].float() / 255), K)   # one at a time: a progress bar can move
+    return counts
 
 
-def codebook_summary(model) -> dict:
-    u = usage(model)
-    order = torch.argsort(u, descending=True)
-    over = ({"images": model.metrics.get("test_images"), "of": "test split"} if "usage" in model.stats
+def codebook_summary(model, counts: torch.Tensor | None = None, images: int | None = None) -> dict:
+    """Perplexity, used and dead codes, the most used: of the model's own usage, or of `counts` (K,) over
+    `images` images of the visitor's (`tally_counts`)."""
+    u = usage(model) if counts is None else counts
+    order = torch.argsort(u, descending=True, stable=True)
+    over = ({"images": images, "of": "your images"} if counts is not None else
+            {"images": model.metrics.get("test_images"), "of": "test split"} if "usage" in model.stats
             else {"images": 0 if model.examples is None else len(model.examples), "of": "shipped examples"})
     return {"num_codes": len(u), "counted_over": over, "cells": int(u.sum()),
-            "perplexity": M.perplexity(u), "used_codes": int((u > 0).sum()), "dead_codes": int((u == 0).sum()),
-            "most_used": [{"code": int(k), "count": int(u[k])} for k in order[:20]]}
+            "perplexity": M.perplexity(u) if int(u.sum()) else 0.0, "used_codes": int((u > 0).sum()),
+            "dead_codes": int((u == 0).sum()),
+            "most_used": [{"code": int(k), "count": int(u[k])} for k in order[:20] if int(u[k])]}
+
+
+# The visitor's own images: a tally per model of the codes their reconstructions used, kept in their session
+# (sparse, so a 16,384-code tokenizer's tally of a few photos stays a few kilobytes), never on the server.
+def tally(so_far: dict | None, name: str, grid) -> dict:
+    """`so_far` with one more image's grid counted under the model's name: {name: {"images": n, "codes":
+    {code: count}}}. A new dict: the session's state is replaced, not changed in place."""
+    out = dict(so_far or {})
+    mine = out.get(name) or {"images": 0, "codes": {}}
+    codes = dict(mine["codes"])
+    values, counts = torch.as_tensor(grid).flatten().unique(return_counts=True)
+    for k, c in zip(values.tolist(), counts.tolist(), strict=True):
+        codes[str(k)] = codes.get(str(k), 0) + c
+    out[name] = {"images": mine["images"] + 1, "codes": codes}
+    return out
+
+
+def tally_counts(so_far: dict | None, name: str, num_codes: int) -> tuple[torch.Tensor, int]:
+    """The tally of `name` as (K,) counts and the number of images counted (zeros and 0 where there is none);
+    codes outside 0..K-1 (a tally kept for another model of the same name) are left out."""
+    mine = (so_far or {}).get(name) or {"images": 0, "codes": {}}
+    counts = torch.zeros(num_codes, dtype=torch.long)
+    for k, c in mine["codes"].items():
+        if 0 <= int(k) < num_codes:
+            counts[int(k)] += int(c)
+    return counts, int(mine["images"])
 
 
 @per_model
@@ -80,16 +114,29 @@ def tiles_of(model, codes) -> torch.Tensor:
     return every[codes] if every is not None else code_tiles(model, _margin(model), codes)
 
 
-ATLAS_MAX = 1024   # codes drawn in the atlas: a codebook of 16,384 is shown by its most used 1,024
+ATLAS_MAX = 1024   # codes drawn on one page of the atlas: a codebook of 16,384 is shown in 16 pages
 
 
-def atlas_codes(model) -> torch.Tensor:
-    """The codes the atlas draws, in its order: every code by index up to ATLAS_MAX of them; beyond, the
-    ATLAS_MAX most used (ties by index), so a large tokenizer's atlas decodes a sixteenth of its codes."""
-    K = model.config["num_codes"]
+def atlas_pages(model) -> int:
+    return -(-model.config["num_codes"] // ATLAS_MAX)
+
+
+def atlas_span(model, page: int) -> tuple[int, int]:
+    """The ranks (from 1, by usage) of the first and last codes on page `page`."""
+    return (int(page) - 1) * ATLAS_MAX + 1, min(model.config["num_codes"], int(page) * ATLAS_MAX)
+
+
+def atlas_codes(model, page: int = 1) -> torch.Tensor:
+    """The codes page `page` of the atlas draws, in its order: every code by index where they fit on one page;
+    beyond, all codes ranked by usage (ties by index), ATLAS_MAX to a page, so a large tokenizer's first page
+    decodes its most used sixteenth and the last its never-used codes."""
+    K, pages = model.config["num_codes"], atlas_pages(model)
+    if not 1 <= int(page) <= pages:
+        raise UserError("atlas_page_out_of_range", page=page, pages=pages)
     if K <= ATLAS_MAX:
         return torch.arange(K)
-    return torch.argsort(usage(model), descending=True, stable=True)[:ATLAS_MAX]
+    start = (int(page) - 1) * ATLAS_MAX
+    return torch.argsort(usage(model), descending=True, stable=True)[start:start + ATLAS_MAX]
 
 
 def telling_code(model) -> int:

@@ -167,8 +167,18 @@ def open_named(named: dict, device=None) -> VQModel:
     return model
 
 
-def open_tokenizer(source: str, side: int = 256, examples=None, cache_dir=None, device=None) -> VQModel:
-    """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels."""
+def default_side(device=None) -> int:
+    """The pixels a tokenizer is shown its images at when no size is given: 128 on a CPU, where a published
+    VQ-f4 or MoVQ reconstructs a 128-pixel photo in about 1.2 s on two cores and a 256-pixel one in 5–6 s
+    (benchmarks/tokenizer_speed.py), so a visitor's upload shows within a few seconds; 256 on a GPU."""
+    cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
+    return 256 if cuda else 128
+
+
+def open_tokenizer(source: str, side: int | None = None, examples=None, cache_dir=None, device=None) -> VQModel:
+    """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels (by default
+    `default_side`)."""
+    side = default_side(device) if side is None else side
     vq, folder, digest = open_diffusers(source, cache_dir)
     name = (str(source).removeprefix(HUB).rstrip("/") if parse_source(source)[0] == "hub"
             else "/".join(folder.resolve().parts[-2:]))

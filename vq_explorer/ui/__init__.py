@@ -49,11 +49,22 @@ TAB_VIEWS = {"reconstruct": ("examples", "reconstruction", "colour_button"), "pa
 FIRST_TAB = "reconstruct"
 
 
-def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None) -> dict:
+PROGRESS = gr.Progress(track_tqdm=True)   # as a handler's default: Gradio gives each call its own tracker
+# What a visitor reads while a slow model (a large tokenizer on a 2-core CPU) fills a view.
+VIEW_WORDS = {"examples": "the shipped pictures", "reconstruction": "encoding and decoding the first picture",
+              "colour_button": "the colour offer", "painter": "the painter's grid",
+              "palette": "the palette of codes",
+              "codebook": "counting how often each code is used", "atlas": "decoding every code for the atlas",
+              "code": "the first code's look and patches", "samples": "the first samples",
+              "sample_controls": "the sampling controls"}
+
+
+def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None, step=None) -> dict:
     """Everything that changes when another checkpoint is chosen, by the name of the view that shows it (a
     view of several components gets a tuple, in the order its tab module lists them). `upload`: the image the
     visitor uploaded, if any, which Reconstruct shows again through the newly opened model. `tabs`: the tabs
-    whose views to fill (default: all); the others' views are left out."""
+    whose views to fill (default: all); the others' views are left out. `step(i, n, view)`, if given, is told
+    before each of the n views is computed (the page's progress bar)."""
     model = catalog.get(name)
     classes = gr.update(choices=[ANY, *ex.class_names(model)], value=ANY)
     opening = gr.update(choices=[ANY, *ex.class_names(model)], value=sample.opening_class(model))
@@ -63,13 +74,20 @@ def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None) -> d
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
             "colour_button": lambda: reconstruct.colour_button(catalog, upload, name),
             "painter": lambda: paint.reset(catalog, name), "palette": lambda: paint.palette(catalog, name),
-            "codebook": lambda: codebook.stats(catalog, name), "atlas": lambda: codebook.atlas(catalog, name),
+            "codebook": lambda: codebook.opened(catalog, name),
+            "atlas": lambda: codebook.atlas_view(catalog, name),
             "code": lambda: codebook.first_code(catalog, name),
             "samples": lambda: sample.first_screen(catalog, name),
             "sample_controls": lambda: sample.masked_controls(catalog, name)}
     per_tab = {v for views in TAB_VIEWS.values() for v in views}
     wanted = {v for t in (TAB_VIEWS if tabs is None else tabs) for v in TAB_VIEWS.get(t, ())}
-    return {key: fill() for key, fill in make.items() if key not in per_tab or key in wanted}
+    keys = [key for key in make if key not in per_tab or key in wanted]
+    values = {}
+    for i, key in enumerate(keys):
+        if step is not None:
+            step(i, len(keys), key)
+        values[key] = make[key]()
+    return values
 
 
 def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
@@ -78,8 +96,8 @@ def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
     fills the views of one tab (and those of every tab) and leaves the other tabs' components as they are."""
     outputs = [c for comps in views.values() for c in comps]
 
-    def handler(name: str, upload=None, tab: str | None = None):
-        values = open_checkpoint(catalog, name, upload, None if tab is None else [tab])
+    def handler(name: str, upload=None, tab: str | None = None, step=None):
+        values = open_checkpoint(catalog, name, upload, None if tab is None else [tab], step)
         if values.keys() - views.keys() or (tab is None and views.keys() - values.keys()):
             raise KeyError(f"open_checkpoint fills {sorted(values)}, the layout has {sorted(views)}")
         return [v for key, comps in views.items()
@@ -109,10 +127,12 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
                         "`vq-explorer --checkpoints DIR` (or `VQE_CHECKPOINTS=DIR`) on a folder of checkpoints, "
                         "or train one with `vq-explorer-train` (`python train.py`). The Codebook lab works "
                         "without.")
+        # The codes of the images this visitor reconstructed, per model: the Codebook tab counts usage over them.
+        mine = gr.State({})
         with gr.Tabs() as tabs:
             rec = reconstruct.build(ckpt, catalog)
             pnt = paint.build(ckpt, catalog)
-            cbk = codebook.build(ckpt, catalog)
+            cbk = codebook.build(ckpt, catalog, mine)
             smp = sample.build(ckpt, catalog, pnt)
             tradeoff.build()
             lab_tab = lab.build(ckpt, catalog)
@@ -120,20 +140,25 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
         outputs, on_open = views_on_open(catalog, {
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
-            "atlas": [cbk["atlas"]], "code": [cbk["code"], *cbk["code_outputs"]],
+            "atlas": cbk["atlas"], "code": [cbk["code"], *cbk["code_outputs"]],
             "reconstruction": rec["outputs"],
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
         # Which tab the visitor sees, and which checkpoint each tab's views show (per session).
         current, shown = gr.State(FIRST_TAB), gr.State({})
 
-        def open_visible(name, upload, tab):
-            return [*on_open(name, upload, tab), {tab: name}]
+        def told(progress, name):
+            """Views as steps of the progress bar; a slow model's picture-by-picture work (tqdm) shows too."""
+            return lambda i, n, view: progress((i, n), desc=f"Opening {name}: {VIEW_WORDS.get(view, view)}",
+                                               unit="views")
+
+        def open_visible(name, upload, tab, progress=PROGRESS):
+            return [*on_open(name, upload, tab, told(progress, name)), {tab: name}]
 
         def opened_tab(tab):
-            def handler(name, upload, seen):
+            def handler(name, upload, seen, progress=PROGRESS):
                 if not name or seen.get(tab) == name:
                     return [*[gr.skip()] * len(outputs), tab, seen]
-                return [*on_open(name, upload, tab), tab, {**seen, tab: name}]
+                return [*on_open(name, upload, tab, told(progress, name)), tab, {**seen, tab: name}]
             return handler
 
         # Reconstruct's quantization panel follows its reconstruction in a second step, so the picture comes
@@ -154,7 +179,10 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
                     api_visibility="private").then(**then_explain)                               # model, opened
         for tab in tabs.children:
             tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], shown], [*outputs, current, shown],
-                       api_visibility="private", show_progress="minimal").then(**then_explain)
+                       api_visibility="private").then(**then_explain)
+        for event in rec["visitors_own"]:
+            event.success(guarded(bind(catalog, codebook.count_mine)), [ckpt, rec["grid_json"], mine], mine,
+                          api_visibility="private")
         # A colour photo seen in grey by a digit model: one click opens the colour model on it.
         rec["to_colour"].click(lambda: gr.update(value=(catalog.colour_models() or [None])[0]), None, ckpt,
                                api_visibility="private")

@@ -8,54 +8,125 @@ from ..views import charts, pictures
 from .common import bind, guarded, mark, model_mark, png
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
-examples). **Perplexity** is exp(entropy) of that distribution: the number of equally used codes that would
-give the same spread — K if every code is used evenly, 1 if one code does everything. **Dead codes** are never
-used. The **atlas** shows each code decoded on its own; pick one to see the test-image patches where it occurs
-most."""
+examples), or over the images you uploaded or drew and reconstructed. **Perplexity** is exp(entropy) of that
+distribution: the number of equally used codes that would give the same spread — K if every code is used evenly,
+1 if one code does everything. **Dead codes** are never used. The **atlas** shows each code decoded on its own
+(a codebook of more than 1,024 codes in pages, ranked by usage); pick one to see the test-image patches where it
+occurs most."""
+
+
+# Where the Codebook tab counts usage: the model's own images, or those the visitor reconstructed.
+OVER_MODEL, OVER_MINE = "model", "mine"
+OVER_CHOICES = [("its test split (or its pictures)", OVER_MODEL), ("the images you reconstructed", OVER_MINE)]
 
 
 def _over(counted: dict) -> str:
     if counted["of"] == "test split":
         return f"the test split ({counted['images'] or '?'} images)"
+    if counted["of"] == "your images":
+        n = counted["images"]
+        return f"the {n} image{'s' if n != 1 else ''} you uploaded or drew and reconstructed through it"
     return f"the {counted['images']} shipped examples"
 
 
 @guarded
-def stats(catalog, checkpoint: str = "", log_scale: bool = True):
-    """The /codebook_stats endpoint: summary JSON, usage histogram, PCA map, headline markdown."""
+def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVER_MODEL, mine: dict | None = None):
+    """The /codebook_stats endpoint: summary JSON, usage histogram, PCA map, headline markdown. `over`: the
+    model's own usage, or (OVER_MINE) the tally `mine` of the images this visitor reconstructed (its session
+    state)."""
     name = checkpoint or catalog.default()
     model = catalog.get(name)
-    s = ex.codebook_summary(model)
-    u = ex.usage(model)
-    head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
-            f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
-            + mark(model_mark(name)))
+    counts, images = (ex.tally_counts(mine, name, model.config["num_codes"]) if over == OVER_MINE
+                      else (None, None))
+    s = ex.codebook_summary(model, counts, images)
+    u = ex.usage(model) if counts is None else counts
+    if counts is not None and not images:
+        head = ("**None of your images yet** for this model: upload or draw one in the Reconstruct tab, and its "
+                "codes are counted here." + mark(model_mark(name), "mine-empty"))
+    else:
+        head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
+                f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
+                + mark(model_mark(name), *(["mine"] if counts is not None else [])))
     return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model), u), head
+
+
+def count_mine(catalog, checkpoint: str, grid_text: str, mine: dict | None):
+    """The session's tally with the grid just reconstructed (Reconstruct's JSON of it) counted in."""
+    grid = ex.parse_grid(grid_text, catalog.get(checkpoint))
+    return ex.tally(mine, checkpoint, grid)
+
+
+def mine_changed(catalog, checkpoint: str, log_scale: bool, over: str, mine: dict | None):
+    """The tab's figures again when the visitor's tally grew while the tab counts over it; else unchanged."""
+    if over != OVER_MINE:
+        return [gr.skip()] * 4
+    return stats(catalog, checkpoint, log_scale, over, mine)
+
+
+def opened(catalog, checkpoint: str):
+    """A newly opened model's figures, counted over its own images (the choice goes back to them)."""
+    return (*stats(catalog, checkpoint), gr.update(value=OVER_MODEL))
 
 
 ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a row
 
 
 @per_model
-def _atlas(model):
-    return pictures.atlas_picture(ex.tiles_of(model, ex.atlas_codes(model)), ATLAS_PX, ATLAS_COLS)
+def _atlas_pages(model) -> dict:
+    return {}   # page → picture, filled as pages are asked for
 
 
-def atlas(catalog, checkpoint: str):
-    """The codes decoded, in one picture: the i-th of `atlas_codes` at row i // 32, column i % 32 (every code
-    by index, or a large codebook's most used)."""
+def _atlas(model, page: int):
+    pages = _atlas_pages(model)
+    if page not in pages:
+        pages[page] = pictures.atlas_picture(ex.tiles_of(model, ex.atlas_codes(model, page)), ATLAS_PX,
+                                             ATLAS_COLS)
+    return pages[page]
+
+
+def atlas(catalog, checkpoint: str, page: int = 1):
+    """The codes of one page decoded, in one picture: the i-th of `atlas_codes` at row i // 32, column i % 32
+    (every code by index, or a large codebook's codes ranked by usage, ATLAS_MAX to a page)."""
+    try:
+        model = catalog.get(checkpoint)
+        return png(_atlas(model, int(page or 1)))
+    except ex.UserError:
+        return None
+
+
+def _page_label(model, page: int) -> str:
+    K, pages = model.config["num_codes"], ex.atlas_pages(model)
+    if pages == 1:
+        return "atlas page"
+    first, last = ex.atlas_span(model, page)
+    return f"atlas page {page} of {pages}: codes ranked {first:,}–{last:,} of {K:,} by usage"
+
+
+def atlas_view(catalog, checkpoint: str):
+    """A newly opened model's atlas at its first page, and the page chooser: shown only where the codes take
+    more than one page."""
     try:
         model = catalog.get(checkpoint)
     except ex.UserError:
-        return None
-    return png(_atlas(model))
+        return None, gr.update(visible=False)
+    pages = ex.atlas_pages(model)
+    return atlas(catalog, checkpoint, 1), gr.update(value=1, visible=pages > 1, label=_page_label(model, 1))
 
 
-def atlas_code(catalog, checkpoint: str, x: int, y: int) -> int:
-    """The code whose tile holds pixel (x, y) of the atlas picture."""
+@guarded
+def atlas_page(catalog, checkpoint: str, page):
+    """Another page of the atlas, and the chooser's label naming which codes it holds."""
+    model = catalog.get(checkpoint)
+    page = 1 if page is None else int(page)
+    ex.atlas_codes(model, page)   # (refuses a page that does not exist)
+    return atlas(catalog, checkpoint, page), gr.update(label=_page_label(model, page))
+
+
+def atlas_code(catalog, checkpoint: str, x: int, y: int, page: int = 1) -> int:
+    """The code whose tile holds pixel (x, y) of the atlas picture of page `page`."""
     pitch = ATLAS_PX + 1
     i = int(y) // pitch * ATLAS_COLS + int(x) // pitch
-    codes = ex.atlas_codes(catalog.get(checkpoint))
+    codes = ex.atlas_codes(catalog.get(checkpoint), 1 if page is None else int(page))
     if not 0 <= int(x) < ATLAS_COLS * pitch or not 0 <= i < len(codes):
         raise ex.UserError("no_tile_clicked")
     return int(codes[i])
@@ -81,25 +152,31 @@ def show_code(catalog, checkpoint: str, code):
 
 
 @guarded
-def select_tile(catalog, checkpoint: str, evt: gr.SelectData):
-    code = atlas_code(catalog, checkpoint, *evt.index)   # evt.index: [x, y] in the picture's own pixels
+def select_tile(catalog, checkpoint: str, page, evt: gr.SelectData):
+    code = atlas_code(catalog, checkpoint, *evt.index, page)   # evt.index: [x, y] in the picture's own pixels
     return (code, *show_code(catalog, checkpoint, code))
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
+def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, mine: gr.State):
+    """The tab; `mine` is the session's tally of the visitor's reconstructed images (Reconstruct adds to it)."""
     with gr.Tab("Codebook", id="codebook"):
         gr.Markdown(INTRO)
         head = gr.Markdown(elem_id="codebook-head")
         with gr.Row():
-            log_scale = gr.Checkbox(True, label="log scale")
-            refresh = gr.Button("Refresh", size="sm")
+            over = gr.Radio(OVER_CHOICES, value=OVER_MODEL, label="count usage over", elem_id="codebook-over",
+                            scale=3)
+            log_scale = gr.Checkbox(True, label="log scale", scale=1)
+            refresh = gr.Button("Refresh", size="sm", scale=1)
         with gr.Row():
             hist = gr.Plot(label="usage", elem_id="codebook-usage")
             pca = gr.Plot(label="code vectors", elem_id="codebook-pca")
         with gr.Row():
             with gr.Column(scale=3):
-                tiles = gr.Image(label=f"atlas: every code decoded (of a large codebook, its {ex.ATLAS_MAX} most "
-                                       f"used), {ATLAS_COLS} to a row; click one",
+                # (a Number, not a Slider: a slider's maximum is checked against its first one, not its update)
+                page = gr.Number(1, precision=0, minimum=1, label="atlas page", visible=False,
+                                 elem_id="codebook-page")
+                tiles = gr.Image(label=f"atlas: every code decoded ({ex.ATLAS_MAX} to a page, a large codebook's "
+                                       f"ranked by usage), {ATLAS_COLS} to a row; click one",
                                  interactive=False, height=360, elem_id="codebook-atlas")
             with gr.Column(scale=2):
                 code = gr.Number(value=0, precision=0, label="code", minimum=0, elem_id="codebook-code")
@@ -109,14 +186,18 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                                      elem_id="codebook-patches")
         summary = gr.JSON(label="summary", open=False)
         outs = [summary, hist, pca, head]
-        refresh.click(bind(catalog, stats), [checkpoint, log_scale], outs, api_name="codebook_stats")
-        log_scale.change(bind(catalog, stats), [checkpoint, log_scale], outs, api_visibility="undocumented")
+        inputs = [checkpoint, log_scale, over, mine]
+        refresh.click(bind(catalog, stats), inputs, outs, api_name="codebook_stats")
+        log_scale.change(bind(catalog, stats), inputs, outs, api_visibility="undocumented")
+        over.input(bind(catalog, stats), inputs, outs, api_visibility="undocumented")
+        mine.change(guarded(bind(catalog, mine_changed)), inputs, outs, api_visibility="private")
+        page.change(bind(catalog, atlas_page), [checkpoint, page], [tiles, page], api_visibility="undocumented")
         code.submit(bind(catalog, show_code), [checkpoint, code], [tile, patches, text],
                     api_visibility="undocumented")
-        tiles.select(bind(catalog, select_tile), [checkpoint], [code, tile, patches, text],
+        tiles.select(bind(catalog, select_tile), [checkpoint, page], [code, tile, patches, text],
                      api_visibility="undocumented")
-    return {"outputs": outs, "log_scale": log_scale, "atlas": tiles, "code_outputs": [tile, patches, text],
-            "code": code}
+    return {"outputs": [*outs, over], "log_scale": log_scale, "atlas": [tiles, page],
+            "code_outputs": [tile, patches, text], "code": code}
 
 
 def first_code(catalog, checkpoint: str):

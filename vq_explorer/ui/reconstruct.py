@@ -175,11 +175,13 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         explain = dict(fn=bind(catalog, quantize.panel), inputs=[checkpoint, token], outputs=quant,
                        api_visibility="private")
         hide = dict(fn=lambda: gr.update(visible=False), outputs=to_colour, api_visibility="private")
-        upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs, api_name="reconstruct").then(
-            bind(catalog, colour_button), [upload, checkpoint], to_colour, api_visibility="private").then(
-            **explain)
-        draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,
-                       api_visibility="undocumented").then(**hide).then(**explain)
+        uploaded = upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs,
+                                 api_name="reconstruct")
+        uploaded.then(bind(catalog, colour_button), [upload, checkpoint], to_colour,
+                      api_visibility="private").then(**explain)
+        drawn = draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,
+                               api_visibility="undocumented")
+        drawn.then(**hide).then(**explain)
         gallery.select(bind(catalog, reconstruct_example), [checkpoint], outputs,
                        api_visibility="undocumented").then(**hide).then(**explain)
         quantize.wire(catalog, checkpoint, token, quant)
@@ -189,4 +191,5 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
         api_json = gr.JSON(visible=False)
         api_button.click(bind(catalog, quantize.api), [upload, checkpoint], api_json, api_name="quantization")
     return {"gallery": gallery, "grid_json": grid_json, "send": send, "outputs": outputs, "upload": upload,
-            "to_colour": to_colour, "quantization": quant, "swapped": swapped, "swap": swap_btn, "token": token}
+            "to_colour": to_colour, "quantization": quant, "swapped": swapped, "swap": swap_btn, "token": token,
+            "visitors_own": (uploaded, drawn)}   # the events that reconstruct an image of the visitor's
