@@ -5,11 +5,12 @@ class asked for, and the Fréchet distance between samples and test images in th
 
 Rows: CIFAR-10 test images themselves (50 per class), their reconstructions by each model's VQ-VAE, then each
 model's samples at the app's defaults (temperature 1; a masked prior at its own steps and guidance) and at other
-temperatures, steps and guidance scales. The classifier is tests/fixtures/cifar10_classifier.safetensors (trained
-by `python -m vq_explorer.commands.classifier --dataset cifar10`), kept apart from every VQ-VAE. The Fréchet
-distance compares each row's 500 images with 5,000 other test images in the classifier's penultimate features
-(256 numbers): the test images' own row is the floor that 500 images can reach, and a prior that drew one image
-per class would score its class well and its distance badly. Writes benchmarks/results/class_share.md.
+temperatures, steps, guidance scales and choice temperatures (the noise that picks which cells a step commits).
+The classifier is tests/fixtures/cifar10_classifier.safetensors (trained by `python -m
+vq_explorer.commands.classifier --dataset cifar10`), kept apart from every VQ-VAE. The Fréchet distance compares
+each row's 500 images with 5,000 other test images in the classifier's penultimate features (256 numbers): the
+test images' own row is the floor that 500 images can reach, and a prior that drew one image per class would score
+its class well and its distance badly. Writes benchmarks/results/class_share.md.
 """
 
 import argparse
@@ -33,12 +34,21 @@ CLASSIFIER = ROOT / "tests" / "fixtures" / "cifar10_classifier.safetensors"
 def settings(model) -> list[dict]:
     """The app's defaults first, then the other knobs one at a time."""
     if model.prior.cfg.type == "maskgit":
-        g, s = model.prior.cfg.guidance, model.prior.cfg.steps
+        g, s, c = model.prior.cfg.guidance, model.prior.cfg.steps, model.prior.cfg.choice_temperature
         return [{"temperature": 1.0, "steps": s, "guidance": g},
-                *({"temperature": 1.0, "steps": s, "guidance": x} for x in (0.0, 1.0, 2.0, 3.0, 4.0) if x != g),
+                *({"temperature": 1.0, "steps": s, "guidance": x} for x in (0, 1, 2, 3, 4, 6) if x != g),
                 *({"temperature": 1.0, "steps": x, "guidance": g} for x in (2, 3, 4, 8, 16) if x != s),
+                *({"temperature": 1.0, "steps": s, "guidance": g, "choice_temperature": x} for x in (0.0, 2.0, 4.5)
+                  if x != c),
                 {"temperature": 0.85, "steps": s, "guidance": g}]
     return [{"temperature": 1.0}, {"temperature": 0.85}]
+
+
+def draw(model, labels: torch.Tensor, seed: int, setting: dict) -> torch.Tensor:
+    """Grids of the classes asked for; the choice temperature is the masked prior's own knob, not the app's."""
+    if "choice_temperature" in setting:
+        return model.prior.sample(len(labels), model.grid, labels=labels, seed=seed, **setting).cpu()
+    return model.sample(len(labels), labels=labels, seed=seed, **setting)
 
 
 @torch.no_grad()
@@ -90,10 +100,7 @@ def main():
             lines.append(row(f"their reconstructions by {name}'s VQ-VAE", recon))
         for s in settings(model):
             t = time.perf_counter()
-            grids = torch.cat([model.sample(len(chunk), labels=chunk, seed=i, **{k: v for k, v in s.items()
-                                                                                if k != "temperature"},
-                                            temperature=s["temperature"])
-                               for i, chunk in enumerate(y.split(100))])
+            grids = torch.cat([draw(model, chunk, i, s) for i, chunk in enumerate(y.split(100))])
             images = model.decode(grids)
             knobs = ", ".join(f"{k} {v:g}" for k, v in s.items())
             lines.append(row(f"{name} samples ({model.prior.cfg.type}), {knobs}", images, time.perf_counter() - t))
