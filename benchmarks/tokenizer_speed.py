@@ -75,6 +75,9 @@ def main():
                 key = catalog.add(model, name)
                 cells = []
                 for tab in ("reconstruct", "paint", "codebook", "sample"):
+                    if tab == "sample" and not ex.has_prior(model):
+                        cells.append("— (no prior)")   # the tab only says that sampling needs one
+                        continue
                     t = time.perf_counter()
                     open_checkpoint(catalog, key, tabs=[tab])
                     cells.append(f"{1e3 * (time.perf_counter() - t):.0f}")

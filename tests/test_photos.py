@@ -93,6 +93,22 @@ def test_a_colour_photo_on_the_digit_model_offers_the_colour_model(catalog, tmp_
     assert open_checkpoint(catalog, "digits.safetensors", colour)["colour_button"]["visible"]
 
 
+def test_the_colour_offer_opens_the_colour_model_that_samples_best(tmp_path):
+    """Two colour checkpoints of one VQ-VAE (a PixelCNN and a masked prior, as shipped): the offer names the one
+    whose samples are read as their class more often, whatever the file names' order; unmeasured ones last."""
+    for name, share in (("a_weak", 0.376), ("b_strong", 0.658), ("c_unmeasured", None)):
+        model = make_tiny_model(channels=3)
+        model.metrics = {k: v for k, v in model.metrics.items() if k != "sample_accuracy"}
+        if share is not None:
+            model.metrics["sample_accuracy"] = share
+        vqe.save(model, tmp_path / f"{name}.safetensors")
+    vqe.save(make_tiny_model(image_size=(28, 28)), tmp_path / "digits.safetensors")
+    catalog = ex.Catalog(tmp_path)
+    assert catalog.colour_models() == ["b_strong.safetensors", "a_weak.safetensors", "c_unmeasured.safetensors"]
+    colour = str(photo(tmp_path / "c.png", 300, 200))
+    assert reconstruct.colour_button(catalog, colour, "digits.safetensors")["value"].startswith("Open b_strong,")
+
+
 def test_a_colour_photo_and_no_colour_model_offers_nothing(tmp_path):
     vqe.save(make_tiny_model(image_size=(28, 28)), tmp_path / "digits.safetensors")
     only_digits = ex.Catalog(tmp_path)

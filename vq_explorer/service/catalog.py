@@ -92,15 +92,18 @@ class Catalog:
         return other, share, own
 
     def colour_models(self) -> list[str]:
-        """The checkpoints trained on colour images (read from their metadata, without loading them)."""
+        """The checkpoints trained on colour images, those whose samples are read as their class most often
+        first (so a one-click offer of "the colour model" opens the best sampler), read from their metadata
+        without loading them."""
         out = []
         for name in self.files():
             try:
-                if read_metadata(self.folder / name)["config"].get("channels") == 3:
-                    out.append(name)
+                meta = read_metadata(self.folder / name)
             except CheckpointError:
                 continue
-        return out
+            if meta["config"].get("channels") == 3:
+                out.append((-(meta.get("metrics", {}).get("sample_accuracy") or -1.0), name))
+        return [name for _, name in sorted(out)]
 
     def default(self) -> str | None:
         names = self.names()
