@@ -2,7 +2,7 @@
 the first screen of each tab, for diffusers VQModels at the published configurations of real tokenizers (random
 weights: the architecture sets the cost, not the values).
 
-    python benchmarks/tokenizer_speed.py [--models ldm-vq-f4 movq] [--sides 64 128 256] [--threads 2]
+    python benchmarks/tokenizer_speed.py [--models ldm-vq-f4 movq amused] [--sides 64 128 256] [--threads 2]
 
 Writes benchmarks/results/tokenizer_speed.md. Precision "bf16" runs the tokenizer under CPU autocast in
 bfloat16 where the CPU has it (AVX512-BF16 or AMX); the codes the app shows are computed in float32.
@@ -22,15 +22,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from photos import timed  # noqa: E402  (median ms after a warm-up call)
-from test_tokenizers import LDM_VQ_F4, MOVQ  # noqa: E402  (the published configurations, with their sources)
+from test_tokenizers import AMUSED, LDM_VQ_F4, MOVQ  # noqa: E402  (the published configurations, with their sources)
 
 import vq_explorer as vqe  # noqa: E402
 from vq_explorer import service as ex  # noqa: E402
 from vq_explorer.models.training import cpu_has_bf16  # noqa: E402
 
-CONFIGS = {"ldm-vq-f4": LDM_VQ_F4, "movq": MOVQ}
+CONFIGS = {"ldm-vq-f4": LDM_VQ_F4, "movq": MOVQ, "amused": AMUSED}
 SOURCES = {"ldm-vq-f4": "CompVis/ldm-celebahq-256 (vqvae)",
-           "movq": "kandinsky-community/kandinsky-2-2-decoder (movq)"}
+           "movq": "kandinsky-community/kandinsky-2-2-decoder (movq)", "amused": "amused/amused-256 (vqvae)"}
 
 
 def main():

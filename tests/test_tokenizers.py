@@ -36,6 +36,12 @@ MOVQ = {"block_out_channels": [128, 256, 256, 512],
         "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32,
         "norm_type": "spatial", "num_vq_embeddings": 16384, "sample_size": 32, "vq_embed_dim": 4,
         "act_fn": "silu"}
+# amused/amused-256, subfolder vqvae: aMUSEd's VQGAN (diffusers' scripts/convert_amused.py), f = 16, K = 8,192,
+# 64-dimensional codes, and a decode that looks its codes up itself (lookup_from_codebook)
+AMUSED = {"block_out_channels": [128, 256, 256, 512, 768], "down_block_types": ["DownEncoderBlock2D"] * 5,
+          "up_block_types": ["UpDecoderBlock2D"] * 5, "in_channels": 3, "out_channels": 3, "latent_channels": 64,
+          "layers_per_block": 2, "norm_num_groups": 32, "num_vq_embeddings": 8192, "sample_size": 32,
+          "mid_block_add_attention": False, "lookup_from_codebook": True, "act_fn": "silu"}
 
 
 def saved(folder, config, seed=0):
@@ -51,8 +57,9 @@ def tiny(tmp_path_factory):
     return saved(folder, TINY), folder
 
 
-@pytest.mark.parametrize("config,factor,side", [(TINY, 2, 32), (LDM_VQ_F4, 4, 32), (MOVQ, 8, 32)],
-                         ids=["tiny", "ldm-vq-f4", "movq"])
+@pytest.mark.parametrize("config,factor,side",
+                         [(TINY, 2, 32), (LDM_VQ_F4, 4, 32), (MOVQ, 8, 32), (AMUSED, 16, 48)],
+                         ids=["tiny", "ldm-vq-f4", "movq", "amused"])
 def test_codes_and_decodes_are_diffusers_own(tmp_path, config, factor, side):
     vq = saved(tmp_path / "m", config)
     model = vqe.open(str(tmp_path / "m"), side=side)
@@ -64,7 +71,11 @@ def test_codes_and_decodes_are_diffusers_own(tmp_path, config, factor, side):
         h = vq.encode(x * 2 - 1).latents
         quant, _, (_, _, idx) = vq.quantize(h)
         assert torch.equal(grid, idx.view(grid.shape))               # the indices diffusers' quantizer picks
-        own = (vq.decode(quant, force_not_quantize=True).sample + 1) / 2   # its decoder on the quantized latents
+        if config.get("lookup_from_codebook"):                       # its decode takes the codes themselves
+            shape = (*grid.shape, vq.quantize.embedding.weight.shape[1])
+            own = (vq.decode(idx, force_not_quantize=True, shape=shape).sample + 1) / 2
+        else:                                                        # its decoder on the quantized latents
+            own = (vq.decode(quant, force_not_quantize=True).sample + 1) / 2
         again = (vq.decode(h).sample + 1) / 2                        # and VQModel.decode quantizing by itself
     out = model.decode(grid)
     assert torch.allclose(out, own.clamp(0, 1), atol=1e-4) and torch.allclose(out, again.clamp(0, 1), atol=1e-4)
