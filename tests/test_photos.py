@@ -2,6 +2,8 @@
 grid views on a photo's large grid, and the offer to open the colour model when a digit model sees a colour
 photo in grey."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -195,3 +197,32 @@ def test_a_photo_beyond_a_masked_priors_grid_is_reconstructed_without_a_surprise
                            History.new(rec.grid), region.tolist()))
     with said("grid_beyond_prior"):
         ex.inpaint(model, rec.grid, region)
+
+
+@pytest.mark.parametrize("prior", ["maskgit", "transformer"])
+def test_a_photos_grid_beyond_the_prior_still_reaches_the_painter(tmp_path, prior):
+    """A Transformer's learned positions stop at its training grid, but the VQ-VAE decodes a photo's larger grid:
+    the painter imports it (from the reconstruction, or an upload), decodes and paints it, and says that bits and
+    resampling need a grid the prior knows, instead of refusing the grid."""
+    import vq_explorer as vqe
+    from vq_explorer.ui import paint
+    model = make_tiny_model(classes=None, channels=3, image_size=(12, 12), prior=prior)
+    vqe.save(model, tmp_path / "t.safetensors")
+    catalog = ex.Catalog(tmp_path)
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)).save(path)
+    out = reconstruct.reconstruct(catalog, str(path), "t.safetensors")
+    grid_json, surprise = out[6], out[4]
+    # no surprise map: the panel says why, rather than drawing a heatmap of zeros
+    assert not surprise.data and "8×8" in surprise.layout.annotations[0].text
+    assert out[3].data[0].type == "heatmap"                  # the code grid itself is drawn
+    hist, _, canvas, _, info = paint.import_grid(catalog, grid_json, "t.safetensors")
+    assert np.array(hist["grid"]).shape == (10, 10) and canvas["decoded"].startswith("data:image/png")
+    assert "vqe-context-beyond-prior" in info and "10×10" in info and "8×8" in info and "bits under" not in info
+    assert ex.grid_bits(catalog.get("t.safetensors"), torch.tensor(hist["grid"])) is None
+    uploaded = paint.from_image(catalog, str(path), "t.safetensors", None, None, False)
+    assert np.array(uploaded[0]["grid"]).shape == (10, 10) and "vqe-context-beyond-prior" in uploaded[4]
+    # a grid the prior knows keeps its bits (an autoregressive prior) and its resampling
+    small = paint.import_grid(catalog, json.dumps({"grid": [r[:8] for r in hist["grid"][:8]]}), "t.safetensors")
+    assert "vqe-context-beyond-prior" not in small[4]
+    assert ("bits under" in small[4]) == (prior == "transformer")

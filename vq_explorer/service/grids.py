@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from .catalog import has_prior, is_masked
+from .catalog import has_prior, is_masked, prior_limit
 from .codebook import most_used_code, usage
 from .errors import UserError
 from .inputs import keeps_resolution, max_grid
@@ -35,11 +35,8 @@ def parse_grid(value, model) -> torch.Tensor:
         top = max_grid(model)
         if not (len(value) <= top[0] and len(value[0]) <= top[1]):
             raise UserError("grid_too_large", shape=shape, rows=top[0], cols=top[1])
-        if model.prior is not None:
-            try:
-                model.prior.check_shape((len(value), len(value[0])))
-            except ValueError as e:
-                raise UserError("as_said", detail=str(e)) from None
+        # a grid beyond the prior's learned positions is still the VQ-VAE's to decode and paint; only what
+        # needs the prior (bits, resampling) refuses it, each where it is asked for
     elif len(value) != h or any(len(r) != w for r in value):
         raise UserError("grid_wrong_shape", shape=shape, rows=h, cols=w)
     for row in value:
@@ -62,8 +59,9 @@ def decode_grid(model, grid: torch.Tensor, size=None) -> torch.Tensor:
 
 
 def grid_bits(model, grid: torch.Tensor, label=None) -> float | None:
-    """The grid's code length under the prior, in bits; None for a masked prior (it has no likelihood) or none."""
-    if is_masked(model) or not has_prior(model):
+    """The grid's code length under the prior, in bits; None for a masked prior (it has no likelihood), none, or
+    a grid larger than the prior's learned positions reach."""
+    if is_masked(model) or not has_prior(model) or prior_limit(model, grid.shape[-2:]):
         return None
     y = None if label is None else torch.tensor([label])
     return float(-model.log_prob(grid[None], y)[0] / math.log(2))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .. import service as ex
+from ..messages import note_text
 from ..service import codec
 from ..service.memo import per_model
 from ..views import pictures
@@ -94,13 +95,19 @@ def _decoded_url(model, grid: torch.Tensor) -> str:
 
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
     grid = torch.tensor(hist["grid"])
+    limit = ex.prior_limit(model, grid.shape) if ex.has_prior(model) else None
     bits = ex.grid_bits(model, grid)
     bits = (f"{bits:.0f} bits under the prior (unconditional): a compressed file of about "
             f"{file_bytes(model, grid, bits)} bytes" if bits is not None else
-            "no likelihood (masked prior)" if ex.has_prior(model) else "no prior (a lab model)")
-    context = "none" if not ex.has_prior(model) else "every-side" if ex.is_masked(model) else "before"
+            "no prior (a lab model)" if not ex.has_prior(model) else
+            f"no bits: this {grid.shape[0]}×{grid.shape[1]} grid is larger than the {limit[0]}×{limit[1]} grids "
+            "the prior knows" if limit else "no likelihood (masked prior)")
+    resample = (f"the prior redraws regions of grids up to {limit[0]}×{limit[1]}; this one decodes and paints, "
+                "and its regions cannot be redrawn" if limit else inpaint_context(model))
+    context = ("none" if not ex.has_prior(model) else "beyond-prior" if limit else
+               "every-side" if ex.is_masked(model) else "before")
     return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
-            f"\n\nResample region: {inpaint_context(model)}." + (f"\n\n{note}" if note else "")
+            f"\n\nResample region: {resample}." + (f"\n\n{note}" if note else "")
             + mark(f"undo-{len(hist['undo'])}", f"context-{context}"))
 
 
@@ -228,7 +235,7 @@ def from_image(catalog, image_file, name, hist, region, tiles_look):
     model = catalog.get(name)
     x, notes = ex.load_image(model, image_file)
     grid = ex.encode(model, x)
-    note = "grid of the uploaded image" + (f" ({'; '.join(notes)})" if notes else "")
+    note = "grid of the uploaded image" + (f" ({'; '.join(map(note_text, notes))})" if notes else "")
     return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note), quantize.remember(name, x))
 
 

@@ -81,10 +81,10 @@ def _outputs(catalog, name, model, q, row, col):
     """(error map, margin map, intro, cell text, z chart, nearest codes, chosen | runner-up picture, the grid
     with the runner-up as JSON)."""
     c = Q.cell(model, q, row, col)
-    mark = (row, col)
+    here = (row, col)
     error_top = max(float(q.error.max()), 1e-12)
-    maps = (png(pictures.cell_map(q.error, error_top, mark=mark)),
-            png(pictures.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=mark)))
+    maps = (png(pictures.cell_map(q.error, error_top, mark=here)),
+            png(pictures.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=here)))
     tiles = ex.tiles(model)
     codes = c["codes"]
     if q.fsq:
@@ -106,6 +106,7 @@ def _outputs(catalog, name, model, q, row, col):
         grids[1, row, col] = runner_up
         picture = png(pictures.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
         swapped = json.dumps({"checkpoint": name, "grid": grids[1].tolist()})
+    text += mark(f"grid-{q.grid.shape[0]}x{q.grid.shape[1]}")   # which image the panel is on, for a watcher
     return (*maps, FSQ_INTRO if q.fsq else INTRO, text, chart, nearest, picture, swapped)
 
 

@@ -50,9 +50,10 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
         r, c = rec.prior_limit
         bits = (f"no surprise map: this {h}×{w} grid is larger than the {r}×{c} grids the prior knows (a "
                 "smaller image, or a checkpoint with a convolutional prior, has one)")
-        title = "no surprise map"
+        title, why = "no surprise map", f"the prior knows grids up to {r}×{c}, not {h}×{w}"
     elif not rec.has_prior:     # a lab model: no prior, no surprise
         bits, title = "no prior, so no surprise map (a lab model or a tokenizer opened alone)", "no prior"
+        why = "a surprise map needs a prior"
     elif rec.exact:
         bits = (f"**{rec.total_bits:.0f} bits** for the {h}×{w} grid ({rec.total_bits / (h * w):.2f} bits per "
                 "code)")
@@ -71,7 +72,8 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
             png(pictures.error_map(rec.error)),
             charts.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
                                f"code grid, {h}×{w} (index on hover)"),
-            charts.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno"),
+            charts.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno")
+            if rec.has_prior else charts.note_figure(title, why),
             summary, ex.grid_json(rec.grid, name), quantize.remember(name, rec.original[None]))
 
 

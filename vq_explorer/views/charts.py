@@ -65,6 +65,15 @@ def grid_figure(grid: torch.Tensor, values: torch.Tensor | None = None, title: s
                    yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain"))
 
 
+def note_figure(title: str, text: str) -> go.Figure:
+    """A panel that has nothing to plot says why in its place, instead of a heatmap of zeros in one flat colour
+    that reads like a measurement."""
+    hidden = dict(visible=False)
+    return _figure([], title, 340, xaxis=hidden, yaxis=hidden,
+                   annotations=[dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                                     font=dict(size=13, color="#8a8f98"))])
+
+
 def vector_figure(z: list[float], code: list[float] | None = None, title: str = "") -> go.Figure:
     """A cell's encoder vector z as bars, and the chosen code's vector beside it as dots (what replaced it)."""
     dims = list(range(len(z)))
