@@ -330,6 +330,16 @@ MUTANTS = [
     ("sampling-defaults-take-anything", "vq_explorer/storage/checkpoint.py", "tests/test_checkpoint.py",
      "    if unknown:\n        raise CheckpointError(",
      "    if False:\n        raise CheckpointError("),
+    ("colour-offer-by-file-name", "vq_explorer/service/catalog.py", "tests/test_photos.py",
+     "        return [name for _, name in sorted(out)]",
+     "        return sorted(name for _, name in out)"),
+    ("bits-of-a-grid-beyond-the-prior", "vq_explorer/service/grids.py", "tests/test_photos.py",
+     "    if is_masked(model) or not has_prior(model) or prior_limit(model, grid.shape[-2:]):",
+     "    if is_masked(model) or not has_prior(model):"),
+    ("painter-refuses-a-grid-beyond-the-prior", "vq_explorer/service/grids.py", "tests/test_photos.py",
+     "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n",
+     "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n"
+     "        if model.prior is not None:\n            model.prior.check_shape((len(value), len(value[0])))\n"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
@@ -345,7 +355,7 @@ def run(mutant, copy: Path) -> tuple[str, str]:
     finally:
         path.write_text(text)
     failed = [line.split(" - ")[0].removeprefix("FAILED ").removeprefix("ERROR ")
-              for line in r.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+              for line in r.stdout.splitlines() if line.startswith(("FAILED tests", "ERROR tests"))]
     return ("caught", failed[0] if failed else "") if r.returncode else ("MISSED", "")
 
 
