@@ -4,6 +4,7 @@ skips a checkpoint that records it, and retrains from scratch when the recipe ch
 import json
 import shlex
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,10 +12,13 @@ from conftest import TINY, save_digit_folder
 
 from vq_explorer.storage.checkpoint import atomic_save_file, raw_metadata
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def script(monkeypatch):
     from vq_explorer.commands import rebuild
+    monkeypatch.chdir(REPO)   # the rebuild works in the clone it is run in
     monkeypatch.setattr(rebuild, "CLASSIFIERS", {})
     monkeypatch.setattr(rebuild, "RECIPES", dict(rebuild.RECIPES))   # tests set their own; restored after each
     return rebuild
@@ -68,8 +72,8 @@ def test_summary_lists_a_recipe_that_is_not_built(tmp_path, script):
 
 
 def test_print_command_gives_the_exact_train_py_arguments(script, capsys):
-    script.main(["--print-command", "mnist_4x4"])
-    (build,) = script.builds(["mnist_4x4"], script.ROOT / "checkpoints")
+    script.main(["--root", str(REPO), "--print-command", "mnist_4x4"])
+    (build,) = script.builds(["mnist_4x4"], REPO / "checkpoints", root=REPO)
     assert capsys.readouterr().out.strip() == shlex.join(build.command()[1:])
 
 

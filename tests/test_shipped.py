@@ -98,7 +98,7 @@ def test_every_shipped_checkpoint_is_tested_and_made_by_its_recipe():
     assert "mnist" in shipped_files()   # the app's default
     for name in shipped_files():
         assert name in SHIPPED, f"{name}: shipped without thresholds in tests/test_shipped.py"
-        (build,) = script.builds([name], CHECKPOINTS)
+        (build,) = script.builds([name], CHECKPOINTS, root=ROOT)
         train = build.recorded()[0]["train"]
         if not build.is_current():
             # A changed recipe is rebuilt over several sittings: the earlier checkpoint ships meanwhile, but

@@ -42,11 +42,8 @@ def seconds_per_step(dataset: str, args, stage: str, precision: str, device, ste
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-        with training.autocast(device, precision):
-            value = loss()
-        opt.zero_grad(set_to_none=True)
-        value.backward()
-        opt.step()
+        training.take_step(opt, lambda batch, step: (loss(), {}), None, i,
+                           lambda: training.autocast(device, precision))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return (time.perf_counter() - t0) / steps

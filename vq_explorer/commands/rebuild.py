@@ -1,5 +1,6 @@
 """Rebuild every shipped model from scratch, one training after another, and what the README and the app show.
-Run it in a clone of the repository (it writes checkpoints/, docs/ and benchmarks/results/ there):
+Run it in a clone of the repository, or name one with --root (it writes checkpoints/, docs/ and
+benchmarks/results/ there):
 
     python -m vq_explorer.commands.rebuild            # train what is missing or stale, evaluate, benchmark
     python -m vq_explorer.commands.rebuild --budget-minutes 90   # ... for 90 minutes, then save, say what is left
@@ -35,7 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vq_explorer.commands.recipes import DATASET_SHAPES, RECIPES, recipe_args
@@ -43,9 +44,6 @@ from vq_explorer.models import training
 from vq_explorer.models.config import FAMILY_NAMES
 from vq_explorer.storage.checkpoint import raw_metadata
 
-# The clone this package sits in: recipes name its files (checkpoints/mnist.safetensors) and run its train.py.
-ROOT = Path(__file__).resolve().parents[2]
-PARTIAL = ROOT / "checkpoints" / "partial"
 # Flags that say where files go or when a sitting ends, not what model is made: left out when commands compare.
 _PLACE_FLAGS = {"--runs": 1, "--out": 1, "--stop-after-minutes": 1, "--resume": 0}
 
@@ -61,18 +59,25 @@ def recipe_key(command: str) -> str:
         i += 1
     return shlex.join(out)
 
-CLASSIFIERS = {name: ROOT / "tests" / "fixtures" / f"{name}_classifier.safetensors"
+# Each dataset's classifier, in the clone (the evaluation runs there): what reads the samples' classes.
+CLASSIFIERS = {name: Path("tests") / "fixtures" / f"{name}_classifier.safetensors"
                for name in ("mnist", "fashion_mnist", "cifar10")}
 
 
 @dataclass
 class Build:
-    """One recipe and where its files go."""
+    """One recipe and where its files go. `root` is the clone whose train.py runs it (recipes name its files,
+    such as checkpoints/mnist.safetensors); the run folders default to its checkpoints/partial/."""
     name: str
     dataset: str
     args: str
-    checkpoints: Path = ROOT / "checkpoints"
-    runs: Path = PARTIAL
+    checkpoints: Path
+    runs: Path | None = None
+    root: Path = field(default_factory=Path.cwd)
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        self.runs = self.runs or self.root / "checkpoints" / "partial"
 
     @property
     def path(self) -> Path:
@@ -85,8 +90,9 @@ class Build:
     def command(self) -> list[str]:
         """The exact command line, as train.py records it in the state files and the checkpoint."""
         cmd = ["python", "train.py", "--dataset", self.dataset, "--name", self.name, *shlex.split(self.args)]
-        cmd += ["--runs", str(self.runs.relative_to(ROOT) if self.runs.is_relative_to(ROOT) else self.runs)]
-        if self.checkpoints != ROOT / "checkpoints":
+        runs = self.runs.relative_to(self.root) if self.runs.is_relative_to(self.root) else self.runs
+        cmd += ["--runs", str(runs)]
+        if self.checkpoints != self.root / "checkpoints":
             cmd += ["--out", str(self.path)]
         return [*cmd, "--resume"]
 
@@ -112,7 +118,7 @@ class Build:
         commands = {shlex.join(self.command())}
         if "--vqvae-from" in args:
             try:
-                source = json.loads(raw_metadata(ROOT / args[args.index("--vqvae-from") + 1])["config"])
+                source = json.loads(raw_metadata(self.root / args[args.index("--vqvae-from") + 1])["config"])
                 commands |= set(source.get("train", {}).get("commands", []))
             except Exception:
                 pass
@@ -126,8 +132,9 @@ class Build:
         return recorded == sorted(map(recipe_key, self.expected_commands())) and bool(train.get("machine"))
 
 
-def builds(names, checkpoints: Path, runs: Path = PARTIAL) -> list[Build]:
-    return [Build(n, *RECIPES[n], checkpoints=checkpoints, runs=runs) for n in names]
+def builds(names, checkpoints: Path, runs: Path | None = None, root: Path | None = None) -> list[Build]:
+    """The named recipes, in the clone `root` (default: the current directory)."""
+    return [Build(n, *RECIPES[n], checkpoints=checkpoints, runs=runs, root=root or Path.cwd()) for n in names]
 
 
 def states_made_by(b: Build) -> set:
@@ -175,7 +182,7 @@ def train(b: Build, force: bool, minutes_left: float | None = None):
     clear_stale_run(b)
     print(f"[{b.name}] {shlex.join(b.command())}", flush=True)
     budget = [] if minutes_left is None else ["--stop-after-minutes", f"{minutes_left:.2f}"]
-    child = subprocess.Popen([sys.executable, *b.command()[1:], *budget], cwd=ROOT)
+    child = subprocess.Popen([sys.executable, *b.command()[1:], *budget], cwd=b.root)
     while True:
         try:
             code = child.wait()
@@ -193,7 +200,7 @@ def evaluate(b: Build, docs: Path):
            "--sheet", str(docs / f"{b.name}_samples.png")]
     if b.dataset in CLASSIFIERS:
         cmd += ["--classifier", str(CLASSIFIERS[b.dataset])]
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    subprocess.run(cmd, cwd=b.root, check=True)
     if (b.run / "curves.png").exists():
         shutil.copyfile(b.run / "curves.png", docs / f"{b.name}_curves.png")
 
@@ -314,15 +321,22 @@ def parse_args(argv=None):
                          "the runs folder) and say what is left; run again, here or in a fresh clone, to go on")
     ap.add_argument("--print-command", action="store_true",
                     help="print the train.py arguments of each chosen recipe, to run it by hand or elsewhere")
-    ap.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
-    ap.add_argument("--runs", type=Path, default=PARTIAL,
-                    help="parent of the run folders: the resumable state (default checkpoints/partial, committed)")
-    ap.add_argument("--docs", type=Path, default=ROOT / "docs", help="where sample sheets and curves go")
+    ap.add_argument("--root", type=Path, default=Path.cwd(),
+                    help="the clone of the repository to rebuild in (default: the current directory)")
+    ap.add_argument("--checkpoints", type=Path, default=None, help="default: ROOT/checkpoints")
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="parent of the run folders: the resumable state (default ROOT/checkpoints/partial, "
+                         "committed)")
+    ap.add_argument("--docs", type=Path, default=None, help="where sample sheets and curves go (ROOT/docs)")
     ap.add_argument("--no-tradeoff", action="store_true", help="skip the trade-off benchmark")
     args = ap.parse_args(argv)
-    if not (ROOT / "train.py").is_file():
-        ap.error(f"{ROOT} is not a clone of the repository (no train.py): the rebuild writes the shipped "
-                 "checkpoints, docs and results of a clone; run it in one")
+    args.root = args.root.resolve()
+    if not (args.root / "train.py").is_file():
+        ap.error(f"{args.root} is not a clone of the repository (no train.py): the rebuild writes the shipped "
+                 "checkpoints, docs and results of a clone; run it in one, or name one with --root")
+    args.checkpoints = args.checkpoints or args.root / "checkpoints"
+    args.runs = args.runs or args.root / "checkpoints" / "partial"
+    args.docs = args.docs or args.root / "docs"
     unknown = sorted(set(args.models) - set(RECIPES))
     if unknown:
         ap.error(f"unknown model(s) {', '.join(unknown)}; the recipes are {', '.join(RECIPES)}")
@@ -354,7 +368,7 @@ def build(chosen: list[Build], args) -> bool:
 
 def main(argv=None):
     args = parse_args(argv)
-    everything = builds(RECIPES, args.checkpoints.resolve(), args.runs.resolve())
+    everything = builds(RECIPES, args.checkpoints.resolve(), args.runs.resolve(), args.root)
     chosen = [b for b in everything if not args.models or b.name in args.models]
     if args.print_command:
         for b in chosen:
@@ -380,11 +394,11 @@ def main(argv=None):
     # The trade-off holds only checkpoints their recipe made: rows at other budgets would not be fair.
     current = [str(b.path) for b in everything if b.is_current()]
     if current and not args.no_tradeoff:
-        subprocess.run([sys.executable, "benchmarks/tradeoff.py", *current], cwd=ROOT, check=True)
+        subprocess.run([sys.executable, "benchmarks/tradeoff.py", *current], cwd=args.root, check=True)
     table = summary(everything)
-    if args.checkpoints.resolve() == ROOT / "checkpoints":
-        (ROOT / "benchmarks" / "results" / "models.md").write_text(table + "\n")
-        (ROOT / "benchmarks" / "results" / "models_short.md").write_text(shelf(everything) + "\n")
+    if args.checkpoints.resolve() == args.root / "checkpoints":
+        (args.root / "benchmarks" / "results" / "models.md").write_text(table + "\n")
+        (args.root / "benchmarks" / "results" / "models_short.md").write_text(shelf(everything) + "\n")
     print(table)
 
 

@@ -14,14 +14,10 @@ state, resumable), codes.safetensors (the encoded train/test grids, computed onc
 curves.html/png, samples.png. The export stage writes checkpoints/<name>.safetensors, the file the app loads.
 """
 
-import argparse
-import json
 import math
-import os
-import signal
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -47,11 +43,9 @@ from ..models.vqvae import VQVAE
 from ..storage.checkpoint import (
     atomic_save_file,
     file_sha,
-    machine,
     make_config,
     raw_metadata,
     recorded_command,
-    remove_stale_temp_files,
     save,
     tokenizer_config,
     train_record,
@@ -62,143 +56,20 @@ from ..views.report import write_curves
 from . import flags
 from .evaluate import evaluate, sample_sheet, save_sheet
 from .flags import VQ_DERIVED
+from .sitting import Context, Log, Progress, Stop, leave, open_run, resume, setup, summary
 
 
 def parse_args(argv=None):
     return flags.parse_args(argv, __doc__)
 
 
-# --- processes, stopping, state ---------------------------------------------------------------------------
-def setup(args):
-    """Single process, or one of torchrun's (RANK/WORLD_SIZE/LOCAL_RANK in the environment)."""
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    cuda = torch.cuda.is_available() and (args.device is None or args.device.startswith("cuda"))
-    if world > 1:
-        dist.init_process_group("nccl" if cuda else "gloo")
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    device = torch.device(f"cuda:{local}" if cuda and world > 1 else args.device or ("cuda" if cuda else "cpu"))
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    threads = args.threads or max(1, (os.cpu_count() or 1) // world)
-    torch.set_num_threads(threads)
-    torch.manual_seed(args.seed + rank)
-    try:
-        args.precision = training.resolve_precision(args.precision, device)
-    except ValueError as e:
-        raise SystemExit(f"error: {e}") from None
-    return rank, world, device
-
-
-class Stop:
-    """SIGINT/SIGTERM inside a training loop set a flag: the loop saves its state at the next step and exits.
-    Anywhere else (loading data, encoding, exporting: nothing worth keeping half-way) they interrupt at once;
-    every file is written atomically, so what is on disk stays complete either way.
-    `deadline` (--stop-after-minutes) pauses the same way, at the next step past it, with exit status 0."""
-    requested = False
-    in_training_loop = False
-    deadline = None
-
-    @classmethod
-    def past_deadline(cls, world: int, save_due: bool = False) -> tuple[bool, bool]:
-        """Whether the sitting's deadline has passed, and whether the state is to be saved now. With several
-        ranks both are agreed, whichever clock noticed first: every rank stops, and saves its share of the state
-        (its generators), at the same step."""
-        flags = torch.tensor([float(cls.deadline is not None and time.time() >= cls.deadline), float(save_due)])
-        if world > 1:
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        return bool(flags[0]), bool(flags[1])
-
-    @classmethod
-    def install(cls):
-        def handler(signum, frame):
-            if cls.requested or not cls.in_training_loop:  # a second Ctrl-C stops now; the saved state holds
-                raise KeyboardInterrupt
-            cls.requested = True
-            print(f"\n{signal.Signals(signum).name}: saving and stopping (run again with --resume)",
-                  file=sys.stderr)
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
-
-
-def say(ctx_or_rank, *parts, **kw):
-    """print, on rank 0 only: torchrun's other ranks train in silence."""
-    rank = ctx_or_rank if isinstance(ctx_or_rank, int) else ctx_or_rank.rank
-    if rank == 0:
-        print(*parts, **kw)
-
-
-class Log:
-    """metrics.jsonl, one JSON object per line, written by rank 0 only."""
-
-    def __init__(self, path, rank):
-        self.path, self.rank = Path(path), rank
-
-    def __call__(self, **row):
-        if self.rank == 0:
-            with open(self.path, "a") as f:
-                f.write(json.dumps({"time": round(time.time(), 2), **row}) + "\n")
-
-
 # --- the shared training loop -----------------------------------------------------------------------------
-@dataclass
-class Context:
-    """What every stage is given: the flags, the run folder, this process's place among torchrun's, the log."""
-    args: argparse.Namespace
-    run: Path
-    rank: int
-    world: int
-    device: torch.device
-    log: Log
-
-
-@dataclass
-class Progress:
-    """Where a stage stands: steps taken, seconds trained, and the precision and machines it ran with."""
-    step: int
-    elapsed: float
-    precision: str
-    machine: str
-
-
-def resume(ctx: Context, stage: str, raw, opt, state_path: Path) -> tuple[Progress, dict | None]:
-    """The saved progress with --resume (weights, optimizer and generators loaded into `raw` and `opt`), else a
-    fresh start; and the saved record when the stage has finished already."""
-    here = machine(ctx.device, ctx.world)
-    if not (ctx.args.resume and state_path.exists()):
-        return Progress(0, 0.0, ctx.args.precision, here), None
-    info = load_state(state_path, raw, opt, ctx.device, ctx.rank)
-    # A stage begun in one precision, or on one machine, and resumed on another says so.
-    before, where, now = info.get("precision", "fp32"), info.get("machine"), ctx.args.precision
-    precision = before if before.split(", then ")[-1] == now else f"{before}, then {now}"
-    here = f"{where}, then {here}" if where and where.split(", then ")[-1] != here else here
-    if info.get("done"):
-        say(ctx, f"[{stage}] already finished at step {info['step']}; skipping")
-        return Progress(info["step"], info["elapsed"], precision, here), info
-    say(ctx, f"[{stage}] resuming at step {info['step']} ({info['elapsed'] / 60:.1f} min done)")
-    return Progress(info["step"], info["elapsed"], precision, here), None
-
-
 def epoch_batches(data, sampler, step: int, steps_per_epoch: int, batch_size: int, device):
     """The rest of the current epoch's batches: a resumed stage skips those it has taken, in the same order."""
     epoch, skip = divmod(step, steps_per_epoch)
     sampler.set_epoch(epoch)
     return (tuple(t[idx].to(device, non_blocking=True) for t in data)
             for idx in list(BatchSampler(sampler, batch_size, drop_last=True))[skip:])
-
-
-def leave(ctx: Context, stage: str, p: Progress, paused: bool, total_steps, state_path: Path):
-    """After the loop: a pause (--stop-after-minutes) exits 0, a signal 130, both with the state saved."""
-    if paused and not Stop.requested:
-        say(ctx, f"[{stage}] paused at step {p.step} of {total_steps or '?'} (--stop-after-minutes); state saved "
-                 f"to {state_path}; run the same command with --resume to go on")
-        if ctx.world > 1:
-            dist.barrier()
-        sys.exit(0)
-    if Stop.requested:
-        if ctx.world > 1:
-            dist.barrier()
-        say(ctx, f"[{stage}] stopped at step {p.step}; state saved to {state_path}")
-        sys.exit(130)
 
 
 def report_step(ctx: Context, stage: str, p: Progress, lr: float, seconds: float, stats: dict, bar,
@@ -259,23 +130,17 @@ def train_stage(ctx: Context, stage, model, config, opt, data, step_fn, eval_fn,
     paused, _ = Stop.past_deadline(ctx.world)
     while progress() < 1 and not Stop.requested and not paused:
         for batch in epoch_batches(data, sampler, p.step, steps_per_epoch, args.batch_size, ctx.device):
-            t0 = time.time()
             lr = training.cosine_lr(base_lr, progress())   # a cosine over the budget: steps or minutes
-            for group in opt.param_groups:
-                group["lr"] = lr
-            with training.autocast(ctx.device, args.precision):   # the networks in bf16 where chosen
-                loss, stats = step_fn(batch, p.step)
-            if not torch.isfinite(loss):
+            try:   # the networks in bf16 where chosen
+                loss, stats, seconds = training.take_step(
+                    opt, step_fn, batch, p.step, lambda: training.autocast(ctx.device, args.precision), lr)
+            except FloatingPointError as e:
                 bar.close()
-                raise FloatingPointError(f"[{stage}] loss became {loss.item()} at step {p.step}; stopped. The "
-                                         f"last good state is {state_path} (step saved before this one). Try a "
-                                         "lower --lr, then --resume.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            p.step, seconds = p.step + 1, time.time() - t0
+                raise FloatingPointError(f"[{stage}] {e}; stopped. The last good state is {state_path} (step "
+                                         "saved before this one). Try a lower --lr, then --resume.") from None
+            p.step += 1
             p.elapsed += seconds
-            report_step(ctx, stage, p, lr, seconds, {"loss": loss.item(), **stats}, bar, steps_per_epoch)
+            report_step(ctx, stage, p, lr, seconds, {"loss": loss, **stats}, bar, steps_per_epoch)
             paused, due = Stop.past_deadline(ctx.world, time.time() - last_save > args.save_every)
             if due:
                 checkpoint()
@@ -517,25 +382,6 @@ def stage_export(args, data, run, device):
     print("\n".join(f"  {k:{width}s}  {v:.5g}" if isinstance(v, float) else f"  {k:{width}s}  {v}"
                     for k, v in model.metrics.items()))
     print(f"[export] {args.out} ({Path(args.out).stat().st_size / 1e6:.1f} MB), samples in {run / 'samples.png'}")
-
-
-def summary(stage, info):
-    keys = ("step", "epoch", "elapsed")
-    print(f"| {stage} | " + " | ".join(f"{k} {info[k]:.4g}" if isinstance(info[k], float) else f"{k} {info[k]}"
-                                       for k in keys) + " |")
-
-
-def open_run(args, rank: int) -> Path:
-    """The run folder, cleared of temporary files an interrupted write left; the sitting's deadline set."""
-    run = Path(args.runs) / args.name
-    run.mkdir(parents=True, exist_ok=True)
-    if args.stop_after_minutes is not None:
-        Stop.deadline = time.time() + 60 * args.stop_after_minutes
-    if rank == 0:
-        for path in (*(run / f"{s}.safetensors" for s in ("vqvae", "codes", "prior")), Path(args.out)):
-            for tmp in remove_stale_temp_files(path):
-                print(f"removed {tmp}, left by an interrupted write")
-    return run
 
 
 def read_data(args, rank: int, world: int, device):

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
-from .quantizer import UsageStats, _all_reduce
+from .quantizer import UsageStats, all_reduce
 
 
 def fsq_levels(num_codes: int) -> tuple[int, ...]:
@@ -80,7 +80,7 @@ class FSQ(UsageStats, nn.Module):
         q = self.project_out(levels / (self._levels // 2)).view(b, h, w, d).permute(0, 3, 1, 2)
         if self.training:
             with torch.no_grad():
-                counts = _all_reduce(torch.bincount(idx, minlength=self.num_codes).float())
+                counts = all_reduce(torch.bincount(idx, minlength=self.num_codes).float())
                 self.usage.copy_(counts)
                 self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
         return q, idx.view(b, h, w), z.new_zeros(())

@@ -19,7 +19,8 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _all_reduce(t: torch.Tensor) -> torch.Tensor:
+def all_reduce(t: torch.Tensor) -> torch.Tensor:
+    """Sums `t` over torchrun's processes in place (a no-op in one process): usage and EMA sums are global."""
     if _distributed():
         dist.all_reduce(t)
     return t
@@ -153,10 +154,10 @@ class VectorQuantizer(UsageStats, nn.Module):
 
     @torch.no_grad()
     def _update(self, flat: torch.Tensor, idx: torch.Tensor):
-        counts = _all_reduce(torch.bincount(idx, minlength=self.num_codes).float())
+        counts = all_reduce(torch.bincount(idx, minlength=self.num_codes).float())
         self.usage.copy_(counts)
         if self.ema:
-            sums = _all_reduce(torch.zeros_like(self.ema_sum).index_add_(0, idx, flat))
+            sums = all_reduce(torch.zeros_like(self.ema_sum).index_add_(0, idx, flat))
             self.ema_count.mul_(self.ema_decay).add_(counts, alpha=1 - self.ema_decay)
             self.ema_sum.mul_(self.ema_decay).add_(sums, alpha=1 - self.ema_decay)
             n = self.ema_count.sum()

@@ -1,6 +1,7 @@
 """The training loop that train.py and the codebook lab share: the learning rate from the caller's progress on a
 cosine (train.py's budget; the lab, which has no end to anneal towards, passes no progress and keeps the base
-rate), one optimiser step per batch, a stop on a non-finite loss, and the precision the networks run in. What
+rate), one optimiser step (`take_step`, the only one), a stop on a non-finite loss, and the precision the
+networks run in. What
 differs around it stays with the caller: train.py adds epochs, saving, resume and torchrun; the lab adds a time
 limit and live pictures."""
 
@@ -55,22 +56,35 @@ def cosine_lr(base_lr: float, progress: float) -> float:
     return base_lr * 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
+def take_step(opt: torch.optim.Optimizer, step_fn: Callable, batch, step: int,
+              precision: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+              lr: float | None = None) -> tuple[float, dict, float]:
+    """One optimiser step, the only one there is: train.py's stages and the codebook lab both take their steps
+    here, so a change to how a step is taken reaches both. `lr`, when given, is set first (train.py's schedule;
+    the lab keeps the optimizer's own); `step_fn(batch, step) → (loss, stats)` runs inside `precision()` (an
+    autocast context, see `autocast`), backward outside it. A non-finite loss raises FloatingPointError before
+    the weights are touched, so the last saved state is the last good one. Returns (loss, stats, seconds)."""
+    t0 = time.time()
+    if lr is not None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+    with precision():
+        loss, stats = step_fn(batch, step)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item(), stats, time.time() - t0
+
+
 def steps(opt: torch.optim.Optimizer, step_fn: Callable, batches: Iterable,
           precision: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> Iterator[dict]:
-    """The codebook lab's endless training, one step per batch at the optimizer's own learning rate:
-    `step_fn(batch, step) → (loss, stats)` inside `precision()` (an autocast context, see `autocast`), backward
-    outside it, step. Yields {step (counted after it), loss, seconds, **stats}; the caller stops iterating when
-    it is done. (train.py's stages write the same steps out in their own loop, with a learning rate schedule.)"""
+    """The codebook lab's endless training, one `take_step` per batch at the optimizer's own learning rate.
+    Yields {step (counted after it), loss, seconds, **stats}; the caller stops iterating when it is done."""
     for step, batch in enumerate(batches):
-        t0 = time.time()
-        with precision():
-            loss, stats = step_fn(batch, step)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        yield {"step": step + 1, "loss": loss.item(), "seconds": time.time() - t0, **stats}
+        loss, stats, seconds = take_step(opt, step_fn, batch, step, precision)
+        yield {"step": step + 1, "loss": loss, "seconds": seconds, **stats}
 
 
 def vqvae_step(net, quantizer, x: torch.Tensor) -> tuple[torch.Tensor, dict]:

@@ -35,7 +35,7 @@ class Prior(nn.Module):
     cfg = None                # the family's config dataclass: num_codes and num_classes at least
     exact_likelihood = True   # False: log_prob raises; the surprise of a cell is given every other cell
 
-    def _labels(self, labels, batch: int, device):
+    def class_ids(self, labels, batch: int, device):
         """Class ids for conditioning; None means the "no class" index of a conditional model."""
         if not self.cfg.num_classes:
             return None

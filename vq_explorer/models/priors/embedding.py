@@ -33,7 +33,7 @@ class GridInputs:
 
     def class_vector(self, labels, batch: int, device) -> torch.Tensor | None:
         """(B, 1, dim) of the class (or "no class"); None for an unconditional prior."""
-        cond = self._labels(labels, batch, device)
+        cond = self.class_ids(labels, batch, device)
         return None if cond is None else self.cls(cond)[:, None]
 
     def shifted(self, e: torch.Tensor) -> torch.Tensor:

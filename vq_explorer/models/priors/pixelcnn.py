@@ -67,7 +67,7 @@ class GatedPixelCNN(AutoregressivePrior):
 
     def forward_embedded(self, e, labels=None):
         """Logits (B, K, h, w) from a continuous embedding e (B, ch, h, w): lets tests differentiate."""
-        cond = self._labels(labels, e.shape[0], e.device)
+        cond = self.class_ids(labels, e.shape[0], e.device)
         v, h = shift_down(e), shift_right(e)
         skip = 0
         for layer in self.layers:
@@ -97,7 +97,7 @@ class CachedSampler:
         ch, L, k = net.cfg.channels, len(net.layers), net.cfg.kernel // 2
         dev = next(net.parameters()).device
         self.k = k
-        cond = net._labels(labels, n, dev)
+        cond = net.class_ids(labels, n, dev)
         self.bias = [layer.cond(cond) if layer.cond is not None else None for layer in net.layers]
         # Per layer, the horizontal conv as one matrix over a (k+1)-cell window laid out (position, channel),
         # and the two 1×1 convs after the gate (residual and skip) stacked into one.

@@ -91,7 +91,7 @@ class GridTransformer(GridInputs, AutoregressivePrior):
         ctx, cls = self.positions(shape, device), self.class_vector(labels, batch, device)
         if cls is None:
             return ctx, [0] * len(self.blocks)
-        cond = self._labels(labels, batch, device)
+        cond = self.class_ids(labels, batch, device)
         per_block = [e(cond)[:, None] for e in self.cls_blocks] if self.cls_blocks is not None else \
             [0] * len(self.blocks)
         return ctx + cls, per_block
