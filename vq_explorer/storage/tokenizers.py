@@ -178,7 +178,11 @@ def default_side(device=None) -> int:
 def open_tokenizer(source: str, side: int | None = None, examples=None, cache_dir=None, device=None) -> VQModel:
     """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels (by default
     `default_side`)."""
+    from .transformers_vq import open_other  # Janus, Emu3, Chameleon (alone or in a whole model), LlamaGen
     side = default_side(device) if side is None else side
+    other = open_other(source, side, examples, cache_dir, device)
+    if other is not None:
+        return other
     vq, folder, digest = open_diffusers(source, cache_dir)
     name = (str(source).removeprefix(HUB).rstrip("/") if parse_source(source)[0] == "hub"
             else "/".join(folder.resolve().parts[-2:]))
