@@ -5,6 +5,9 @@ its byte ranges), and LlamaGen's VQ against its reference implementation. Codes 
 own, to float tolerance."""
 
 
+import json
+import shutil
+
 import pytest
 import torch
 
@@ -93,3 +96,115 @@ def test_codes_and_decodes_are_the_librarys_own(tmp_path, family, config, side):
     if family == "janus":           # any grid size, not only num_patches²: the same steps as JanusVQVAE.decode
         small = model.decode(grid[:, : side // f // 2, : side // f // 2])
         assert small.shape == (2, 3, side // 2, side // 2)
+
+
+# A whole Janus model at a tiny configuration, saved in shards of 1 MB: its language model's embedding fills shards
+# of its own, which hold no VQ-VAE tensor.
+WHOLE_JANUS = {
+    "text_config": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                    "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": 16000},
+    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                      "image_size": 128, "patch_size": 16, "projection_dim": 64},
+    "vq_config": {**TINY_JANUS, "num_patches": 8, "projection_dim": 64, "image_token_embed_dim": 64},
+    "image_token_id": 15999}
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    torch.manual_seed(0)
+    model = transformers.JanusForConditionalGeneration(transformers.JanusConfig(**WHOLE_JANUS)).eval()
+    folder = tmp_path_factory.mktemp("whole") / "janus"
+    model.save_pretrained(folder, max_shard_size="1MB")
+    return model.model.vqmodel, folder
+
+
+def shards(folder):
+    weight_map = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
+    with_vq = {f for k, f in weight_map.items() if ".vqmodel." in k}
+    return with_vq, set(weight_map.values()) - with_vq
+
+
+def test_a_whole_models_tokenizer_opens_alone_with_the_vqmodels_codes_and_decodes(whole):
+    vq, folder = whole
+    model = vqe.open(str(folder), side=16)
+    assert model.config["num_codes"] == 64 and model.config["tokenizer"]["family"] == "Janus VQ-VAE"
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    codes, decoded = own_codes_and_decode("janus", vq, x)
+    assert torch.equal(model.encode(x), codes)
+    assert torch.allclose(model.decode(codes), decoded.clamp(0, 1), atol=1e-5)
+    assert sum(p.numel() for p in model.vqvae.parameters()) == sum(p.numel() for p in vq.parameters())
+
+
+def test_shards_without_vq_tensors_are_never_read_garbage_in_them_changes_nothing(whole, tmp_path):
+    vq, folder = whole
+    with_vq, without = shards(folder)
+    assert with_vq and without                              # the layout the test needs
+    copy = tmp_path / "janus"
+    shutil.copytree(folder, copy)
+    for name in without:                                    # same size, no safetensors header, no tensors
+        size = (copy / name).stat().st_size
+        (copy / name).write_bytes(b"\xff" * size)
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(vqe.open(str(copy), side=16).encode(x), own_codes_and_decode("janus", vq, x)[0])
+    for name in without:                                    # or gone altogether
+        (copy / name).unlink()
+    assert torch.equal(vqe.open(str(copy), side=16).encode(x), own_codes_and_decode("janus", vq, x)[0])
+
+
+class FakeHubFiles:
+    """huggingface_hub.HfFileSystem at the network boundary: serves a folder as repository `repo_id`, and counts
+    the bytes each range request returns."""
+
+    def __init__(self, root, repo_id):
+        self.root, self.repo_id, self.served, self.requests = root, repo_id, 0, []
+
+    def _path(self, path):
+        assert path.startswith(self.repo_id + "/")
+        return self.root / path[len(self.repo_id) + 1:]
+
+    def exists(self, path):
+        return self._path(path).is_file()
+
+    def cat_file(self, path, start=None, end=None):
+        if not self._path(path).is_file():
+            raise FileNotFoundError(path)
+        data = self._path(path).read_bytes()[start:end]
+        self.served += len(data)
+        self.requests.append((path.rsplit("/", 1)[-1], start, end))
+        return data
+
+
+def fake_hub(monkeypatch, folder, repo_id, tmp_path):
+    """snapshot_download hands over the small files it is asked for; HfFileSystem serves byte ranges."""
+    import huggingface_hub
+    fs = FakeHubFiles(folder, repo_id)
+    asked = []
+
+    def snapshot_download(repo, allow_patterns=None, cache_dir=None, **kw):
+        assert repo == repo_id
+        asked.append(list(allow_patterns))
+        local = tmp_path / "cache" / repo.replace("/", "--")
+        local.mkdir(parents=True, exist_ok=True)
+        for pattern in allow_patterns:
+            if "*" not in pattern and (folder / pattern).is_file():
+                shutil.copy(folder / pattern, local / pattern)
+        return str(local)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub, "HfFileSystem", lambda *a, **k: fs)
+    return fs, asked
+
+
+def test_from_the_hub_only_the_vq_tensors_byte_ranges_are_fetched(whole, tmp_path, monkeypatch):
+    vq, folder = whole
+    fs, asked = fake_hub(monkeypatch, folder, "someone/janus-tiny", tmp_path)
+    model = vqe.open("hf://someone/janus-tiny", side=16)
+    assert asked == [["config.json", "model.safetensors.index.json"]]         # no shard downloaded whole
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(model.encode(x), own_codes_and_decode("janus", vq, x)[0])
+    with_vq, without = shards(folder)
+    assert {name for name, *_ in fs.requests} == with_vq                      # shards without VQ: not one byte
+    vq_bytes = sum(p.numel() * p.element_size() for p in vq.state_dict().values())
+    headers = sum(end - start for name, start, end in fs.requests if end == 8 or start == 8)
+    assert fs.served - headers == vq_bytes                                     # the VQ-VAE's tensors, nothing else
+    assert fs.served < sum((folder / f).stat().st_size for f in with_vq)      # less than its shards whole
