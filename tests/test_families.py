@@ -208,3 +208,88 @@ def test_from_the_hub_only_the_vq_tensors_byte_ranges_are_fetched(whole, tmp_pat
     headers = sum(end - start for name, start, end in fs.requests if end == 8 or start == 8)
     assert fs.served - headers == vq_bytes                                     # the VQ-VAE's tensors, nothing else
     assert fs.served < sum((folder / f).stat().st_size for f in with_vq)      # less than its shards whole
+
+
+# LlamaGen's VQ-16 as released (vq_ds16_c2i.pt: ModelArgs' defaults) and a tiny one of two levels
+LLAMAGEN_VQ16 = {"codebook_size": 16384, "codebook_embed_dim": 8, "codebook_l2_norm": True,
+                 "encoder_ch_mult": [1, 1, 2, 2, 4], "decoder_ch_mult": [1, 1, 2, 2, 4], "z_channels": 256}
+LLAMAGEN_TINY = {"codebook_size": 64, "codebook_embed_dim": 4, "codebook_l2_norm": True,
+                 "encoder_ch_mult": [1, 2], "decoder_ch_mult": [1, 2], "z_channels": 32}
+
+
+def llamagen_reference(args, seed=0):
+    """LlamaGen's own VQModel (the MIT-licensed copy in tuimg), with random weights whose codebook rows have
+    norms far from 1, so that its l2 normalisation matters."""
+    ref = pytest.importorskip("tuimg.vendor.llamagen_vq")
+    torch.manual_seed(seed)
+    model = ref.VQModel(ref.ModelArgs(**args)).eval()
+    with torch.no_grad():
+        model.quantize.embedding.weight.mul_(torch.rand(args["codebook_size"], 1) * 3 + 0.1)
+    return model
+
+
+def llamagen_folder(folder, model, args):
+    from safetensors.torch import save_file
+    folder.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(args))
+    return folder
+
+
+@pytest.mark.parametrize("args,side", [(LLAMAGEN_TINY, 16), pytest.param(LLAMAGEN_VQ16, 64, marks=SLOW)],
+                         ids=["tiny", "vq-16"])
+def test_llamagen_codes_and_decodes_are_the_reference_implementations(tmp_path, args, side):
+    ref = llamagen_reference(args)
+    model = vqe.open(str(llamagen_folder(tmp_path / "llamagen", ref, args)), side=side)
+    f = 2 ** (len(args["encoder_ch_mult"]) - 1)
+    assert model.config["num_codes"] == args["codebook_size"] and model.config["downsample"] == f
+    assert model.config["tokenizer"]["family"] == "LlamaGen VQ"
+    x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        _, _, (_, _, idx) = ref.encode(x * 2 - 1)
+        codes = idx.view(2, side // f, side // f)
+        own = (ref.decode_code(idx, shape=(2, args["codebook_embed_dim"], side // f, side // f)) + 1) / 2
+    assert torch.equal(model.encode(x), codes)
+    assert torch.allclose(model.decode(codes), own.clamp(0, 1), atol=1e-5)
+    # the quantization panel's nearest codes are LlamaGen's too
+    assert torch.equal(model.vqvae.codes(model.vqvae.encode_continuous(x)), codes)
+
+
+class Payload:
+    """A pickle that runs code when unpickled by a plain loader."""
+
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('RAN').write_text('ran')",))
+
+
+def test_a_released_pt_is_converted_through_the_weights_only_loader_and_opens(tmp_path, monkeypatch, capsys):
+    """`vq-explorer-convert SRC.pt DEST --family llamagen --preset VQ-8`: the state dict under "model", as LlamaGen
+    saves it, becomes a folder that opens with the reference's codes; weights that fit another preset, and a
+    pickle the weights-only loader refuses (its code never runs), are each refused in one line."""
+    from vq_explorer.commands import convert
+    args = {**PRESETS_VQ8, "codebook_size": 64, "codebook_embed_dim": 4}
+    ref = llamagen_reference(args)
+    torch.save({"model": ref.state_dict(), "optimizer": {"step": 3}}, tmp_path / "vq.pt")
+    convert.main([str(tmp_path / "vq.pt"), str(tmp_path / "out"), "--family", "llamagen", "--preset", "VQ-8",
+                  "--codebook-size", "64", "--codebook-embed-dim", "4"])
+    assert json.loads((tmp_path / "out" / "config.json").read_text()) == args
+    model = vqe.open(str(tmp_path / "out"), side=16)
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        codes = ref.encode(x * 2 - 1)[2][2].view(1, 2, 2)
+    assert torch.equal(model.encode(x), codes)
+
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": Payload()}, tmp_path / "evil.pt", _use_new_zipfile_serialization=True)
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    for src, preset, words in [("vq.pt", "VQ-16", "do not fit"), ("evil.pt", "VQ-16", "weights-only loader"),
+                               ("text.pt", "VQ-16", "weights-only loader"), ("none.pt", "VQ-8", "no such file")]:
+        with pytest.raises(SystemExit) as stop:
+            convert.main([src, "dest", "--family", "llamagen", "--preset", preset])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "RAN").exists() and not (tmp_path / "dest" / "model.safetensors").exists()
+
+
+PRESETS_VQ8 = {"codebook_size": 16384, "codebook_embed_dim": 8, "codebook_l2_norm": True,
+               "encoder_ch_mult": [1, 2, 2, 4], "decoder_ch_mult": [1, 2, 2, 4], "z_channels": 256}
