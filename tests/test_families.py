@@ -293,3 +293,59 @@ def test_a_released_pt_is_converted_through_the_weights_only_loader_and_opens(tm
 
 PRESETS_VQ8 = {"codebook_size": 16384, "codebook_embed_dim": 8, "codebook_l2_norm": True,
                "encoder_ch_mult": [1, 2, 2, 4], "decoder_ch_mult": [1, 2, 2, 4], "z_channels": 256}
+
+
+def fsq_or_lfq_model(kind, seed=0):
+    """A small encoder and decoder around vector-quantize-pytorch's FSQ (levels 8,8,8,5,5,5: 64,000 codes) or
+    LFQ (16 bits: 65,536 codes), with a projection in and out (8 channels to 6 or 16 numbers)."""
+    vqp = pytest.importorskip("vector_quantize_pytorch")
+    torch.manual_seed(seed)
+    quantizer = (vqp.FSQ(levels=[8, 8, 8, 5, 5, 5], dim=8) if kind == "fsq" else
+                 vqp.LFQ(dim=8, codebook_size=2 ** 16, entropy_loss_weight=0.0)).eval()
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 4, 2, 1), torch.nn.ReLU(),
+                                  torch.nn.Conv2d(16, 8, 4, 2, 1))
+    decoder = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 16, 4, 2, 1), torch.nn.ReLU(),
+                                  torch.nn.ConvTranspose2d(16, 3, 4, 2, 1), torch.nn.Sigmoid())
+
+    def decode(codes):
+        with torch.no_grad():
+            return decoder(quantizer.indices_to_codes(codes))
+
+    def own_codes(x):
+        with torch.no_grad():
+            return quantizer(encoder(x))[1]
+
+    model = vqe.wrap(encode=encoder, decode=decode, codebook=quantizer, downsample=4, name=kind, side=32,
+                     modules=[encoder, decoder])
+    return model, own_codes, quantizer
+
+
+@pytest.mark.parametrize("kind,num_codes,dims", [("fsq", 64000, 6), ("lfq", 2 ** 16, 16)])
+def test_an_fsq_or_lfq_model_wrapped_keeps_its_own_codes_with_an_implicit_codebook(kind, num_codes, dims):
+    from vq_explorer import service as ex
+    from vq_explorer.service import quantization as Q
+    model, own_codes, quantizer = fsq_or_lfq_model(kind)
+    assert model.config["num_codes"] == num_codes and model.config["code_dim"] == dims
+    own = model.vqvae.quantizer.buffers(recurse=False)     # (the module's own buffers aside)
+    assert not any(t.numel() >= num_codes * dims for t in own)   # no K × d table
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    grid = model.encode(x)
+    assert grid.shape == (2, 8, 8) and torch.equal(grid, own_codes(x).long())
+    assert model.decode(grid).shape == (2, 3, 32, 32)
+    # neighbours: one level step or one bit flip away, each differing from the code in one dimension by one step
+    cb = model.vqvae.quantizer
+    code = int(grid[0, 0, 0])
+    near, dist = ex.nearest_codes(model, code, 50)
+    assert len(near) <= 2 * dims and (dist > 0).all()
+    for k in near.tolist():
+        diff = (cb.digits(torch.tensor(k)) - cb.digits(torch.tensor(code))).abs()
+        assert int(diff.sum()) == 1
+    assert sorted(near.tolist()) == sorted(cb.neighbours(code).tolist())
+    # the quantization panel: each dimension's distance to its rounding boundary, and the grid is the model's
+    q = Q.quantization(model, x[:1])
+    assert q.fsq and torch.equal(q.grid, grid[0])
+    c = Q.cell(model, q, 0, 0)
+    assert len(c["to_flip"]) == dims and all(0 <= t <= 0.5 for t in c["to_flip"]) and c["codes"][0] == code
+    if len(c["codes"]) > 1:                           # the runner-up is one flip away, on the nearest dimension
+        diff = cb.digits(torch.tensor(c["codes"][1])) - cb.digits(torch.tensor(code))
+        assert int(diff.abs().sum()) == 1 and int(diff.abs().argmax()) == c["flip_dim"]

@@ -189,10 +189,24 @@ def open_tokenizer(source: str, side: int | None = None, examples=None, cache_di
     return as_model(DiffusersTokenizer(vq), name, source, side, examples, digest, device)
 
 
-def wrap(encode, decode, codebook, downsample: int, name: str = "my tokenizer", channels: int = 3,
-         value_range=(0.0, 1.0), side: int = 64, examples=None, modules=(), nearest=None, device=None) -> VQModel:
+def wrap(encode, decode, codebook=None, downsample: int | None = None, name: str = "my tokenizer",
+         channels: int = 3, value_range=(0.0, 1.0), side: int = 64, examples=None, modules=(), nearest=None,
+         device=None, levels=None, bits=None) -> VQModel:
     """`vqe.wrap`: any PyTorch VQ model, from its functions, as a model the app opens. `encode(x)` gives the
     continuous latents (B, d, h, w) or the codes (B, h, w) of images in `value_range`; `decode(codes)` images
-    in that range; `codebook` the K × d vectors; `modules` the nn.Modules to move with `.to(device)`."""
-    tokenizer = WrappedTokenizer(encode, decode, codebook, downsample, channels, value_range, nearest, modules)
+    in that range; `codebook` the K × d vectors, or an implicit codebook (vector-quantize-pytorch's `FSQ` or
+    `LFQ` module, or `levels=[…]` / `bits=N` instead: models.implicit); `modules` the nn.Modules to move with
+    `.to(device)`."""
+    from ..models.implicit import ImplicitTokenizer, implicit_codebook
+    if downsample is None:
+        raise TokenizerError("vqe.wrap needs downsample: the image pixels per grid cell along a side")
+    try:
+        implicit = implicit_codebook(codebook, levels, bits)
+    except ValueError as e:
+        raise TokenizerError(f"vqe.wrap: {e}") from None
+    if implicit is not None:
+        tokenizer = ImplicitTokenizer(encode, decode, implicit, downsample, channels, value_range,
+                                      [*modules, *([codebook] if isinstance(codebook, torch.nn.Module) else [])])
+    else:
+        tokenizer = WrappedTokenizer(encode, decode, codebook, downsample, channels, value_range, nearest, modules)
     return as_model(tokenizer, name, f"python: {name}", side, examples, None, device)
