@@ -349,3 +349,44 @@ def test_an_fsq_or_lfq_model_wrapped_keeps_its_own_codes_with_an_implicit_codebo
     if len(c["codes"]) > 1:                           # the runner-up is one flip away, on the nearest dimension
         diff = cb.digits(torch.tensor(c["codes"][1])) - cb.digits(torch.tensor(code))
         assert int(diff.abs().sum()) == 1 and int(diff.abs().argmax()) == c["flip_dim"]
+
+
+MEMORY_SCRIPT = """
+import resource, sys, time
+import torch
+import vq_explorer as vqe
+from vq_explorer import service as ex
+from vq_explorer.ui import codebook, open_checkpoint
+from vector_quantize_pytorch import LFQ
+torch.manual_seed(0)
+lfq = LFQ(dim=8, codebook_size=2 ** 18, entropy_loss_weight=0.0).eval()
+enc = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 4, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 8, 4, 2, 1))
+dec = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 16, 4, 2, 1), torch.nn.ReLU(),
+                          torch.nn.ConvTranspose2d(16, 3, 4, 2, 1), torch.nn.Sigmoid())
+model = vqe.wrap(enc, lambda c: dec(lfq.indices_to_codes(c)), codebook=lfq, downsample=4, side=32,
+                 examples=sys.argv[1], modules=[enc, dec])
+model.encode(torch.rand(1, 3, 32, 32))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+catalog = ex.Catalog("nowhere")
+name = catalog.add(model, "lfq18")
+open_checkpoint(catalog, name)                  # every tab's views
+codebook.stats(catalog, name)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(model.config["num_codes"], (after - before) / 1024)
+"""
+
+
+@pytest.mark.slow
+def test_every_tab_of_an_lfq_of_2_to_the_18_codes_fits_in_200_mb_above_the_model(tmp_path):
+    """K = 262,144 codes of 18 bits: every tab's views opened, in a process of its own, raise its peak memory by
+    less than 200 MB (a K × K or N × K table would not fit; measured 34 MB)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    pytest.importorskip("vector_quantize_pytorch")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(root / "docs" / "photos")], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    codes, megabytes = out.stdout.split()
+    assert int(codes) == 2 ** 18 and float(megabytes) < 200, megabytes
