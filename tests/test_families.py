@@ -12,8 +12,10 @@ import pytest
 import torch
 
 import vq_explorer as vqe
+from vq_explorer.ui.words import describe
 
 transformers = pytest.importorskip("transformers")
+FAMILY_WORDS = {"janus": "a Janus VQ-VAE", "emu3": "an Emu3 VQ-VAE", "chameleon": "a Chameleon VQ-VAE"}
 
 # Janus-Pro's vq_config: LlamaGen's VQ-16 (deepseek-ai/Janus-Pro-1B and -7B config.json: gen_vision_config
 # "VQ-16", image_token_size 16384, n_embed 8), converted by transformers' convert_janus_weights_to_hf.py into
@@ -88,10 +90,11 @@ def test_codes_and_decodes_are_the_librarys_own(tmp_path, family, config, side):
     # the panel's nearest codes for the encoder's vectors are the grid's
     z = model.vqvae.encode_continuous(x)
     assert torch.equal(model.vqvae.codes(z), grid)
-    if decoded is None:
-        with pytest.raises(Exception, match="no decoder"):
-            model.decode(grid)
+    if decoded is None:             # no decoder: a flat grey picture, and the description says so
+        assert (model.decode(grid) == 0.5).all() and model.config["tokenizer"]["decoder"] is False
+        assert "no decoder" in describe(model)
         return
+    assert model.config["tokenizer"]["decoder"] is True and FAMILY_WORDS[family] in describe(model)
     assert torch.allclose(model.decode(grid), decoded.clamp(0, 1), atol=1e-5)
     if family == "janus":           # any grid size, not only num_patches²: the same steps as JanusVQVAE.decode
         small = model.decode(grid[:, : side // f // 2, : side // f // 2])
@@ -390,3 +393,52 @@ def test_every_tab_of_an_lfq_of_2_to_the_18_codes_fits_in_200_mb_above_the_model
     assert out.returncode == 0, out.stderr[-2000:]
     codes, megabytes = out.stdout.split()
     assert int(codes) == 2 ** 18 and float(megabytes) < 200, megabytes
+
+
+def test_bad_sources_each_get_one_line_and_the_server_serves_the_rest(whole, tmp_path, capsys):
+    _, folder = whole
+    with_vq, without = shards(folder)
+
+    def copy(name, change=None):
+        out = tmp_path / name
+        shutil.copytree(folder, out)
+        if change:
+            change(out)
+        return out
+
+    def set_config(out, **fields):
+        config = json.loads((out / "config.json").read_text())
+        (out / "config.json").write_text(json.dumps({**config, **fields}))
+
+    def index(out, edit):
+        data = json.loads((out / "model.safetensors.index.json").read_text())
+        edit(data["weight_map"])
+        (out / "model.safetensors.index.json").write_text(json.dumps(data))
+
+    def to_bin(out):
+        for p in out.glob("*.safetensors*"):
+            p.rename(p.with_name(p.name.replace("model", "pytorch_model").replace("safetensors", "bin")))
+
+    one_vq_shard = sorted(with_vq)[0]
+    cases = [
+        (copy("llava", lambda o: set_config(o, model_type="llava")), "holds a 'llava' model"),
+        (copy("novq", lambda o: set_config(o, vq_config=None)), "without a vq_config"),
+        (copy("noprefix", lambda o: index(o, lambda m: [m.pop(k) for k in list(m) if "vqmodel" in k])),
+         "without VQ-VAE tensors"),
+        (copy("missing", lambda o: (o / one_vq_shard).unlink()), "not there (a missing shard)"),
+        (copy("elsewhere", lambda o: index(o, lambda m: m.update({k: "w.bin" for k in m if "vqmodel" in k}))),
+         "no safetensors file"),
+        (copy("unfit", lambda o: set_config(o, vq_config={**WHOLE_JANUS["vq_config"], "num_embeddings": 99})),
+         "do not fit"),
+        (copy("pickled", to_bin), "never unpickles"),
+        (copy("remote", lambda o: set_config(o, auto_map={"AutoModel": "modeling.M"})), "own code"),
+    ]
+    for source, words in cases:
+        with pytest.raises(vqe.TokenizerError, match=words.replace("(", r"\(").replace(")", r"\)")) as e:
+            vqe.open(str(source), side=16)
+        assert "\n" not in str(e.value) and "Traceback" not in str(e.value)
+    from vq_explorer.commands.serve import open_tokenizers
+    models = open_tokenizers([str(cases[0][0]), str(folder), str(cases[3][0])], 16, None)
+    assert len(models) == 1 and models[0].config["tokenizer"]["family"] == "Janus VQ-VAE"
+    err = capsys.readouterr().err
+    assert err.count("not opened") == 2 and "Traceback" not in err

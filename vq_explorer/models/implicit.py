@@ -39,6 +39,13 @@ class ImplicitCodebook(nn.Module):
                  else [math.prod(self.levels[:i]) for i in range(self.code_dim)])
         self.register_buffer("_basis", torch.tensor(basis, dtype=torch.long), persistent=False)
 
+    @property
+    def family(self) -> str:
+        """What the selector's description calls it."""
+        if self.kind == "lfq":
+            return f"LFQ tokenizer ({self.code_dim} bits, an implicit codebook)"
+        return f"FSQ tokenizer (levels {'·'.join(map(str, self.levels))}, an implicit codebook)"
+
     def project_in(self, flat: torch.Tensor) -> torch.Tensor:
         project = getattr(self.module, "project_in", None)
         return project(flat) if project is not None else flat

@@ -5,7 +5,9 @@ Codes are the library's own: each grid is what the model's own quantizer module 
 (the same module is asked for the nearest codes of any vector, so the quantization panel and the grid agree).
 Decoding runs the model's own decoder on the codebook vectors of any grid size: Emu3's `decode` takes any grid;
 Janus's takes only its configured `num_patches`², so its steps (the l2-normalised codebook entry, the
-post-quantization convolution, the decoder) are run here for other sizes. Chameleon's VQ-VAE has no decoder.
+post-quantization convolution, the decoder) are run here for other sizes. Chameleon's VQ-VAE has no decoder: its
+codes, grid, usage, margins and code map are its own, and any picture made from codes is a flat grey (the model's
+description says so).
 """
 
 from types import SimpleNamespace
@@ -14,10 +16,6 @@ import torch
 import torch.nn.functional as F
 
 from .tokenizer import Codebook, Tokenizer
-
-
-class NoDecoder(RuntimeError):
-    """A tokenizer without a decoder was asked to decode."""
 
 
 class TransformersTokenizer(Tokenizer):
@@ -70,8 +68,10 @@ class TransformersTokenizer(Tokenizer):
         return self.vq.encode(pixels).image_tokens.view(b, h, w)
 
     def decode_codes(self, idx):
-        if not self.has_decoder:
-            raise NoDecoder(f"{type(self.vq).__name__} has no decoder")
+        if not self.has_decoder:    # a flat grey picture: the views stay open, the description says why
+            b, h, w = idx.shape
+            f = self.cfg.downsample
+            return torch.full((b, self.cfg.in_channels, h * f, w * f), 0.5)
         if self.is_video:
             out = self.vq.decode(idx)
         else:                       # JanusVQVAE.decode, at any grid size

@@ -209,4 +209,7 @@ def wrap(encode, decode, codebook=None, downsample: int | None = None, name: str
                                       [*modules, *([codebook] if isinstance(codebook, torch.nn.Module) else [])])
     else:
         tokenizer = WrappedTokenizer(encode, decode, codebook, downsample, channels, value_range, nearest, modules)
-    return as_model(tokenizer, name, f"python: {name}", side, examples, None, device)
+    model = as_model(tokenizer, name, f"python: {name}", side, examples, None, device)
+    if implicit is not None:
+        model.config["tokenizer"]["family"] = implicit.family
+    return model

@@ -190,5 +190,5 @@ def open_other(source: str, side: int, examples=None, cache_dir=None, device=Non
         tokenizer, family, sha, _ = open_hub(name, subfolder, *probed)
         label = str(source).removeprefix(HUB).rstrip("/")
     model = as_model(tokenizer, label, source, side, examples, sha, device)
-    model.config["tokenizer"]["family"] = FAMILY_NAMES[family]
+    model.config["tokenizer"].update(family=FAMILY_NAMES[family], decoder=tokenizer.has_decoder)
     return model
