@@ -7,12 +7,15 @@ own, to float tolerance."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 import vq_explorer as vqe
 from vq_explorer.ui.words import describe
+
+ROOT = Path(__file__).resolve().parents[1]
 
 transformers = pytest.importorskip("transformers")
 FAMILY_WORDS = {"janus": "a Janus VQ-VAE", "emu3": "an Emu3 VQ-VAE", "chameleon": "a Chameleon VQ-VAE"}
@@ -319,7 +322,7 @@ def fsq_or_lfq_model(kind, seed=0):
             return quantizer(encoder(x))[1]
 
     model = vqe.wrap(encode=encoder, decode=decode, codebook=quantizer, downsample=4, name=kind, side=32,
-                     modules=[encoder, decoder])
+                     modules=[encoder, decoder], examples=ROOT / "docs" / "photos")
     return model, own_codes, quantizer
 
 
@@ -344,6 +347,13 @@ def test_an_fsq_or_lfq_model_wrapped_keeps_its_own_codes_with_an_implicit_codebo
         diff = (cb.digits(torch.tensor(k)) - cb.digits(torch.tensor(code))).abs()
         assert int(diff.sum()) == 1
     assert sorted(near.tolist()) == sorted(cb.neighbours(code).tolist())
+    # the atlas draws the codes seen, ranked by usage (the others are counted, not drawn); the map is theirs
+    u = ex.usage(model)
+    used = int((u > 0).sum())
+    assert ex.atlas_pages(model) == -(-used // ex.ATLAS_MAX) and ex.atlas_span(model, 1)[1] == min(used, 1024)
+    assert sorted(ex.atlas_codes(model, 1).tolist()) == sorted(torch.nonzero(u).flatten().tolist()[:1024])
+    xy = ex.code_map(model)
+    assert xy.shape == (num_codes, 2) and (xy[u == 0] == 0).all()
     # the quantization panel: each dimension's distance to its rounding boundary, and the grid is the model's
     q = Q.quantization(model, x[:1])
     assert q.fsq and torch.equal(q.grid, grid[0])
