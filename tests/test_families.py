@@ -452,3 +452,28 @@ def test_bad_sources_each_get_one_line_and_the_server_serves_the_rest(whole, tmp
     assert len(models) == 1 and models[0].config["tokenizer"]["family"] == "Janus VQ-VAE"
     err = capsys.readouterr().err
     assert err.count("not opened") == 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("given", [{"levels": [8, 5, 5, 5]}, {"bits": 16}], ids=["levels", "bits"])
+def test_levels_or_bits_given_instead_of_a_module_round_as_fsq_and_lfq_do(given):
+    """`vqe.wrap(..., levels=[…])` or `bits=N`: the codes are FSQ's rounding of the bounded latents and LFQ's
+    signs, numbered as vector-quantize-pytorch numbers them (its modules on the same latents agree)."""
+    vqp = pytest.importorskip("vector_quantize_pytorch")
+    dims = len(given["levels"]) if "levels" in given else given["bits"]
+    torch.manual_seed(0)
+    encoder = torch.nn.Conv2d(3, dims, 4, 4)
+    decoder = torch.nn.ConvTranspose2d(dims, 3, 4, 4)
+    reference = (vqp.FSQ(levels=given["levels"]) if "levels" in given else
+                 vqp.LFQ(dim=dims, codebook_size=2 ** dims, entropy_loss_weight=0.0)).eval()
+    model = vqe.wrap(encoder, lambda codes: decoder(model.vqvae.quantizer.lookup(codes).permute(0, 3, 1, 2)),
+                     downsample=4, side=32, modules=[encoder, decoder], **given)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        own = reference(encoder(x))[1].long()
+    assert torch.equal(model.encode(x), own) and model.config["num_codes"] == reference.codebook_size
+    assert model.decode(own).shape == (2, 3, 32, 32)
+    with torch.no_grad():                 # codes back to vectors as the module maps them
+        vectors = reference.indices_to_codes(own).permute(0, 2, 3, 1)
+        assert torch.allclose(model.vqvae.quantizer.lookup(own), vectors)
+    with pytest.raises(vqe.TokenizerError, match="one codebook"):
+        vqe.wrap(encoder, decoder, codebook=torch.zeros(4, 2), downsample=4, **given)
