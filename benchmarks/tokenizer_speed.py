@@ -22,15 +22,26 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from photos import timed  # noqa: E402  (median ms after a warm-up call)
+from test_families import EMU3, JANUS_PRO, vq_of  # noqa: E402  (transformers' VQ-VAEs at published configurations)
 from test_tokenizers import AMUSED, LDM_VQ_F4, MOVQ  # noqa: E402  (the published configurations, with their sources)
 
 import vq_explorer as vqe  # noqa: E402
 from vq_explorer import service as ex  # noqa: E402
 from vq_explorer.models.training import cpu_has_bf16  # noqa: E402
 
-CONFIGS = {"ldm-vq-f4": LDM_VQ_F4, "movq": MOVQ, "amused": AMUSED}
+CONFIGS = {"ldm-vq-f4": LDM_VQ_F4, "movq": MOVQ, "amused": AMUSED, "janus-vq16": JANUS_PRO, "emu3": EMU3}
 SOURCES = {"ldm-vq-f4": "CompVis/ldm-celebahq-256 (vqvae)",
-           "movq": "kandinsky-community/kandinsky-2-2-decoder (movq)", "amused": "amused/amused-256 (vqvae)"}
+           "movq": "kandinsky-community/kandinsky-2-2-decoder (movq)", "amused": "amused/amused-256 (vqvae)",
+           "janus-vq16": "Janus-Pro's VQ-16 (JanusVQVAE)", "emu3": "Emu3's VQ-VAE (Emu3VQVAE)"}
+
+
+def save(name: str, folder: Path):
+    """The tokenizer `name` at its published configuration, random weights, saved as its library saves it."""
+    if name in ("janus-vq16", "emu3"):
+        vq_of(name.split("-")[0], CONFIGS[name], 256).save_pretrained(folder)
+    else:
+        import diffusers
+        diffusers.VQModel(**CONFIGS[name]).save_pretrained(folder)
 
 
 def main():
@@ -42,8 +53,6 @@ def main():
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tokenizer_speed.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    import diffusers
-
     from vq_explorer.ui import open_checkpoint
     precisions = ["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]
     lines = [f"`python benchmarks/tokenizer_speed.py --models {' '.join(args.models)} --sides "
@@ -56,7 +65,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             torch.manual_seed(0)
-            diffusers.VQModel(**CONFIGS[name]).save_pretrained(Path(tmp) / name)
+            save(name, Path(tmp) / name)
             for side in args.sides:
                 model = vqe.open(str(Path(tmp) / name), side=side, examples=ROOT / "docs" / "photos")
                 x = torch.rand(1, 3, side, side)

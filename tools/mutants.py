@@ -340,6 +340,28 @@ MUTANTS = [
      "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n",
      "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n"
      "        if model.prior is not None:\n            model.prior.check_shape((len(value), len(value[0])))\n"),
+    # the tokenizers of autoregressive image models and implicit codebooks (tests/test_families.py)
+    ("whole-model-reads-every-shard", "vq_explorer/storage/weights.py", "tests/test_families.py",
+     "        return {str(k): str(v) for k, v in weight_map.items()}",
+     "        [header(files, f) for f in set(weight_map.values())]\n        return {str(k): str(v) for k, v in weight_map.items()}"),
+    ("hub-fetches-whole-shards", "vq_explorer/storage/weights.py", "tests/test_families.py",
+     "                data = self.fs.cat_file(self.prefix + name, start=start, end=end)",
+     "                data = self.fs.cat_file(self.prefix + name)[start:end]"),
+    ("llamagen-raw-codebook", "vq_explorer/models/llamagen.py", "tests/test_families.py",
+     "        return F.normalize(weight, p=2, dim=-1) if self.l2_norm else weight",
+     "        return weight"),
+    ("janus-decodes-raw-codebook", "vq_explorer/models/transformers_vq.py", "tests/test_families.py",
+     "            quant = F.normalize(self.vq.quantize.embedding(idx), p=2, dim=-1).permute(0, 3, 1, 2)",
+     "            quant = self.vq.quantize.embedding(idx).permute(0, 3, 1, 2)"),
+    ("implicit-neighbours-two-steps", "vq_explorer/models/implicit.py", "tests/test_families.py",
+     "            for step in (-1, 1):",
+     "            for step in (-2, 2):"),
+    ("lfq-boundary-off-zero", "vq_explorer/models/implicit.py", "tests/test_families.py",
+     "            return torch.tanh(h) * 0.5 - 0.5",
+     "            return torch.tanh(h) * 0.5 - 0.4"),
+    ("implicit-atlas-draws-unseen-codes", "vq_explorer/service/codebook.py", "tests/test_families.py",
+     "    return max(1, int((usage(model) > 0).sum())) if is_implicit(model) else model.config[\"num_codes\"]",
+     "    return model.config[\"num_codes\"]"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

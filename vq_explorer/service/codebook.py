@@ -117,13 +117,23 @@ def tiles_of(model, codes) -> torch.Tensor:
 ATLAS_MAX = 1024   # codes drawn on one page of the atlas: a codebook of 16,384 is shown in 16 pages
 
 
+def is_implicit(model) -> bool:
+    """An implicit codebook (FSQ levels, LFQ bits: models.implicit): its views are drawn from the codes seen."""
+    return hasattr(model.vqvae.quantizer, "neighbours")
+
+
+def _drawn(model) -> int:
+    """The codes the atlas draws: every code, or of an implicit codebook those seen (the rest are counted)."""
+    return max(1, int((usage(model) > 0).sum())) if is_implicit(model) else model.config["num_codes"]
+
+
 def atlas_pages(model) -> int:
-    return -(-model.config["num_codes"] // ATLAS_MAX)
+    return -(-_drawn(model) // ATLAS_MAX)
 
 
 def atlas_span(model, page: int) -> tuple[int, int]:
     """The ranks (from 1, by usage) of the first and last codes on page `page`."""
-    return (int(page) - 1) * ATLAS_MAX + 1, min(model.config["num_codes"], int(page) * ATLAS_MAX)
+    return (int(page) - 1) * ATLAS_MAX + 1, min(_drawn(model), int(page) * ATLAS_MAX)
 
 
 def atlas_codes(model, page: int = 1) -> torch.Tensor:
@@ -133,10 +143,10 @@ def atlas_codes(model, page: int = 1) -> torch.Tensor:
     K, pages = model.config["num_codes"], atlas_pages(model)
     if not 1 <= int(page) <= pages:
         raise UserError("atlas_page_out_of_range", page=page, pages=pages)
-    if K <= ATLAS_MAX:
+    if K <= ATLAS_MAX and not is_implicit(model):
         return torch.arange(K)
     start = (int(page) - 1) * ATLAS_MAX
-    return torch.argsort(usage(model), descending=True, stable=True)[start:start + ATLAS_MAX]
+    return torch.argsort(usage(model), descending=True, stable=True)[start:min(start + ATLAS_MAX, _drawn(model))]
 
 
 def telling_code(model) -> int:
@@ -162,15 +172,29 @@ def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Ten
     """The `n` codes whose vectors lie nearest code `code`'s in the codebook, nearest first, and their Euclidean
     distances: which codes the quantizer could have chosen instead, and near-duplicates in a large codebook."""
     K = _checked(model, code)
-    vectors = model.vqvae.quantizer.codebook.detach().float().cpu()
+    quantizer = model.vqvae.quantizer
+    if is_implicit(model):     # one level step or bit flip away: no K × d table to search
+        near = quantizer.neighbours(int(code)).to(quantizer._levels.device)
+        d = (quantizer.lookup(near) - quantizer.lookup(torch.tensor([int(code)], device=near.device))).norm(dim=1)
+        order = torch.argsort(d.cpu(), stable=True)[:n]
+        return near.cpu()[order], d.cpu()[order]
+    vectors = quantizer.codebook.detach().float().cpu()
     d = torch.cdist(vectors[int(code)][None], vectors)[0]
     d[int(code)] = float("inf")
     order = torch.argsort(d, stable=True)[: min(n, K - 1)]
     return order, d[order]
 
 
-def code_map(model) -> torch.Tensor:
-    return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
+def code_map(model, counts: torch.Tensor | None = None) -> torch.Tensor:
+    """(K, 2): the code vectors' first two principal components. An implicit codebook's are those of the codes
+    seen (in `counts`, else the model's usage), the others left at 0 (the chart draws the codes seen)."""
+    if not is_implicit(model):
+        return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
+    seen = torch.nonzero((usage(model) if counts is None else counts) > 0).flatten()
+    xy = torch.zeros(model.config["num_codes"], 2)
+    if len(seen) >= 2:
+        xy[seen] = pca_2d(model.vqvae.quantizer.lookup(seen.to(model.device)).detach().float().cpu())
+    return xy
 
 
 def code_patches(model, code: int) -> torch.Tensor:

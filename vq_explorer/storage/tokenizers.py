@@ -178,17 +178,38 @@ def default_side(device=None) -> int:
 def open_tokenizer(source: str, side: int | None = None, examples=None, cache_dir=None, device=None) -> VQModel:
     """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels (by default
     `default_side`)."""
+    from .transformers_vq import open_other  # Janus, Emu3, Chameleon (alone or in a whole model), LlamaGen
     side = default_side(device) if side is None else side
+    other = open_other(source, side, examples, cache_dir, device)
+    if other is not None:
+        return other
     vq, folder, digest = open_diffusers(source, cache_dir)
     name = (str(source).removeprefix(HUB).rstrip("/") if parse_source(source)[0] == "hub"
             else "/".join(folder.resolve().parts[-2:]))
     return as_model(DiffusersTokenizer(vq), name, source, side, examples, digest, device)
 
 
-def wrap(encode, decode, codebook, downsample: int, name: str = "my tokenizer", channels: int = 3,
-         value_range=(0.0, 1.0), side: int = 64, examples=None, modules=(), nearest=None, device=None) -> VQModel:
+def wrap(encode, decode, codebook=None, downsample: int | None = None, name: str = "my tokenizer",
+         channels: int = 3, value_range=(0.0, 1.0), side: int = 64, examples=None, modules=(), nearest=None,
+         device=None, levels=None, bits=None) -> VQModel:
     """`vqe.wrap`: any PyTorch VQ model, from its functions, as a model the app opens. `encode(x)` gives the
     continuous latents (B, d, h, w) or the codes (B, h, w) of images in `value_range`; `decode(codes)` images
-    in that range; `codebook` the K × d vectors; `modules` the nn.Modules to move with `.to(device)`."""
-    tokenizer = WrappedTokenizer(encode, decode, codebook, downsample, channels, value_range, nearest, modules)
-    return as_model(tokenizer, name, f"python: {name}", side, examples, None, device)
+    in that range; `codebook` the K × d vectors, or an implicit codebook (vector-quantize-pytorch's `FSQ` or
+    `LFQ` module, or `levels=[…]` / `bits=N` instead: models.implicit); `modules` the nn.Modules to move with
+    `.to(device)`."""
+    from ..models.implicit import ImplicitTokenizer, implicit_codebook
+    if downsample is None:
+        raise TokenizerError("vqe.wrap needs downsample: the image pixels per grid cell along a side")
+    try:
+        implicit = implicit_codebook(codebook, levels, bits)
+    except ValueError as e:
+        raise TokenizerError(f"vqe.wrap: {e}") from None
+    if implicit is not None:
+        tokenizer = ImplicitTokenizer(encode, decode, implicit, downsample, channels, value_range,
+                                      [*modules, *([codebook] if isinstance(codebook, torch.nn.Module) else [])])
+    else:
+        tokenizer = WrappedTokenizer(encode, decode, codebook, downsample, channels, value_range, nearest, modules)
+    model = as_model(tokenizer, name, f"python: {name}", side, examples, None, device)
+    if implicit is not None:
+        model.config["tokenizer"]["family"] = implicit.family
+    return model

@@ -47,7 +47,7 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVE
         head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
                 f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
                 + mark(model_mark(name), *(["mine"] if counts is not None else [])))
-    return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model), u), head
+    return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model, u), u), head
 
 
 def count_mine(catalog, checkpoint: str, grid_text: str, mine: dict | None):

@@ -85,8 +85,8 @@ def _outputs(catalog, name, model, q, row, col):
     error_top = max(float(q.error.max()), 1e-12)
     maps = (png(pictures.cell_map(q.error, error_top, mark=here)),
             png(pictures.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=here)))
-    tiles = ex.tiles(model)
     codes = c["codes"]
+    tiles = dict(zip(codes, ex.tiles_of(model, codes), strict=True))   # these codes' looks alone
     if q.fsq:
         text = _fsq_text(c)
         nearest = [(png(pictures.to_rgb(tiles[k], 64)), f"#{k}" + (" · chosen" if i == 0 else " · one flip away"))

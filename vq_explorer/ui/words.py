@@ -28,7 +28,12 @@ def describe(model) -> str:
             prior += f" Its tokenizer: `{c['tokenizer'].get('source')}`, opened beside it (the same weights)."
     elif c.get("tokenizer"):
         t = c["tokenizer"]
-        kind = "a diffusers VQModel" if t.get("kind") == "diffusers" else "a PyTorch model"
+        family = t.get("family") or ""
+        article = "an" if family.startswith(("FSQ", "LFQ", "E")) else "a"
+        kind = ("a diffusers VQModel" if t.get("kind") == "diffusers" else f"{article} {family}" if family
+                else "a PyTorch model")
+        if t.get("decoder") is False:
+            kind += " (**no decoder**: codes, grid, usage, margins and the codes' map only)"
         size = t.get("parameters", 0) / 1e6
         side = c["image_size"][0]
         prior = (f"**no prior**: {kind} opened from `{t.get('source')}` ({size:.1f} M parameters), shown its "

@@ -87,8 +87,13 @@ def vector_figure(z: list[float], code: list[float] | None = None, title: str = 
                    legend=dict(orientation="h", y=1.15))
 
 
+DRAW_ALL = 16384   # beyond this many codes, the charts draw the codes used (the others are counted, not drawn)
+
+
 def usage_figure(counts: torch.Tensor, log_scale: bool = True) -> go.Figure:
     order = torch.argsort(counts, descending=True)
+    if len(counts) > DRAW_ALL:
+        order = order[: max(1, int((counts > 0).sum()))]
     c = counts[order].numpy()
     bars = go.Bar(x=list(range(len(c))), y=np.maximum(c, 0.5) if log_scale else c, customdata=order.numpy(),
                   marker_color=[f"rgb{code_colour(int(k))}" for k in order],
@@ -98,9 +103,10 @@ def usage_figure(counts: torch.Tensor, log_scale: bool = True) -> go.Figure:
 
 
 def pca_figure(xy: torch.Tensor, counts: torch.Tensor) -> go.Figure:
-    c = counts.numpy()
+    codes = np.arange(len(counts)) if len(counts) <= DRAW_ALL else np.flatnonzero(counts.numpy() > 0)
+    c, xy = counts.numpy()[codes], xy[codes]
     points = go.Scatter(
-        x=xy[:, 0].numpy(), y=xy[:, 1].numpy(), mode="markers", customdata=np.stack([np.arange(len(c)), c], 1),
+        x=xy[:, 0].numpy(), y=xy[:, 1].numpy(), mode="markers", customdata=np.stack([codes, c], 1),
         marker=dict(size=7, color=np.log10(c + 1), colorscale="Viridis", showscale=True,
                     colorbar=dict(title="log10 uses"), line=dict(width=0.5, color="white")),
         hovertemplate="code %{customdata[0]}<br>%{customdata[1]} uses<extra></extra>")
