@@ -210,3 +210,21 @@ def _read(path, size: int) -> Image.Image:
     img = open_image(str(path))[0]
     scale = size / max(img.size)
     return img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale))), Image.LANCZOS)
+
+
+def compare(models, images, size: int | None = None, limit: int | None = None, weigh: int = 20,
+            skipped: dict | None = None) -> list[dict]:
+    """`vqe.compare`: models (checkpoint paths, tokenizer folders or Hub ids, or loaded models) over pictures (a
+    folder, or a list of files) → one dict of COLUMNS per model, in the order given, as the evaluate command
+    writes them. Pictures that cannot be read are left out and named in `skipped` ({path: why})."""
+    from ..storage.checkpoint import load
+    from ..storage.tokenizers import open_tokenizer
+    opened = {}
+    for i, m in enumerate(models if isinstance(models, (list, tuple)) else [models]):
+        if isinstance(m, (str, Path)):
+            opened[str(m)] = load(m) if str(m).endswith(".safetensors") else open_tokenizer(str(m), size)
+        else:
+            opened[str(m.config.get("name") or f"model {i + 1}")] = m
+    files = image_files(images) if isinstance(images, (str, Path)) and Path(images).is_dir() else \
+        [Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images]
+    return evaluate_folder(opened, files[:limit], size, skipped=skipped, weigh=weigh)
