@@ -61,12 +61,17 @@ def codec_bytes(model, grid: torch.Tensor, image_size) -> int | None:
     """The size of the grid's compressed file, or None where there is none: no prior, a masked prior, a grid
     beyond the prior's positions or over CODEC_MAX_CELLS cells, or no entropy coder installed."""
     from .codec import CodecError, encode_grid
-    if not can_bits(model, grid) or grid.numel() > CODEC_MAX_CELLS:
+    if not weighs(model, grid):
         return None
     try:
         return len(encode_grid(model, grid, None, tuple(image_size)))
     except CodecError:        # constriction missing
         return None
+
+
+def weighs(model, grid: torch.Tensor) -> bool:
+    """Whether the grid's compressed file is made: a prior that codes it, and at most CODEC_MAX_CELLS cells."""
+    return can_bits(model, grid) and grid.numel() <= CODEC_MAX_CELLS
 
 
 def can_bits(model, grid: torch.Tensor) -> bool:
@@ -228,3 +233,77 @@ def compare(models, images, size: int | None = None, limit: int | None = None, w
     files = image_files(images) if isinstance(images, (str, Path)) and Path(images).is_dir() else \
         [Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images]
     return evaluate_folder(opened, files[:limit], size, skipped=skipped, weigh=weigh)
+
+
+# One picture through the models the Compare tab shows.
+def default_models(catalog, name: str | None, n: int = 3) -> list[str]:
+    """The open model and those it is most often compared with: other checkpoints of its dataset, those of
+    another grid size first (for `mnist`: `mnist_4x4` and `mnist_14x14`, the grid's trade-off in one picture),
+    then other priors over the same grid. Read from the files' metadata, without loading the models."""
+    from ..storage.checkpoint import CheckpointError, read_metadata
+    if not name:
+        return []
+    configs = {}
+    for other in catalog.files():
+        try:
+            configs[other] = read_metadata(catalog.folder / other)["config"]
+        except CheckpointError:
+            continue
+    own = configs.get(name)
+    if own is None:
+        return [name]
+    rivals = [o for o, c in configs.items() if o != name and c.get("dataset") == own.get("dataset")
+              and c.get("channels") == own.get("channels")]
+    same_grid = lambda o: list(configs[o].get("grid") or []) == list(own.get("grid") or [])
+    rivals.sort(key=lambda o: (same_grid(o), math.prod(configs[o].get("grid") or [0]), o))
+    return [name, *rivals[: n - 1]]
+
+
+def picture_of_file(source) -> np.ndarray:
+    """An upload as the tab's picture: uint8 (S, S) or (S, S, 3), a centred square of at most MAX_SIDE."""
+    from .inputs import MAX_SIDE
+    img = square(source, MAX_SIDE)
+    if img.mode == "RGBA":       # transparency on white, as a colour model sees it
+        img = Image.alpha_composite(Image.new("RGBA", img.size, (255, 255, 255, 255)), img).convert("RGB")
+    return np.asarray(img)
+
+
+def picture_of_drawing(rgba) -> np.ndarray:
+    """A sketchpad drawing as the tab's picture: white strokes on black, framed as MNIST framed its digits (the
+    same picture for every model; a digit model sees it at 28 pixels, a colour model at the drawing's size)."""
+    from ..storage.images import frame_like_dataset
+    a = np.asarray(rgba) if rgba is not None else None
+    if a is None or a.ndim != 3:
+        raise UserError("nothing_drawn")
+    alpha = a[..., 3].astype(np.float32) / 255 if a.shape[-1] == 4 else 1 - a[..., :3].mean(-1) / 255
+    if alpha.max() < 0.05:
+        raise UserError("drawing_empty")
+    side = min(alpha.shape)
+    return (frame_like_dataset(alpha, side, "mnist") * 255).round().astype(np.uint8)
+
+
+def picture_of_example(model, index: int) -> np.ndarray:
+    """A model's shipped example as the tab's picture."""
+    if model.examples is None or not 0 <= int(index) < len(model.examples):
+        raise UserError("no_such_example")
+    a = model.examples[int(index)].numpy()
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0).copy()
+
+
+def through_picture(model, picture: np.ndarray, file: bool = False) -> tuple[Result, bool]:
+    """The tab's picture through one model: (the result, whether a greyscale model saw a colour picture)."""
+    if picture is None:
+        raise UserError("compare_no_picture")
+    picture = np.asarray(picture, dtype=np.uint8)
+    x, notes = load_image(model, picture)
+    grey = model.config["channels"] == 1 and picture.ndim == 3 and looks_colour(Image.fromarray(picture))
+    return through(model, x, notes, file), grey
+
+
+def figures(result: Result, model, grey: bool = False) -> dict:
+    """A result's figures as JSON (what /compare returns for each model)."""
+    h, w = result.grid.shape
+    return {"psnr": result.psnr, "ssim": None if math.isnan(result.ssim) else result.ssim, "mse": result.mse,
+            "tokens": result.tokens, "grid": [h, w], "num_codes": model.config["num_codes"],
+            "bits": result.bits, "bytes": result.bytes, "ms": result.ms, "grey": grey,
+            "size": list(result.x.shape[-2:])}
