@@ -16,10 +16,10 @@ NAMES = ["mnist", "mnist_4x4", "mnist_14x14"]
 
 @pytest.fixture(scope="module")
 def ckpt_dir(tmp_path_factory):
-    """MNIST at three grids: the shipped files where they exist, else tiny untrained ones at factors 7, 4, 2."""
+    """MNIST at three grids: the shipped files where they exist, else tiny untrained ones at factors 4, 8, 2."""
     import vq_explorer as vqe
     folder = tmp_path_factory.mktemp("compare_app")
-    for name, f in zip(NAMES, (4, 7, 2), strict=True):
+    for name, f in zip(NAMES, (4, 8, 2), strict=True):
         shipped = REPO_CHECKPOINTS / f"{name}.safetensors"
         if shipped.exists():
             shutil.copy(shipped, folder / shipped.name)

@@ -156,3 +156,79 @@ def test_bad_arguments_get_one_line(tmp_path, models, digits):
         evaluate.main(["--models", models[0], "--images", str(tmp_path)])
     with pytest.raises(SystemExit, match="error: .*missing.safetensors"):
         evaluate.main(["--models", str(tmp_path / "missing.safetensors"), "--images", str(digits)])
+
+
+# The Compare tab's service and handlers, and /compare through gradio_client.
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """A folder like the shipped one: mnist (7×7), mnist_4x4, mnist_14x14, and a colour model."""
+    folder = tmp_path_factory.mktemp("three")
+    for name, f in (("mnist", 4), ("mnist_4x4", 8), ("mnist_14x14", 2)):
+        model = make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), downsample=f)
+        vqe.save(model, folder / f"{name}.safetensors")
+    vqe.save(make_tiny_model(classes=None, image_size=(32, 32), channels=3), folder / "colour.safetensors")
+    return folder
+
+
+def test_the_default_is_the_open_model_and_its_other_grids(three):
+    cat = ex.Catalog(three)
+    assert C.default_models(cat, "mnist.safetensors") == ["mnist.safetensors", "mnist_4x4.safetensors",
+                                                          "mnist_14x14.safetensors"]
+    assert C.default_models(cat, "colour.safetensors") == ["colour.safetensors"]
+
+
+def test_the_tab_streams_each_model_then_the_files_and_a_click_maps_to_each_grid(three, mnist_1000):
+    from vq_explorer.ui import compare as U
+    cat = ex.Catalog(three)
+    names = ["mnist_14x14.safetensors", "mnist.safetensors", "colour.safetensors"]
+    picture = np.stack([mnist_1000[0][3, 0].numpy()] * 3, -1)
+    picture[..., 0] = 255 - picture[..., 0]            # a colour picture: the digit models see it in grey
+    steps = list(U.compute(cat, names, picture))
+    assert len(steps) == 1 + len(names) + 1            # the empty columns, one per model, the files
+    filled = [[i for i in range(3) if isinstance(s[5 + 5 * i + 2], str)] for s in steps[1:4]]
+    assert [len(f) for f in filled] == [1, 2, 3]       # one more column each time
+    state, figures = steps[-1][2], [steps[-1][5 + 5 * i + 4] for i in range(3)]
+    assert "vqe-grey" in figures[0] and "vqe-grey" in figures[1] and "vqe-grey" not in figures[2]
+    assert "bytes" in figures[1] and "weighing" not in figures[1]
+
+    class Click:
+        index = [255, 0]                               # the top right corner of the display picture
+    outlined = U.region(state, 2, Click())
+    codes = outlined[-1]
+    grid7, grid14 = np.asarray(state["grids"][names[1]]), np.asarray(state["grids"][names[0]])
+    assert "cells 0–1 × 5–6 of 7×7" in codes and "cells 0–3 × 10–13 of 14×14" in codes
+    assert " ".join(f"{k:>4d}" for k in grid7[0, 5:7]) in codes
+    assert " ".join(f"{k:>4d}" for k in grid14[0, 10:14]) in codes
+
+
+def test_client_compare_returns_each_models_figures_and_picture(three, tmp_path, mnist_1000):
+    from gradio_client import Client, handle_file
+
+    from vq_explorer.ui import build_demo
+    img = tmp_path / "digit.png"
+    Image.fromarray(mnist_1000[0][0, 0].numpy()).save(img)
+    demo = build_demo(three)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        rows, shown = client.predict(handle_file(str(img)), '["mnist.safetensors", "mnist_4x4"]',
+                                     api_name="/compare")
+        assert [r["model"] for r in rows] == ["mnist.safetensors", "mnist_4x4.safetensors"]
+        model = vqe.load(three / "mnist.safetensors")
+        x = torch.from_numpy(np.asarray(Image.open(img), np.float32) / 255)[None, None]
+        mse = float((model.decode(model.encode(x)).clamp(0, 1) - x).pow(2).mean())
+        assert rows[0]["psnr"] == pytest.approx(10 * math.log10(1 / mse), abs=1e-4)
+        assert rows[0]["tokens"] == 49 and rows[1]["tokens"] == 16 and rows[0]["bytes"] > 0
+        assert len(shown) == 2
+        with pytest.raises(Exception, match="choose from 1 to 4 models"):
+            client.predict(handle_file(str(img)), ",".join(["mnist"] * 5), api_name="/compare")
+    finally:
+        demo.close()
+
+
+def test_a_padded_grid_maps_a_region_to_the_cells_that_show_it():
+    """A 28-pixel digit's 4×4 grid at factor 8 covers 32 pixels: the picture's right quarter is columns 2–3."""
+    from vq_explorer.views import compare as V
+    assert V.cells_in((0.75, 0.0, 1.0, 0.25), (4, 4), (8 / 28, 8 / 28)) == (0, 1, 2, 4)
+    assert V.cells_in((0.75, 0.0, 1.0, 0.25), (7, 7)) == (0, 2, 5, 7)

@@ -66,7 +66,7 @@ def compute(catalog, names, picture):
     for i, n in enumerate(names):
         slots[i * 5:(i + 1) * 5] = [gr.update(visible=True), f"### {_short(n)}", None, None,
                                     "computing…" + mark("cmp-pending", model_mark(n))]
-    state = {"names": names, "recon": {}, "grids": {}}
+    state = {"names": names, "recon": {}, "grids": {}, "cells": {}}
     choices = gr.update(choices=names, value=names[0]), gr.update(choices=names, value=names[-1])
     yield [original, f"0 of {len(names)} models" + mark("cmp-running"), state, *choices, *slots]
     results = {}
@@ -75,8 +75,10 @@ def compute(catalog, names, picture):
         results[n] = (result, grey)
         i = names.index(n)
         recon = V.at_display(result.recon)
+        f, (H, W) = models[n].config["downsample"], result.x.shape[-2:]
         state = {**state, "recon": {**state["recon"], n: recon},
-                 "grids": {**state["grids"], n: result.grid.tolist()}}
+                 "grids": {**state["grids"], n: result.grid.tolist()},
+                 "cells": {**state["cells"], n: (f / H, f / W)}}   # a cell's share of the picture
         slots[i * 5 + 2:(i + 1) * 5] = [png(recon), png(V.error_at_display(result.x, result.recon)),
                                         figures_text(n, result, models[n], grey, C.weighs(models[n], result.grid))]
         yield [gr.skip(), f"{done} of {len(names)} models" + mark("cmp-running", f"cmp-n-{done}"), state,
@@ -110,8 +112,9 @@ def region(state, slot: int, evt: gr.SelectData):
     crops, codes = [], []
     for n in shown:
         grid = np.asarray(state["grids"][n])
-        r0, r1, c0, c1 = V.cells_in(box, grid.shape)
-        crops.append(V.crop(state["recon"][n], box, grid.shape))
+        cell = tuple(state["cells"][n])
+        r0, r1, c0, c1 = V.cells_in(box, grid.shape, cell)
+        crops.append(V.crop(state["recon"][n], box, grid.shape, cell=cell))
         rows = "\n".join(" ".join(f"{k:>4d}" for k in row) for row in grid[r0:r1, c0:c1])
         codes.append(f"**{_short(n)}**: cells {r0}–{r1 - 1} × {c0}–{c1 - 1} of {grid.shape[0]}×{grid.shape[1]}"
                      f"\n```\n{rows}\n```")

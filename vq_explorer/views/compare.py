@@ -56,28 +56,33 @@ def outlined(picture: np.ndarray, box) -> np.ndarray:
     return a
 
 
-def cells_in(box, grid_shape) -> tuple[int, int, int, int]:
-    """The rows and columns (r0, r1, c0, c1), ends excluded, of a grid's cells that the box touches."""
+def cells_in(box, grid_shape, cell: tuple[float, float] | None = None) -> tuple[int, int, int, int]:
+    """The rows and columns (r0, r1, c0, c1), ends excluded, of a grid's cells that the box touches. `cell`: a
+    cell's height and width as shares of the picture (default: the grid covers the picture exactly; a 28-pixel
+    digit's 4×4 grid at factor 8 covers 32 pixels, so its cells are 8/28 of the picture)."""
     x0, y0, x1, y1 = box
     h, w = grid_shape
+    ch, cw = cell or (1 / h, 1 / w)
     eps = 1e-9
-    return (int(math.floor(y0 * h + eps)), max(int(math.floor(y0 * h + eps)) + 1, int(math.ceil(y1 * h - eps))),
-            int(math.floor(x0 * w + eps)), max(int(math.floor(x0 * w + eps)) + 1, int(math.ceil(x1 * w - eps))))
+    r0, c0 = min(h - 1, int(math.floor(y0 / ch + eps))), min(w - 1, int(math.floor(x0 / cw + eps)))
+    return (r0, min(h, max(r0 + 1, int(math.ceil(y1 / ch - eps)))),
+            c0, min(w, max(c0 + 1, int(math.ceil(x1 / cw - eps)))))
 
 
-def crop(picture: np.ndarray, box, grid_shape, side: int = 160) -> np.ndarray:
+def crop(picture: np.ndarray, box, grid_shape, side: int = 160, cell: tuple[float, float] | None = None):
     """The box's part of a display picture, enlarged to `side` px, with the model's cell borders drawn faintly."""
     x0, y0, x1, y1 = box_pixels(box, picture.shape[0])
     part = Image.fromarray(picture[y0:y1, x0:x1]).resize((side, side), Image.NEAREST)
     a = np.asarray(part).copy()
     h, w = grid_shape
+    ch, cw = cell or (1 / h, 1 / w)
     n = picture.shape[0]
     for r in range(h + 1):         # cell borders that fall inside the box
-        y = (r * n / h - y0) / max(1, y1 - y0) * side
+        y = (r * ch * n - y0) / max(1, y1 - y0) * side
         if 0 < y < side - 1:
             a[int(y)] = a[int(y)] // 2 + 100
     for c in range(w + 1):
-        x = (c * n / w - x0) / max(1, x1 - x0) * side
+        x = (c * cw * n - x0) / max(1, x1 - x0) * side
         if 0 < x < side - 1:
             a[:, int(x)] = a[:, int(x)] // 2 + 100
     return a
