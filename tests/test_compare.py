@@ -184,12 +184,13 @@ def test_the_tab_streams_each_model_then_the_files_and_a_click_maps_to_each_grid
     picture = np.stack([mnist_1000[0][3, 0].numpy()] * 3, -1)
     picture[..., 0] = 255 - picture[..., 0]            # a colour picture: the digit models see it in grey
     steps = list(U.compute(cat, names, picture))
-    assert len(steps) == 1 + len(names) + 1            # the empty columns, one per model, the files
+    assert len(steps) == 1 + 2 * len(names)            # the empty columns, one per model, then the bits and files
     filled = [[i for i in range(3) if isinstance(s[5 + 5 * i + 2], str)] for s in steps[1:4]]
     assert [len(f) for f in filled] == [1, 2, 3]       # one more column each time
     state, figures = steps[-1][2], [steps[-1][5 + 5 * i + 4] for i in range(3)]
     assert "vqe-grey" in figures[0] and "vqe-grey" in figures[1] and "vqe-grey" not in figures[2]
-    assert "bytes" in figures[1] and "weighing" not in figures[1]
+    assert "bytes" in figures[1] and "bits" in figures[1] and "weighing" not in figures[1]
+    assert "scoring" in steps[3][5 + 5 + 4] and "weighing" in steps[3][5 + 5 + 4]   # every column first
 
     class Click:
         index = [255, 0]                               # the top right corner of the display picture

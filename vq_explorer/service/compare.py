@@ -79,18 +79,28 @@ def can_bits(model, grid: torch.Tensor) -> bool:
     return has_prior(model) and model.prior.exact_likelihood and prior_limit(model, grid.shape) is None
 
 
-def through(model, x: torch.Tensor, notes=(), file: bool = True) -> Result:
+def through(model, x: torch.Tensor, notes=(), file: bool = True, bits: bool = True) -> Result:
     """An input (1, C, H, W) through the model: encode + decode timed, then the figures. `file`: also make the
-    compressed file to weigh it."""
+    compressed file to weigh it; `bits`: score the grid under the prior (a PixelCNN over a photo's 64×64 grid
+    takes longer than encoding and decoding it; `weigh` adds both later)."""
     t0 = time.perf_counter()
     grid = model.encode(x)
     recon = model.decode(grid, tuple(x.shape[-2:]))
     ms = (time.perf_counter() - t0) * 1000
     x, recon, grid = x[0], recon[0].clamp(0, 1), grid[0]
     mse = M.mse(recon, x)
-    bits = M.bits(-float(model.log_prob(grid[None])[0])) if can_bits(model, grid) else None
-    size = codec_bytes(model, grid, x.shape[-2:]) if file else None
-    return Result(x, recon, grid, mse, M.psnr(mse), ssim(x, recon), ms, bits, size, list(notes))
+    result = Result(x, recon, grid, mse, M.psnr(mse), ssim(x, recon), ms, None, None, list(notes))
+    return weigh(model, result, file) if bits else result
+
+
+def weigh(model, result: Result, file: bool = True) -> Result:
+    """The result with its bits under the prior and (`file`) its compressed file's size, where the model has
+    them."""
+    if can_bits(model, result.grid):
+        result.bits = M.bits(-float(model.log_prob(result.grid[None])[0]))
+    if file:
+        result.bytes = codec_bytes(model, result.grid, result.x.shape[-2:])
+    return result
 
 
 def square(source, side: int | None = None) -> Image.Image:
@@ -290,14 +300,14 @@ def picture_of_example(model, index: int) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0).copy()
 
 
-def through_picture(model, picture: np.ndarray, file: bool = False) -> tuple[Result, bool]:
+def through_picture(model, picture: np.ndarray, file: bool = False, bits: bool = True) -> tuple[Result, bool]:
     """The tab's picture through one model: (the result, whether a greyscale model saw a colour picture)."""
     if picture is None:
         raise UserError("compare_no_picture")
     picture = np.asarray(picture, dtype=np.uint8)
     x, notes = load_image(model, picture)
     grey = model.config["channels"] == 1 and picture.ndim == 3 and looks_colour(Image.fromarray(picture))
-    return through(model, x, notes, file), grey
+    return through(model, x, notes, file, bits), grey
 
 
 def figures(result: Result, model, grey: bool = False) -> dict:

@@ -27,10 +27,13 @@ def _short(name: str) -> str:
 
 
 def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -> str:
+    """`weighing`: the bits and the file are still to come."""
     h, w = result.grid.shape
     parts = [f"**PSNR** {result.psnr:.2f} dB", f"**SSIM** {V.fmt(result.ssim, '.3f', 'n/a (under 11 px)')}",
              f"**{result.tokens} tokens** ({h}×{w}), K = {model.config['num_codes']}"]
-    if result.bits is not None:
+    if weighing and C.can_bits(model, result.grid):
+        parts.append("bits: scoring…")
+    elif result.bits is not None:
         parts.append(f"**{result.bits:.0f} bits** under its prior")
     elif not ex.has_prior(model):
         parts.append("no prior: no bits")
@@ -40,7 +43,7 @@ def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -
         parts.append("grid beyond its prior's: no bits")
     if result.bytes is not None:
         parts.append(f"**{result.bytes} bytes** as a file")
-    elif weighing:
+    elif weighing and C.weighs(model, result.grid):
         parts.append("file: weighing…")
     parts.append(f"{result.ms:.0f} ms encode + decode")
     size = f"{result.x.shape[-1]}×{result.x.shape[-2]} px"
@@ -71,7 +74,7 @@ def compute(catalog, names, picture):
     yield [original, f"0 of {len(names)} models" + mark("cmp-running"), state, *choices, *slots]
     results = {}
     for done, n in enumerate(C.cost_order(models), 1):
-        result, grey = C.through_picture(models[n], picture)
+        result, grey = C.through_picture(models[n], picture, bits=False)
         results[n] = (result, grey)
         i = names.index(n)
         recon = V.at_display(result.recon)
@@ -80,14 +83,15 @@ def compute(catalog, names, picture):
                  "grids": {**state["grids"], n: result.grid.tolist()},
                  "cells": {**state["cells"], n: (f / H, f / W)}}   # a cell's share of the picture
         slots[i * 5 + 2:(i + 1) * 5] = [png(recon), png(V.error_at_display(result.x, result.recon)),
-                                        figures_text(n, result, models[n], grey, C.weighs(models[n], result.grid))]
+                                        figures_text(n, result, models[n], grey, weighing=True)]
         yield [gr.skip(), f"{done} of {len(names)} models" + mark("cmp-running", f"cmp-n-{done}"), state,
                gr.skip(), gr.skip(), *slots]
-    for n, (result, grey) in results.items():   # the files last: the coder runs the prior once per cell
-        if C.weighs(models[n], result.grid):
-            result.bytes = C.codec_bytes(models[n], result.grid, result.x.shape[-2:])
-            i = names.index(n)
-            slots[i * 5 + 4] = figures_text(n, result, models[n], grey)
+    for n, (result, grey) in results.items():   # then the bits and the files: the slower figures
+        C.weigh(models[n], result)
+        i = names.index(n)
+        slots[i * 5 + 4] = figures_text(n, result, models[n], grey)
+        if n != list(results)[-1]:
+            yield [gr.skip(), gr.skip(), state, gr.skip(), gr.skip(), *slots]
     yield [gr.skip(), f"{len(names)} models: click a reconstruction to compare a region"
            + mark("cmp-done", f"cmp-n-{len(names)}"), state, gr.skip(), gr.skip(), *slots]
 
