@@ -7,7 +7,8 @@ model over a folder of digits.
 
 The tab's handler runs as the app runs it (pictures written as PNGs, the figures worded), --threads, median of
 --repeats after one warm-up. The command's pass is timed whole (encode, decode, bits under the prior, SSIM, the
-compressed files of the first 20 pictures), one model at a time. Writes benchmarks/results/compare_speed.md.
+compressed files of the first 20 pictures; and again with --weigh 0, no files), one model at a time. Writes
+benchmarks/results/compare_speed.md (or --out).
 """
 
 import argparse
@@ -48,6 +49,7 @@ def main():
     ap.add_argument("--digits", type=int, default=200, help="MNIST test digits in the command's folder")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     catalog = ex.Catalog(args.checkpoints)
@@ -66,27 +68,32 @@ def main():
         for n in names:
             t = time.perf_counter()
             (row,) = C.evaluate_folder({n: catalog.get(n)}, files_)
-            rows.append((n, row, time.perf_counter() - t))
+            whole = time.perf_counter() - t
+            t = time.perf_counter()
+            C.evaluate_folder({n: catalog.get(n)}, files_, weigh=0)
+            rows.append((n, row, whole, time.perf_counter() - t))
 
     side = picture.shape[0]
-    lines = [f"`python benchmarks/compare_speed.py --models {' '.join(args.models)} --photo "
+    lines = [f"`python benchmarks/compare_speed.py --models {' '.join(args.models)} --threads {args.threads} "
+             "--photo "
              f"{args.photo.relative_to(ROOT) if args.photo.is_relative_to(ROOT) else args.photo.name}` "
-             f"--threads {args.threads} (a 2-core CPU shared with other work: upper bounds)", "",
+             "(a 2-core CPU shared with other work: upper bounds)", "",
              f"The Compare tab on a {side}×{side} photo, {len(names)} models ({', '.join(args.models)}), median "
              f"of {args.repeats}:", "",
              "| first model's column | every model's column | with bits and files' sizes |", "|---|---|---|",
              f"| {first:.2f} s | {every:.2f} s | {files:.2f} s |", "",
              f"`vq-explorer-evaluate --models …` over {len(digits)} MNIST test digits (28×28 PNGs), each model's "
              "whole pass:", "",
-             "| model | grid | PSNR dB | SSIM | codes used | encode + decode ms/image | images/s (whole pass) |",
-             "|---|---|---|---|---|---|---|"]
-    for n, row, seconds in rows:
+             "| model | grid | PSNR dB | SSIM | codes used | encode + decode ms/image | images/s | images/s, "
+             "--weigh 0 |", "|---|---|---|---|---|---|---|---|"]
+    for n, row, seconds, unweighed in rows:
         g = int(round(row["tokens_per_image"] ** 0.5))
         lines.append(f"| {n.removesuffix('.safetensors')} | {g}×{g} | {row['psnr']:.2f} | {row['ssim']:.4f} | "
-                     f"{row['codes_used']} | {row['ms_per_image']:.1f} | {row['images'] / seconds:.0f} |")
+                     f"{row['codes_used']} | {row['ms_per_image']:.1f} | {row['images'] / seconds:.0f} | "
+                     f"{row['images'] / unweighed:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.write_text(text)
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

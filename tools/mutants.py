@@ -340,6 +340,21 @@ MUTANTS = [
      "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n",
      "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n"
      "        if model.prior is not None:\n            model.prior.check_shape((len(value), len(value[0])))\n"),
+    ("compare-usage-of-the-last-picture", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "        self.counts += M.code_counts(r.grid, self.K)",
+     "        self.counts = M.code_counts(r.grid, self.K)"),
+    ("compare-psnr-the-mean-of-psnrs", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "\"psnr\": M.psnr(mse) if n else None,",
+     "\"psnr\": float(np.mean(finite)) if n else None,"),
+    ("compare-ssim-of-the-input-itself", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "M.psnr(mse), ssim(x, recon), ms,",
+     "M.psnr(mse), ssim(x, x), ms,"),
+    ("compare-unreadable-picture-unsaid", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "            skipped[str(path)] = str(e)",
+     "            pass"),
+    ("compare-region-ignores-padding", "vq_explorer/views/compare.py", "tests/test_compare.py",
+     "    ch, cw = cell or (1 / h, 1 / w)\n    eps = 1e-9",
+     "    ch, cw = (1 / h, 1 / w)\n    eps = 1e-9"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
