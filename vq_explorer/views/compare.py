@@ -119,6 +119,7 @@ def markdown_table(rows: list[dict]) -> str:
 def save_chart(rows: list[dict], path) -> None:
     """PSNR against tokens per image, one labelled point per model, as a PNG (matplotlib, no display)."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
@@ -129,9 +130,13 @@ def save_chart(rows: list[dict], path) -> None:
         ax.annotate(str(name).rsplit("/", 1)[-1].removesuffix(".safetensors"), (t, p), textcoords="offset points",
                     xytext=(6, 4), fontsize=9)
     ax.set_xscale("log")
+    ticks = sorted({round(t) for t, _, _ in points})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.margins(x=0.25, y=0.12)
     ax.set_xlabel("tokens per image (cells of the code grid)")
     ax.set_ylabel("PSNR, dB (of the mean MSE)")
-    ax.set_title(f"{rows[0]['images'] if rows else 0} images")
+    ax.set_title(f"{int(rows[0]['images']) if rows else 0} pictures, one point per model")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
