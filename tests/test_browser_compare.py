@@ -52,7 +52,7 @@ def _outline(page, sel):
 
 
 def test_three_models_side_by_side_and_a_click_outlines_the_same_region_in_each(page, shots):
-    page.click("#compare-button")
+    page.click("button[role=tab][data-tab-id='compare']")   # the tab's id (gr.Tab(id=...))
     page.wait_for_selector("#cmp-status .vqe-cmp-done.vqe-cmp-n-3", state="attached")
     for i, name in enumerate(NAMES):
         page.wait_for_selector(f"#cmp-figures-{i} .vqe-cmp-result.vqe-model-{name.replace('_', '-')}",
@@ -73,8 +73,9 @@ def test_three_models_side_by_side_and_a_click_outlines_the_same_region_in_each(
     assert np.abs(centre - [0.3, 0.6]).max() < 0.06, centre   # where the click was
     page.wait_for_selector("#cmp-figures-2 .vqe-cmp-result", state="attached")
     page.wait_for_timeout(300)
-    top = page.locator("#cmp-models").bounding_box()["y"] - 10
+    scrolled = page.evaluate("window.scrollY")       # bounding boxes are the viewport's, the clip the page's
+    top = page.locator("#cmp-models").bounding_box()["y"] + scrolled - 10
     bottom = max(page.locator(sel).bounding_box()["y"] + page.locator(sel).bounding_box()["height"]
-                 for sel in ("#cmp-crops", "#cmp-codes")) + 10
+                 for sel in ("#cmp-crops", "#cmp-codes")) + scrolled + 10
     page.screenshot(path=str(shots / "compare.png"), full_page=True,
                     clip={"x": 0, "y": top, "width": 1400, "height": bottom - top})

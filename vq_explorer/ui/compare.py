@@ -221,7 +221,7 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
                 chosen = gr.Dropdown(catalog.names(), multiselect=True, max_choices=SLOTS, elem_id="cmp-models",
                                      label=f"models (2 to {SLOTS})", interactive=True)
                 upload = gr.File(label="Upload a picture (PNG, JPEG, WebP…)", file_types=["image"],
-                                 type="filepath", elem_id="cmp-upload", height=100)
+                                 type="filepath", elem_id="cmp-upload", height=130)
                 gallery = gr.Gallery(label="…or pick a shipped example", columns=6, height=160,
                                      allow_preview=False, elem_id="cmp-examples")
                 with gr.Accordion("…or draw one", open=False):
