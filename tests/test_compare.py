@@ -175,6 +175,9 @@ def test_the_default_is_the_open_model_and_its_other_grids(three):
     assert C.default_models(cat, "mnist.safetensors") == ["mnist.safetensors", "mnist_4x4.safetensors",
                                                           "mnist_14x14.safetensors"]
     assert C.default_models(cat, "colour.safetensors") == ["colour.safetensors"]
+    models = {n: cat.get(n) for n in ("colour.safetensors", "mnist.safetensors")}
+    assert C.cost_order(models, 256) == ["mnist.safetensors", "colour.safetensors"]   # a photo at 256 px last
+    assert C.cost_order(models, 16)[0] == "colour.safetensors"                       # a 16-px one first
 
 
 def test_the_tab_streams_each_model_then_the_files_and_a_click_maps_to_each_grid(three, mnist_1000):

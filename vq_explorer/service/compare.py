@@ -20,7 +20,7 @@ from ..models import metrics as M
 from ..storage.images import ImageInputError, looks_colour, open_image
 from .catalog import has_prior, prior_limit
 from .errors import UserError
-from .inputs import load_image
+from .inputs import input_size, load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # A compressed file costs one pass of the prior's cached sampler per cell; beyond this many cells (a photo's
@@ -130,13 +130,14 @@ def check_models(names) -> list:
     return names
 
 
-def cost_order(models: dict, pixels: int = 1) -> list:
-    """The names in the order their results will come fastest: smallest networks first (parameters of the
-    VQ-VAE and, for bits, the prior), so a large tokenizer does not hold back the small models' columns."""
-    def size(model):
-        n = sum(p.numel() for p in model.vqvae.parameters())
-        return n + (sum(p.numel() for p in model.prior.parameters()) if has_prior(model) else 0)
-    return sorted(models, key=lambda name: size(models[name]))
+def cost_order(models: dict, side: int | None = None) -> list:
+    """The names in the order their round trips will be done soonest: the VQ-VAE's parameters times the pixels
+    it will see (a colour model sees a `side`-pixel picture at its own size, a digit model 28×28), so a large
+    tokenizer, or a photo at full size, does not hold back the small models' columns."""
+    def cost(model):
+        h, w = input_size(model, side, side) if side else model.image_size
+        return sum(p.numel() for p in model.vqvae.parameters()) * h * w
+    return sorted(models, key=lambda name: cost(models[name]))
 
 
 # A folder through several models: the table of `vq-explorer-evaluate --models` and `vqe.compare`.

@@ -73,7 +73,7 @@ def compute(catalog, names, picture):
     choices = gr.update(choices=names, value=names[0]), gr.update(choices=names, value=names[-1])
     yield [original, f"0 of {len(names)} models" + mark("cmp-running"), state, *choices, *slots]
     results = {}
-    for done, n in enumerate(C.cost_order(models), 1):
+    for done, n in enumerate(C.cost_order(models, picture.shape[0]), 1):
         result, grey = C.through_picture(models[n], picture, bits=False)
         results[n] = (result, grey)
         i = names.index(n)
