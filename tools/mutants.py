@@ -362,6 +362,22 @@ MUTANTS = [
     ("implicit-atlas-draws-unseen-codes", "vq_explorer/service/codebook.py", "tests/test_families.py",
      "    return max(1, int((usage(model) > 0).sum())) if is_implicit(model) else model.config[\"num_codes\"]",
      "    return model.config[\"num_codes\"]"),
+    # side by side: the Compare tab and the evaluation over a folder (tests/test_compare.py)
+    ("compare-usage-of-the-last-picture", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "        self.counts += M.code_counts(r.grid, self.K)",
+     "        self.counts = M.code_counts(r.grid, self.K)"),
+    ("compare-psnr-the-mean-of-psnrs", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "\"psnr\": M.psnr(mse) if n else None,",
+     "\"psnr\": float(np.mean(finite)) if n else None,"),
+    ("compare-ssim-of-the-input-itself", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "M.psnr(mse), ssim(x, recon), ms,",
+     "M.psnr(mse), ssim(x, x), ms,"),
+    ("compare-unreadable-picture-unsaid", "vq_explorer/service/compare.py", "tests/test_compare.py",
+     "            skipped[str(path)] = str(e)",
+     "            pass"),
+    ("compare-region-ignores-padding", "vq_explorer/views/compare.py", "tests/test_compare.py",
+     "    ch, cw = cell or (1 / h, 1 / w)\n    eps = 1e-9",
+     "    ch, cw = (1 / h, 1 / w)\n    eps = 1e-9"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from .models.priors import GatedPixelCNN, GridRNN, GridTransformer, MaskedTransf
 from .models.quantizer import VectorQuantizer
 from .models.vqvae import VQVAE
 from .service.codec import CodecError, compress, decompress
+from .service.compare import compare
 from .storage.checkpoint import CheckpointError, load, save
 from .storage.tokenizers import TokenizerError, wrap
 from .storage.tokenizers import open_tokenizer as open  # noqa: A001 - vqe.open(path_or_hub_id)
@@ -15,4 +16,4 @@ __all__ = ["load", "save", "CheckpointError", "VQModel", "VQVAE", "VQVAEConfig",
            "GridTransformer", "MaskedTransformer", "GridRNN", "PriorConfig", "TransformerConfig", "MaskGITConfig",
            "RNNConfig",
            "build_prior", "SampleStep", "VectorQuantizer", "compress", "decompress", "CodecError", "open", "wrap",
-           "TokenizerError"]
+           "TokenizerError", "compare"]

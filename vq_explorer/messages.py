@@ -87,6 +87,11 @@ ERRORS = {
     "file_undecodable": "the coded part cannot be decoded ({kind}): the file is damaged",
     "file_checksum": "the decoded grid does not match the file's checksum: the file is damaged, or this machine "
                      "computes the prior's probabilities differently from the one that wrote it",
+    # comparing models
+    "compare_models": "choose from 1 to {limit} models to compare (there are {count})",
+    "compare_no_folder": "{folder} is not a folder of pictures",
+    "compare_no_picture": "choose a picture first: upload one, draw one or pick a shipped example",
+    "compare_no_click": "click a reconstruction first",
     # the codebook lab
     "lab_dataset": "dataset must be one of {choices}, not {value!r}",
     "lab_variant": "variant must be one of {choices}, not {value!r}",

@@ -3,6 +3,10 @@
     python -m vq_explorer.commands.evaluate checkpoints/mnist.safetensors [--sheet samples.png] [--classifier F]
 
 prints the figures, stores them in the checkpoint's metrics (atomically) and writes a 10×10 sample sheet.
+
+    python -m vq_explorer.commands.evaluate --models A B ... --images DIR [--size S] [--limit N] [--out F.csv]
+
+evaluates several models side by side over a folder of pictures (vq_explorer.commands.evaluate_models).
 """
 
 import argparse
@@ -17,6 +21,7 @@ from ..models import metrics as M
 from ..models.usage import code_stats
 from ..storage.checkpoint import CheckpointError, load, update_metrics
 from ..storage.data import load_dataset, to_float
+from . import evaluate_models
 
 
 @torch.no_grad()
@@ -73,19 +78,25 @@ def save_sheet(images: torch.Tensor, path, per_row: int = 10):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
+    ap.add_argument("checkpoint", nargs="?", help="the checkpoint to evaluate on its test split (or use --models)")
     ap.add_argument("--data-root", default=None, help="folder with the standard dataset files")
     ap.add_argument("--dataset", default=None,
                     help="mnist, fashion_mnist, cifar10 or a folder of images (default: the checkpoint's dataset)")
-    ap.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
+    ap.add_argument("--limit", type=int, default=None,
+                    help="evaluate on the first N test images (with --models: pictures of the folder) only")
     ap.add_argument("--sheet", default=None, help="sample sheet PNG (default: beside the checkpoint)")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--classifier", default=None,
                     help="a classifier file (vq_explorer.commands.classifier): measure sample accuracy")
     ap.add_argument("--per-class", type=int, default=50, help="class-conditional samples per class it reads")
     ap.add_argument("--no-store", action="store_true", help="do not write the figures into the checkpoint")
+    evaluate_models.add_arguments(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(min(torch.get_num_threads(), 4))
+    if args.models:
+        raise SystemExit(evaluate_models.run(args))
+    if not args.checkpoint:
+        ap.error("name a checkpoint, or --models A B ... --images DIR")
 
     try:
         model = load(args.checkpoint)

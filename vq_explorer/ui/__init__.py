@@ -6,7 +6,7 @@ import gradio as gr
 from gradio import route_utils
 
 from .. import service as ex
-from . import codebook, lab, paint, quantize, reconstruct, sample, tradeoff
+from . import codebook, compare, lab, paint, quantize, reconstruct, sample, tradeoff
 from .common import bind, guarded, mark, model_mark
 from .words import ANY, describe
 
@@ -135,6 +135,7 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
             cbk = codebook.build(ckpt, catalog, mine)
             smp = sample.build(ckpt, catalog, pnt)
             tradeoff.build()
+            compare.build(ckpt, catalog)
             lab_tab = lab.build(ckpt, catalog)
 
         outputs, on_open = views_on_open(catalog, {
