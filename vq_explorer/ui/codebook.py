@@ -72,7 +72,7 @@ def opened(catalog, checkpoint: str):
 
 
 NO_LOOKS = no_decoder("atlas and no decoded look of a code; usage, the codes' map and each code's neighbours "
-                      "and patches are its own")
+                      "are the model's own")
 ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a row
 
 
