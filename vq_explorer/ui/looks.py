@@ -7,8 +7,9 @@ from .. import service as ex
 from ..views import pictures
 
 
-def code_looks(model, codes, px: int) -> list[np.ndarray]:
+def code_looks(model, codes, px: int, draw=pictures.tile_images) -> list[np.ndarray]:
+    """`draw(tiles, px)`: how the caller shows decoded looks."""
     codes = [int(k) for k in codes]
     if ex.has_decoder(model):
-        return pictures.tile_images(ex.tiles_of(model, codes), px)
+        return draw(ex.tiles_of(model, codes), px)
     return [np.full((px, px, 3), pictures.code_colour(k), dtype=np.uint8) for k in codes]

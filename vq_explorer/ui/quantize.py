@@ -98,9 +98,9 @@ def _outputs(catalog, name, model, q, row, col):
                                                          "and their levels")
     else:
         text = _vq_text(c, Q.typical_error(model), decoder)
+        looks = code_looks(model, codes, 64, lambda tiles, px: [pictures.to_rgb(t, px) for t in tiles])
         nearest = [(png(look), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
-                   for i, (look, k, d) in enumerate(zip(code_looks(model, codes, 64), codes, c["distances"],
-                                                        strict=True))]
+                   for i, (look, k, d) in enumerate(zip(looks, codes, c["distances"], strict=True))]
         e = model.vqvae.quantizer.codebook[c["code"]].detach().cpu().tolist()
         chart = charts.vector_figure(c["z"], e, f"cell ({row}, {col}): z and the chosen code {c['code']}")
     runner_up = codes[1] if len(codes) > 1 else None
