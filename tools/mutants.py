@@ -362,6 +362,21 @@ MUTANTS = [
     ("implicit-atlas-draws-unseen-codes", "vq_explorer/service/codebook.py", "tests/test_families.py",
      "    return max(1, int((usage(model) > 0).sum())) if is_implicit(model) else model.config[\"num_codes\"]",
      "    return model.config[\"num_codes\"]"),
+    ("no-decoder-taken-for-one", "vq_explorer/service/catalog.py", "tests/test_no_decoder.py",
+     "    return (model.config.get(\"tokenizer\") or {}).get(\"decoder\") is not False",
+     "    return True"),
+    ("no-decoder-grey-reconstruction", "vq_explorer/ui/reconstruct.py", "tests/test_no_decoder.py",
+     "    decoded = rec.has_decoder",
+     "    decoded = True"),
+    ("no-decoder-grey-painter", "vq_explorer/ui/paint.py", "tests/test_no_decoder.py",
+     "            \"tile_cols\": tile_cols, \"decoded\": _decoded_url(model, grid) if decoder else None,",
+     "            \"tile_cols\": tile_cols, \"decoded\": _decoded_url(model, grid),"),
+    ("no-decoder-grey-atlas", "vq_explorer/ui/codebook.py", "tests/test_no_decoder.py",
+     "        return png(_atlas(model, int(page or 1))) if ex.has_decoder(model) else None",
+     "        return png(_atlas(model, int(page or 1)))"),
+    ("no-decoder-grey-palette", "vq_explorer/ui/looks.py", "tests/test_no_decoder.py",
+     "    if ex.has_decoder(model):",
+     "    if True:"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
