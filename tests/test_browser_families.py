@@ -53,3 +53,42 @@ def test_every_tab_opens_on_an_fsq_model_of_64000_codes(fsq_app, shots):
         page.wait_for_selector("#sample-status .vqe-no-prior", state="attached")
         errors = page.query_selector_all("[data-testid='toast-body']")
         assert not errors, [e.inner_text() for e in errors]
+
+
+@pytest.fixture(scope="module")
+def chameleon_app(tmp_path_factory):
+    require_browser()
+    import torch
+    import transformers
+    from test_families import TINY_CHAMELEON
+
+    import vq_explorer as vqe
+    from vq_explorer.ui import LAUNCH, build_demo
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("chameleon") / "vq"
+    transformers.ChameleonVQVAE(transformers.ChameleonVQVAEConfig(**TINY_CHAMELEON)).eval().save_pretrained(folder)
+    model = vqe.open(str(folder), side=32, examples=ROOT / "docs" / "photos")
+    demo = build_demo("nowhere", [model])
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
+    yield url
+    demo.close()
+
+
+def test_a_tokenizer_without_a_decoder_says_so_where_each_picture_would_be(chameleon_app, shots):
+    """Chameleon's VQ-VAE: Reconstruct, the painter and the Codebook tab each state once that there is no
+    decoder; the painter hides its picture rather than show a grey square, and keeps painting codes."""
+    with browser_page(chameleon_app) as page:
+        page.get_by_role("tab", name="Reconstruct").click()
+        page.wait_for_selector("#recon-summary .vqe-no-decoder", state="attached")
+        assert page.query_selector("#recon-output img") is None and page.query_selector("#recon-error img") is None
+        page.screenshot(path=str(shots / "chameleon_reconstruct.png"), full_page=True)
+        page.get_by_role("tab", name="Paint codes").click()
+        page.wait_for_selector("#paint-canvas canvas", state="visible")
+        page.wait_for_function("document.querySelector('#paint-canvas .vqe-message').textContent.length > 0")
+        assert page.locator("#paint-canvas .vqe-out img").is_hidden()
+        page.screenshot(path=str(shots / "chameleon_paint.png"), full_page=True)
+        page.get_by_role("tab", name="Codebook", exact=True).click()
+        page.wait_for_selector("#codebook-head .vqe-no-decoder", state="attached")
+        page.screenshot(path=str(shots / "chameleon_codebook.png"), full_page=True)
+        errors = page.query_selector_all("[data-testid='toast-body']")
+        assert not errors, [e.inner_text() for e in errors]

@@ -378,6 +378,21 @@ MUTANTS = [
     ("compare-region-ignores-padding", "vq_explorer/views/compare.py", "tests/test_compare.py",
      "    ch, cw = cell or (1 / h, 1 / w)\n    eps = 1e-9",
      "    ch, cw = (1 / h, 1 / w)\n    eps = 1e-9"),
+    ("no-decoder-taken-for-one", "vq_explorer/service/catalog.py", "tests/test_no_decoder.py",
+     "    return (model.config.get(\"tokenizer\") or {}).get(\"decoder\") is not False",
+     "    return True"),
+    ("no-decoder-grey-reconstruction", "vq_explorer/ui/reconstruct.py", "tests/test_no_decoder.py",
+     "    decoded = rec.has_decoder",
+     "    decoded = True"),
+    ("no-decoder-grey-painter", "vq_explorer/ui/paint.py", "tests/test_no_decoder.py",
+     "            \"tile_cols\": tile_cols, \"decoded\": _decoded_url(model, grid) if decoder else None,",
+     "            \"tile_cols\": tile_cols, \"decoded\": _decoded_url(model, grid),"),
+    ("no-decoder-grey-atlas", "vq_explorer/ui/codebook.py", "tests/test_no_decoder.py",
+     "        return png(_atlas(model, int(page or 1))) if ex.has_decoder(model) else None",
+     "        return png(_atlas(model, int(page or 1)))"),
+    ("no-decoder-grey-palette", "vq_explorer/ui/looks.py", "tests/test_no_decoder.py",
+     "    if ex.has_decoder(model):",
+     "    if True:"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

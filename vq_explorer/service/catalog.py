@@ -135,6 +135,12 @@ def has_prior(model) -> bool:
     return model.prior is not None
 
 
+def has_decoder(model) -> bool:
+    """False for a tokenizer opened without a decoder (Chameleon's VQ-VAE): its codes, grid, usage, margins and
+    codebook map are its own, but no picture can be made from codes, so the views that draw one say so instead."""
+    return (model.config.get("tokenizer") or {}).get("decoder") is not False
+
+
 def needs_prior(model, what: str):
     if not has_prior(model):
         raise UserError("needs_prior", what=what)

@@ -5,6 +5,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models import metrics as M
+from .catalog import has_decoder
 from .errors import UserError
 from .memo import per_model
 
@@ -153,7 +154,9 @@ def telling_code(model) -> int:
     """The code the Codebook tab opens on: the most used one among the half of the atlas's codes whose decoded
     look has the most contrast across its pixels (per channel: a flat patch of a strong colour has none). The
     most used code of all is the background (black for digits, white for photos), whose tile and patches would
-    show a flat square."""
+    show a flat square. Without a decoder no code has a look: the most used one."""
+    if not has_decoder(model):
+        return most_used_code(model)
     codes = atlas_codes(model)
     spread = tiles_of(model, codes).float().flatten(2).std(2).mean(1)
     contrasted = spread >= spread.median()

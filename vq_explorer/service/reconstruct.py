@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models import metrics as M
-from .catalog import has_prior, prior_limit
+from .catalog import has_decoder, has_prior, prior_limit
 from .errors import Note, UserError
 from .inputs import _load, load_image
 
@@ -26,6 +26,7 @@ class Reconstruction:
     exact: bool = True        # False for a masked prior: the sum is no likelihood
     colour_input: bool = False   # the upload had colour (a greyscale model saw it in grey)
     prior_limit: tuple | None = None   # (rows, cols): a prior with learned positions, smaller than this grid
+    has_decoder: bool = True   # False for a tokenizer without one: `recon`, `error`, `mse`, `psnr` mean nothing
 
 
 
@@ -42,10 +43,11 @@ def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
     if not has_prior(model) or limit:   # a lab model, or a photo's grid beyond the prior's: no surprise map
         return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0],
                               torch.zeros(grid.shape[1:]), mse, M.psnr(mse), 0.0, list(notes or []), False, False,
-                              prior_limit=limit)
+                              prior_limit=limit, has_decoder=has_decoder(model))
     bits = surprise(model, grid[0])
     return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, M.psnr(mse),
-                          float(bits.sum()), list(notes or []), True, model.prior.exact_likelihood)
+                          float(bits.sum()), list(notes or []), True, model.prior.exact_likelihood,
+                          has_decoder=has_decoder(model))
 
 
 def encode(model, x: torch.Tensor) -> torch.Tensor:

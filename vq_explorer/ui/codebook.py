@@ -6,6 +6,7 @@ from .. import service as ex
 from ..service.memo import per_model
 from ..views import charts, pictures
 from .common import bind, guarded, mark, model_mark, png
+from .words import no_decoder
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
 examples), or over the images you uploaded or drew and reconstructed. **Perplexity** is exp(entropy) of that
@@ -47,6 +48,8 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVE
         head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
                 f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
                 + mark(model_mark(name), *(["mine"] if counts is not None else [])))
+    if not ex.has_decoder(model):   # said once, above the atlas and the code's look it leaves empty
+        head += f"\n\n{NO_LOOKS}{mark('no-decoder')}"
     return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model, u), u), head
 
 
@@ -68,6 +71,8 @@ def opened(catalog, checkpoint: str):
     return (*stats(catalog, checkpoint), gr.update(value=OVER_MODEL))
 
 
+NO_LOOKS = no_decoder("atlas and no decoded look of a code; usage, the codes' map and each code's neighbours "
+                      "are the model's own")
 ATLAS_PX, ATLAS_COLS = 24, 32   # each code's tile in the atlas, and tiles to a row
 
 
@@ -89,7 +94,7 @@ def atlas(catalog, checkpoint: str, page: int = 1):
     (every code by index, or a large codebook's codes ranked by usage, ATLAS_MAX to a page)."""
     try:
         model = catalog.get(checkpoint)
-        return png(_atlas(model, int(page or 1)))
+        return png(_atlas(model, int(page or 1))) if ex.has_decoder(model) else None
     except ex.UserError:
         return None
 
@@ -140,7 +145,7 @@ def show_code(catalog, checkpoint: str, code):
     code = int(code)
     patches = ex.code_patches(model, code)
     u = ex.usage(model)
-    tile = png(pictures.to_rgb(ex.tiles_of(model, [code])[0], 128))
+    tile = png(pictures.to_rgb(ex.tiles_of(model, [code])[0], 128)) if ex.has_decoder(model) else None
     f = model.config["downsample"]
     near, dist = ex.nearest_codes(model, code, 5)
     nearest = ", ".join(f"{int(k)} ({float(d):.3g})" for k, d in zip(near, dist, strict=True))

@@ -18,7 +18,8 @@ from ..views import pictures
 from . import quantize
 from .common import bind, data_url, guarded, mark, png, temp_file, user_message
 from .history import History
-from .words import ANY, class_label, inpaint_context
+from .looks import code_looks
+from .words import ANY, class_label, inpaint_context, no_decoder
 
 INTRO = """Click a cell to give it the selected code, or drag to paint over several: the decoded image follows
 the brush as you paint. The decoder turns any grid into an image — including grids no real image would produce.
@@ -82,10 +83,15 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
     of the codes, and the decoded image. `version` makes every value new, so the browser redraws even when the
     grid is one it showed before (undo)."""
     px = cell_px(grid.shape)
-    sprite, tile_size, tile_cols = _sprite(model) if tiles_look else (None, None, None)
+    decoder = ex.has_decoder(model)
+    sprite, tile_size, tile_cols = _sprite(model) if tiles_look and decoder else (None, None, None)
     return {"checkpoint": name, "grid": grid.tolist(), "region": region.tolist(), "px": px, "numbers": px >= 24,
             "colours": _colours(model.config["num_codes"]), "tiles": sprite, "tile_size": tile_size,
-            "tile_cols": tile_cols, "decoded": _decoded_url(model, grid), "version": next(_versions)}
+            "tile_cols": tile_cols, "decoded": _decoded_url(model, grid) if decoder else None,
+            "message": "" if decoder else NO_PICTURE, "version": next(_versions)}
+
+
+NO_PICTURE = no_decoder("decoded picture and no look of a code (the palette shows each code's colour)")
 
 
 def _decoded_url(model, grid: torch.Tensor) -> str:
@@ -146,6 +152,8 @@ def decode_cells(catalog, request: dict) -> dict:
             raise ex.UserError("paint_request")
         model = catalog.get(request.get("checkpoint"))
         grid = ex.parse_grid(request.get("grid"), model)
+        if not ex.has_decoder(model):
+            return {"error": NO_PICTURE}
         decoded = _decoded_url(model, grid)
     except Exception as e:  # noqa: BLE001 - the browser shows the message; the server keeps serving
         return {"error": user_message(e)}
@@ -175,14 +183,14 @@ def pick_code(catalog, name, evt: gr.SelectData):
 
 
 def palette(catalog, name: str, limit: int = 128):
-    """The most used codes first, each shown by its decoded look."""
+    """The most used codes first, each shown by its decoded look (its colour, without a decoder)."""
     try:
         model = catalog.get(name)
     except ex.UserError:
         return []
     u = ex.usage(model)
     order = torch.argsort(u, descending=True)[:limit]
-    tiles = pictures.tile_images(ex.tiles_of(model, order), 48)
+    tiles = code_looks(model, order, 48)
     return [(png(t), f"#{int(k)} · {int(u[k])}") for t, k in zip(tiles, order, strict=True)]
 
 

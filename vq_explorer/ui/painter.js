@@ -30,7 +30,8 @@ function load(v) {
     sprite.src = v.tiles;
   }
   if (v.decoded) picture.src = v.decoded;
-  message.textContent = '';
+  picture.hidden = !v.decoded;       // a tokenizer without a decoder: the message says so instead
+  message.textContent = v.message || '';
   draw();
 }
 
@@ -121,7 +122,7 @@ canvas.addEventListener('pointerdown', (e) => {
     message.textContent = `choose a code between 0 and ${state.colours.length - 1} first`;
     return;
   }
-  message.textContent = '';
+  message.textContent = state.message || '';
   canvas.setPointerCapture(e.pointerId);
   const cell = cellAt(e);
   stroke = {select, code, value: select ? !state.region[cell[0]][cell[1]] : null, last: [e.clientX, e.clientY]};

@@ -13,6 +13,8 @@ from .. import service as ex
 from ..service import quantization as Q
 from ..views import charts, pictures
 from .common import bind, guarded, mark, png
+from .looks import code_looks
+from .words import no_decoder
 
 INTRO = """**The quantization step.** Each cell's encoder output **z** is replaced by the nearest of the K codes.
 The **error** map is ‖z − e‖² for the chosen code e: the commitment loss of each cell, bright where the codebook
@@ -86,39 +88,45 @@ def _outputs(catalog, name, model, q, row, col):
     maps = (png(pictures.cell_map(q.error, error_top, mark=here)),
             png(pictures.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=here)))
     codes = c["codes"]
-    tiles = dict(zip(codes, ex.tiles_of(model, codes), strict=True))   # these codes' looks alone
+    decoder = ex.has_decoder(model)
     if q.fsq:
+        tiles = dict(zip(codes, ex.tiles_of(model, codes), strict=True))   # these codes' looks alone
         text = _fsq_text(c)
         nearest = [(png(pictures.to_rgb(tiles[k], 64)), f"#{k}" + (" · chosen" if i == 0 else " · one flip away"))
                    for i, k in enumerate(codes)]
         chart = charts.vector_figure(c["z"], c["levels"], f"cell ({row}, {col}): its {len(c['z'])} numbers "
                                                          "and their levels")
     else:
-        text = _vq_text(c, Q.typical_error(model))
-        nearest = [(png(pictures.to_rgb(tiles[k], 64)), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
-                   for i, (k, d) in enumerate(zip(codes, c["distances"], strict=True))]
+        text = _vq_text(c, Q.typical_error(model), decoder)
+        looks = code_looks(model, codes, 64, lambda tiles, px: [pictures.to_rgb(t, px) for t in tiles])
+        nearest = [(png(look), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
+                   for i, (look, k, d) in enumerate(zip(looks, codes, c["distances"], strict=True))]
         e = model.vqvae.quantizer.codebook[c["code"]].detach().cpu().tolist()
         chart = charts.vector_figure(c["z"], e, f"cell ({row}, {col}): z and the chosen code {c['code']}")
     runner_up = codes[1] if len(codes) > 1 else None
     picture, swapped = None, None
+    if not decoder:   # the codes' colours stand in the gallery; no picture around the cell
+        text += f"\n\n{no_decoder('picture of the image around the cell with either code')}" + mark("no-decoder")
     if runner_up is not None:
         grids = q.grid[None].repeat(2, 1, 1)
         grids[1, row, col] = runner_up
-        picture = png(pictures.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
+        if decoder:
+            picture = png(pictures.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
         swapped = json.dumps({"checkpoint": name, "grid": grids[1].tolist()})
     text += mark(f"grid-{q.grid.shape[0]}x{q.grid.shape[1]}")   # which image the panel is on, for a watcher
     return (*maps, FSQ_INTRO if q.fsq else INTRO, text, chart, nearest, picture, swapped)
 
 
-def _vq_text(c: dict, typical: float | None) -> str:
+def _vq_text(c: dict, typical: float | None, decoded: bool = True) -> str:
     d1, d2 = c["distances"][0], c["distances"][1]
     gap = (d2 - d1) / max(d1, 1e-12)
     won = ("a tie (equally near; the lower index wins)" if d2 == d1 else
            f"won by {gap:.1%}" if gap >= 0.01 else f"won by only {gap * 100:.2g}%")
     versus = f" (a typical cell of the shipped test images: {typical:.3g})" if typical is not None else ""
     return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** at distance {d1:.3g} {won} over code "
-            f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}. Below: the "
-            f"image around the cell decoded with code {c['code']} (left) and with code {c['codes'][1]} (right)."
+            f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}."
+            + (f" Below: the image around the cell decoded with code {c['code']} (left) and with code "
+               f"{c['codes'][1]} (right)." if decoded else "")
             + mark(f"cell-{c['row']}-{c['col']}"))
 
 

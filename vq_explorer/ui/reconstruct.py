@@ -9,6 +9,7 @@ from ..views import charts, pictures
 from ..views.results import DATASETS
 from . import compressed, quantize
 from .common import bind, guarded, mark, model_mark, png
+from .words import no_decoder
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
 codebook's K vectors — its **code**, an integer. The **decoder** sees only those integers. The **surprise** map
@@ -65,11 +66,15 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
     h_img, w_img = rec.original.shape[-2:]
     states = [model_mark(name), *(n.code.removesuffix("_of") for n in rec.notes if isinstance(n, Note)),
               *(["no-prior"] if not rec.has_prior and not rec.prior_limit else []),
-              *(["beyond-prior"] if rec.prior_limit else []), *(["colour-offer"] if other is not None else [])]
-    summary = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB · {bits} · image {w_img} px wide, {h_img} high"
+              *(["beyond-prior"] if rec.prior_limit else []), *(["colour-offer"] if other is not None else []),
+              *(["no-decoder"] if not rec.has_decoder else [])]
+    quality = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB" if rec.has_decoder else
+               f"**{no_decoder('reconstruction, error map, MSE or PSNR')}**")
+    summary = (f"{quality} · {bits} · image {w_img} px wide, {h_img} high"
                f"{notes}{offer_text}{mark('recon', *states)}")
-    return (png(pictures.to_rgb(rec.original)), png(pictures.to_rgb(rec.recon)),
-            png(pictures.error_map(rec.error)),
+    decoded = rec.has_decoder
+    return (png(pictures.to_rgb(rec.original)), png(pictures.to_rgb(rec.recon)) if decoded else None,
+            png(pictures.error_map(rec.error)) if decoded else None,
             charts.grid_figure(rec.grid, title="code grid (index on each cell)" if h * w <= 400 else
                                f"code grid, {h}×{w} (index on hover)"),
             charts.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno")

@@ -84,3 +84,9 @@ def inpaint_context(model) -> str:
     name = model.prior.cfg.name
     return (f"the autoregressive {name} redraws the region in reading order, seeing only the cells before each "
             "redrawn cell")
+
+
+def no_decoder(missing: str) -> str:
+    """The one sentence a view that would draw a picture from codes shows, for a tokenizer without a decoder
+    (Chameleon's VQ-VAE), in place of a flat grey picture."""
+    return f"No decoder: this tokenizer has an encoder and a codebook only, so there is no {missing}."
