@@ -128,3 +128,20 @@ def test_a_tokenizer_with_a_decoder_gets_its_pictures_through_the_same_handlers(
     assert canvas["decoded"] and not canvas["message"]
     assert codebook.atlas(catalog, name) is not None and said(codebook.stats(catalog, name)[3]) == 0
     assert codebook.show_code(catalog, name, 0)[0] is not None
+
+
+def test_the_compare_tab_gives_it_a_column_without_a_picture_and_says_why_once(chameleon, janus):
+    """Beside a tokenizer with a decoder, the one without shows its grid's figures and the sentence, no
+    reconstruction, error map or PSNR; a click outlines the region only where there is a picture."""
+    from vq_explorer.ui import compare
+
+    catalog, name, _ = chameleon
+    catalog.add(janus[2], "janus")
+    picture = np.asarray(Image.open(PHOTO).convert("RGB").resize((64, 64)))
+    *_, last = compare.compute(catalog, [name, "janus"], picture)
+    slots = last[5:]
+    (_, _, recon_c, error_c, text_c), (_, _, recon_j, error_j, text_j) = slots[0:5], slots[5:10]
+    assert recon_c is None and error_c is None and said(text_c) == 1 and "PSNR" not in text_c
+    assert recon_j is not None and error_j is not None and said(text_j) == 0 and "PSNR" in text_j
+    state = last[2]
+    assert name not in state["recon"] and name in state["grids"]

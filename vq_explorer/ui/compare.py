@@ -11,6 +11,7 @@ from ..service import compare as C
 from ..views import compare as V
 from ..views import pictures
 from .common import guarded, mark, model_mark, png
+from .words import no_decoder
 
 INTRO = """The same picture through several models, each shown at the same size: its reconstruction, its error
 (|reconstruction − input|, on **one scale for all**: black 0, yellow ≥ 0.5), PSNR and SSIM on this picture, its
@@ -29,8 +30,9 @@ def _short(name: str) -> str:
 def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -> str:
     """`weighing`: the bits and the file are still to come."""
     h, w = result.grid.shape
-    parts = [f"**PSNR** {result.psnr:.2f} dB", f"**SSIM** {V.fmt(result.ssim, '.3f', 'n/a (under 11 px)')}",
-             f"**{result.tokens} tokens** ({h}×{w}), K = {model.config['num_codes']}"]
+    parts = ([f"**PSNR** {result.psnr:.2f} dB", f"**SSIM** {V.fmt(result.ssim, '.3f', 'n/a (under 11 px)')}"]
+             if ex.has_decoder(model) else [f"**{no_decoder('reconstruction to compare')}**"])
+    parts.append(f"**{result.tokens} tokens** ({h}×{w}), K = {model.config['num_codes']}")
     if weighing and C.can_bits(model, result.grid):
         parts.append("bits: scoring…")
     elif result.bits is not None:
@@ -77,13 +79,15 @@ def compute(catalog, names, picture):
         result, grey = C.through_picture(models[n], picture, bits=False)
         results[n] = (result, grey)
         i = names.index(n)
-        recon = V.at_display(result.recon)
         f, (H, W) = models[n].config["downsample"], result.x.shape[-2:]
-        state = {**state, "recon": {**state["recon"], n: recon},
-                 "grids": {**state["grids"], n: result.grid.tolist()},
+        state = {**state, "grids": {**state["grids"], n: result.grid.tolist()},
                  "cells": {**state["cells"], n: (f / H, f / W)}}   # a cell's share of the picture
-        slots[i * 5 + 2:(i + 1) * 5] = [png(recon), png(V.error_at_display(result.x, result.recon)),
-                                        figures_text(n, result, models[n], grey, weighing=True)]
+        pictures_of_it = [None, None]   # a tokenizer without a decoder: its column says so, no grey picture
+        if ex.has_decoder(models[n]):
+            recon = V.at_display(result.recon)
+            state["recon"] = {**state["recon"], n: recon}
+            pictures_of_it = [png(recon), png(V.error_at_display(result.x, result.recon))]
+        slots[i * 5 + 2:(i + 1) * 5] = [*pictures_of_it, figures_text(n, result, models[n], grey, weighing=True)]
         yield [gr.skip(), f"{done} of {len(names)} models" + mark("cmp-running", f"cmp-n-{done}"), state,
                gr.skip(), gr.skip(), *slots]
     for n, (result, grey) in results.items():   # then the bits and the files: the slower figures
