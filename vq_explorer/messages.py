@@ -62,8 +62,7 @@ ERRORS = {
     "reconstruction_forgotten": "reconstruct an image first (the last one is no longer held: reconstruct it "
                                 "again)",
     # compressed files
-    "codec_needs_constriction": "compressing needs the constriction package: pip install \"vq-explorer[codec]\" "
-                                "(or pip install constriction)",
+    "codec_needs_constriction": "compressed files need the constriction package: pip install constriction",
     "codec_masked_prior": "a masked prior (MaskGIT) has no cell-by-cell likelihood to code with; choose a model "
                           "with an autoregressive prior (PixelCNN, Transformer, RNN)",
     "codec_grid_not_2d": "a grid is two-dimensional, not of shape {shape}",

@@ -48,8 +48,8 @@ def fetch(repo_id: str, subfolder: str | None, cache_dir=None) -> Path:
     try:
         import huggingface_hub
     except ImportError:
-        raise TokenizerError("opening a Hub id needs huggingface_hub: "
-                             "pip install \"vq-explorer[diffusers]\"") from None
+        raise TokenizerError("opening a Hub id needs huggingface_hub: pip install "
+                             "huggingface_hub") from None
     prefix = f"{subfolder}/" if subfolder else ""
     try:
         root = huggingface_hub.snapshot_download(repo_id, allow_patterns=[f"{prefix}config.json",
@@ -104,7 +104,7 @@ def open_diffusers(source: str, cache_dir=None):
         from diffusers import VQModel as DiffusersVQModel
     except ImportError:
         raise TokenizerError("opening a diffusers tokenizer needs diffusers: pip install "
-                             "\"vq-explorer[diffusers]\"") from None
+                             "diffusers huggingface_hub") from None
     try:
         vq = DiffusersVQModel.from_pretrained(str(folder), use_safetensors=True, low_cpu_mem_usage=False)
     except Exception as e:  # noqa: BLE001 - a config and weights that do not fit: one line
