@@ -45,7 +45,7 @@ def space_requirements(root: Path = ROOT) -> str:
 
 def extra_requirements(root: Path = ROOT) -> list[str]:
     """The optional extras' requirements (pyproject's), those requirements.txt does not already hold."""
-    import tomllib   # Python 3.11, as the Space's own
+    import tomllib  # Python 3.11, as the Space's own
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     name = lambda line: re.match(r"\s*([A-Za-z0-9_.-]*)", line).group(1).lower().replace("_", "-")
     have = {name(line) for line in (root / "requirements.txt").read_text().splitlines()}

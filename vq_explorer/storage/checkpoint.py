@@ -146,6 +146,25 @@ def remove_stale_temp_files(path) -> list[Path]:
     return stale
 
 
+def weights_id(tensors: dict, size: int = 3) -> bytes:
+    """The first `size` bytes of a SHA-256 over the VQ-VAE's and the prior's tensors ("vqvae.*", "prior.*", each in
+    name order): what a compressed file names its model by (service/codec.py's `model_id`)."""
+    h = hashlib.sha256()
+    for prefix in ("vqvae.", "prior."):
+        for name in sorted(k for k in tensors if k.startswith(prefix)):
+            h.update(name.encode())
+            h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.digest()[:size]
+
+
+def model_weights(model: VQModel) -> dict:
+    """The model's VQ-VAE (or tokenizer) and prior tensors, named as a checkpoint names them."""
+    out = {f"vqvae.{k}": v for k, v in model.vqvae.state_dict().items()}
+    if model.prior is not None:
+        out |= {f"prior.{k}": v for k, v in model.prior.state_dict().items()}
+    return out
+
+
 def save(model: VQModel, path) -> None:
     """One safetensors file: the VQ-VAE and the prior, or, over a tokenizer made elsewhere, the prior alone (the
     config names the tokenizer and the SHA-256 of its weights)."""
@@ -160,6 +179,8 @@ def save(model: VQModel, path) -> None:
     metadata = {"format": FORMAT, "config": json.dumps(model.config), "metrics": json.dumps(model.metrics),
                 "dataset": str(model.config.get("dataset", "")),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if model.prior is not None:   # which model a compressed file needs, readable without building the model
+        metadata["codec_id"] = weights_id(model_weights(model)).hex()
     atomic_save_file(tensors, path, metadata)
 
 
