@@ -3,6 +3,7 @@ the ideal size plus the header and the coder's last word, and a clear CodecError
 decoded here — never another exception, never a wrong grid in silence."""
 
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -178,3 +179,122 @@ def test_the_command_compresses_a_folder_and_decompresses_it_to_the_decoded_pict
         decoded = mnist.decode(mnist.encode(x[i:i + 1]))[0, 0]
         assert np.array_equal(np.array(Image.open(tmp_path / "back" / f"d{i}.png")),
                               (decoded * 255).round().byte().numpy())
+
+
+def forged(model, label=None, grid=None, size=None, payload=bytes(4), flags=None) -> bytes:
+    """A file whose header names these fields for `model` (its own id, any checksum): what a damaged or hostile
+    file can hold."""
+    f = (codec.FLAG_LABEL if label is not None else 0) | (codec.FLAG_GRID if grid else 0) | \
+        (codec.FLAG_SIZE if size else 0)
+    extra = b"".join(codec._uleb(n) for n in ([label] if label is not None else []) + list(grid or ())
+                     + list(size or ()))
+    return (bytes([codec.MAGIC, codec.VERSION]) + codec.model_id(model) + bytes([f if flags is None else flags])
+            + extra + bytes(4) + payload)
+
+
+def refused_quickly(code, model, data, **params):
+    """`decode_grid` refuses `data` with `code` within 0.1 s (the worker already started)."""
+    codec.worker_threads()
+    start = time.perf_counter()
+    with said(code, **params):
+        codec.decode_grid(model, data)
+    assert time.perf_counter() - start <= 0.1, (code, time.perf_counter() - start)
+
+
+def test_a_header_naming_what_the_model_does_not_code_is_refused_before_any_cell(mnist):
+    transformer = shipped("mnist_transformer")
+    big = forged(mnist, grid=(256, 256))                   # would hold a core for many seconds if decoded
+    assert len(big) <= 19
+    refused_quickly("file_grid_shape", mnist, big, rows=256, cols=256, max_rows=7, max_cols=7)
+    refused_quickly("file_image_size", mnist, forged(mnist, size=(0, 5)), height=0, width=5)
+    refused_quickly("file_grid_shape", transformer, forged(transformer, grid=(8, 8)), max_rows=7, max_cols=7)
+    refused_quickly("file_grid_shape", mnist, forged(mnist, grid=(0, 7)))
+    refused_quickly("file_class", mnist, forged(mnist, label=10), label=10, last=9)
+    refused_quickly("file_class", mnist, forged(mnist, label=99))
+    unconditional = make_tiny_model(classes=None, image_size=(28, 28))
+    refused_quickly("file_class_unconditional", unconditional, forged(unconditional, label=0))
+    colour = make_tiny_model(channels=3, image_size=(12, 12), classes=None, prior="transformer")
+    refused_quickly("file_grid_shape", colour, forged(colour, grid=(9, 2)), max_rows=8, max_cols=8)
+    refused_quickly("file_image_size", colour, forged(colour, grid=(8, 6), size=(28, 22)), rows=8, factor=4)
+
+
+def test_the_encoder_refuses_what_the_decoder_would(mnist, digits):
+    x, _ = digits
+    for label in (10, 99, -1):
+        with said("codec_class", label=label, last=9):
+            codec.compress(mnist, x[:1], label)
+    unconditional = make_tiny_model(classes=None, image_size=(28, 28))
+    with said("codec_class_unconditional", label=3):
+        codec.compress(unconditional, x[:1], 3)
+    with said("codec_grid_shape", rows=8, cols=8, max_rows=7, max_cols=7):
+        codec.encode_grid(shipped("mnist_transformer"), torch.zeros(8, 8, dtype=torch.long))
+    with said("codec_image_size", height=0, width=5):
+        codec.encode_grid(mnist, torch.zeros(7, 7, dtype=torch.long), None, (0, 5))
+    with said("codec_grid_shape"):                        # a digit model codes its training grid at most
+        codec.compress(mnist, torch.rand(1, 1, 32, 32))
+
+
+HEADER_REFUSALS = {"file_not_ours", "file_version", "file_version_newer", "file_truncated",
+                   "file_number_too_large", "file_flags", "file_other_model", "file_grid_shape",
+                   "file_image_size", "file_class", "file_class_unconditional", "file_payload_cut"}
+
+
+@pytest.mark.parametrize("family", ["pixelcnn", "transformer", "rnn"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fuzzed_headers_are_refused_within_a_tenth_of_a_second_or_cost_a_valid_decode(family, channels,
+                                                                                     monkeypatch):
+    """Random headers (flags, class, grid, size, payload length) for every autoregressive family, on a digit
+    model (its training grid) and a colour one (a photo's grid up to its largest): a header naming anything the
+    model does not code is a CodecError within 0.1 s, before any cell; one it does code is decoded (or its
+    checksum fails) having computed no more cells than the model's largest grid holds."""
+    model = make_tiny_model(classes=("a", "b", "c"), channels=channels, image_size=(28, 28), prior=family)
+    model.config["max_side"] = 32          # a colour model's photos up to 32 px: an 8×8 grid at most
+    top = codec.largest_grid(model)
+    cells = []
+    probabilities = codec._probabilities
+    monkeypatch.setattr(codec, "_probabilities", lambda logits: cells.append(1) or probabilities(logits))
+    codec.worker_threads()
+    rng = random.Random(hash((family, channels)) % 1000)
+    refused = decoded = 0
+    for trial in range(150):
+        pick = lambda *choices: rng.choice(choices)
+        label = pick(None, 0, 2, 3, rng.randrange(1 << 20))
+        grid = pick(None, None, top, (8, 8), (rng.randrange(10), rng.randrange(10)), (rng.randrange(1 << 14), 7))
+        size = pick(None, None, (28, 28), (30, 22), (rng.randrange(40), rng.randrange(40)), (0, 5))
+        payload = bytes(rng.randrange(256) for _ in range(rng.choice([0, 3, 4, 8, 16, 40])))
+        data = forged(model, label, grid, size, payload, flags=pick(None, None, None, rng.randrange(256)))
+        cells.clear()
+        start = time.perf_counter()
+        try:
+            g, got_label, _ = codec.decode_grid(model, data)
+            assert g.dim() == 2 and got_label in (None, 0, 1, 2)
+            code = None
+        except codec.CodecError as e:
+            code = e.code
+        took = time.perf_counter() - start
+        if code in HEADER_REFUSALS:
+            refused += 1
+            assert took <= 0.1 and not cells, (trial, code, data.hex(), took)
+        else:
+            decoded += 1
+            assert code in (None, "file_checksum", "file_undecodable"), code
+            assert len(cells) <= top[0] * top[1], (trial, data.hex(), len(cells))
+    assert refused > 50 and decoded > 5, (refused, decoded)
+
+
+def test_a_foreign_file_names_its_maker_from_the_checkpoints_without_loading_them(ckpt_dir, monkeypatch):
+    from vq_explorer.service import catalog as catalog_module
+    from vq_explorer.service.catalog import Catalog
+    tiny = vqe.load(ckpt_dir / "tiny.safetensors", device="cpu")
+    assert codec.file_model_id(ckpt_dir / "tiny.safetensors") == codec.model_id(tiny)     # recorded at save
+    mnist_path = ROOT / "checkpoints" / "mnist.safetensors"
+    if mnist_path.exists():                 # a file without the recorded id: its tensors hashed as they are
+        assert codec.file_model_id(mnist_path) == codec.model_id(vqe.load(mnist_path, device="cpu"))
+    data = codec.encode_grid(tiny, torch.zeros(7, 7, dtype=torch.long), 3)
+    catalog = Catalog(ckpt_dir)
+
+    def no_loading(*a, **k):
+        raise AssertionError("naming a file's maker must not load a model")
+    monkeypatch.setattr(catalog_module, "_load_cached", no_loading)
+    assert codec.maker(catalog, codec.read_header(data)["model"]) == "tiny.safetensors"
+    assert codec.maker(catalog, b"\x00\x00\x00") is None

@@ -136,6 +136,7 @@ def _one_thread():
     """The worker's own thread count, set once: 1. A thread's setting is its own (OpenMP's), so no request that
     sets another changes it."""
     _ON_WORKER.active = True
+    torch.get_num_threads()    # a thread's first call sets its count from the process-wide one: before ours
     torch.set_num_threads(1)
 
 
