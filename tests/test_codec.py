@@ -298,3 +298,42 @@ def test_a_foreign_file_names_its_maker_from_the_checkpoints_without_loading_the
     monkeypatch.setattr(catalog_module, "_load_cached", no_loading)
     assert codec.maker(catalog, codec.read_header(data)["model"]) == "tiny.safetensors"
     assert codec.maker(catalog, b"\x00\x00\x00") is None
+
+
+def test_the_codec_keeps_one_thread_of_its_own_whatever_other_requests_set():
+    """The probabilities are computed on the codec's own worker, with one thread that no caller's setting
+    changes: compressions running at once, beside threads that change the global thread setting, write the very
+    bytes one compression alone writes (the Transformer's logits differ in their last bits between settings)."""
+    model = shipped("mnist_transformer")
+    x = torch.from_numpy(np.load(ROOT / "tests" / "fixtures" / "mnist_test_1000.npz")["images"][:8]).float() / 255
+    alone = [codec.compress(model, x[i:i + 1], i % 10) for i in range(len(x))]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert codec.worker_threads() == 1
+        from concurrent.futures import ThreadPoolExecutor
+
+        def busy(i):
+            torch.set_num_threads(1 + i % 2)      # each request thread with its own setting
+            return codec.compress(model, x[i:i + 1], i % 10)
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(busy, range(len(x))))
+        assert together == alone and codec.worker_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_command_goes_on_after_a_damaged_file_and_names_it(tmp_path, ckpt_dir, capsys):
+    from vq_explorer.commands import codec as command
+    tiny = vqe.load(ckpt_dir / "tiny.safetensors", device="cpu")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    grids = [torch.randint(0, 32, (7, 7)) for _ in range(2)]
+    for i, g in enumerate(grids):
+        (folder / f"ok{i}.vqe").write_bytes(codec.encode_grid(tiny, g, i))
+    (folder / "bad.vqe").write_bytes(forged(tiny, size=(0, 5)))
+    with pytest.raises(SystemExit) as e:
+        command.main(["decompress", str(folder), "-o", str(tmp_path / "out"), "--checkpoints", str(ckpt_dir)])
+    assert e.value.code == f"1 of 3 files failed: {folder / 'bad.vqe'}"    # exit status 1, the file named
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok0.png", "ok1.png"]
+    assert "bad.vqe: the header names a 0×5 image" in capsys.readouterr().err
