@@ -321,6 +321,16 @@ def test_the_codec_keeps_one_thread_of_its_own_whatever_other_requests_set():
         assert together == alone and codec.worker_threads() == 1
     finally:
         torch.set_num_threads(before)
+    # in a new process whose threads default to 2: the worker's 1, and the default left as it was for the threads
+    # that start later (a request's)
+    import subprocess
+    import sys
+    script = ("import threading, torch; torch.set_num_threads(2); from vq_explorer.service import codec; "
+              "n = codec.worker_threads(); later = []; t = threading.Thread(target=lambda: "
+              "later.append(torch.get_num_threads())); t.start(); t.join(); "
+              "print(n, torch.get_num_threads(), *later)")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["1", "2", "2"], out.stderr
 
 
 def test_the_command_goes_on_after_a_damaged_file_and_names_it(tmp_path, ckpt_dir, capsys):
