@@ -826,3 +826,24 @@ def test_sample_points_to_the_checkpoint_whose_samples_show_their_class_best(tmp
     status = sample.first_screen(catalog, "weak.safetensors")[3]
     assert "**strong**" in status and "66%" in status and "31%" in status
     assert "\n\n" not in sample.first_screen(catalog, "strong.safetensors")[3]   # no note below the sheet
+
+
+def test_an_uploaded_file_shows_its_own_grid_and_a_damaged_header_its_reason(catalog, tmp_path):
+    """The view of a decoded file shows the grid the file holds (not the decoded image encoded again); a header
+    naming what the model does not code is refused by its code, before decoding."""
+    pytest.importorskip("constriction")
+    from vq_explorer.service import codec
+    from vq_explorer.ui import reconstruct
+    model = catalog.get(NAME)
+    grid = torch.randint(0, model.config["num_codes"], model.grid, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(model.encode(model.decode(grid[None])), grid[None])   # re-encoding would change it
+    path = tmp_path / "random.vqe"
+    path.write_bytes(codec.encode_grid(model, grid))
+    *_, grid_json, _ = reconstruct.reconstruct(catalog, str(path), NAME)
+    assert json.loads(grid_json)["grid"] == grid.tolist()
+    head = codec.read_header(path.read_bytes())["payload"] - 4
+    bad = tmp_path / "bad.vqe"
+    data = path.read_bytes()
+    bad.write_bytes(data[:5] + bytes([codec.FLAG_SIZE]) + codec._uleb(0) + codec._uleb(5) + data[head:])
+    with said("file_image_size", height=0, width=5):
+        reconstruct.reconstruct(catalog, str(bad), NAME)
