@@ -296,14 +296,19 @@ def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
     return _checked_metadata(path, meta), tensors
 
 
+def _within_limits(cfg) -> None:
+    """Every size a config names within LIMITS, before a module of that size is built."""
+    for key, bound in LIMITS.items():
+        value = getattr(cfg, key, None)
+        if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
+            raise ValueError(f"{key}={value!r} is out of range")
+
+
 def _model_configs(config: dict):
     vq = from_dict(VQVAEConfig, config["vqvae"])
     prior = None if config["prior"] is None else prior_config_from_dict(config["prior"])
     for cfg in (vq, prior):
-        for key, bound in LIMITS.items():
-            value = getattr(cfg, key, None)
-            if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
-                raise ValueError(f"{key}={value!r} is out of range")
+        _within_limits(cfg)
     levels = vq.fsq_levels
     if levels and not (isinstance(levels, list) and all(isinstance(n, int) and 2 <= n <= 256 for n in levels)
                        and len(levels) <= 8 and math.prod(levels) == vq.num_codes):
@@ -347,6 +352,7 @@ def _load_over_tokenizer(path, meta, tensors, device) -> VQModel:
     config = meta["config"]
     try:
         prior_cfg = prior_config_from_dict(config["prior"]) if config.get("prior") else None
+        _within_limits(prior_cfg)           # the same bounds as every checkpoint's, before anything is built
         prior = build_prior(prior_cfg) if prior_cfg else None
         if prior is not None:
             prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
