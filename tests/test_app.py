@@ -847,3 +847,26 @@ def test_an_uploaded_file_shows_its_own_grid_and_a_damaged_header_its_reason(cat
     bad.write_bytes(data[:5] + bytes([codec.FLAG_SIZE]) + codec._uleb(0) + codec._uleb(5) + data[head:])
     with said("file_image_size", height=0, width=5):
         reconstruct.reconstruct(catalog, str(bad), NAME)
+
+
+def test_import_star_keeps_the_builtin_open_and_vqe_open_stays():
+    import builtins
+
+    import vq_explorer as vqe
+    namespace = {}
+    exec("from vq_explorer import *", namespace)
+    assert "open" not in namespace and "load" in namespace and "wrap" in namespace
+    assert vqe.open.__name__ == "open_tokenizer" and builtins.open is open
+
+
+def test_the_painters_quantization_panel_opens_filled_on_its_first_grid(catalog):
+    """The painter opens on the first shipped example's grid; its panel explains that very image (never an empty
+    frame): the token `open_checkpoint` gives it fills the maps, on the painter's grid."""
+    from vq_explorer.ui import open_checkpoint, quantize
+    values = open_checkpoint(catalog, NAME, tabs=["paint"])
+    token = values["paint_source"]
+    assert token
+    error_map, margin_map, intro, text, *_ = quantize.panel(catalog, NAME, token)
+    assert error_map is not None and margin_map is not None and "cell (" in text
+    q = quantize._analysis(catalog, token)[2]
+    assert q.grid.tolist() == values["painter"][0]["grid"]

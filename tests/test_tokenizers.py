@@ -467,3 +467,17 @@ def test_a_tokenizer_opened_without_a_size_is_shown_images_at_128_pixels_on_a_cp
     assert model.config["image_size"] == [128, 128] and model.config["max_side"] == 128
     side = default_side()   # what `vq-explorer --open` without --size gives here
     assert open_tokenizers([str(tiny[1])], None, None)[0].config["image_size"] == [side, side]
+
+
+def test_the_app_words_an_opened_tokenizer_as_one_never_as_a_lab_model(tiny):
+    from vq_explorer.messages import error_text
+    from vq_explorer.ui import paint, sample
+    model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
+    catalog = ex.Catalog("nowhere")
+    name = catalog.add(model, "tok")
+    words = [paint.reset(catalog, name)[4], sample.first_screen(catalog, name)[3]]
+    with said("needs_prior", made="tokenizer") as e:
+        ex.needs_prior(model, "inpainting")
+    words.append(error_text(e.value))
+    for text in words:
+        assert "tokenizer" in text and "lab" not in text, text

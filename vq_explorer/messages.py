@@ -8,14 +8,16 @@ tests that check codes survive the edit."""
 from .service.errors import Note, UserError
 
 NEEDING_A_PRIOR = {"sampling": "sampling", "inpainting": "resampling a region", "compressing": "compressing"}
+WITHOUT_A_PRIOR = {"lab": "it was trained in the codebook lab): choose a shipped checkpoint for it",
+                   "tokenizer": "it is a tokenizer opened from elsewhere): train a prior over its codes "
+                                "(vq-explorer-train --vqvae-from SOURCE), or choose a shipped checkpoint"}
 
 ERRORS = {
     # the catalog
     "unknown_checkpoint": "unknown checkpoint {name!r}: choose one of {choices}",
     "lab_model_gone": "that lab model is gone (lab models last as long as the browser session that trained them, "
                       "a few at a time): train it again in the Lab tab",
-    "needs_prior": "{what} needs a prior, and this model has none (it was trained in the codebook lab): choose a "
-                   "shipped checkpoint for it",
+    "needs_prior": "{what} needs a prior, and this model has none ({why}",
     "unknown_class": "unknown class {label!r}: choose one of {choices}",
     "class_out_of_range": "class index {index} is out of range 0..{last}",
     # pictures
@@ -135,6 +137,7 @@ def error_text(e: UserError) -> str:
     params = {k: _clip(v) for k, v in e.params.items()}
     if e.code == "needs_prior":
         params["what"] = NEEDING_A_PRIOR.get(params.get("what"), params.get("what"))
+        params["why"] = WITHOUT_A_PRIOR[params.get("made", "lab")]
     template = ERRORS.get(e.code)
     return template.format(**params) if template else str(e)
 

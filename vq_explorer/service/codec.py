@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..storage.checkpoint import CheckpointError, model_weights, read_metadata, read_tensors, weights_id
-from .catalog import prior_limit
+from .catalog import made_where, prior_limit
 from .errors import UserError
 from .inputs import max_grid
 from .memo import per_model
@@ -177,7 +177,7 @@ def _cpu_prior(model):
 
 def _check_model(model):
     if model.prior is None:
-        raise CodecError("needs_prior", what="compressing")
+        raise CodecError("needs_prior", what="compressing", made=made_where(model))
     if not model.prior.exact_likelihood:
         raise CodecError("codec_masked_prior")
 
