@@ -283,7 +283,7 @@ MUTANTS = [
      "    check_fields(model, (h, w), head[\"label\"], head[\"size\"])",
      "    pass"),
     ("codec-no-checksum", "vq_explorer/service/codec.py", "tests/test_codec.py",
-     "    if checksum(grid) != head[\"checksum\"]:",
+     "    if checksum(grid, head[\"covered\"]) != head[\"checksum\"]:",
      "    if False:"),
     ("codec-any-model", "vq_explorer/service/codec.py", "tests/test_codec.py",
      "    if head[\"model\"] != model_id(model):",
