@@ -249,10 +249,10 @@ def test_a_prior_over_a_hub_tokenizer_reopens_it_at_the_commit_it_was_trained_on
     m = vqe.load(tmp_path / "p.safetensors", device="cpu")
     assert m.prior is not None and {revision for *_, revision in hub.asked} == {"c3" * 20}
     assert vqe.open("hf://someone/tok/vqvae", side=32).config["tokenizer"]["revision"] == "d4" * 20
-    config = {**model.config, "prior": {**asdict(cfg), "layers": 10 ** 6}}
+    config = {**model.config, "prior": {**asdict(cfg), "kernel": 17}}      # beyond the bound of 15
     save_file({}, tmp_path / "huge.safetensors", {"format": "vq-explorer/1", "config": json.dumps(config)})
     hub.asked.clear()
-    with pytest.raises(vqe.CheckpointError, match="layers=1000000 is out of range"):
+    with pytest.raises(vqe.CheckpointError, match="kernel=17 is out of range"):
         vqe.load(tmp_path / "huge.safetensors", device="cpu")
     assert hub.asked == []
 
