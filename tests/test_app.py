@@ -713,6 +713,10 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
     hist, region, canvas, js, info = paint.reset(catalog, NAME)
     assert hist["grid"] == example_grid[0].tolist() and "shipped example 1" in info
     assert torch.equal(seen[0], model.examples[:1].float() / 255)
+    from vq_explorer.service import codebook as C
+    from vq_explorer.service.memo import per_model
+    # a usage counted without examples must not stay cached for the shared model: a cache of this test's own
+    monkeypatch.setattr(C, "_examples_usage", per_model(C._examples_usage.__wrapped__))
     monkeypatch.setattr(model, "examples", None)           # a checkpoint without examples: one code everywhere
     assert len({c for row in paint.reset(catalog, NAME)[0]["grid"] for c in row}) == 1
 
