@@ -713,6 +713,10 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
     hist, region, canvas, js, info = paint.reset(catalog, NAME)
     assert hist["grid"] == example_grid[0].tolist() and "shipped example 1" in info
     assert torch.equal(seen[0], model.examples[:1].float() / 255)
+    from vq_explorer.service import codebook as C
+    from vq_explorer.service.memo import per_model
+    # a usage counted without examples must not stay cached for the shared model: a cache of this test's own
+    monkeypatch.setattr(C, "_examples_usage", per_model(C._examples_usage.__wrapped__))
     monkeypatch.setattr(model, "examples", None)           # a checkpoint without examples: one code everywhere
     assert len({c for row in paint.reset(catalog, NAME)[0]["grid"] for c in row}) == 1
 
@@ -826,3 +830,47 @@ def test_sample_points_to_the_checkpoint_whose_samples_show_their_class_best(tmp
     status = sample.first_screen(catalog, "weak.safetensors")[3]
     assert "**strong**" in status and "66%" in status and "31%" in status
     assert "\n\n" not in sample.first_screen(catalog, "strong.safetensors")[3]   # no note below the sheet
+
+
+def test_an_uploaded_file_shows_its_own_grid_and_a_damaged_header_its_reason(catalog, tmp_path):
+    """The view of a decoded file shows the grid the file holds (not the decoded image encoded again); a header
+    naming what the model does not code is refused by its code, before decoding."""
+    pytest.importorskip("constriction")
+    from vq_explorer.service import codec
+    from vq_explorer.ui import reconstruct
+    model = catalog.get(NAME)
+    grid = torch.randint(0, model.config["num_codes"], model.grid, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(model.encode(model.decode(grid[None])), grid[None])   # re-encoding would change it
+    path = tmp_path / "random.vqe"
+    path.write_bytes(codec.encode_grid(model, grid))
+    *_, grid_json, _ = reconstruct.reconstruct(catalog, str(path), NAME)
+    assert json.loads(grid_json)["grid"] == grid.tolist()
+    head = codec.read_header(path.read_bytes())["payload"] - 4
+    bad = tmp_path / "bad.vqe"
+    data = path.read_bytes()
+    bad.write_bytes(data[:5] + bytes([codec.FLAG_SIZE]) + codec._uleb(0) + codec._uleb(5) + data[head:])
+    with said("file_image_size", height=0, width=5):
+        reconstruct.reconstruct(catalog, str(bad), NAME)
+
+
+def test_import_star_keeps_the_builtin_open_and_vqe_open_stays():
+    import builtins
+
+    import vq_explorer as vqe
+    namespace = {}
+    exec("from vq_explorer import *", namespace)
+    assert "open" not in namespace and "load" in namespace and "wrap" in namespace
+    assert vqe.open.__name__ == "open_tokenizer" and builtins.open is open
+
+
+def test_the_painters_quantization_panel_opens_filled_on_its_first_grid(catalog):
+    """The painter opens on the first shipped example's grid; its panel explains that very image (never an empty
+    frame): the token `open_checkpoint` gives it fills the maps, on the painter's grid."""
+    from vq_explorer.ui import open_checkpoint, quantize
+    values = open_checkpoint(catalog, NAME, tabs=["paint"])
+    token = values["paint_source"]
+    assert token
+    error_map, margin_map, intro, text, *_ = quantize.panel(catalog, NAME, token)
+    assert error_map is not None and margin_map is not None and "cell (" in text
+    q = quantize._analysis(catalog, token)[2]
+    assert q.grid.tolist() == values["painter"][0]["grid"]

@@ -158,15 +158,16 @@ def test_shards_without_vq_tensors_are_never_read_garbage_in_them_changes_nothin
 
 
 class FakeHubFiles:
-    """huggingface_hub.HfFileSystem at the network boundary: serves a folder as repository `repo_id`, and counts
-    the bytes each range request returns."""
+    """huggingface_hub.HfFileSystem at the network boundary: serves a folder as repository `repo_id` at commit
+    `commit`, and counts the bytes each range request returns."""
 
-    def __init__(self, root, repo_id):
-        self.root, self.repo_id, self.served, self.requests = root, repo_id, 0, []
+    def __init__(self, root, repo_id, commit):
+        self.root, self.repo_id, self.commit, self.served, self.requests = root, repo_id, commit, 0, []
 
     def _path(self, path):
-        assert path.startswith(self.repo_id + "/")
-        return self.root / path[len(self.repo_id) + 1:]
+        at = f"{self.repo_id}@{self.commit}/"     # the files are read at the commit the config came from
+        assert path.startswith(at), path
+        return self.root / path[len(at):]
 
     def exists(self, path):
         return self._path(path).is_file()
@@ -180,22 +181,27 @@ class FakeHubFiles:
         return data
 
 
-def fake_hub(monkeypatch, folder, repo_id, tmp_path):
-    """snapshot_download hands over the small files it is asked for; HfFileSystem serves byte ranges."""
+def fake_hub(monkeypatch, folder, repo_id, tmp_path, commit="c0ffee" * 6 + "abcd"):
+    """hf_hub_download hands over the one small file it is asked for, into a cache laid out as huggingface_hub's
+    (snapshots/<commit>/); HfFileSystem serves byte ranges; a whole snapshot is never asked for."""
     import huggingface_hub
-    fs = FakeHubFiles(folder, repo_id)
+    fs = FakeHubFiles(folder, repo_id, commit)
     asked = []
 
-    def snapshot_download(repo, allow_patterns=None, cache_dir=None, **kw):
-        assert repo == repo_id
-        asked.append(list(allow_patterns))
-        local = tmp_path / "cache" / repo.replace("/", "--")
-        local.mkdir(parents=True, exist_ok=True)
-        for pattern in allow_patterns:
-            if "*" not in pattern and (folder / pattern).is_file():
-                shutil.copy(folder / pattern, local / pattern)
-        return str(local)
+    def hf_hub_download(repo, filename, subfolder=None, revision=None, cache_dir=None, **kw):
+        assert repo == repo_id and revision in (None, commit)
+        asked.append(filename)
+        if not (folder / filename).is_file():
+            raise huggingface_hub.errors.EntryNotFoundError(filename)
+        out = tmp_path / "cache" / repo.replace("/", "--") / "snapshots" / commit / filename
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(folder / filename, out)
+        return str(out)
 
+    def snapshot_download(*a, **k):
+        raise AssertionError("a whole snapshot is never asked for")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.setattr(huggingface_hub, "HfFileSystem", lambda *a, **k: fs)
     return fs, asked
@@ -205,7 +211,8 @@ def test_from_the_hub_only_the_vq_tensors_byte_ranges_are_fetched(whole, tmp_pat
     vq, folder = whole
     fs, asked = fake_hub(monkeypatch, folder, "someone/janus-tiny", tmp_path)
     model = vqe.open("hf://someone/janus-tiny", side=16)
-    assert asked == [["config.json", "model.safetensors.index.json"]]         # no shard downloaded whole
+    assert asked == ["config.json", "model.safetensors.index.json"]           # no shard downloaded whole
+    assert model.config["tokenizer"]["revision"] == fs.commit                 # recorded: reopened at that commit
     x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4))
     assert torch.equal(model.encode(x), own_codes_and_decode("janus", vq, x)[0])
     with_vq, without = shards(folder)

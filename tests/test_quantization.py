@@ -59,6 +59,12 @@ def test_maps_and_cells_on_a_hand_made_codebook():
     assert c["z"][:2] == [0.0, 0.0] and c["error"] == 1.0 and len(c["codes"]) == Q.TOP
     with pytest.raises(IndexError):
         Q.cell(model, q, 2, 0)
+    # the distance to the half-way plane between the two nearest codes, (d₂² − d₁²) / (2‖e₂ − e₁‖), by hand: a tie
+    # is on it; (0.5, 0) is 0.5 from x = 0; on code 3, √13 / 2 from the plane to code 1; (0, 1.2) against codes
+    # 1 and 0, (2.44 − 0.64) / (2√5)
+    assert q.boundary[0, 0] == 0 and q.boundary[0, 1] == pytest.approx(0.5)
+    assert q.boundary[1, 0] == pytest.approx(math.sqrt(13) / 2)
+    assert q.boundary[1, 1] == pytest.approx(1.8 / (2 * math.sqrt(5))) == Q.cell(model, q, 1, 1)["boundary"]
 
 
 @pytest.mark.parametrize("kind", ["vq", "fsq"])
@@ -105,3 +111,42 @@ def test_the_shipped_models_grids_are_its_own_on_test_digits(mnist_1000):
         flipped += q.margin[q.grid != batched[i]].tolist()
     assert all(m < 0.01 for m in flipped), flipped
     assert Q.typical_error(model) > 0
+
+
+def test_the_cell_words_say_exact_at_distance_0_and_name_the_boundary_distance():
+    from vq_explorer.ui import quantize
+    on = quantize._vq_text({"row": 1, "col": 0, "code": 3, "codes": [3, 1], "distances": [0.0, 3.6],
+                            "boundary": 1.8, "error": 0.0}, None)
+    assert "exact" in on and "won by" not in on and "%" not in on
+    assert "Distance to the boundary with code 1 (how far z must move to flip): **1.8**" in on
+    near = quantize._vq_text({"row": 0, "col": 1, "code": 0, "codes": [0, 2], "distances": [0.5, 1.5],
+                              "boundary": 0.5, "error": 0.25}, None)
+    assert "won by 200.0% (relative margin)" in near and "**0.5**" in near and "exact" not in near
+
+
+def test_a_model_whose_encode_gives_codes_says_it_has_no_latents_to_show():
+    """A wrapped model whose `encode` returns codes: z would be its code's own vector, its margins float noise;
+    the panel says there are no continuous latents to show, with no maps, and the endpoint returns none."""
+    import vq_explorer as vqe
+    from vq_explorer.ui import quantize
+    codebook = torch.randn(16, 4)
+
+    def codes(x):                                    # (B, 4, 4) codes from the image's first channel
+        return (x[:, 0, ::4, ::4] * 15).round().long()
+
+    def decode(c):                                   # a grey square per cell
+        return codebook[c].mean(-1).sigmoid()[:, None].repeat_interleave(4, 2).repeat_interleave(4, 3).expand(
+            -1, 3, -1, -1)
+    model = vqe.wrap(codes, decode, codebook, downsample=4, side=16)
+    x = torch.rand(1, 3, 16, 16)
+    q = Q.quantization(model, x)
+    assert q.codes_only and torch.equal(q.grid, model.encode(x)[0])
+    token = quantize.remember("codes", x)
+
+    class One:
+        def get(self, name):
+            return model
+    maps_error, maps_margin, intro, text, *rest = quantize.panel(One(), "codes", token)
+    assert maps_error is None and maps_margin is None and intro == quantize.CODES_ONLY and "vqe-codes-only" in text
+    latents = vqe.wrap(lambda x: torch.randn(len(x), 4, 4, 4), decode, codebook, downsample=4, side=16)
+    assert not Q.quantization(latents, x).codes_only

@@ -110,35 +110,151 @@ def test_every_tabs_handlers_open_a_tokenizer(tiny, tmp_path):
         list(sample.sample(catalog, name, "(any)", 1.0, 0, 1, 1, "instant"))
 
 
-def test_a_hub_id_is_fetched_through_huggingface_hub_config_and_safetensors_only(tiny, tmp_path, monkeypatch):
-    import huggingface_hub
-    asked = {}
+class FakeHub:
+    """huggingface_hub's calls (the network boundary), over repositories laid out as folders, one folder per
+    commit; `main` names the newest. Files land in a cache laid out as huggingface_hub's
+    (`…/snapshots/<commit>/<path>`); every call is recorded."""
 
-    def snapshot_download(repo_id, allow_patterns=None, cache_dir=None, **kw):   # the network boundary
-        asked.update(repo_id=repo_id, allow_patterns=allow_patterns)
-        root = tmp_path / "hub" / repo_id.replace("/", "--")
-        if not root.exists():
-            shutil.copytree(tiny[1], root / "vqvae")
-            (root / "vqvae" / "diffusion_pytorch_model.bin").write_bytes(b"pickle: never read")
-            (root / "unet").mkdir()
-        return str(root)
+    def __init__(self, cache):
+        self.cache, self.repos, self.asked = cache, {}, []
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    def add(self, repo_id, commit, files: dict):
+        """files: path in the repository → a local file to copy (or bytes)."""
+        self.repos.setdefault(repo_id, {})[commit] = files
+        self.repos[repo_id]["main"] = commit
+
+    def _commit(self, repo_id, revision):
+        import huggingface_hub
+        if repo_id not in self.repos:
+            raise huggingface_hub.errors.RepositoryNotFoundError(f"{repo_id}: 404")
+        commits = self.repos[repo_id]
+        if revision in (None, "main"):
+            return commits["main"]
+        return next(c for c in commits if c.startswith(revision))      # a commit, or its first digits
+
+    def hf_hub_download(self, repo_id, filename, *, subfolder=None, revision=None, cache_dir=None, **kw):
+        import huggingface_hub
+        path = f"{subfolder}/{filename}" if subfolder else filename
+        self.asked.append(("download", repo_id, path, revision))
+        commit = self._commit(repo_id, revision)
+        files = self.repos[repo_id].get(commit, {})
+        if path not in files:
+            raise huggingface_hub.errors.EntryNotFoundError(f"{path} not in {repo_id}")
+        out = self.cache / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        src = files[path]
+        out.write_bytes(src if isinstance(src, bytes) else src.read_bytes())
+        return str(out)
+
+    def list_repo_files(self, repo_id, *, revision=None, **kw):
+        self.asked.append(("list", repo_id, None, revision))
+        return sorted(self.repos[repo_id][self._commit(repo_id, revision)])
+
+    def snapshot_download(self, *a, **k):
+        raise AssertionError("a whole snapshot is never asked for")
+
+    def install(self, monkeypatch):
+        import huggingface_hub
+        for name in ("hf_hub_download", "list_repo_files", "snapshot_download"):
+            monkeypatch.setattr(huggingface_hub, name, getattr(self, name))
+        return self
+
+
+def _repository(tiny, tmp_path) -> dict:
+    """A repository of several models, as latent diffusion's are: a VQModel in vqvae/ with an fp16 variant and a
+    pickled copy beside its safetensors, a UNet in unet/, no config at the root."""
+    unet = tmp_path / "unet_config.json"
+    unet.write_text(json.dumps({"_class_name": "UNet2DModel"}))
+    return {"vqvae/config.json": tiny[1] / "config.json", f"vqvae/{T.WEIGHTS}": tiny[1] / T.WEIGHTS,
+            "vqvae/diffusion_pytorch_model.fp16.safetensors": b"a variant: never fetched",
+            "vqvae/diffusion_pytorch_model.bin": b"pickle: never fetched",
+            "unet/config.json": unet, f"unet/{T.WEIGHTS}": b"a UNet: never fetched",
+            "model_index.json": b"{}", "pickled/config.json": tiny[1] / "config.json",
+            "pickled/diffusion_pytorch_model.bin": b"pickle: never fetched"}
+
+
+def test_a_hub_id_fetches_its_config_then_exactly_the_weights_diffusers_loads(tiny, tmp_path, monkeypatch):
+    hub = FakeHub(tmp_path / "cache").install(monkeypatch)
+    hub.add("someone/tokenizers", "a1" * 20, _repository(tiny, tmp_path))
     model = vqe.open("hf://someone/tokenizers/vqvae", side=32)
-    assert asked == {"repo_id": "someone/tokenizers",
-                     "allow_patterns": ["vqvae/config.json", "vqvae/*.safetensors"]}
+    assert hub.asked == [("download", "someone/tokenizers", "vqvae/config.json", None),
+                         ("download", "someone/tokenizers", f"vqvae/{T.WEIGHTS}", None)]   # no variant, no UNet
     assert model.config["dataset"] == "someone/tokenizers/vqvae"
     assert model.config["tokenizer"]["sha256"] == T.sha256(tiny[1] / T.WEIGHTS)
+    assert model.config["tokenizer"]["revision"] == "a1" * 20                  # the commit it was fetched at
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(model.encode(x), vqe.open(str(tiny[1]), side=32).encode(x))
-    with pytest.raises(T.TokenizerError, match="no config.json"):     # a wrong subfolder
-        vqe.open("hf://someone/tokenizers/unet")
+    hub.asked.clear()
+    vqe.open("hf://someone/tokenizers@a1a1a1/vqvae", side=32)                  # a revision of one's choosing
+    assert {revision for *_, revision in hub.asked} == {"a1a1a1"}
 
-    def offline(repo_id, **kw):
+
+def test_a_hub_repository_without_a_root_config_is_refused_naming_its_subfolders(tiny, tmp_path, monkeypatch):
+    """Before any weights: the root's config is asked for, then the file list (no download) names the folders
+    that hold one. A UNet's config stops at its class; a folder with only a pickle is named as such."""
+    hub = FakeHub(tmp_path / "cache").install(monkeypatch)
+    hub.add("CompVis/ldm-celebahq-256", "b2" * 20, _repository(tiny, tmp_path))
+    with pytest.raises(T.TokenizerError, match="folders holding one are pickled, unet, vqvae") as e:
+        vqe.open("hf://CompVis/ldm-celebahq-256")
+    assert "hf://CompVis/ldm-celebahq-256/pickled" in str(e.value)
+    assert hub.asked == [("download", "CompVis/ldm-celebahq-256", "config.json", None),
+                         ("list", "CompVis/ldm-celebahq-256", None, None)]
+    hub.asked.clear()
+    with pytest.raises(T.TokenizerError, match="UNet2DModel, not a VQModel"):
+        vqe.open("hf://CompVis/ldm-celebahq-256/unet")
+    assert [path for _, _, path, _ in hub.asked] == ["unet/config.json"]
+    hub.asked.clear()
+    with pytest.raises(T.TokenizerError, match="never unpickles"):
+        vqe.open("hf://CompVis/ldm-celebahq-256/pickled")
+    assert [kind for kind, *_ in hub.asked] == ["download", "download", "list"]
+    assert not any(path.endswith(".bin") for _, _, path, _ in hub.asked if path)
+
+
+def test_a_mistyped_local_path_is_no_such_file_and_never_a_hub_lookup(tmp_path, monkeypatch):
+    hub = FakeHub(tmp_path / "cache").install(monkeypatch)
+    for source in ("checkpoints/mnsit.safetensors", "~/x/y", "./tok/vqvae", "/no/such/folder", "docs/no/such",
+                   "tests/fixtures/nothing"):
+        with pytest.raises(T.TokenizerError, match="no such file or folder"):
+            vqe.open(source)
+    assert hub.asked == []
+
+    def offline(*a, **kw):
+        import huggingface_hub
         raise huggingface_hub.errors.LocalEntryNotFoundError("no connection and nothing cached")
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", offline)
     with pytest.raises(T.TokenizerError, match="cannot be reached"):
         vqe.open("hf://someone/other/vqvae")
+
+
+def test_a_prior_over_a_hub_tokenizer_reopens_it_at_the_commit_it_was_trained_on(tiny, tmp_path, monkeypatch):
+    """The checkpoint records the commit; when the repository's newest weights change, loading still fetches the
+    recorded one (and the weights' SHA-256 agrees). A prior whose config is out of bounds is refused before the
+    tokenizer is fetched."""
+    from safetensors.torch import save_file
+
+    from vq_explorer.models.config import PriorConfig, asdict
+    from vq_explorer.models.priors import build_prior
+    hub = FakeHub(tmp_path / "cache").install(monkeypatch)
+    first = _repository(tiny, tmp_path)
+    hub.add("someone/tok", "c3" * 20, first)
+    model = vqe.open("hf://someone/tok/vqvae", side=32)
+    cfg = PriorConfig(num_codes=64, channels=8, layers=2)
+    model.prior = build_prior(cfg).eval()
+    model.config["prior"] = asdict(cfg)
+    vqe.save(model, tmp_path / "p.safetensors")
+    other = saved(tmp_path / "newer", TINY, seed=5)
+    assert other is not None
+    hub.add("someone/tok", "d4" * 20, {**first, f"vqvae/{T.WEIGHTS}": tmp_path / "newer" / T.WEIGHTS})
+    hub.asked.clear()
+    m = vqe.load(tmp_path / "p.safetensors", device="cpu")
+    assert m.prior is not None and {revision for *_, revision in hub.asked} == {"c3" * 20}
+    assert vqe.open("hf://someone/tok/vqvae", side=32).config["tokenizer"]["revision"] == "d4" * 20
+    config = {**model.config, "prior": {**asdict(cfg), "kernel": 17}}      # beyond the bound of 15
+    save_file({}, tmp_path / "huge.safetensors", {"format": "vq-explorer/1", "config": json.dumps(config)})
+    hub.asked.clear()
+    with pytest.raises(vqe.CheckpointError, match="kernel=17 is out of range"):
+        vqe.load(tmp_path / "huge.safetensors", device="cpu")
+    assert hub.asked == []
 
 
 def test_bad_tokenizer_sources_each_get_one_line(tiny, tmp_path):
@@ -351,3 +467,17 @@ def test_a_tokenizer_opened_without_a_size_is_shown_images_at_128_pixels_on_a_cp
     assert model.config["image_size"] == [128, 128] and model.config["max_side"] == 128
     side = default_side()   # what `vq-explorer --open` without --size gives here
     assert open_tokenizers([str(tiny[1])], None, None)[0].config["image_size"] == [side, side]
+
+
+def test_the_app_words_an_opened_tokenizer_as_one_never_as_a_lab_model(tiny):
+    from vq_explorer.messages import error_text
+    from vq_explorer.ui import paint, sample
+    model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
+    catalog = ex.Catalog("nowhere")
+    name = catalog.add(model, "tok")
+    words = [paint.reset(catalog, name)[4], sample.first_screen(catalog, name)[3]]
+    with said("needs_prior", made="tokenizer") as e:
+        ex.needs_prior(model, "inpainting")
+    words.append(error_text(e.value))
+    for text in words:
+        assert "tokenizer" in text and "lab" not in text, text

@@ -13,6 +13,7 @@ several GB of GPU libraries it cannot use.
 """
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -38,8 +39,20 @@ def space_requirements(root: Path = ROOT) -> str:
     for line in (root / "requirements.txt").read_text().splitlines():
         name = line.split("==")[0].strip()
         out.append(f"{line.strip()}+cpu" if name in ("torch", "torchvision") and "==" in line else line)
-    out += ["diffusers>=0.30", "huggingface_hub>=0.23"]   # a Space opens Hub tokenizers (VQE_OPEN)
+    out += extra_requirements(root)    # every optional feature too: a Space opens Hub tokenizers (VQE_OPEN)
     return "\n".join(out) + "\n"
+
+
+def extra_requirements(root: Path = ROOT) -> list[str]:
+    """The optional extras' requirements (pyproject's), those requirements.txt does not already hold."""
+    import tomllib  # Python 3.11, as the Space's own
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    name = lambda line: re.match(r"\s*([A-Za-z0-9_.-]*)", line).group(1).lower().replace("_", "-")
+    have = {name(line) for line in (root / "requirements.txt").read_text().splitlines()}
+    out = []
+    for reqs in extras.values():
+        out += [r for r in reqs if name(r) not in have and r not in out]
+    return out
 
 
 def stage(dest: Path, root: Path = ROOT) -> list[str]:

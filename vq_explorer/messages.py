@@ -8,14 +8,16 @@ tests that check codes survive the edit."""
 from .service.errors import Note, UserError
 
 NEEDING_A_PRIOR = {"sampling": "sampling", "inpainting": "resampling a region", "compressing": "compressing"}
+WITHOUT_A_PRIOR = {"lab": "it was trained in the codebook lab): choose a shipped checkpoint for it",
+                   "tokenizer": "it is a tokenizer opened from elsewhere): train a prior over its codes "
+                                "(vq-explorer-train --vqvae-from SOURCE), or choose a shipped checkpoint"}
 
 ERRORS = {
     # the catalog
     "unknown_checkpoint": "unknown checkpoint {name!r}: choose one of {choices}",
     "lab_model_gone": "that lab model is gone (lab models last as long as the browser session that trained them, "
                       "a few at a time): train it again in the Lab tab",
-    "needs_prior": "{what} needs a prior, and this model has none (it was trained in the codebook lab): choose a "
-                   "shipped checkpoint for it",
+    "needs_prior": "{what} needs a prior, and this model has none ({why}",
     "unknown_class": "unknown class {label!r}: choose one of {choices}",
     "class_out_of_range": "class index {index} is out of range 0..{last}",
     # pictures
@@ -62,12 +64,16 @@ ERRORS = {
     "reconstruction_forgotten": "reconstruct an image first (the last one is no longer held: reconstruct it "
                                 "again)",
     # compressed files
-    "codec_needs_constriction": "compressing needs the constriction package: pip install \"vq-explorer[codec]\" "
-                                "(or pip install constriction)",
+    "codec_needs_constriction": "compressed files need the constriction package: pip install constriction",
     "codec_masked_prior": "a masked prior (MaskGIT) has no cell-by-cell likelihood to code with; choose a model "
                           "with an autoregressive prior (PixelCNN, Transformer, RNN)",
     "codec_grid_not_2d": "a grid is two-dimensional, not of shape {shape}",
     "codec_grid_codes": "the grid holds codes outside 0..{last}",
+    "codec_grid_shape": "a {rows}×{cols} grid is more than this model codes (grids up to {max_rows}×{max_cols})",
+    "codec_image_size": "an image of {height}×{width} pixels does not give a {rows}×{cols} grid at {factor}× "
+                        "downsampling",
+    "codec_class_unconditional": "this prior has no classes: compress without one (not class {label})",
+    "codec_class": "class {label} is out of range 0..{last}",
     "file_truncated": "the file ends inside its header: it is truncated",
     "file_number_too_large": "the header holds a number too large to be a size: the file is damaged",
     "file_not_ours": "this is not a vq-explorer compressed file (its first byte is not the format's)",
@@ -80,8 +86,13 @@ ERRORS = {
     "file_made_with": "this file was made with {maker}: choose it in the selector, then upload the file again",
     "file_model_missing": "this file was made with a model this app does not have",
     "file_other_model": "this file was made with another model (weights {weights}, this one {this})",
-    "file_grid_shape": "the header names a {rows}×{cols} grid, which no model here makes: the file is damaged",
-    "file_class": "the header names class {label}, which this model does not have: the file is damaged",
+    "file_grid_shape": "the header names a {rows}×{cols} grid; this model codes grids up to "
+                       "{max_rows}×{max_cols}: the file is damaged",
+    "file_image_size": "the header names a {height}×{width} image, which a {rows}×{cols} grid at {factor}× does "
+                       "not give: the file is damaged",
+    "file_class_unconditional": "the header names class {label}, but this model's prior has no classes: the file "
+                                "is damaged",
+    "file_class": "the header names class {label}; this model's classes are 0..{last}: the file is damaged",
     "file_payload_cut": "the file's coded part is cut short (its length is not whole 32-bit words): it is "
                         "truncated",
     "file_undecodable": "the coded part cannot be decoded ({kind}): the file is damaged",
@@ -131,6 +142,7 @@ def error_text(e: UserError) -> str:
     params = {k: _clip(v) for k, v in e.params.items()}
     if e.code == "needs_prior":
         params["what"] = NEEDING_A_PRIOR.get(params.get("what"), params.get("what"))
+        params["why"] = WITHOUT_A_PRIOR[params.get("made", "lab")]
     template = ERRORS.get(e.code)
     return template.format(**params) if template else str(e)
 

@@ -6,7 +6,8 @@
 A compressed file (`.vqe`) holds a short header (which model: a hash of its weights; the class; the grid and image
 size where they differ from the model's; a checksum) and the grid range-coded with the prior's probabilities.
 Decompressing finds the model among the checkpoints by that hash. One summary line per file; a progress bar for
-more than a few.
+more than a few. A file that fails is said on its own line and the others go on; the last line names the
+failures and the command exits 1.
 """
 
 import argparse
@@ -62,7 +63,7 @@ def main(argv=None):
     todo = files(args.inputs, IMAGES if args.verb == "compress" else {".vqe"})
     if not todo:
         raise SystemExit("error: no input files found")
-    failed = 0
+    failed = []
     for path in tqdm(todo, disable=len(todo) < 5, desc=args.verb, file=sys.stderr):
         try:
             if args.verb == "compress":
@@ -83,10 +84,10 @@ def main(argv=None):
                 print(f"{path} → {out}: {tuple(image.shape[-2:])} image, grid {tuple(info['grid'].shape)}, "
                       f"class {info['label']}, model {found.config.get('dataset')}")
         except (CodecError, ex.UserError, OSError) as e:
-            failed += 1
+            failed.append(path)
             print(f"{path}: {error_text(e) if isinstance(e, ex.UserError) else e}", file=sys.stderr)
     if failed:
-        raise SystemExit(f"{failed} of {len(todo)} files failed")
+        raise SystemExit(f"{len(failed)} of {len(todo)} files failed: {', '.join(map(str, failed))}")
 
 
 if __name__ == "__main__":

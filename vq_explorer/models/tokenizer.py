@@ -130,6 +130,11 @@ class WrappedTokenizer(Tokenizer):
         return out
 
     @torch.no_grad()
+    def gives_codes(self, x) -> bool:
+        """Whether `encode` gives codes, not latents: then there is no z to show, only its code's vector."""
+        return self._encode(self._scaled(x[:1])).dtype in (torch.int32, torch.int64)
+
+    @torch.no_grad()
     def encode(self, x) -> torch.Tensor:
         out = self._encode(self._scaled(x))
         if out.dtype in (torch.int32, torch.int64):

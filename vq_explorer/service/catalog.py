@@ -143,7 +143,12 @@ def has_decoder(model) -> bool:
 
 def needs_prior(model, what: str):
     if not has_prior(model):
-        raise UserError("needs_prior", what=what)
+        raise UserError("needs_prior", what=what, made=made_where(model))
+
+
+def made_where(model) -> str:
+    """Where a model without a prior comes from, for the words: "tokenizer" (opened from elsewhere) or "lab"."""
+    return "tokenizer" if model.config.get("tokenizer") else "lab"
 
 
 def prior_limit(model, shape) -> tuple[int, int] | None:

@@ -4,8 +4,14 @@ code the quantizer chose and how close the call was. Data only (tensors and numb
 A vector quantizer replaces z by its nearest code e: the **error** ‖z − e‖² is the commitment loss of that cell
 (where the codebook fits the image badly), and the **margin** (d₂ − d₁) / d₁, with d₁ and d₂ the distances to the
 nearest and the second nearest code, says how near the choice was to a coin toss (0: two codes equally near, so
-the slightest change of the input flips it). Codes are ranked by the quantizer's own score, ties to the lower
-index, so the first one is always the code the quantizer picked.
+the slightest change of the input flips it). The margin is relative: a z far from every code can still be a close
+call. The **boundary distance** (d₂² − d₁²) / (2‖e₂ − e₁‖) is absolute: how far z must move to cross the half-way
+plane between the two codes and flip. Codes are ranked by the quantizer's own score, ties to the lower index, so
+the first one is always the code the quantizer picked.
+
+A model whose `encode` gives codes, not latents (a wrapped one, `gives_codes`), has no z to show: its code's own
+vector would stand in, at distance 0 up to float rounding, and its margins would be noise. It is marked
+`codes_only`, with no maps.
 
 FSQ has no codebook to search: each of its few projected numbers is rounded to a level. Its error is the squared
 rounding error (in level units, summed over the dimensions), and its margin the least distance of any dimension
@@ -31,6 +37,8 @@ class Quantization:
     nearest: torch.Tensor | None = None     # (h, w, TOP) codes from the nearest, the chosen one first (VQ only)
     distance: torch.Tensor | None = None    # (h, w, TOP) their distances ‖z − e‖
     fsq: bool = False
+    boundary: torch.Tensor | None = None    # (h, w) (d₂² − d₁²) / (2‖e₂ − e₁‖): z's distance from flipping (VQ)
+    codes_only: bool = False                # encode gives codes: no z, no error or margin to show
 
 
 def is_fsq(model) -> bool:
@@ -56,12 +64,30 @@ def margins(d2_sorted: torch.Tensor) -> torch.Tensor:
                        torch.full_like(d[:, 0], float("inf")))
 
 
+def boundaries(d2_sorted: torch.Tensor, codebook: torch.Tensor, nearest: torch.Tensor) -> torch.Tensor:
+    """(d₂² − d₁²) / (2‖e₂ − e₁‖) for each row: z's distance from the plane half-way between its two nearest codes
+    (0 for a tie, and where the two codes are the same vector)."""
+    gap = (codebook[nearest[:, 1]] - codebook[nearest[:, 0]]).norm(dim=1)
+    return torch.where(gap > 0, (d2_sorted[:, 1] - d2_sorted[:, 0]).clamp_min(0) / (2 * gap.clamp_min(1e-12)),
+                       torch.zeros_like(gap))
+
+
+def gives_codes(model, x: torch.Tensor) -> bool:
+    """Whether the model's encoder gives codes rather than latents for x (a wrapped model may)."""
+    asks = getattr(model.vqvae, "gives_codes", None)
+    return bool(asks and asks(x))
+
+
 @torch.no_grad()
 def quantization(model, x: torch.Tensor) -> Quantization:
     """The quantization of one image x (1, C, H, W) in [0, 1], cell by cell, computed as `model.encode` computes
     it (same layout, same scores), so the chosen codes are the model's own grid."""
     quantizer = model.vqvae.quantizer
     x = x.to(model.device, torch.float32).contiguous(memory_format=torch.channels_last)
+    if gives_codes(model, x):
+        grid = model.encode(x)[0]
+        return Quantization(torch.zeros(*grid.shape, 0), grid, torch.zeros(grid.shape), torch.zeros(grid.shape),
+                            codes_only=True)
     z = model.vqvae.encode_continuous(x)[0].permute(1, 2, 0)      # (h, w, d)
     h, w, d = z.shape
     flat = z.reshape(-1, d)
@@ -76,7 +102,8 @@ def quantization(model, x: torch.Tensor) -> Quantization:
     near_d2 = d2.gather(1, nearest)
     return Quantization(z.cpu(), nearest[:, 0].view(h, w).cpu(), near_d2[:, 0].view(h, w).cpu(),
                         margins(near_d2).view(h, w).cpu(), nearest.view(h, w, -1).cpu(),
-                        near_d2.sqrt().view(h, w, -1).cpu())
+                        near_d2.sqrt().view(h, w, -1).cpu(),
+                        boundary=boundaries(near_d2, quantizer.codebook.float(), nearest).view(h, w).cpu())
 
 
 def cell(model, q: Quantization, row: int, col: int) -> dict:
@@ -89,8 +116,11 @@ def cell(model, q: Quantization, row: int, col: int) -> dict:
     z = q.z[row, col]
     out = {"row": row, "col": col, "z": z.tolist(), "code": int(q.grid[row, col]),
            "error": float(q.error[row, col]), "margin": float(q.margin[row, col])}
+    if q.codes_only:
+        raise ValueError("this model's encode gives codes: there is no quantization step to show")
     if not q.fsq:
-        return out | {"codes": q.nearest[row, col].tolist(), "distances": q.distance[row, col].tolist()}
+        return out | {"codes": q.nearest[row, col].tolist(), "distances": q.distance[row, col].tolist(),
+                      "boundary": float(q.boundary[row, col])}
     quantizer = model.vqvae.quantizer
     levels, to_flip = z.round(), 0.5 - (z - z.round()).abs()
     low, high = -(quantizer._levels.cpu() // 2), (quantizer._levels.cpu() - 1) // 2

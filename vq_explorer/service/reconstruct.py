@@ -35,8 +35,10 @@ def surprise(model, grid: torch.Tensor) -> torch.Tensor:
     return -model.conditional_log_probs(grid[None])[0] / math.log(2)
 
 
-def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
-    grid = model.encode(x)
+def reconstruct(model, x: torch.Tensor, notes=None, grid: torch.Tensor | None = None) -> Reconstruction:
+    """`x` (1, C, H, W) through the model; `grid` (h, w): the codes to show for it where they are known already
+    (a compressed file's), instead of x's encoding."""
+    grid = model.encode(x) if grid is None else torch.as_tensor(grid)[None]
     recon = model.decode(grid, tuple(x.shape[-2:]))
     mse = M.mse(recon, x)
     limit = prior_limit(model, grid.shape[1:]) if has_prior(model) else None

@@ -146,6 +146,25 @@ def remove_stale_temp_files(path) -> list[Path]:
     return stale
 
 
+def weights_id(tensors: dict, size: int = 3) -> bytes:
+    """The first `size` bytes of a SHA-256 over the VQ-VAE's and the prior's tensors ("vqvae.*", "prior.*", each in
+    name order): what a compressed file names its model by (service/codec.py's `model_id`)."""
+    h = hashlib.sha256()
+    for prefix in ("vqvae.", "prior."):
+        for name in sorted(k for k in tensors if k.startswith(prefix)):
+            h.update(name.encode())
+            h.update(tensors[name].detach().cpu().contiguous().numpy().tobytes())
+    return h.digest()[:size]
+
+
+def model_weights(model: VQModel) -> dict:
+    """The model's VQ-VAE (or tokenizer) and prior tensors, named as a checkpoint names them."""
+    out = {f"vqvae.{k}": v for k, v in model.vqvae.state_dict().items()}
+    if model.prior is not None:
+        out |= {f"prior.{k}": v for k, v in model.prior.state_dict().items()}
+    return out
+
+
 def save(model: VQModel, path) -> None:
     """One safetensors file: the VQ-VAE and the prior, or, over a tokenizer made elsewhere, the prior alone (the
     config names the tokenizer and the SHA-256 of its weights)."""
@@ -160,6 +179,8 @@ def save(model: VQModel, path) -> None:
     metadata = {"format": FORMAT, "config": json.dumps(model.config), "metrics": json.dumps(model.metrics),
                 "dataset": str(model.config.get("dataset", "")),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if model.prior is not None:   # which model a compressed file needs, readable without building the model
+        metadata["codec_id"] = weights_id(model_weights(model)).hex()
     atomic_save_file(tensors, path, metadata)
 
 
@@ -275,14 +296,19 @@ def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
     return _checked_metadata(path, meta), tensors
 
 
+def _within_limits(cfg) -> None:
+    """Every size a config names within LIMITS, before a module of that size is built."""
+    for key, bound in LIMITS.items():
+        value = getattr(cfg, key, None)
+        if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
+            raise ValueError(f"{key}={value!r} is out of range")
+
+
 def _model_configs(config: dict):
     vq = from_dict(VQVAEConfig, config["vqvae"])
     prior = None if config["prior"] is None else prior_config_from_dict(config["prior"])
     for cfg in (vq, prior):
-        for key, bound in LIMITS.items():
-            value = getattr(cfg, key, None)
-            if value is not None and not (isinstance(value, int) and 0 <= value <= bound):
-                raise ValueError(f"{key}={value!r} is out of range")
+        _within_limits(cfg)
     levels = vq.fsq_levels
     if levels and not (isinstance(levels, list) and all(isinstance(n, int) and 2 <= n <= 256 for n in levels)
                        and len(levels) <= 8 and math.prod(levels) == vq.num_codes):
@@ -326,6 +352,7 @@ def _load_over_tokenizer(path, meta, tensors, device) -> VQModel:
     config = meta["config"]
     try:
         prior_cfg = prior_config_from_dict(config["prior"]) if config.get("prior") else None
+        _within_limits(prior_cfg)           # the same bounds as every checkpoint's, before anything is built
         prior = build_prior(prior_cfg) if prior_cfg else None
         if prior is not None:
             prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})

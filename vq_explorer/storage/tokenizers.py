@@ -2,8 +2,9 @@
 PyTorch model wrapped from its functions. Each becomes a `VQModel` without a prior, which every tab opens.
 
 Safetensors weights only: a folder or repository that offers only `.bin` / `.ckpt` files is refused, never
-unpickled. The Hub is reached through `huggingface_hub.snapshot_download` (its cache, its progress bar), asking
-for the config and the safetensors files alone.
+unpickled. The Hub is reached through `huggingface_hub` (storage/hub.py): the config, then exactly the weights
+file diffusers loads, at a recorded commit. A source that looks like a path (`./`, `/`, `~`, `….safetensors`, or
+under a folder that exists here) is a path, never a Hub id.
 """
 
 import hashlib
@@ -17,9 +18,8 @@ from PIL import Image, ImageOps
 from ..models.device import choose_device
 from ..models.model import VQModel
 from ..models.tokenizer import DiffusersTokenizer, Tokenizer, WrappedTokenizer, parameter_count
+from .hub import PICKLED, WEIGHTS, HubError, fetch_diffusers
 
-WEIGHTS = "diffusion_pytorch_model.safetensors"
-PICKLED = ("diffusion_pytorch_model.bin", "pytorch_model.bin", "model.ckpt")
 HUB = "hf://"
 PHOTO_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -30,38 +30,41 @@ class TokenizerError(ValueError):
 
 def parse_source(source: str) -> tuple[str, str | None, str | None]:
     """("local", folder, None) or ("hub", repo id, subfolder) for `source`: a folder that exists, or
-    `hf://owner/name[/subfolder]` (an `owner/name[/subfolder]` that is no folder here is a Hub id too)."""
+    `hf://owner/name[@revision][/subfolder]` (an `owner/name[/subfolder]` that looks like no path is a Hub id
+    too). A source that looks like a path and is not there is "no such file or folder", never a Hub lookup."""
     text = str(source).strip()
     if not text:
         raise TokenizerError("no tokenizer named: give a folder or a Hub id (hf://owner/name/subfolder)")
-    if not text.startswith(HUB) and Path(text).expanduser().exists():
-        return "local", str(Path(text).expanduser()), None
+    if not text.startswith(HUB):
+        if Path(text).expanduser().exists():
+            return "local", str(Path(text).expanduser()), None
+        first = Path(text.replace("\\", "/").split("/")[0]).expanduser()
+        looks_local = text.startswith((".", "/", "~", "\\")) or text.endswith(".safetensors")
+        if looks_local or (first.name and first.is_dir()):
+            raise TokenizerError(f"{text[:120]}: no such file or folder")
+    repo, subfolder, _ = parse_hub(text)
+    return "hub", repo, subfolder
+
+
+def parse_hub(text: str) -> tuple[str, str | None, str | None]:
+    """(repo id, subfolder, revision) of `hf://owner/name[@revision][/subfolder]`."""
+    text = str(text).strip()
     parts = text.removeprefix(HUB).strip("/").split("/")
     if len(parts) < 2 or not all(parts) or any(p in (".", "..") for p in parts) or text.startswith(("/", ".")):
         raise TokenizerError(f"{text[:120]!r} is neither a folder here nor a Hub id (hf://owner/name/subfolder)")
-    return "hub", "/".join(parts[:2]), "/".join(parts[2:]) or None
+    name, _, revision = parts[1].partition("@")
+    if not name or (_ and not revision):
+        raise TokenizerError(f"{text[:120]!r}: a revision follows the name, hf://owner/name@revision")
+    return f"{parts[0]}/{name}", "/".join(parts[2:]) or None, revision or None
 
 
-def fetch(repo_id: str, subfolder: str | None, cache_dir=None) -> Path:
-    """The config and safetensors weights of a Hub repository's (sub)folder, downloaded into huggingface_hub's
-    cache (a second call reads the cache). The folder they are in."""
+def fetch(repo_id: str, subfolder: str | None, cache_dir=None, revision: str | None = None) -> tuple[Path, str]:
+    """The config and weights of a Hub repository's (sub)folder, downloaded into huggingface_hub's cache (a second
+    call reads the cache): (the folder they are in, the commit they were fetched at)."""
     try:
-        import huggingface_hub
-    except ImportError:
-        raise TokenizerError("opening a Hub id needs huggingface_hub: "
-                             "pip install \"vq-explorer[diffusers]\"") from None
-    prefix = f"{subfolder}/" if subfolder else ""
-    try:
-        root = huggingface_hub.snapshot_download(repo_id, allow_patterns=[f"{prefix}config.json",
-                                                                          f"{prefix}*.safetensors"],
-                                                 cache_dir=cache_dir)
-    except Exception as e:  # noqa: BLE001 - offline, unknown repository, gated, rate-limited: one line each
-        kind = type(e).__name__
-        why = ("no such repository (or it is private)" if "RepositoryNotFound" in kind else
-               "the Hub cannot be reached from here and the files are not in the cache" if "LocalEntryNotFound"
-               in kind or "Connection" in kind or "Offline" in kind else f"{kind}: {str(e).splitlines()[0][:120]}")
-        raise TokenizerError(f"could not fetch {repo_id}: {why}") from None
-    return Path(root) / (subfolder or "")
+        return fetch_diffusers(repo_id, subfolder, revision, cache_dir)
+    except HubError as e:
+        raise TokenizerError(str(e)) from None
 
 
 def check_folder(folder: Path) -> dict:
@@ -94,24 +97,29 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def open_diffusers(source: str, cache_dir=None):
+def open_diffusers(source: str, cache_dir=None, revision: str | None = None):
     """A diffusers VQModel from a folder or the Hub: (the model, the folder it was read from, the SHA-256 of its
-    weights)."""
+    weights, the Hub commit it was fetched at or None). `revision`: the commit to fetch (else the source's
+    `@revision`, else the newest)."""
     where, name, subfolder = parse_source(source)
-    folder = Path(name) if where == "local" else fetch(name, subfolder, cache_dir)
+    commit = None
+    if where == "hub":
+        folder, commit = fetch(name, subfolder, cache_dir, revision or parse_hub(source)[2])
+    else:
+        folder = Path(name)
     check_folder(folder)
     try:
         from diffusers import VQModel as DiffusersVQModel
     except ImportError:
         raise TokenizerError("opening a diffusers tokenizer needs diffusers: pip install "
-                             "\"vq-explorer[diffusers]\"") from None
+                             "diffusers huggingface_hub") from None
     try:
         vq = DiffusersVQModel.from_pretrained(str(folder), use_safetensors=True, low_cpu_mem_usage=False)
     except Exception as e:  # noqa: BLE001 - a config and weights that do not fit: one line
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise TokenizerError(f"{folder}: its weights do not load into the VQModel its config describes ({first})"
                              ) from None
-    return vq.float().eval(), folder, sha256(folder / WEIGHTS)
+    return vq.float().eval(), folder, sha256(folder / WEIGHTS), commit
 
 
 def photos(folder, side: int, channels: int = 3, limit: int = 40) -> torch.Tensor | None:
@@ -137,16 +145,17 @@ def photos(folder, side: int, channels: int = 3, limit: int = 40) -> torch.Tenso
 
 
 def as_model(tokenizer: Tokenizer, name: str, source: str, side: int, examples=None, weights_sha256=None,
-             device=None) -> VQModel:
+             device=None, revision: str | None = None) -> VQModel:
     """A tokenizer as the bundle every tab opens: no prior, its config from the tokenizer itself, and the
     pictures it is first shown (a folder of photos) as its examples."""
     f, channels = tokenizer.cfg.downsample, tokenizer.cfg.in_channels
     side = max(f, side // f * f)
+    pinned = {"revision": revision} if revision else {}      # the Hub commit the weights were fetched at
     config = {"dataset": name, "image_size": [side, side], "channels": channels, "grid": [side // f, side // f],
               "num_codes": tokenizer.quantizer.num_codes, "code_dim": tokenizer.quantizer.code_dim,
               "downsample": f, "class_names": None, "prior": None, "max_side": side,
               "tokenizer": {"kind": tokenizer.kind, "source": str(source), "sha256": weights_sha256,
-                            "parameters": parameter_count(tokenizer)}}
+                            "parameters": parameter_count(tokenizer), **pinned}}
     pictures = photos(examples, side, channels) if not isinstance(examples, torch.Tensor) else examples
     model = VQModel(tokenizer.eval(), None, config, {}, pictures, None, {})
     return model.to(choose_device(device))
@@ -158,8 +167,9 @@ def is_tokenizer(source) -> bool:
 
 
 def open_named(named: dict, device=None) -> VQModel:
-    """The tokenizer a checkpoint names ({"source", "sha256", ...}), refused unless its weights are those."""
-    model = open_tokenizer(named["source"], device=device)
+    """The tokenizer a checkpoint names ({"source", "sha256", "revision", ...}), at the Hub commit it was fetched
+    at when the checkpoint records one, refused unless its weights are those."""
+    model = open_tokenizer(named["source"], device=device, revision=named.get("revision"))
     got = model.config["tokenizer"]["sha256"]
     if named.get("sha256") and got != named["sha256"]:
         raise TokenizerError(f"{named['source']} is not the tokenizer the prior was trained on: its weights "
@@ -175,18 +185,19 @@ def default_side(device=None) -> int:
     return 256 if cuda else 128
 
 
-def open_tokenizer(source: str, side: int | None = None, examples=None, cache_dir=None, device=None) -> VQModel:
+def open_tokenizer(source: str, side: int | None = None, examples=None, cache_dir=None, device=None,
+                   revision: str | None = None) -> VQModel:
     """`vqe.open`: a diffusers VQModel (folder or Hub id) as a model the app opens, at `side` pixels (by default
-    `default_side`)."""
+    `default_side`); `revision`: a Hub commit, branch or tag (also `hf://owner/name@revision`)."""
     from .transformers_vq import open_other  # Janus, Emu3, Chameleon (alone or in a whole model), LlamaGen
     side = default_side(device) if side is None else side
-    other = open_other(source, side, examples, cache_dir, device)
+    other = open_other(source, side, examples, cache_dir, device, revision)
     if other is not None:
         return other
-    vq, folder, digest = open_diffusers(source, cache_dir)
+    vq, folder, digest, commit = open_diffusers(source, cache_dir, revision)
     name = (str(source).removeprefix(HUB).rstrip("/") if parse_source(source)[0] == "hub"
             else "/".join(folder.resolve().parts[-2:]))
-    return as_model(DiffusersTokenizer(vq), name, source, side, examples, digest, device)
+    return as_model(DiffusersTokenizer(vq), name, source, side, examples, digest, device, commit)
 
 
 def wrap(encode, decode, codebook=None, downsample: int | None = None, name: str = "my tokenizer",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .weights import HubFiles, LocalFiles, WeightsError, layout, read_tensors
+from .weights import INDEX, HubFiles, LocalFiles, WeightsError, layout, read_tensors
 
 VQ = {"janus_vqgan": ("JanusVQVAEConfig", "JanusVQVAE"), "emu3_vqgan": ("Emu3VQVAEConfig", "Emu3VQVAE"),
       "chameleon_vqgan": ("ChameleonVQVAEConfig", "ChameleonVQVAE")}
@@ -141,9 +141,10 @@ def open_local(folder: Path, config: dict):
     return open_files(LocalFiles(folder), config, str(folder))
 
 
-def open_hub(repo_id: str, subfolder: str | None, local: Path, config: dict):
-    """From the Hub: the config and index came with `snapshot_download` (in `local`); the tensors by ranges."""
-    return open_files(HubFiles(repo_id, subfolder, local), config,
+def open_hub(repo_id: str, subfolder: str | None, local: Path, config: dict, revision: str | None = None):
+    """From the Hub: the config and index came file by file (in `local`); the tensors by ranges, at the commit
+    the config was fetched at."""
+    return open_files(HubFiles(repo_id, subfolder, local, revision=revision), config,
                       f"hf://{repo_id}" + (f"/{subfolder}" if subfolder else ""))
 
 
@@ -155,27 +156,25 @@ def read_config(folder: Path) -> dict | None:
     return config if isinstance(config, dict) else None
 
 
-def probe_hub(repo_id: str, subfolder: str | None, cache_dir=None) -> tuple[Path, dict] | None:
-    """The config (and the index, if any) of a Hub (sub)folder, through `snapshot_download`; None where it
-    cannot be fetched (the diffusers path then says why)."""
+def hub_file(repo_id: str, subfolder: str | None, name: str, revision=None, cache_dir=None) -> Path | None:
+    """One small file of a Hub (sub)folder through huggingface_hub's cache; None where it cannot be had (the
+    diffusers path then fetches the config again and says why)."""
     try:
         import huggingface_hub
-        prefix = f"{subfolder}/" if subfolder else ""
-        root = huggingface_hub.snapshot_download(repo_id, allow_patterns=[f"{prefix}config.json",
-                                                                          f"{prefix}model.safetensors.index.json"],
-                                                 cache_dir=cache_dir)
-    except Exception:  # noqa: BLE001 - the diffusers path fetches again and names the failure
+        return Path(huggingface_hub.hf_hub_download(repo_id, name, subfolder=subfolder, revision=revision,
+                                                    cache_dir=cache_dir))
+    except Exception:  # noqa: BLE001 - absent, offline, gated: said once, by the diffusers path
         return None
-    local = Path(root) / (subfolder or "")
-    config = read_config(local)
-    return (local, config) if config is not None else None
 
 
-def open_other(source: str, side: int, examples=None, cache_dir=None, device=None):
+def open_other(source: str, side: int, examples=None, cache_dir=None, device=None, revision: str | None = None):
     """`vqe.open` of a transformers or LlamaGen tokenizer (a VQModel the app opens), or None when `source` is
-    none of them (a diffusers folder or repository)."""
-    from .tokenizers import HUB, as_model, parse_source
+    none of them (a diffusers folder or repository). From the Hub the config comes first, alone; the index and
+    the VQ tensors' bytes only for a config this module opens, all at the commit the config was fetched at."""
+    from .hub import commit_of
+    from .tokenizers import HUB, as_model, parse_hub, parse_source
     where, name, subfolder = parse_source(source)
+    commit = None
     if where == "local":
         folder = Path(name)
         config = read_config(folder)
@@ -184,11 +183,14 @@ def open_other(source: str, side: int, examples=None, cache_dir=None, device=Non
         tokenizer, family, sha, _ = open_local(folder, config)
         label = "/".join(folder.resolve().parts[-2:])
     else:
-        probed = probe_hub(name, subfolder, cache_dir)
-        if probed is None or not claims(probed[1]):
+        config_path = hub_file(name, subfolder, "config.json", revision or parse_hub(source)[2], cache_dir)
+        config = read_config(config_path.parent) if config_path is not None else None
+        if not claims(config):
             return None
-        tokenizer, family, sha, _ = open_hub(name, subfolder, *probed)
+        commit = commit_of(config_path)
+        hub_file(name, subfolder, INDEX, commit, cache_dir)   # a whole model's shards' index (none: one file)
+        tokenizer, family, sha, _ = open_hub(name, subfolder, config_path.parent, config, commit)
         label = str(source).removeprefix(HUB).rstrip("/")
-    model = as_model(tokenizer, label, source, side, examples, sha, device)
+    model = as_model(tokenizer, label, source, side, examples, sha, device, commit)
     model.config["tokenizer"].update(family=FAMILY_NAMES[family], decoder=tokenizer.has_decoder)
     return model

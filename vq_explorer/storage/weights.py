@@ -59,13 +59,14 @@ class LocalFiles(Files):
 
 class HubFiles(Files):
     """A Hub repository's (sub)folder through `huggingface_hub.HfFileSystem`: small files whole (they come from
-    `snapshot_download`'s cache folder `local`), safetensors by byte ranges."""
+    huggingface_hub's cache folder `local`), safetensors by byte ranges."""
 
-    def __init__(self, repo_id: str, subfolder: str | None, local: Path, fs=None):
+    def __init__(self, repo_id: str, subfolder: str | None, local: Path, fs=None, revision: str | None = None):
         super().__init__(f"hf://{repo_id}" + (f"/{subfolder}" if subfolder else ""))
         import huggingface_hub
         self.fs = fs or huggingface_hub.HfFileSystem()
-        self.prefix = f"{repo_id}/" + (f"{subfolder}/" if subfolder else "")
+        at = f"@{revision}" if revision else ""       # HfFileSystem's repo@revision/path: the config's commit
+        self.prefix = f"{repo_id}{at}/" + (f"{subfolder}/" if subfolder else "")
         self.local = Path(local)
 
     def exists(self, name: str) -> bool:

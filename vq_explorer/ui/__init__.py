@@ -44,7 +44,8 @@ route_utils.delete_files_created_by_app = _sweep   # looked up by Gradio's sweep
 # The views each tab shows for the open checkpoint; the rest of `open_checkpoint`'s views (the description and the
 # class lists) are cheap and always filled. Switching checkpoints fills the visible tab's views at once and each
 # other tab's when it is opened, so a switch costs one tab's first screen, not every tab's.
-TAB_VIEWS = {"reconstruct": ("examples", "reconstruction", "colour_button"), "paint": ("painter", "palette"),
+TAB_VIEWS = {"reconstruct": ("examples", "reconstruction", "colour_button"),
+             "paint": ("painter", "palette", "paint_source"),
              "codebook": ("codebook", "atlas", "code"), "sample": ("samples", "sample_controls")}
 FIRST_TAB = "reconstruct"
 
@@ -53,6 +54,7 @@ PROGRESS = gr.Progress(track_tqdm=True)   # as a handler's default: Gradio gives
 # What a visitor reads while a slow model (a large tokenizer on a 2-core CPU) fills a view.
 VIEW_WORDS = {"examples": "the shipped pictures", "reconstruction": "encoding and decoding the first picture",
               "colour_button": "the colour offer", "painter": "the painter's grid",
+              "paint_source": "the image the painter's grid came from",
               "palette": "the palette of codes",
               "codebook": "counting how often each code is used", "atlas": "decoding every code for the atlas",
               "code": "the first code's look and patches", "samples": "the first samples",
@@ -74,6 +76,7 @@ def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None, step
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
             "colour_button": lambda: reconstruct.colour_button(catalog, upload, name),
             "painter": lambda: paint.reset(catalog, name), "palette": lambda: paint.palette(catalog, name),
+            "paint_source": lambda: paint.example_token(catalog, name),
             "codebook": lambda: codebook.opened(catalog, name),
             "atlas": lambda: codebook.atlas_view(catalog, name),
             "code": lambda: codebook.first_code(catalog, name),
@@ -140,6 +143,7 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
 
         outputs, on_open = views_on_open(catalog, {
             "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
+            "paint_source": [pnt["token"]],
             "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
             "atlas": cbk["atlas"], "code": [cbk["code"], *cbk["code_outputs"]],
             "reconstruction": rec["outputs"],
@@ -163,24 +167,36 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
             return handler
 
         # Reconstruct's quantization panel follows its reconstruction in a second step, so the picture comes
-        # first; only when Reconstruct is the tab in view and its input changed.
-        explained = gr.State()
+        # first; only when Reconstruct is the tab in view and its input changed. The painter's panel likewise
+        # follows its opening grid (the first shipped example's), so it is never an empty frame.
+        explained, painted = gr.State(), gr.State()
 
-        def explain(name, token, tab, done):
-            if tab != "reconstruct" or not token or token == done:
-                return [*[gr.skip()] * len(rec["quantization"]), done]
-            return [*quantize.panel(catalog, name, token), token]
-        then_explain = dict(fn=guarded(explain), inputs=[ckpt, rec["token"], current, explained],
-                            outputs=[*rec["quantization"], explained], api_visibility="private")
+        def explainer(where: str, panel_outputs):
+            def explain(name, token, tab, done):
+                if tab != where or not token or token == done:
+                    return [*[gr.skip()] * len(panel_outputs), done]
+                return [*quantize.panel(catalog, name, token), token]
+            return explain
+        explain_both = [dict(fn=guarded(explainer("reconstruct", rec["quantization"])),
+                             inputs=[ckpt, rec["token"], current, explained],
+                             outputs=[*rec["quantization"], explained], api_visibility="private"),
+                        dict(fn=guarded(explainer("paint", pnt["quantization"])),
+                             inputs=[ckpt, pnt["token"], current, painted],
+                             outputs=[*pnt["quantization"], painted], api_visibility="private")]
+
+        def then_explain(event):
+            for step in explain_both:
+                event.then(**step)
+
         if names:
-            demo.load(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
-                      api_visibility="private").then(**then_explain)
+            then_explain(demo.load(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
+                                   api_visibility="private"))
         demo.load(guarded(lab.first_screen), None, lab_tab["first_screen"], api_visibility="private")
-        ckpt.change(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],   # also a lab
-                    api_visibility="private").then(**then_explain)                               # model, opened
+        then_explain(ckpt.change(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
+                                 api_visibility="private"))                          # also a lab model, opened
         for tab in tabs.children:
-            tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], shown], [*outputs, current, shown],
-                       api_visibility="private").then(**then_explain)
+            then_explain(tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], shown],
+                                    [*outputs, current, shown], api_visibility="private"))
         for event in rec["visitors_own"]:
             event.success(guarded(bind(catalog, codebook.count_mine)), [ckpt, rec["grid_json"], mine], mine,
                           api_visibility="private")
@@ -193,9 +209,9 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
             return gr.Tabs(selected="paint"), "paint", {**seen, "paint": name}, palette
         goto_paint = dict(fn=guarded(to_paint), inputs=[ckpt, shown],
                           outputs=[tabs, current, shown, pnt["palette"]], api_visibility="private")
-        lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
-                                  [*outputs, current, shown], api_visibility="private").success(
-            lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private").then(**then_explain)
+        then_explain(lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
+                                               [*outputs, current, shown], api_visibility="private").success(
+            lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private"))
         for button, grid in ((rec["send"], rec["grid_json"]), (rec["swap"], rec["swapped"])):
             # the grid, then the quantization of the image it came from, in the painter's panel too
             button.click(bind(catalog, paint.import_grid), [grid, ckpt, pnt["hist"], pnt["region"],

@@ -2,7 +2,7 @@
 at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
 
 from .. import service as ex
-from ..service.codec import MAGIC, CodecError, costs, decode_grid, model_id, read_header
+from ..service.codec import MAGIC, CodecError, costs, decode_grid, maker, model_id, read_header
 from ..service.errors import Note
 from .common import guarded, mark, temp_file
 from .quantize import recall
@@ -45,12 +45,11 @@ def decode_upload(catalog, name: str, path) -> ex.Reconstruction:
     model = catalog.get(name)
     head = read_header(data)
     if model.prior is None or head["model"] != model_id(model):
-        maker = next((n for n in catalog.names() if catalog.get(n).prior is not None
-                      and model_id(catalog.get(n)) == head["model"]), None)
-        raise CodecError("file_made_with", maker=maker) if maker else CodecError("file_model_missing")
+        made_by = maker(catalog, head["model"])        # named from the files' recorded ids, none loaded
+        raise CodecError("file_made_with", maker=made_by) if made_by else CodecError("file_model_missing")
     grid, label, size = decode_grid(model, data)
     image = ex.decode_grid(model, grid, size)[None]
     names = ex.class_names(model)
     note = (Note("decoded_file_of", size=len(data), name=names[label]) if label is not None and names
             else Note("decoded_file", size=len(data)))
-    return ex.reconstruct(model, image, [note])
+    return ex.reconstruct(model, image, [note], grid=grid)   # the file's own grid, not the image re-encoded

@@ -99,13 +99,16 @@ def _decoded_url(model, grid: torch.Tensor) -> str:
     return data_url(pictures.to_rgb(ex.decode_grid(model, grid), None))
 
 
+NO_PRIOR = {"lab": "a lab model", "tokenizer": "a tokenizer opened from elsewhere"}
+
+
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
     grid = torch.tensor(hist["grid"])
     limit = ex.prior_limit(model, grid.shape) if ex.has_prior(model) else None
     bits = ex.grid_bits(model, grid)
     bits = (f"{bits:.0f} bits under the prior (unconditional): a compressed file of about "
             f"{file_bytes(model, grid, bits)} bytes" if bits is not None else
-            "no prior (a lab model)" if not ex.has_prior(model) else
+            f"no prior ({NO_PRIOR[ex.made_where(model)]})" if not ex.has_prior(model) else
             f"no bits: this {grid.shape[0]}×{grid.shape[1]} grid is larger than the {limit[0]}×{limit[1]} grids "
             "the prior knows" if limit else "no likelihood (masked prior)")
     resample = (f"the prior redraws regions of grids up to {limit[0]}×{limit[1]}; this one decodes and paints, "
@@ -141,6 +144,16 @@ def reset(catalog, name: str, tiles_look=False):
     if grid is None:
         grid, note = torch.full(model.grid, ex.most_used_code(model)), ""
     return view(catalog, name, History.new(grid), None, tiles_look, note)
+
+
+@guarded
+def example_token(catalog, name: str):
+    """The token of the image the painter's opening grid came from (the first shipped example), by which its
+    quantization panel is filled; None for a model without examples."""
+    model = catalog.get(name)
+    if model.examples is None or not len(model.examples):
+        return None
+    return quantize.remember(name, model.examples[:1].float() / 255)
 
 
 def decode_cells(catalog, request: dict) -> dict:

@@ -18,13 +18,16 @@ from .words import no_decoder
 
 INTRO = """**The quantization step.** Each cell's encoder output **z** is replaced by the nearest of the K codes.
 The **error** map is ‖z − e‖² for the chosen code e: the commitment loss of each cell, bright where the codebook
-fits the image badly. The **margin** map is how much nearer the chosen code was than the runner-up, (d₂ − d₁) / d₁:
-dark cells were close calls, where a tiny change of the input would flip the code. **Click a cell** on either
-map to see its z, its nearest codes, and what the decoder draws with the runner-up instead."""
+fits the image badly. The **margin** map is how much nearer the chosen code was than the runner-up, relatively,
+(d₂ − d₁) / d₁: dark cells were close calls. A cell's **distance to the boundary**, (d₂² − d₁²) / (2‖e₂ − e₁‖),
+says how far z must move to cross the half-way plane between the two codes and flip, in z's own units. **Click a
+cell** on either map to see its z, its nearest codes, and what the decoder draws with the runner-up instead."""
 FSQ_INTRO = """**The quantization step (FSQ).** This model has no codebook to search: each cell's encoder output
 is projected to a few numbers, and each number is rounded to one of its levels. The **error** map is the squared
 rounding error; the **margin** map is how far the number nearest its half-way point was from flipping to the next
 level (dark: a close call). **Click a cell** on either map to see its numbers and their rounding."""
+CODES_ONLY = """**The quantization step.** This model's encoder gives its codes directly: it has no continuous
+latents to show, so there are no error or margin maps (each cell's z would be its own code's vector)."""
 MARGIN_TOP = 0.5     # margins at or above 50% are all shown bright: a clear win
 _RECENT, _LOCK, _KEEP = OrderedDict(), threading.Lock(), 64   # the model inputs of recent reconstructions
 
@@ -64,6 +67,8 @@ def panel(catalog, checkpoint: str, token):
     if not token:
         return (None,) * 2 + ("",) + (None,) * 3 + ("", None)
     name, model, q = _analysis(catalog, token)
+    if q.codes_only:
+        return (None, None, CODES_ONLY, mark("codes-only"), None, [], None, None)
     return _outputs(catalog, name, model, q, *closest_call(q))
 
 
@@ -71,6 +76,8 @@ def panel(catalog, checkpoint: str, token):
 def select(catalog, checkpoint: str, token, evt: gr.SelectData):
     """A click on either map: that cell in detail."""
     name, model, q = _analysis(catalog, token)
+    if q.codes_only:
+        raise ex.UserError("no_cell_clicked")
     px = pictures.cell_px_for(q.grid.shape)
     x, y = evt.index
     row, col = int(y) // px, int(x) // px
@@ -121,10 +128,14 @@ def _vq_text(c: dict, typical: float | None, decoded: bool = True) -> str:
     d1, d2 = c["distances"][0], c["distances"][1]
     gap = (d2 - d1) / max(d1, 1e-12)
     won = ("a tie (equally near; the lower index wins)" if d2 == d1 else
-           f"won by {gap:.1%}" if gap >= 0.01 else f"won by only {gap * 100:.2g}%")
+           "exact: z sits on it (distance 0), nearer than" if d1 == 0 else
+           f"won by {gap:.1%} (relative margin) over" if gap >= 0.01 else
+           f"won by only {gap * 100:.2g}% (relative margin) over")
     versus = f" (a typical cell of the shipped test images: {typical:.3g})" if typical is not None else ""
-    return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** at distance {d1:.3g} {won} over code "
-            f"**{c['codes'][1]}** at {d2:.3g}. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}."
+    distance = "at" if d1 == 0 else f"at distance {d1:.3g}"
+    return (f"**cell ({c['row']}, {c['col']})**: code **{c['code']}** {distance} {won} code **{c['codes'][1]}** "
+            f"at {d2:.3g}. Distance to the boundary with code {c['codes'][1]} (how far z must move to flip): "
+            f"**{c['boundary']:.3g}**. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}."
             + (f" Below: the image around the cell decoded with code {c['code']} (left) and with code "
                f"{c['codes'][1]} (right)." if decoded else "")
             + mark(f"cell-{c['row']}-{c['col']}"))
@@ -144,16 +155,20 @@ def _fsq_text(c: dict) -> str:
 @guarded
 def api(catalog, image_file, checkpoint: str = ""):
     """The /quantization endpoint: an image file in; the chosen grid, the error map and the margin map out, as
-    JSON (each h × w; a margin of null: z sat exactly on its code)."""
+    JSON (each h × w; a margin of null: z sat exactly on its code; the boundary distance for a VQ model; kind
+    "codes" and no maps for a model whose encoder gives codes)."""
     if not image_file:
         raise ex.UserError("no_upload")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     x, _ = ex.load_image(model, image_file)
     q = Q.quantization(model, x)
+    if q.codes_only:
+        return {"checkpoint": name, "kind": "codes", "grid": q.grid.tolist(), "error": None, "margin": None}
     margin = [[None if v == float("inf") else v for v in row] for row in q.margin.tolist()]
     return {"checkpoint": name, "kind": "fsq" if q.fsq else "vq", "grid": q.grid.tolist(),
-            "error": q.error.tolist(), "margin": margin}
+            "error": q.error.tolist(), "margin": margin,
+            "boundary": None if q.boundary is None else q.boundary.tolist()}
 
 
 def build_panel(prefix: str, send_label: str, title: str = "The quantization step: which code each cell got, "

@@ -143,8 +143,10 @@ def first_screen(catalog, name: str):
     panels; for a model without a prior, a note that sampling needs one."""
     model = catalog.get(name)
     if not ex.has_prior(model):
-        return None, None, None, ("**This model has no prior** (a VQ-VAE trained in the codebook lab): sampling "
-                                  "needs one. Choose a shipped checkpoint to sample." + mark("no-prior")), ""
+        what = ("a tokenizer opened from elsewhere; train a prior over its codes with `vq-explorer-train "
+                "--vqvae-from`" if ex.made_where(model) == "tokenizer" else "a VQ-VAE trained in the codebook lab")
+        return None, None, None, (f"**This model has no prior** ({what}): sampling needs one. Choose a shipped "
+                                  "checkpoint to sample." + mark("no-prior")), ""
     label = opening_class(model)
     masked = ex.is_masked(model)   # a masked prior opens at its own steps and guidance, as the sliders do
     *_, (grid, decoded, chart, _, grids) = sample(catalog, name, label, 1.0, 0, 0, 4, "instant",

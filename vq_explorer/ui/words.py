@@ -78,7 +78,9 @@ def prior_family(model) -> str:
 def inpaint_context(model) -> str:
     """Which cells the prior sees when it redraws a region: what the painter tells the user."""
     if not has_prior(model):
-        return "this model has no prior (trained in the codebook lab), so it cannot redraw a region"
+        return ("this tokenizer has no prior (it was opened from elsewhere; train one over its codes with "
+                "--vqvae-from), so it cannot redraw a region" if model.config.get("tokenizer") else
+                "this model has no prior (trained in the codebook lab), so it cannot redraw a region")
     if is_masked(model):
         return "the masked Transformer (MaskGIT) redraws the region seeing the cells on every side"
     name = model.prior.cfg.name
