@@ -2,7 +2,16 @@
 concern. Every function that takes user input validates it and raises `UserError`; the UI turns it into a
 message and keeps serving. Import what you need from here (`from vq_explorer import service`)."""
 
-from .catalog import DEFAULT_CHECKPOINTS, Catalog, has_decoder, has_prior, is_masked, made_where, needs_prior, prior_limit
+from .catalog import (
+           DEFAULT_CHECKPOINTS,
+           Catalog,
+           has_decoder,
+           has_prior,
+           is_masked,
+           made_where,
+           needs_prior,
+           prior_limit,
+)
 from .classes import class_names, label_id
 from .codebook import (
            ATLAS_MAX,
@@ -36,7 +45,8 @@ from .reconstruct import (
 )
 from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample_grid, sample_steps
 
-__all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_decoder", "has_prior", "is_masked", "made_where", "needs_prior", "prior_limit",
+__all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_decoder", "has_prior", "is_masked", "made_where", "needs_prior",
+           "prior_limit",
            "class_names",
            "label_id",
            "ATLAS_MAX", "atlas_codes", "atlas_pages", "atlas_span", "code_map", "code_patches", "codebook_summary",
