@@ -59,29 +59,50 @@ def folders_with_config(listing: list[str]) -> list[str]:
                   if PurePosixPath(f).name == CONFIG and str(PurePosixPath(f).parent) != ".")
 
 
-def fetch_diffusers(repo_id: str, subfolder: str | None, revision: str | None = None, cache_dir=None,
-                    kind: str = "VQModel") -> tuple[Path, str | None]:
-    """(the local folder holding the model's config and weights, the commit they were fetched at)."""
+def _huggingface_hub():
     try:
-        import huggingface_hub as hub
+        import huggingface_hub
     except ImportError:
         raise HubError("opening a Hub id needs huggingface_hub: pip install huggingface_hub") from None
+    return huggingface_hub
+
+
+def download_file(repo_id: str, subfolder: str | None, name: str, revision=None,
+                  cache_dir=None) -> str | None:
+    """One file through huggingface_hub's cache; None where the repository does not have it."""
+    try:
+        return _huggingface_hub().hf_hub_download(repo_id, name, subfolder=subfolder, revision=revision,
+                                                  cache_dir=cache_dir)
+    except Exception as e:  # noqa: BLE001 - offline, unknown repository, gated, rate-limited: one line each
+        if _missing(e):
+            return None
+        raise _why(repo_id, e) from None
+
+
+def fetch_config(repo_id: str, subfolder: str | None, revision: str | None = None, cache_dir=None) -> Path:
+    """The config of a Hub (sub)folder, fetched alone: what it holds decides what else to fetch. A folder
+    without one is refused naming the folders that have one (from the file list: nothing downloaded)."""
+    config_path = download_file(repo_id, subfolder, CONFIG, revision, cache_dir)
+    if config_path is None:
+        where = f"{repo_id}/{subfolder}" if subfolder else repo_id
+        inside = folders_with_config(files(_huggingface_hub(), repo_id, revision))
+        hint = (f": the folders holding one are {', '.join(inside[:8])} (hf://{repo_id}/{inside[0]})" if inside
+                else "")
+        raise HubError(f"{where} has no {CONFIG}, so it is not a model folder{hint}")
+    return Path(config_path)
+
+
+def fetch_diffusers(repo_id: str, subfolder: str | None, revision: str | None = None, cache_dir=None,
+                    kind: str = "VQModel", config_path: Path | None = None) -> tuple[Path, str | None]:
+    """(the local folder holding the model's config and weights, the commit they were fetched at).
+    `config_path`: the config, where `fetch_config` already brought it."""
+    hub = _huggingface_hub()
     where = f"{repo_id}/{subfolder}" if subfolder else repo_id
 
     def download(name: str) -> str | None:
-        try:
-            return hub.hf_hub_download(repo_id, name, subfolder=subfolder, revision=revision, cache_dir=cache_dir)
-        except Exception as e:  # noqa: BLE001 - offline, unknown repository, gated, rate-limited: one line each
-            if _missing(e):
-                return None
-            raise _why(repo_id, e) from None
+        return download_file(repo_id, subfolder, name, revision, cache_dir)
 
-    config_path = download(CONFIG)
-    if config_path is None:
-        inside = folders_with_config(files(hub, repo_id, revision))
-        hint = (f": the folders holding one are {', '.join(inside[:8])} (hf://{repo_id}/{inside[0]})" if inside
-                else "")
-        raise HubError(f"{where} has no {CONFIG}, so it is not a diffusers model folder{hint}")
+    config_path = config_path or fetch_config(repo_id, subfolder, revision, cache_dir)
     try:
         config = json.loads(Path(config_path).read_text())
     except (ValueError, UnicodeDecodeError):

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 from ..models.device import choose_device
 from ..models.model import VQModel
 from ..models.tokenizer import DiffusersTokenizer, Tokenizer, WrappedTokenizer, parameter_count
-from .hub import PICKLED, WEIGHTS, HubError, fetch_diffusers
+from .hub import PICKLED, WEIGHTS, HubError, fetch_config, fetch_diffusers
 
 HUB = "hf://"
 PHOTO_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -58,11 +58,24 @@ def parse_hub(text: str) -> tuple[str, str | None, str | None]:
     return f"{parts[0]}/{name}", "/".join(parts[2:]) or None, revision or None
 
 
-def fetch(repo_id: str, subfolder: str | None, cache_dir=None, revision: str | None = None) -> tuple[Path, str]:
+def fetch(repo_id: str, subfolder: str | None, cache_dir=None, revision: str | None = None,
+          config_path: Path | None = None) -> tuple[Path, str]:
     """The config and weights of a Hub repository's (sub)folder, downloaded into huggingface_hub's cache (a second
     call reads the cache): (the folder they are in, the commit they were fetched at)."""
     try:
-        return fetch_diffusers(repo_id, subfolder, revision, cache_dir)
+        return fetch_diffusers(repo_id, subfolder, revision, cache_dir, config_path=config_path)
+    except HubError as e:
+        raise TokenizerError(str(e)) from None
+
+
+def hub_config(source: str, cache_dir=None, revision: str | None = None) -> Path | None:
+    """The config of a Hub source, fetched first and alone (None for a local folder): what it names decides
+    which files come next, diffusers' weights or a transformers model's tensors."""
+    where, name, subfolder = parse_source(source)
+    if where != "hub":
+        return None
+    try:
+        return fetch_config(name, subfolder, revision or parse_hub(source)[2], cache_dir)
     except HubError as e:
         raise TokenizerError(str(e)) from None
 
@@ -97,14 +110,14 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def open_diffusers(source: str, cache_dir=None, revision: str | None = None):
+def open_diffusers(source: str, cache_dir=None, revision: str | None = None, config_path: Path | None = None):
     """A diffusers VQModel from a folder or the Hub: (the model, the folder it was read from, the SHA-256 of its
     weights, the Hub commit it was fetched at or None). `revision`: the commit to fetch (else the source's
-    `@revision`, else the newest)."""
+    `@revision`, else the newest); `config_path`: its config, where `hub_config` fetched it."""
     where, name, subfolder = parse_source(source)
     commit = None
     if where == "hub":
-        folder, commit = fetch(name, subfolder, cache_dir, revision or parse_hub(source)[2])
+        folder, commit = fetch(name, subfolder, cache_dir, revision or parse_hub(source)[2], config_path)
     else:
         folder = Path(name)
     check_folder(folder)
@@ -191,10 +204,11 @@ def open_tokenizer(source: str, side: int | None = None, examples=None, cache_di
     `default_side`); `revision`: a Hub commit, branch or tag (also `hf://owner/name@revision`)."""
     from .transformers_vq import open_other  # Janus, Emu3, Chameleon (alone or in a whole model), LlamaGen
     side = default_side(device) if side is None else side
-    other = open_other(source, side, examples, cache_dir, device, revision)
+    config_path = hub_config(source, cache_dir, revision)
+    other = open_other(source, side, examples, cache_dir, device, config_path)
     if other is not None:
         return other
-    vq, folder, digest, commit = open_diffusers(source, cache_dir, revision)
+    vq, folder, digest, commit = open_diffusers(source, cache_dir, revision, config_path)
     name = (str(source).removeprefix(HUB).rstrip("/") if parse_source(source)[0] == "hub"
             else "/".join(folder.resolve().parts[-2:]))
     return as_model(DiffusersTokenizer(vq), name, source, side, examples, digest, device, commit)

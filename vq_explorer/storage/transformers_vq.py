@@ -157,22 +157,23 @@ def read_config(folder: Path) -> dict | None:
 
 
 def hub_file(repo_id: str, subfolder: str | None, name: str, revision=None, cache_dir=None) -> Path | None:
-    """One small file of a Hub (sub)folder through huggingface_hub's cache; None where it cannot be had (the
-    diffusers path then fetches the config again and says why)."""
+    """One small file of a Hub (sub)folder through huggingface_hub's cache; None where it is not there."""
+    from .hub import HubError, download_file
     try:
-        import huggingface_hub
-        return Path(huggingface_hub.hf_hub_download(repo_id, name, subfolder=subfolder, revision=revision,
-                                                    cache_dir=cache_dir))
-    except Exception:  # noqa: BLE001 - absent, offline, gated: said once, by the diffusers path
+        path = download_file(repo_id, subfolder, name, revision, cache_dir)
+    except HubError:
         return None
+    return Path(path) if path else None
 
 
-def open_other(source: str, side: int, examples=None, cache_dir=None, device=None, revision: str | None = None):
+def open_other(source: str, side: int, examples=None, cache_dir=None, device=None,
+               config_path: Path | None = None):
     """`vqe.open` of a transformers or LlamaGen tokenizer (a VQModel the app opens), or None when `source` is
-    none of them (a diffusers folder or repository). From the Hub the config comes first, alone; the index and
-    the VQ tensors' bytes only for a config this module opens, all at the commit the config was fetched at."""
+    none of them (a diffusers folder or repository). From the Hub the config came first, alone (`config_path`,
+    storage.tokenizers.hub_config); the index and the VQ tensors' bytes come only for a config this module
+    opens, at the commit the config was fetched at."""
     from .hub import commit_of
-    from .tokenizers import HUB, as_model, parse_hub, parse_source
+    from .tokenizers import HUB, as_model, parse_source
     where, name, subfolder = parse_source(source)
     commit = None
     if where == "local":
@@ -183,8 +184,7 @@ def open_other(source: str, side: int, examples=None, cache_dir=None, device=Non
         tokenizer, family, sha, _ = open_local(folder, config)
         label = "/".join(folder.resolve().parts[-2:])
     else:
-        config_path = hub_file(name, subfolder, "config.json", revision or parse_hub(source)[2], cache_dir)
-        config = read_config(config_path.parent) if config_path is not None else None
+        config = read_config(config_path.parent)
         if not claims(config):
             return None
         commit = commit_of(config_path)
