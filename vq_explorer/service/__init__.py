@@ -35,6 +35,7 @@ from .reconstruct import (
            surprise,
 )
 from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample_grid, sample_steps
+from .strokes import decode_picture
 
 __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_prior", "is_masked", "needs_prior", "prior_limit", "class_names",
            "label_id",
@@ -45,4 +46,4 @@ __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_prior", "is_masked", "needs_pr
            "random_grid", "MAX_SIDE", "drawing_to_input", "input_size", "is_colour_file", "keeps_resolution",
            "load_image", "max_grid", "Reconstruction", "encode", "encode_image", "example_grid", "reconstruct",
            "reconstruct_example", "reconstruct_file", "surprise", "MAX_GUIDANCE", "MAX_SAMPLES", "check_sampling",
-           "inpaint", "sample_grid", "sample_steps"]
+           "inpaint", "sample_grid", "sample_steps", "decode_picture"]
