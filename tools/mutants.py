@@ -340,6 +340,15 @@ MUTANTS = [
      "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n",
      "            raise UserError(\"grid_too_large\", shape=shape, rows=top[0], cols=top[1])\n"
      "        if model.prior is not None:\n            model.prior.check_shape((len(value), len(value[0])))\n"),
+    ("stroke-reach-one-short", "vq_explorer/models/receptive.py", "tests/test_strokes.py",
+     "    return Reach(math.ceil(sum(spans) - 1e-9), not global_layers)",
+     "    return Reach(math.ceil(sum(spans) - 1e-9) - 1, not global_layers)"),
+    ("stroke-no-global-layers", "vq_explorer/models/receptive.py", "tests/test_strokes.py",
+     "    return isinstance(module, (*GLOBAL_NORMS, nn.MultiheadAttention)) or \"attention\" in name or \"attn\" in name",
+     "    return False"),
+    ("stroke-preview-called-exact", "vq_explorer/service/strokes.py", "tests/test_strokes.py",
+     "paste(base.image, part, win, f), r.exact and base.exact, base.stats)",
+     "paste(base.image, part, win, f), True, base.stats)"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
