@@ -349,6 +349,12 @@ MUTANTS = [
     ("stroke-preview-called-exact", "vq_explorer/service/strokes.py", "tests/test_strokes.py",
      "paste(base.image, part, win, f), r.exact and base.exact, base.stats)",
      "paste(base.image, part, win, f), True, base.stats)"),
+    ("codec-probabilities-in-float32", "vq_explorer/service/codec.py", "tests/test_codec_fixtures.py",
+     "    return torch.softmax(logits.double(), dim=-1).numpy()",
+     "    return torch.softmax(logits, dim=-1).double().numpy()"),
+    ("pixelcnn-step-skip-summed-late", "vq_explorer/models/priors/pixelcnn.py", "tests/test_codec_fixtures.py",
+     "        x = F.relu(torch.add(skip, cells[-1][c])[:, :, None, None])",
+     "        x = F.relu(torch.add(cells[-1][c], skip.mul(1.0000001))[:, :, None, None])"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
