@@ -5,6 +5,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models import metrics as M
+from . import views
 from .errors import UserError
 from .memo import per_model
 
@@ -44,7 +45,14 @@ def usage(model) -> torch.Tensor:
 
 @per_model
 def _examples_usage(model) -> torch.Tensor:
-    """Counted once per model: a large tokenizer takes seconds to encode its pictures, and every tab asks."""
+    """Counted once per model (and kept on disk for a tokenizer): a large tokenizer takes seconds to encode its
+    pictures, and every tab asks."""
+    if views.stored(model):
+        return views.cached(model, "usage", lambda: _count_examples(model), depends_on_examples=True)
+    return _count_examples(model)
+
+
+def _count_examples(model) -> torch.Tensor:
     K = model.config["num_codes"]
     counts = torch.zeros(K, dtype=torch.long)
     if model.examples is None:
@@ -99,6 +107,8 @@ def tiles(model) -> torch.Tensor:
     """(K, C, f, f): each code's decoded look, cached for as long as the model lives. A tokenizer made elsewhere
     (thousands of codes, tens of millions of parameters) decodes each code as one cell alone: ten times cheaper
     than a cell amid its copies, which the shipped models' small decoders afford."""
+    if views.stored(model):
+        return views.tiles(model, torch.arange(model.config["num_codes"]), lambda c: code_tiles(model, 0, c))
     return code_tiles(model, margin_cells=_margin(model))
 
 
@@ -111,7 +121,11 @@ def tiles_of(model, codes) -> torch.Tensor:
     else decoded for these codes alone — a tokenizer with 16,384 codes need not decode them all to show 128."""
     every = tiles.cache.get(model)
     codes = torch.as_tensor(codes).long()
-    return every[codes] if every is not None else code_tiles(model, _margin(model), codes)
+    if every is not None:
+        return every[codes]
+    if views.stored(model):                     # a tokenizer's: kept on disk, code by code, as first shown
+        return views.tiles(model, codes, lambda c: code_tiles(model, 0, c))
+    return code_tiles(model, _margin(model), codes)
 
 
 ATLAS_MAX = 1024   # codes drawn on one page of the atlas: a codebook of 16,384 is shown in 16 pages
@@ -170,6 +184,8 @@ def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Ten
 
 
 def code_map(model) -> torch.Tensor:
+    if views.stored(model):
+        return views.cached(model, "map", lambda: pca_2d(model.vqvae.quantizer.codebook.detach().cpu()))
     return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
 
 
