@@ -355,6 +355,12 @@ MUTANTS = [
     ("pixelcnn-step-skip-summed-late", "vq_explorer/models/priors/pixelcnn.py", "tests/test_codec_fixtures.py",
      "        x = F.relu(torch.add(skip, cells[-1][c])[:, :, None, None])",
      "        x = F.relu(torch.add(cells[-1][c], skip.mul(1.0000001))[:, :, None, None])"),
+    ("views-any-weights", "vq_explorer/storage/views.py", "tests/test_views.py",
+     "meta.get(\"key\") != key or",
+     "False or"),
+    ("views-never-stored", "vq_explorer/service/views.py", "tests/test_views.py",
+     "    return bool(model.config.get(\"tokenizer\")) and ViewCache().folder is not None",
+     "    return False"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

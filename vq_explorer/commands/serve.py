@@ -55,12 +55,18 @@ def main(argv=None):
                          "tokenizer takes seconds at 256; 256 with CUDA)")
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"),
                     help="the pictures an opened tokenizer is first shown and counts its codes over")
+    ap.add_argument("--clear-view-cache", action="store_true",
+                    help="remove the codebook views of opened tokenizers kept on disk ($VQE_VIEW_CACHE, default "
+                         "~/.cache/vq-explorer/views; 'off' keeps none), then serve")
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = ap.parse_args(argv)
     note = checkpoints_note(args.checkpoints)
     if note:
         print(f"vq-explorer: {note}", file=sys.stderr)
+    if args.clear_view_cache:
+        from ..storage.views import ViewCache
+        print(f"vq-explorer: removed {ViewCache().clear()} stored codebook views", file=sys.stderr)
     limit_threads()
     limit_malloc_arenas()
     models = open_tokenizers(args.open + [s for s in os.environ.get("VQE_OPEN", "").split(",") if s.strip()],
