@@ -361,6 +361,9 @@ MUTANTS = [
     ("views-never-stored", "vq_explorer/service/views.py", "tests/test_views.py",
      "    return bool(model.config.get(\"tokenizer\")) and ViewCache().folder is not None",
      "    return False"),
+    ("encode-under-callers-autocast", "vq_explorer/models/model.py", "tests/test_decode_precision.py",
+     "        with torch.autocast(self.device.type, enabled=False):\n            return self.vqvae.encode(x).cpu()",
+     "        if True:\n            return self.vqvae.encode(x).cpu()"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:

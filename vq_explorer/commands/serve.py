@@ -56,9 +56,9 @@ def main(argv=None):
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"),
                     help="the pictures an opened tokenizer is first shown and counts its codes over")
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                    help="what opened tokenizers decode in: bf16 under bfloat16 autocast (about twice as fast where "
-                         "the CPU has AVX512-BF16 or AMX), fp32, or auto (bf16 where the hardware has it); codes are "
-                         "always computed in float32")
+                    help="what opened tokenizers decode in: bf16 under bfloat16 autocast (about twice as fast "
+                         "where the CPU has AVX512-BF16 or AMX), fp32, or auto (bf16 where the hardware has it); "
+                         "codes are always computed in float32")
     ap.add_argument("--clear-view-cache", action="store_true",
                     help="remove the codebook views of opened tokenizers kept on disk ($VQE_VIEW_CACHE, default "
                          "~/.cache/vq-explorer/views; 'off' keeps none), then serve")
