@@ -56,10 +56,13 @@ class VQModel:
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """float32 (B, C, H, W) in [0, 1] → int64 (B, h, w). Always in float32, whatever autocast the caller
         runs under and whatever `precision` decodes in: the codes are the tokenizer's own."""
-        x = x.to(self.device, torch.float32)
-        x = x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
         with torch.autocast(self.device.type, enabled=False):
-            return self.vqvae.encode(x).cpu()
+            return self.vqvae.encode(self.encoder_input(x)).cpu()
+
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Images as the encoder takes them: float32 on the model's device, in the layout its convolutions use."""
+        x = x.to(self.device, torch.float32)
+        return x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
 
     @torch.no_grad()
     def decode(self, idx: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:

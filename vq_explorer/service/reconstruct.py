@@ -9,6 +9,7 @@ from ..models import metrics as M
 from .catalog import has_prior, prior_limit
 from .errors import Note, UserError
 from .inputs import _load, load_image
+from .latents import codes
 
 
 @dataclass
@@ -35,7 +36,7 @@ def surprise(model, grid: torch.Tensor) -> torch.Tensor:
 
 
 def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
-    grid = model.encode(x)
+    grid = codes(model, x)          # the encoder's pass kept: the quantization panel and the painter reuse it
     recon = model.decode(grid, tuple(x.shape[-2:]))
     mse = M.mse(recon, x)
     limit = prior_limit(model, grid.shape[1:]) if has_prior(model) else None
@@ -49,8 +50,8 @@ def reconstruct(model, x: torch.Tensor, notes=None) -> Reconstruction:
 
 
 def encode(model, x: torch.Tensor) -> torch.Tensor:
-    """One model input (1, C, H, W) → its (h, w) code grid."""
-    return model.encode(x)[0]
+    """One model input (1, C, H, W) → its (h, w) code grid (from the encoder's pass Reconstruct kept, if any)."""
+    return codes(model, x)[0]
 
 
 def example_grid(model) -> torch.Tensor | None:
