@@ -72,8 +72,10 @@ def test_views_of_other_weights_are_never_used(tmp_path, folder, photos_dir):
     codebook_views(model_a)
     model_b, calls = start(other, photos_dir)
     assert views.key(model_b) != views.key(model_a)
-    for f in list(folder.glob("*.safetensors")):                        # A's views put where B's would be
-        shutil.copy(f, f.with_name(f.name.replace(views.key(model_a)[:24], views.key(model_b)[:24])))
+    cache = ViewCache()
+    for view in ("tiles", "usage", "map"):                              # A's views put where B's would be
+        for a_path in folder.glob(f"{view}-*.safetensors"):
+            shutil.copy(a_path, cache.path(views.view_key(model_b, view), view))
     got = codebook_views(model_b)
     assert calls["decode"] > 0 and calls["encode"] > 0
     fresh, _ = start(other, photos_dir)

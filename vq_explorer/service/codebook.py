@@ -48,7 +48,7 @@ def _examples_usage(model) -> torch.Tensor:
     """Counted once per model (and kept on disk for a tokenizer): a large tokenizer takes seconds to encode its
     pictures, and every tab asks."""
     if views.stored(model):
-        return views.cached(model, "usage", lambda: _count_examples(model), depends_on_examples=True)
+        return views.cached(model, "usage", lambda: _count_examples(model))
     return _count_examples(model)
 
 

@@ -44,14 +44,15 @@ class ViewCache:
         self.folder = Path(folder) if folder is not None else default_folder()
         self.max_bytes = max_bytes
 
-    def _path(self, key: str, view: str) -> Path:
-        return self.folder / f"{view}-{key[:24]}.safetensors"
+    def path(self, key: str, view: str) -> Path:
+        """Where a view of this key is stored (the key hashed: any key names a file)."""
+        return self.folder / f"{view}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.safetensors"
 
     def get(self, key: str, view: str) -> dict[str, torch.Tensor] | None:
         """The tensors stored for this key and view, or None (absent, unreadable, or of another key)."""
         if self.folder is None:
             return None
-        path = self._path(key, view)
+        path = self.path(key, view)
         try:
             with safe_open(str(path), "pt") as f:
                 meta = f.metadata() or {}
@@ -68,7 +69,7 @@ class ViewCache:
         if self.folder is None:
             return
         try:
-            atomic_save_file(tensors, self._path(key, view), {"format": FORMAT, "key": key, "view": view})
+            atomic_save_file(tensors, self.path(key, view), {"format": FORMAT, "key": key, "view": view})
             self._bound()
         except OSError:
             pass
