@@ -362,8 +362,8 @@ MUTANTS = [
      "    return bool(model.config.get(\"tokenizer\")) and ViewCache().folder is not None",
      "    return False"),
     ("encode-under-callers-autocast", "vq_explorer/models/model.py", "tests/test_decode_precision.py",
-     "        with torch.autocast(self.device.type, enabled=False):\n            return self.vqvae.encode(x).cpu()",
-     "        if True:\n            return self.vqvae.encode(x).cpu()"),
+     "        with torch.autocast(self.device.type, enabled=False):\n            return self.vqvae.encode(self.encoder_input(x)).cpu()",
+     "        if True:\n            return self.vqvae.encode(self.encoder_input(x)).cpu()"),
 ]
 
 def run(mutant, copy: Path) -> tuple[str, str]:
