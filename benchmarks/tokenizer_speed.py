@@ -55,7 +55,8 @@ def main():
     from vq_explorer.ui import open_checkpoint
     precisions = ["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]
     lines = [f"`python benchmarks/tokenizer_speed.py --models {' '.join(args.models)} --sides "
-             f"{' '.join(map(str, args.sides))}` ({args.threads} threads, median of {args.repeats}; random "
+             f"{' '.join(map(str, args.sides))}" + (f" --repeats {args.repeats}" if args.repeats != 3 else "")
+             + (" --codec" if args.codec else "") + f"` ({args.threads} threads, median of {args.repeats}; random "
              "weights at each published configuration)", "",
              "| tokenizer | parameters | f | K | image | grid | precision | encode ms | decode ms |",
              "|---|---|---|---|---|---|---|---|---|"]
