@@ -120,7 +120,6 @@ def paste(previous: torch.Tensor, decoded_crop: torch.Tensor, win: Window, facto
 
 # Group statistics, recorded and frozen per thread: the app serves two requests at a time on one model.
 _state = threading.local()
-_hooked: set[int] = set()
 _hook_lock = threading.Lock()
 
 
@@ -149,9 +148,9 @@ def _norms(modules: nn.Module) -> list[nn.Module]:
     norms = [m for m in modules.modules() if isinstance(m, GLOBAL_NORMS)]
     with _hook_lock:
         for m in norms:
-            if id(m) not in _hooked:        # once per layer, for the life of the model; idle unless asked
+            if not getattr(m, "_frozen_norm_hook", False):   # once per layer, for its life; idle unless asked
                 m.register_forward_hook(_norm_hook)
-                _hooked.add(id(m))
+                m._frozen_norm_hook = True
     return norms
 
 
