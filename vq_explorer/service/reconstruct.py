@@ -58,7 +58,7 @@ def example_grid(model) -> torch.Tensor | None:
     """The code grid of the checkpoint's first shipped test image (None for a checkpoint without examples)."""
     if model.examples is None or not len(model.examples):
         return None
-    return encode(model, model.examples[:1].float() / 255)
+    return model.encode(model.examples[:1].float() / 255)[0]
 
 
 def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
