@@ -17,6 +17,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).pare
                                                          os.environ.get("PYTHONPATH")]))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def views_in_a_temporary_folder(tmp_path_factory):
+    """A tokenizer's codebook views are kept on disk (storage/views.py): in tests, in a folder of their own,
+    never the user's cache."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("VQE_VIEW_CACHE", str(tmp_path_factory.mktemp("views")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def mnist_1000():
     """The first 1,000 MNIST test images (uint8, N×1×28×28) and labels: tests need no dataset folder."""

@@ -316,9 +316,10 @@ def test_a_vector_quantize_pytorch_model_wrapped_opens_in_the_app():
     assert demo is not None
 
 
-def test_the_painters_palette_decodes_only_the_codes_it_shows(tiny):
+def test_the_painters_palette_decodes_only_the_codes_it_shows(tiny, tmp_path, monkeypatch):
     """A palette of a few codes decodes those looks, not all 64; once every look is cached it reads them from
     there, and both ways give the same pictures."""
+    monkeypatch.setenv("VQE_VIEW_CACHE", str(tmp_path / "views"))   # no looks kept on disk by earlier tests
     model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
     calls = []
     decode = model.decode

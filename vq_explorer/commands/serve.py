@@ -55,18 +55,42 @@ def main(argv=None):
                          "tokenizer takes seconds at 256; 256 with CUDA)")
     ap.add_argument("--photos", type=Path, default=Path("docs/photos"),
                     help="the pictures an opened tokenizer is first shown and counts its codes over")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="what opened tokenizers decode in: bf16 under bfloat16 autocast (about twice as fast "
+                         "where the CPU has AVX512-BF16 or AMX), fp32, or auto (bf16 where the hardware has it); "
+                         "codes are always computed in float32")
+    ap.add_argument("--clear-view-cache", action="store_true",
+                    help="remove the codebook views of opened tokenizers kept on disk ($VQE_VIEW_CACHE, default "
+                         "~/.cache/vq-explorer/views; 'off' keeps none), then serve")
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = ap.parse_args(argv)
     note = checkpoints_note(args.checkpoints)
     if note:
         print(f"vq-explorer: {note}", file=sys.stderr)
+    if args.clear_view_cache:
+        from ..storage.views import ViewCache
+        print(f"vq-explorer: removed {ViewCache().clear()} stored codebook views", file=sys.stderr)
     limit_threads()
     limit_malloc_arenas()
+    precision = decode_precision(ap, args.precision)
     models = open_tokenizers(args.open + [s for s in os.environ.get("VQE_OPEN", "").split(",") if s.strip()],
                              args.size, args.photos)
+    for model in models:
+        model.precision = precision
     from ..ui import LAUNCH, build_demo
     build_demo(args.checkpoints, models).launch(server_name=args.host, server_port=args.port, **LAUNCH)
+
+
+def decode_precision(ap, precision: str) -> str:
+    """"auto" resolved for the device the tokenizers run on; bf16 where the hardware lacks it ends the command
+    with the reason."""
+    from ..models.device import choose_device
+    from ..models.training import resolve_precision
+    try:
+        return resolve_precision(precision, choose_device())
+    except ValueError as e:
+        ap.error(str(e))
 
 
 def open_tokenizers(sources, size: int | None, photos) -> list:

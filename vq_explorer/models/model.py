@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .priors import Prior
+from .training import autocast
 from .vqvae import VQVAE
 
 
@@ -18,6 +19,7 @@ class VQModel:
     examples: torch.Tensor | None = None         # uint8 (N, C, H, W) test images shipped for the app
     example_labels: torch.Tensor | None = None   # int64 (N,)
     stats: dict = field(default_factory=dict)    # usage.code_stats over the test split: usage, patches
+    precision: str = "fp32"   # the decoder's: "bf16" decodes under bfloat16 autocast (codes stay float32)
 
     @property
     def device(self) -> torch.device:
@@ -52,10 +54,15 @@ class VQModel:
 
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """float32 (B, C, H, W) in [0, 1] → int64 (B, h, w)."""
+        """float32 (B, C, H, W) in [0, 1] → int64 (B, h, w). Always in float32, whatever autocast the caller
+        runs under and whatever `precision` decodes in: the codes are the tokenizer's own."""
+        with torch.autocast(self.device.type, enabled=False):
+            return self.vqvae.encode(self.encoder_input(x)).cpu()
+
+    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Images as the encoder takes them: float32 on the model's device, in the layout its convolutions use."""
         x = x.to(self.device, torch.float32)
-        x = x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
-        return self.vqvae.encode(x).cpu()
+        return x.contiguous(memory_format=torch.channels_last) if self._channels_last else x
 
     @torch.no_grad()
     def decode(self, idx: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -64,7 +71,8 @@ class VQModel:
         idx = torch.as_tensor(idx)
         if size is None and tuple(idx.shape[-2:]) == self.grid:
             size = self.image_size
-        return self.vqvae.decode(idx.to(self.device), size).cpu()
+        with autocast(self.device, self.precision):
+            return self.vqvae.decode(idx.to(self.device), size).float().cpu()
 
     @torch.no_grad()
     def log_prob_cells(self, idx, labels=None) -> torch.Tensor:

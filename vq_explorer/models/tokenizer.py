@@ -109,6 +109,8 @@ class WrappedTokenizer(Tokenizer):
     (B, h, w), `decode(codes)` → images, `codebook` (K, d). `value_range` is what the model's images span
     ((0, 1) or (−1, 1)); the modules given are held so that `.to(device)` moves them."""
 
+    windowed = False   # its decode is code of its own: a stroke decodes the whole grid (models.receptive)
+
     def __init__(self, encode, decode, codebook, downsample: int, channels: int = 3, value_range=(0.0, 1.0),
                  nearest=None, modules=()):
         super().__init__()

@@ -44,6 +44,7 @@ from .reconstruct import (
            surprise,
 )
 from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample_grid, sample_steps
+from .strokes import decode_picture
 
 __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_decoder", "has_prior", "is_masked", "made_where", "needs_prior",
            "prior_limit",
@@ -56,4 +57,4 @@ __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_decoder", "has_prior", "is_mas
            "random_grid", "MAX_SIDE", "drawing_to_input", "input_size", "is_colour_file", "keeps_resolution",
            "load_image", "max_grid", "Reconstruction", "encode", "encode_image", "example_grid", "reconstruct",
            "reconstruct_example", "reconstruct_file", "surprise", "MAX_GUIDANCE", "MAX_SAMPLES", "check_sampling",
-           "inpaint", "sample_grid", "sample_steps"]
+           "inpaint", "sample_grid", "sample_steps", "decode_picture"]

@@ -5,6 +5,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models import metrics as M
+from . import views
 from .catalog import has_decoder
 from .errors import UserError
 from .memo import per_model
@@ -45,7 +46,14 @@ def usage(model) -> torch.Tensor:
 
 @per_model
 def _examples_usage(model) -> torch.Tensor:
-    """Counted once per model: a large tokenizer takes seconds to encode its pictures, and every tab asks."""
+    """Counted once per model (and kept on disk for a tokenizer): a large tokenizer takes seconds to encode its
+    pictures, and every tab asks."""
+    if views.stored(model):
+        return views.cached(model, "usage", lambda: _count_examples(model))
+    return _count_examples(model)
+
+
+def _count_examples(model) -> torch.Tensor:
     K = model.config["num_codes"]
     counts = torch.zeros(K, dtype=torch.long)
     if model.examples is None:
@@ -100,6 +108,8 @@ def tiles(model) -> torch.Tensor:
     """(K, C, f, f): each code's decoded look, cached for as long as the model lives. A tokenizer made elsewhere
     (thousands of codes, tens of millions of parameters) decodes each code as one cell alone: ten times cheaper
     than a cell amid its copies, which the shipped models' small decoders afford."""
+    if views.stored(model):
+        return views.tiles(model, torch.arange(model.config["num_codes"]), lambda c: code_tiles(model, 0, c))
     return code_tiles(model, margin_cells=_margin(model))
 
 
@@ -112,7 +122,11 @@ def tiles_of(model, codes) -> torch.Tensor:
     else decoded for these codes alone — a tokenizer with 16,384 codes need not decode them all to show 128."""
     every = tiles.cache.get(model)
     codes = torch.as_tensor(codes).long()
-    return every[codes] if every is not None else code_tiles(model, _margin(model), codes)
+    if every is not None:
+        return every[codes]
+    if views.stored(model):                     # a tokenizer's: kept on disk, code by code, as first shown
+        return views.tiles(model, codes, lambda c: code_tiles(model, 0, c))
+    return code_tiles(model, _margin(model), codes)
 
 
 ATLAS_MAX = 1024   # codes drawn on one page of the atlas: a codebook of 16,384 is shown in 16 pages
@@ -189,10 +203,12 @@ def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Ten
 
 
 def code_map(model, counts: torch.Tensor | None = None) -> torch.Tensor:
-    """(K, 2): the code vectors' first two principal components. An implicit codebook's are those of the codes
-    seen (in `counts`, else the model's usage), the others left at 0 (the chart draws the codes seen)."""
+    """(K, 2): the code vectors' first two principal components (kept on disk with a tokenizer's other views).
+    An implicit codebook's are those of the codes seen (in `counts`, else the model's usage), the others left at 0
+    (the chart draws the codes seen)."""
     if not is_implicit(model):
-        return pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
+        whole = lambda: pca_2d(model.vqvae.quantizer.codebook.detach().cpu())
+        return views.cached(model, "map", whole) if views.stored(model) else whole()
     seen = torch.nonzero((usage(model) if counts is None else counts) > 0).flatten()
     xy = torch.zeros(model.config["num_codes"], 2)
     if len(seen) >= 2:

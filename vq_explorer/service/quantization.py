@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.quantizer import code_scores
+from .latents import latents
 from .memo import per_model
 
 TOP = 8   # the nearest codes kept for each cell
@@ -83,12 +84,11 @@ def quantization(model, x: torch.Tensor) -> Quantization:
     """The quantization of one image x (1, C, H, W) in [0, 1], cell by cell, computed as `model.encode` computes
     it (same layout, same scores), so the chosen codes are the model's own grid."""
     quantizer = model.vqvae.quantizer
-    x = x.to(model.device, torch.float32).contiguous(memory_format=torch.channels_last)
-    if gives_codes(model, x):
+    if gives_codes(model, x.to(model.device, torch.float32)):
         grid = model.encode(x)[0]
         return Quantization(torch.zeros(*grid.shape, 0), grid, torch.zeros(grid.shape), torch.zeros(grid.shape),
                             codes_only=True)
-    z = model.vqvae.encode_continuous(x)[0].permute(1, 2, 0)      # (h, w, d)
+    z = latents(model, x)[0].float().permute(1, 2, 0)             # (h, w, d): the upload's one encoder pass
     h, w, d = z.shape
     flat = z.reshape(-1, d)
     if is_fsq(model):

@@ -9,6 +9,7 @@ from ..models import metrics as M
 from .catalog import has_decoder, has_prior, prior_limit
 from .errors import Note, UserError
 from .inputs import _load, load_image
+from .latents import codes
 
 
 @dataclass
@@ -37,8 +38,9 @@ def surprise(model, grid: torch.Tensor) -> torch.Tensor:
 
 def reconstruct(model, x: torch.Tensor, notes=None, grid: torch.Tensor | None = None) -> Reconstruction:
     """`x` (1, C, H, W) through the model; `grid` (h, w): the codes to show for it where they are known already
-    (a compressed file's), instead of x's encoding."""
-    grid = model.encode(x) if grid is None else torch.as_tensor(grid)[None]
+    (a compressed file's), instead of x's encoding (whose encoder pass is kept: the quantization panel and the
+    painter reuse it)."""
+    grid = codes(model, x) if grid is None else torch.as_tensor(grid)[None]
     recon = model.decode(grid, tuple(x.shape[-2:]))
     mse = M.mse(recon, x)
     limit = prior_limit(model, grid.shape[1:]) if has_prior(model) else None
@@ -53,15 +55,15 @@ def reconstruct(model, x: torch.Tensor, notes=None, grid: torch.Tensor | None = 
 
 
 def encode(model, x: torch.Tensor) -> torch.Tensor:
-    """One model input (1, C, H, W) → its (h, w) code grid."""
-    return model.encode(x)[0]
+    """One model input (1, C, H, W) → its (h, w) code grid (from the encoder's pass Reconstruct kept, if any)."""
+    return codes(model, x)[0]
 
 
 def example_grid(model) -> torch.Tensor | None:
     """The code grid of the checkpoint's first shipped test image (None for a checkpoint without examples)."""
     if model.examples is None or not len(model.examples):
         return None
-    return encode(model, model.examples[:1].float() / 255)
+    return model.encode(model.examples[:1].float() / 255)[0]
 
 
 def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:

@@ -94,9 +94,16 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
 NO_PICTURE = no_decoder("decoded picture and no look of a code (the palette shows each code's colour)")
 
 
-def _decoded_url(model, grid: torch.Tensor) -> str:
+def _decoded_url(model, grid: torch.Tensor, exact: bool = True) -> str:
     """The decoded grid at the image's own size (the page enlarges it), inline."""
-    return data_url(pictures.to_rgb(ex.decode_grid(model, grid), None))
+    return _decoded(model, grid, exact)[0]
+
+
+def _decoded(model, grid: torch.Tensor, exact: bool) -> tuple[str, bool]:
+    """(the picture as a data URL, whether it is exact): during a stroke only the window the change reaches is
+    decoded again (service.strokes), a preview where the decoder sees the whole picture."""
+    image, is_exact = ex.decode_picture(model, grid, exact)
+    return data_url(pictures.to_rgb(image, None)), is_exact
 
 
 NO_PRIOR = {"lab": "a lab model", "tokenizer": "a tokenizer opened from elsewhere"}
@@ -158,7 +165,9 @@ def example_token(catalog, name: str):
 
 def decode_cells(catalog, request: dict) -> dict:
     """The painter's fast path, called by the browser while a stroke goes on (a gr.HTML server function: no
-    queue, no files, only the picture): {checkpoint, grid} in, {decoded: PNG data URL, ms} or {error} out."""
+    queue, no files, only the picture): {checkpoint, grid, exact (optional)} in, {decoded: PNG data URL, exact,
+    ms} or {error} out. Without `exact` a decoder that sees the whole picture may answer with a preview (the
+    window the stroke changed, `exact` false); the browser asks again with `exact` when the stroke ends."""
     t = time.perf_counter()
     try:
         if not isinstance(request, dict):
@@ -167,10 +176,10 @@ def decode_cells(catalog, request: dict) -> dict:
         grid = ex.parse_grid(request.get("grid"), model)
         if not ex.has_decoder(model):
             return {"error": NO_PICTURE}
-        decoded = _decoded_url(model, grid)
+        decoded, exact = _decoded(model, grid, bool(request.get("exact", False)))
     except Exception as e:  # noqa: BLE001 - the browser shows the message; the server keeps serving
         return {"error": user_message(e)}
-    return {"decoded": decoded, "ms": (time.perf_counter() - t) * 1e3}
+    return {"decoded": decoded, "exact": exact, "ms": (time.perf_counter() - t) * 1e3}
 
 
 @guarded

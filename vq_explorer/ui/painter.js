@@ -6,6 +6,7 @@ const root = element.querySelector('.vqe-painter');
 const canvas = root.querySelector('canvas');
 const picture = root.querySelector('img');
 const message = root.querySelector('.vqe-message');
+const caption = root.querySelector('.vqe-caption');
 const ctx = canvas.getContext('2d');
 let state = null;          // what is drawn: Python's last value, edited in place by strokes
 let sprite = null;         // the codes' decoded looks, when "show cells as their decoded look" is on
@@ -14,6 +15,7 @@ let inflight = false;      // one decode request at a time; changes made meanwhi
 let changedAt = null;      // time of the first change the picture does not show yet
 let committing = false;    // a finished stroke waits for its picture before it goes to Python
 let generation = 0;        // which value from Python is drawn: answers about an older one are dropped
+let shownExact = true;     // false while the picture is a preview (only the window the stroke changed)
 window.vqePaintLog = window.vqePaintLog || [];   // [input → picture on screen ms, server ms]: for benchmarks
 
 function load(v) {
@@ -31,6 +33,7 @@ function load(v) {
   }
   if (v.decoded) picture.src = v.decoded;
   picture.hidden = !v.decoded;       // a tokenizer without a decoder: the message says so instead
+  showExact(true);
   message.textContent = v.message || '';
   draw();
 }
@@ -88,14 +91,22 @@ function apply([r, c], time) {
   }
 }
 
-async function decode() {
+function showExact(exact) {
+  // The status says which picture is shown; a class on the component says it to tests.
+  shownExact = exact;
+  caption.textContent = exact ? 'decoded' : 'preview: the window the stroke changed (exact when the stroke ends)';
+  root.classList.toggle('vqe-preview', !exact);
+  root.classList.toggle('vqe-exact', exact);
+}
+
+async function decode(exact = false) {
   if (inflight) return;
   inflight = true;
-  const since = changedAt, asked = generation;
+  const since = changedAt ?? performance.now(), asked = generation;
   changedAt = null;
   const t0 = performance.now();
   try {
-    const r = await server.decode_cells({checkpoint: state.checkpoint, grid: state.grid});
+    const r = await server.decode_cells({checkpoint: state.checkpoint, grid: state.grid, exact});
     if (asked !== generation) {
       // Python sent another grid meanwhile (undo, clear, another checkpoint): this picture is of the old one
     } else if (r.error) {
@@ -103,6 +114,7 @@ async function decode() {
     } else {
       picture.src = r.decoded;
       await picture.decode();
+      showExact(r.exact !== false);
       window.vqePaintLog.push([performance.now() - since, r.ms, performance.now() - t0]);
     }
   } catch (err) {
@@ -111,6 +123,7 @@ async function decode() {
     inflight = false;
     if (changedAt !== null) decode();
     else if (committing && !stroke) commit();
+    else if (!stroke && !shownExact) decode(true);   // the stroke is over: the full decode replaces the preview
   }
 }
 
@@ -153,6 +166,7 @@ function commit() {   // after the picture: the queue's round trip then does not
   props.value = {checkpoint: state.checkpoint, grid: state.grid.map(r => r.slice()),
                  region: state.region.map(r => r.slice())};
   trigger('stroke');
+  if (!shownExact && !inflight) decode(true);
 }
 canvas.addEventListener('pointerup', finish);
 canvas.addEventListener('pointercancel', finish);

@@ -1,0 +1,55 @@
+"""One encoder pass per upload (service/latents.py): Reconstruct, the quantization panel and the painter share it,
+and the codes taken from it are the model's own."""
+
+import pytest
+import torch
+from conftest import make_tiny_model
+
+import vq_explorer as vqe
+from vq_explorer import service as ex
+from vq_explorer.service import quantization as Q
+
+diffusers = pytest.importorskip("diffusers")
+SMALL = {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
+         "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4, "num_vq_embeddings": 64,
+         "norm_num_groups": 8, "vq_embed_dim": 4}
+
+
+def counted(model):
+    calls, inner = [], model.vqvae.encode_continuous
+    model.vqvae.encode_continuous = lambda x: (calls.append(1), inner(x))[1]
+    return calls
+
+
+@pytest.fixture(params=["ours", "diffusers"])
+def model(request, tmp_path):
+    if request.param == "ours":
+        return make_tiny_model(channels=3, image_size=(32, 32), classes=None)
+    torch.manual_seed(0)
+    diffusers.VQModel(**SMALL).save_pretrained(tmp_path / "m")
+    return vqe.open(str(tmp_path / "m"), side=32)
+
+
+def test_reconstruct_the_quantization_panel_and_the_painter_share_one_encoder_pass(model):
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    truth = model.encode(x)
+    calls = counted(model)
+    rec = ex.reconstruct(model, x)
+    q = Q.quantization(model, x)
+    painter = ex.encode(model, x)
+    assert len(calls) == 1
+    assert torch.equal(rec.grid, truth[0]) and torch.equal(q.grid, truth[0]) and torch.equal(painter, truth[0])
+    ex.reconstruct(model, x.flip(-1))                                  # other pixels: encoded anew
+    assert len(calls) == 2
+
+
+def test_a_wrapped_models_codes_come_from_its_own_encode():
+    codebook = torch.randn(16, 3)
+    model = vqe.wrap(lambda x: torch.randint(0, 16, (x.shape[0], x.shape[2] // 4, x.shape[3] // 4)),
+                     lambda idx: codebook[idx].permute(0, 3, 1, 2).repeat_interleave(4, 2).repeat_interleave(4, 3),
+                     codebook, downsample=4, side=32)
+    x = torch.rand(1, 3, 32, 32)
+    torch.manual_seed(5)
+    own = model.encode(x)
+    torch.manual_seed(5)
+    assert torch.equal(ex.encode(model, x), own[0])
