@@ -54,7 +54,8 @@ def test_a_dry_run_stages_the_files_and_uploads_nothing(deploy, capsys, monkeypa
 # works after its set-up command, `pip install -r requirements.txt && python app.py`, and on the Space), or is an
 # extra that the README introduces beside its feature with its own install command, or is used where present only.
 DISTRIBUTION = {"PIL": "pillow"}
-EXTRA_IN_README = {"diffusers": 'pip install ".[diffusers]"', "huggingface_hub": 'pip install ".[diffusers]"'}
+EXTRA_IN_README = {"diffusers": 'pip install ".[diffusers]"', "huggingface_hub": 'pip install ".[diffusers]"',
+                   "transformers": 'pip install ".[transformers]"'}
 WHERE_PRESENT = {"matplotlib"}        # the training curves' static PNG beside the HTML, skipped without it
 
 

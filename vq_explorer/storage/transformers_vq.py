@@ -46,7 +46,7 @@ def _library():
         import transformers
     except ImportError:
         raise _error("opening a transformers tokenizer (Janus, Emu3, Chameleon, LlamaGen) needs transformers: "
-                     "pip install \"vq-explorer[transformers]\"") from None
+                     "pip install transformers huggingface_hub") from None
     return transformers
 
 
