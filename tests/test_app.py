@@ -12,6 +12,7 @@ import torch
 from conftest import said
 from PIL import Image
 
+from vq_explorer import service
 from vq_explorer.messages import error_text, note_text
 from vq_explorer.service.errors import Note, UserError
 
@@ -87,7 +88,7 @@ def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png
     error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, NAME, token)
     px = pictures.cell_px_for(grid.shape)
     assert Image.open(error_map).size == Image.open(margin_map).size == (7 * px, 7 * px)
-    name, x = quantize.recall(token)
+    name, x = service.recall_input(token)
     q = Q.quantization(catalog.get(name), x)
     first = quantize.closest_call(q)
     assert f"cell ({first[0]}, {first[1]})" in text and float(q.margin[first]) == float(q.margin.min())
@@ -399,7 +400,7 @@ def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(
     error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, name, token)
     assert "FSQ" in intro and "| dimension | value | level | distance from flipping |" in text
     model = catalog.get(name)
-    q = Q.quantization(model, quantize.recall(token)[1])
+    q = Q.quantization(model, service.recall_input(token)[1])
     row, col = quantize.closest_call(q)
     assert text.startswith(f"**cell ({row}, {col})**: code **{int(q.grid[row, col])}**")
     assert len(chart.data[0].y) == 2 and nearest[0][1] == f"#{int(q.grid[row, col])} · chosen"

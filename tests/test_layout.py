@@ -32,3 +32,34 @@ def test_the_package_never_finds_files_by_climbing_out_of_itself():
     """An installed package has no clone around it: places come from the command line or the current folder."""
     climbing = [p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if "parents[" in p.read_text()]
     assert not climbing
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names():
+    """A name with a leading underscore is its module's own: another module imports it (`from .x import _name`)
+    or reads it (`thing._name`) only where the name is not defined in the reader's module at all, i.e. never."""
+    borrowed = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        own = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                own.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                own.add(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                own.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _private(node.value):
+                own.add(node.value)                                       # register_buffer("_levels", ...)
+        where = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or str(node.module).startswith("vq_explorer")):
+                borrowed += [f"{where}: from {node.module} import {a.name}"
+                             for a in node.names if _private(a.name)]
+            elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in own:
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    borrowed.append(f"{where}: {ast.unparse(node)}")
+    assert not borrowed

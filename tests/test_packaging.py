@@ -55,7 +55,9 @@ def test_the_wheel_holds_every_module_its_data_and_its_dependencies(wheel):
     assert parsed(pins) == parsed([d for d in declared if Requirement(d).marker is None])
     assert [(r.name, str(r.marker)) for r in extras] == [("constriction", 'extra == "codec"'),   # the codec
                                                          ("diffusers", 'extra == "diffusers"'),  # tokenizers
-                                                         ("huggingface_hub", 'extra == "diffusers"')]
+                                                         ("huggingface_hub", 'extra == "diffusers"'),
+                                                         ("transformers", 'extra == "transformers"'),
+                                                         ("huggingface_hub", 'extra == "transformers"')]
     import tomllib
     description = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["description"]
     assert f"Summary: {description}" in meta and "\n# vq-explorer\n" in meta   # the README is the long one

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import make_tiny_model, tiny_vq
 
+from vq_explorer import service
 from vq_explorer.models.quantizer import nearest_code
 from vq_explorer.service import quantization as Q
 
@@ -141,7 +142,7 @@ def test_a_model_whose_encode_gives_codes_says_it_has_no_latents_to_show():
     x = torch.rand(1, 3, 16, 16)
     q = Q.quantization(model, x)
     assert q.codes_only and torch.equal(q.grid, model.encode(x)[0])
-    token = quantize.remember("codes", x)
+    token = service.remember_input("codes", x)
 
     class One:
         def get(self, name):

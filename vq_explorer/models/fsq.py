@@ -52,7 +52,10 @@ class FSQ(UsageStats, nn.Module):
         bounded = self.bound(h)
         return bounded + (bounded.round() - bounded).detach()
 
-    def _to_index(self, levels: torch.Tensor) -> torch.Tensor:
+    def levels_to_indices(self, levels: torch.Tensor) -> torch.Tensor:
+        """(..., D) integer levels per dimension → the codes' indices (...): what the quantization panel asks of a
+        cell whose nearest dimension flips to its next level."""
+        levels = levels.to(self._basis.device)
         return ((levels.round() + self._levels // 2) * self._basis).sum(-1).long()
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
@@ -60,7 +63,7 @@ class FSQ(UsageStats, nn.Module):
         return self.project_out((digits - self._levels // 2) / (self._levels // 2))
 
     def indices(self, flat: torch.Tensor) -> torch.Tensor:
-        return self._to_index(self._round(self.project_in(flat)))
+        return self.levels_to_indices(self._round(self.project_in(flat)))
 
     @property
     def codebook(self) -> torch.Tensor:
@@ -76,7 +79,7 @@ class FSQ(UsageStats, nn.Module):
         b, d, h, w = z.shape
         flat = z.permute(0, 2, 3, 1).reshape(-1, d)
         levels = self._round(self.project_in(flat))
-        idx = self._to_index(levels.detach())
+        idx = self.levels_to_indices(levels.detach())
         q = self.project_out(levels / (self._levels // 2)).view(b, h, w, d).permute(0, 3, 1, 2)
         if self.training:
             with torch.no_grad():

@@ -4,10 +4,10 @@ here holds K × D numbers unless a view asks for the whole codebook: a code is i
 dimension), its vector is computed from them, its neighbours are the codes one level step (FSQ) or one bit flip
 (LFQ) away, and the nearest code of a vector is found by rounding, dimension by dimension.
 
-The interface is that of models.fsq.FSQ where the app reads it (`levels`, `bound`, `project_in`, `_levels`,
-`_to_index`, `indices`, `lookup`), so the quantization panel shows each dimension's distance to its rounding
-boundary. LFQ is FSQ with two levels per dimension whose boundary is 0: its `bound` maps a number to (−1, 0),
-−0.5 at 0, so that rounding gives level 0 (bit 1) for a positive number and −1 (bit 0) otherwise.
+The interface is that of models.fsq.FSQ where the app reads it (`levels`, `bound`, `project_in`,
+`levels_to_indices`, `indices`, `lookup`), so the quantization panel shows each dimension's distance to its
+rounding boundary. LFQ is FSQ with two levels per dimension whose boundary is 0: its `bound` maps a number to
+(−1, 0), −0.5 at 0, so that rounding gives level 0 (bit 1) for a positive number and −1 (bit 0) otherwise.
 
 Codes follow vector-quantize-pytorch's numbering: FSQ's first dimension is the least significant digit, LFQ's
 the most significant bit. Given one of its `FSQ` or `LFQ` modules, the codes are the module's own.
@@ -61,7 +61,7 @@ class ImplicitCodebook(nn.Module):
         offset = (L % 2 == 0).float() * 0.5
         return torch.tanh(h + torch.atanh(offset / half)) * half - offset
 
-    def _to_index(self, levels: torch.Tensor) -> torch.Tensor:
+    def levels_to_indices(self, levels: torch.Tensor) -> torch.Tensor:
         L = self._levels.to(levels.device)
         return ((levels.round() + L // 2).long() * self._basis.to(levels.device)).sum(-1)
 
@@ -76,7 +76,7 @@ class ImplicitCodebook(nn.Module):
             return out[1].reshape(-1).long()
         if self.kind == "lfq":
             return ((flat > 0).long() * self._basis.to(flat.device)).sum(-1)
-        return self._to_index(self.bound(flat).round())
+        return self.levels_to_indices(self.bound(flat).round())
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
         """Codes → their vectors in the quantizer's space (FSQ: levels scaled to [−1, 1]; LFQ: ±scale)."""
@@ -108,10 +108,11 @@ class ImplicitCodebook(nn.Module):
 def from_module(module: nn.Module) -> ImplicitCodebook:
     """The implicit codebook of a vector-quantize-pytorch `FSQ` or `LFQ`; ValueError for a variant not read."""
     name = type(module).__name__
-    if name == "FSQ" or hasattr(module, "_levels") and hasattr(module, "codes_to_indices"):
+    if name == "FSQ" or hasattr(module, "indices_to_level_indices") and hasattr(module, "codes_to_indices"):
         if getattr(module, "num_codebooks", 1) != 1 or getattr(module, "orthogonal_rotation", False):
             raise ValueError("an FSQ with several codebooks or a rotation (read as one codebook it is not)")
-        levels = [int(v) for v in module._levels.tolist()]
+        last = torch.tensor([int(module.codebook_size) - 1])    # its level indices are each level count − 1
+        levels = [int(v) + 1 for v in module.indices_to_level_indices(last).flatten().tolist()]
         return ImplicitCodebook(levels, "fsq", module, symmetric=bool(getattr(module, "preserve_symmetry", False)))
     if name == "LFQ" or hasattr(module, "codebook_dim") and hasattr(module, "mask"):
         if getattr(module, "num_codebooks", 1) != 1:

@@ -33,6 +33,7 @@ from .codebook import (
 from .errors import UserError
 from .grids import MAX_GRID_JSON, decode_grid, decode_partial, grid_bits, grid_json, parse_grid, random_grid
 from .inputs import MAX_SIDE, drawing_to_input, input_size, is_colour_file, keeps_resolution, load_image, max_grid
+from .recent import KEEP, recall_input, remember_input
 from .reconstruct import (
            Reconstruction,
            encode,
@@ -47,7 +48,7 @@ from .sampling import MAX_GUIDANCE, MAX_SAMPLES, check_sampling, inpaint, sample
 from .strokes import decode_picture
 
 __all__ = ["DEFAULT_CHECKPOINTS", "Catalog", "has_decoder", "has_prior", "is_masked", "made_where", "needs_prior",
-           "prior_limit",
+           "prior_limit", "KEEP", "recall_input", "remember_input",
            "class_names",
            "label_id",
            "ATLAS_MAX", "atlas_codes", "atlas_pages", "atlas_span", "code_map", "code_patches", "codebook_summary",

@@ -191,7 +191,7 @@ def nearest_codes(model, code: int, n: int = 8) -> tuple[torch.Tensor, torch.Ten
     K = _checked(model, code)
     quantizer = model.vqvae.quantizer
     if is_implicit(model):     # one level step or bit flip away: no K × d table to search
-        near = quantizer.neighbours(int(code)).to(quantizer._levels.device)
+        near = quantizer.neighbours(int(code)).to(model.device)
         d = (quantizer.lookup(near) - quantizer.lookup(torch.tensor([int(code)], device=near.device))).norm(dim=1)
         order = torch.argsort(d.cpu(), stable=True)[:n]
         return near.cpu()[order], d.cpu()[order]

@@ -12,11 +12,11 @@ MAX_SIDE = 256            # a photo keeps its size up to this many pixels on its
 
 def load_image(model, source) -> tuple[torch.Tensor, list[str]]:
     """A path / bytes / array → model input (1, C, H, W), with notes on conversions."""
-    return _load(model, source)[0]
+    return load_upload(model, source)[0]
 
 
-def _load(model, source) -> tuple[tuple[torch.Tensor, list[str]], bool]:
-    """((input, notes), whether the picture had colour)."""
+def load_upload(model, source) -> tuple[tuple[torch.Tensor, list[str]], bool]:
+    """((input, notes), whether the picture had colour): Reconstruct offers the colour model on a colour photo."""
     try:
         img, notes = open_image(source)
         size = input_size(model, *img.size)

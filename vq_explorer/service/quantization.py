@@ -123,13 +123,14 @@ def cell(model, q: Quantization, row: int, col: int) -> dict:
                       "boundary": float(q.boundary[row, col])}
     quantizer = model.vqvae.quantizer
     levels, to_flip = z.round(), 0.5 - (z - z.round()).abs()
-    low, high = -(quantizer._levels.cpu() // 2), (quantizer._levels.cpu() - 1) // 2
+    sizes = torch.tensor(quantizer.levels)
+    low, high = -(sizes // 2), (sizes - 1) // 2
     flipped = levels.clone()
     dim = int(to_flip.argmin())
     flipped[dim] += 1 if z[dim] > levels[dim] else -1
     codes = [out["code"]]
     if low[dim] <= flipped[dim] <= high[dim]:   # (at the end of its range a dimension has nowhere to flip to)
-        codes.append(int(quantizer._to_index(flipped.to(quantizer._levels.device))))
+        codes.append(int(quantizer.levels_to_indices(flipped)))
     return out | {"levels": levels.tolist(), "to_flip": to_flip.tolist(), "codes": codes, "flip_dim": dim}
 
 

@@ -8,7 +8,7 @@ import torch
 from ..models import metrics as M
 from .catalog import has_decoder, has_prior, prior_limit
 from .errors import Note, UserError
-from .inputs import _load, load_image
+from .inputs import load_image, load_upload
 from .latents import codes
 
 
@@ -73,7 +73,7 @@ def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:
 
 
 def reconstruct_file(model, source) -> Reconstruction:
-    (x, notes), colour = _load(model, source)
+    (x, notes), colour = load_upload(model, source)
     rec = reconstruct(model, x, notes)
     rec.colour_input = colour
     return rec

@@ -5,7 +5,6 @@ from .. import service as ex
 from ..service.codec import MAGIC, CodecError, costs, decode_grid, maker, model_id, read_header
 from ..service.errors import Note
 from .common import guarded, mark, temp_file
-from .quantize import recall
 
 
 @guarded
@@ -13,7 +12,7 @@ def make_file(catalog, checkpoint: str, token):
     """The image reconstructed last as a compressed file: (what it costs beside WebP and JPEG, the file)."""
     if not token:
         raise ex.UserError("reconstruct_first")
-    name, x = recall(token)
+    name, x = ex.recall_input(token)
     model = catalog.get(name)
     c = costs(model, x)
     path = temp_file(".vqe", f"{name.removesuffix('.safetensors')}-")

@@ -160,7 +160,7 @@ def example_token(catalog, name: str):
     model = catalog.get(name)
     if model.examples is None or not len(model.examples):
         return None
-    return quantize.remember(name, model.examples[:1].float() / 255)
+    return ex.remember_input(name, model.examples[:1].float() / 255)
 
 
 def decode_cells(catalog, request: dict) -> dict:
@@ -266,7 +266,7 @@ def from_image(catalog, image_file, name, hist, region, tiles_look):
     x, notes = ex.load_image(model, image_file)
     grid = ex.encode(model, x)
     note = "grid of the uploaded image" + (f" ({'; '.join(map(note_text, notes))})" if notes else "")
-    return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note), quantize.remember(name, x))
+    return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note), ex.remember_input(name, x))
 
 
 @guarded

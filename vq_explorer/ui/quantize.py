@@ -2,12 +2,8 @@
 a coin toss, and for a clicked cell the encoder's vector, its nearest codes and what the runner-up would draw."""
 
 import json
-import secrets
-import threading
-from collections import OrderedDict
 
 import gradio as gr
-import torch
 
 from .. import service as ex
 from ..service import quantization as Q
@@ -29,29 +25,10 @@ level (dark: a close call). **Click a cell** on either map to see its numbers an
 CODES_ONLY = """**The quantization step.** This model's encoder gives its codes directly: it has no continuous
 latents to show, so there are no error or margin maps (each cell's z would be its own code's vector)."""
 MARGIN_TOP = 0.5     # margins at or above 50% are all shown bright: a clear win
-_RECENT, _LOCK, _KEEP = OrderedDict(), threading.Lock(), 64   # the model inputs of recent reconstructions
-
-
-def remember(name: str, x: torch.Tensor) -> str:
-    """Keep a reconstructed input so that a click on its maps can be answered; the oldest go first (a bounded
-    store on the server, so a session's state holds only this token)."""
-    token = secrets.token_hex(8)
-    with _LOCK:
-        _RECENT[token] = (name, x.detach().cpu().clone())
-        while len(_RECENT) > _KEEP:
-            _RECENT.popitem(last=False)
-    return token
-
-
-def recall(token) -> tuple[str, torch.Tensor]:
-    with _LOCK:
-        if token not in _RECENT:
-            raise ex.UserError("reconstruction_forgotten")
-        return _RECENT[token]
 
 
 def _analysis(catalog, token):
-    name, x = recall(token)
+    name, x = ex.recall_input(token)
     model = catalog.get(name)
     return name, model, Q.quantization(model, x)
 

@@ -79,7 +79,7 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
                                f"code grid, {h}×{w} (index on hover)"),
             charts.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno")
             if rec.has_prior else charts.note_figure(title, why),
-            summary, ex.grid_json(rec.grid, name), quantize.remember(name, rec.original[None]))
+            summary, ex.grid_json(rec.grid, name), ex.remember_input(name, rec.original[None]))
 
 
 @guarded
