@@ -394,10 +394,10 @@ MUTANTS = [
      "            \"tile_cols\": tile_cols, \"decoded\": _decoded_url(model, grid) if decoder else None,",
      "            \"tile_cols\": tile_cols, \"decoded\": _decoded_url(model, grid),"),
     ("no-decoder-grey-atlas", "vq_explorer/ui/codebook.py", "tests/test_no_decoder.py",
-     "        return png(_atlas(model, int(page or 1))) if ex.has_decoder(model) else None",
+     "        return png(_atlas(model, int(page or 1))) if service.has_decoder(model) else None",
      "        return png(_atlas(model, int(page or 1)))"),
     ("no-decoder-grey-palette", "vq_explorer/ui/looks.py", "tests/test_no_decoder.py",
-     "    if ex.has_decoder(model):",
+     "    if service.has_decoder(model):",
      "    if True:"),
     # interactive on a full-size tokenizer: the stroke window, the codec's step, the view cache, precision
     ("stroke-reach-one-short", "vq_explorer/models/receptive.py", "tests/test_strokes.py",

@@ -35,7 +35,7 @@ def checkpoint_path(name: str, folder: Path) -> Path:
 
 
 def main(argv=None):
-    from .. import service as ex
+    from .. import service
     from ..messages import error_text
     from ..service.codec import CodecError, decompress, encode_grid, ideal_bits
     from ..storage.checkpoint import CheckpointError, load
@@ -45,7 +45,7 @@ def main(argv=None):
     ap.add_argument("-o", "--out", type=Path, required=True, help="folder for the results")
     ap.add_argument("--checkpoint", default="mnist",
                     help="compress: the model (a name in --checkpoints, or a path)")
-    ap.add_argument("--checkpoints", type=Path, default=ex.DEFAULT_CHECKPOINTS,
+    ap.add_argument("--checkpoints", type=Path, default=service.DEFAULT_CHECKPOINTS,
                     help="the folder of checkpoints (decompress: every one is a candidate)")
     ap.add_argument("--label", default=None, help="compress: the class (name or index) to code under")
     args = ap.parse_args(argv)
@@ -67,8 +67,8 @@ def main(argv=None):
     for path in tqdm(todo, disable=len(todo) < 5, desc=args.verb, file=sys.stderr):
         try:
             if args.verb == "compress":
-                label = ex.label_id(model, args.label)
-                x, _ = ex.load_image(model, path)
+                label = service.label_id(model, args.label)
+                x, _ = service.load_image(model, path)
                 grid = model.encode(x)[0]
                 data = encode_grid(model, grid, label, tuple(x.shape[-2:]))   # what compress does, grid kept
                 out = args.out / f"{path.stem}.vqe"
@@ -83,9 +83,9 @@ def main(argv=None):
                                 ).save(out)
                 print(f"{path} → {out}: {tuple(image.shape[-2:])} image, grid {tuple(info['grid'].shape)}, "
                       f"class {info['label']}, model {found.config.get('dataset')}")
-        except (CodecError, ex.UserError, OSError) as e:
+        except (CodecError, service.UserError, OSError) as e:
             failed.append(path)
-            print(f"{path}: {error_text(e) if isinstance(e, ex.UserError) else e}", file=sys.stderr)
+            print(f"{path}: {error_text(e) if isinstance(e, service.UserError) else e}", file=sys.stderr)
     if failed:
         raise SystemExit(f"{len(failed)} of {len(todo)} files failed: {', '.join(map(str, failed))}")
 

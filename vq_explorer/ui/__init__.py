@@ -5,7 +5,7 @@ import os
 import gradio as gr
 from gradio import route_utils
 
-from .. import service as ex
+from .. import service
 from . import codebook, compare, lab, paint, quantize, reconstruct, sample, tradeoff
 from .common import bind, guarded, mark, model_mark
 from .words import ANY, describe
@@ -61,16 +61,16 @@ VIEW_WORDS = {"examples": "the shipped pictures", "reconstruction": "encoding an
               "sample_controls": "the sampling controls"}
 
 
-def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None, step=None) -> dict:
+def open_checkpoint(catalog: service.Catalog, name: str, upload=None, tabs=None, step=None) -> dict:
     """Everything that changes when another checkpoint is chosen, by the name of the view that shows it (a
     view of several components gets a tuple, in the order its tab module lists them). `upload`: the image the
     visitor uploaded, if any, which Reconstruct shows again through the newly opened model. `tabs`: the tabs
     whose views to fill (default: all); the others' views are left out. `step(i, n, view)`, if given, is told
     before each of the n views is computed (the page's progress bar)."""
     model = catalog.get(name)
-    classes = gr.update(choices=[ANY, *ex.class_names(model)], value=ANY)
-    opening = gr.update(choices=[ANY, *ex.class_names(model)], value=sample.opening_class(model))
-    about = describe(model) + mark(model_mark(name), *([] if ex.has_prior(model) else ["no-prior"]))
+    classes = gr.update(choices=[ANY, *service.class_names(model)], value=ANY)
+    opening = gr.update(choices=[ANY, *service.class_names(model)], value=sample.opening_class(model))
+    about = describe(model) + mark(model_mark(name), *([] if service.has_prior(model) else ["no-prior"]))
     make = {"about": lambda: about, "paint_class": lambda: classes, "sample_class": lambda: opening,
             "examples": lambda: reconstruct.example_gallery(catalog, name),
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
@@ -93,7 +93,7 @@ def open_checkpoint(catalog: ex.Catalog, name: str, upload=None, tabs=None, step
     return values
 
 
-def views_on_open(catalog: ex.Catalog, views: dict) -> tuple[list, object]:
+def views_on_open(catalog: service.Catalog, views: dict) -> tuple[list, object]:
     """The components `open_checkpoint` fills and a handler returning their values in that order: each view's
     value goes to its own components, wherever the view sits in the layout. `handler(name, upload, tab)`
     fills the views of one tab (and those of every tab) and leaves the other tabs' components as they are."""
@@ -113,7 +113,7 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
     """The app on the checkpoints in `checkpoints_dir` (default: the repository's checkpoints/, or
     $VQE_CHECKPOINTS) and on `models`: tokenizers opened with `vqe.open` or `vqe.wrap` (VQModels), listed
     by their names beside the checkpoints."""
-    catalog = ex.Catalog(checkpoints_dir or ex.DEFAULT_CHECKPOINTS)
+    catalog = service.Catalog(checkpoints_dir or service.DEFAULT_CHECKPOINTS)
     for model in models:
         catalog.add(model, str(model.config.get("dataset") or "tokenizer"))
     names = catalog.names()

@@ -2,7 +2,7 @@
 
 import gradio as gr
 
-from .. import service as ex
+from .. import service
 from ..service.memo import per_model
 from ..views import charts, pictures
 from .common import bind, guarded, mark, model_mark, png
@@ -37,10 +37,10 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVE
     state)."""
     name = checkpoint or catalog.default()
     model = catalog.get(name)
-    counts, images = (ex.tally_counts(mine, name, model.config["num_codes"]) if over == OVER_MINE
+    counts, images = (service.tally_counts(mine, name, model.config["num_codes"]) if over == OVER_MINE
                       else (None, None))
-    s = ex.codebook_summary(model, counts, images)
-    u = ex.usage(model) if counts is None else counts
+    s = service.codebook_summary(model, counts, images)
+    u = service.usage(model) if counts is None else counts
     if counts is not None and not images:
         head = ("**None of your images yet** for this model: upload or draw one in the Reconstruct tab, and its "
                 "codes are counted here." + mark(model_mark(name), "mine-empty"))
@@ -48,15 +48,15 @@ def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVE
         head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
                 f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
                 + mark(model_mark(name), *(["mine"] if counts is not None else [])))
-    if not ex.has_decoder(model):   # said once, above the atlas and the code's look it leaves empty
+    if not service.has_decoder(model):   # said once, above the atlas and the code's look it leaves empty
         head += f"\n\n{NO_LOOKS}{mark('no-decoder')}"
-    return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(ex.code_map(model, u), u), head
+    return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(service.code_map(model, u), u), head
 
 
 def count_mine(catalog, checkpoint: str, grid_text: str, mine: dict | None):
     """The session's tally with the grid just reconstructed (Reconstruct's JSON of it) counted in."""
-    grid = ex.parse_grid(grid_text, catalog.get(checkpoint))
-    return ex.tally(mine, checkpoint, grid)
+    grid = service.parse_grid(grid_text, catalog.get(checkpoint))
+    return service.tally(mine, checkpoint, grid)
 
 
 def mine_changed(catalog, checkpoint: str, log_scale: bool, over: str, mine: dict | None):
@@ -84,7 +84,7 @@ def _atlas_pages(model) -> dict:
 def _atlas(model, page: int):
     pages = _atlas_pages(model)
     if page not in pages:
-        pages[page] = pictures.atlas_picture(ex.tiles_of(model, ex.atlas_codes(model, page)), ATLAS_PX,
+        pages[page] = pictures.atlas_picture(service.tiles_of(model, service.atlas_codes(model, page)), ATLAS_PX,
                                              ATLAS_COLS)
     return pages[page]
 
@@ -94,16 +94,16 @@ def atlas(catalog, checkpoint: str, page: int = 1):
     (every code by index, or a large codebook's codes ranked by usage, ATLAS_MAX to a page)."""
     try:
         model = catalog.get(checkpoint)
-        return png(_atlas(model, int(page or 1))) if ex.has_decoder(model) else None
-    except ex.UserError:
+        return png(_atlas(model, int(page or 1))) if service.has_decoder(model) else None
+    except service.UserError:
         return None
 
 
 def _page_label(model, page: int) -> str:
-    K, pages = model.config["num_codes"], ex.atlas_pages(model)
+    K, pages = model.config["num_codes"], service.atlas_pages(model)
     if pages == 1:
         return "atlas page"
-    first, last = ex.atlas_span(model, page)
+    first, last = service.atlas_span(model, page)
     return f"atlas page {page} of {pages}: codes ranked {first:,}–{last:,} of {K:,} by usage"
 
 
@@ -112,9 +112,9 @@ def atlas_view(catalog, checkpoint: str):
     more than one page."""
     try:
         model = catalog.get(checkpoint)
-    except ex.UserError:
+    except service.UserError:
         return None, gr.update(visible=False)
-    pages = ex.atlas_pages(model)
+    pages = service.atlas_pages(model)
     return atlas(catalog, checkpoint, 1), gr.update(value=1, visible=pages > 1, label=_page_label(model, 1))
 
 
@@ -123,7 +123,7 @@ def atlas_page(catalog, checkpoint: str, page):
     """Another page of the atlas, and the chooser's label naming which codes it holds."""
     model = catalog.get(checkpoint)
     page = 1 if page is None else int(page)
-    ex.atlas_codes(model, page)   # (refuses a page that does not exist)
+    service.atlas_codes(model, page)   # (refuses a page that does not exist)
     return atlas(catalog, checkpoint, page), gr.update(label=_page_label(model, page))
 
 
@@ -131,9 +131,9 @@ def atlas_code(catalog, checkpoint: str, x: int, y: int, page: int = 1) -> int:
     """The code whose tile holds pixel (x, y) of the atlas picture of page `page`."""
     pitch = ATLAS_PX + 1
     i = int(y) // pitch * ATLAS_COLS + int(x) // pitch
-    codes = ex.atlas_codes(catalog.get(checkpoint), 1 if page is None else int(page))
+    codes = service.atlas_codes(catalog.get(checkpoint), 1 if page is None else int(page))
     if not 0 <= int(x) < ATLAS_COLS * pitch or not 0 <= i < len(codes):
-        raise ex.UserError("no_tile_clicked")
+        raise service.UserError("no_tile_clicked")
     return int(codes[i])
 
 
@@ -141,13 +141,13 @@ def atlas_code(catalog, checkpoint: str, x: int, y: int, page: int = 1) -> int:
 def show_code(catalog, checkpoint: str, code):
     model = catalog.get(checkpoint)
     if code is None:
-        raise ex.UserError("no_code_number")
+        raise service.UserError("no_code_number")
     code = int(code)
-    patches = ex.code_patches(model, code)
-    u = ex.usage(model)
-    tile = png(pictures.to_rgb(ex.tiles_of(model, [code])[0], 128)) if ex.has_decoder(model) else None
+    patches = service.code_patches(model, code)
+    u = service.usage(model)
+    tile = png(pictures.to_rgb(service.tiles_of(model, [code])[0], 128)) if service.has_decoder(model) else None
     f = model.config["downsample"]
-    near, dist = ex.nearest_codes(model, code, 5)
+    near, dist = service.nearest_codes(model, code, 5)
     nearest = ", ".join(f"{int(k)} ({float(d):.3g})" for k, d in zip(near, dist, strict=True))
     text = (f"**code {code}**: used {int(u[code]):,} times ({float(u[code]) / max(1, int(u.sum())):.2%} of cells)."
             f" Nearest in the codebook: {nearest}."
@@ -162,7 +162,7 @@ def select_tile(catalog, checkpoint: str, page, evt: gr.SelectData):
     return (code, *show_code(catalog, checkpoint, code))
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, mine: gr.State):
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog, mine: gr.State):
     """The tab; `mine` is the session's tally of the visitor's reconstructed images (Reconstruct adds to it)."""
     with gr.Tab("Codebook", id="codebook"):
         gr.Markdown(INTRO)
@@ -180,8 +180,8 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, mine: gr.State):
                 # (a Number, not a Slider: a slider's maximum is checked against its first one, not its update)
                 page = gr.Number(1, precision=0, minimum=1, label="atlas page", visible=False,
                                  elem_id="codebook-page")
-                tiles = gr.Image(label=f"atlas: every code decoded ({ex.ATLAS_MAX} to a page, a large codebook's "
-                                       f"ranked by usage), {ATLAS_COLS} to a row; click one",
+                tiles = gr.Image(label=f"atlas: every code decoded ({service.ATLAS_MAX} to a page, a large "
+                                       f"codebook's ranked by usage), {ATLAS_COLS} to a row; click one",
                                  interactive=False, height=360, elem_id="codebook-atlas")
             with gr.Column(scale=2):
                 code = gr.Number(value=0, precision=0, label="code", minimum=0, elem_id="codebook-code")
@@ -207,5 +207,5 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, mine: gr.State):
 
 def first_code(catalog, checkpoint: str):
     """The code shown when a checkpoint is opened: the most used one that is not a flat background."""
-    k = ex.telling_code(catalog.get(checkpoint))
+    k = service.telling_code(catalog.get(checkpoint))
     return (k, *show_code(catalog, checkpoint, k))

@@ -6,7 +6,7 @@ import json
 import gradio as gr
 import numpy as np
 
-from .. import service as ex
+from .. import service
 from ..service import compare as C
 from ..views import compare as V
 from ..views import pictures
@@ -31,13 +31,13 @@ def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -
     """`weighing`: the bits and the file are still to come."""
     h, w = result.grid.shape
     parts = ([f"**PSNR** {result.psnr:.2f} dB", f"**SSIM** {V.fmt(result.ssim, '.3f', 'n/a (under 11 px)')}"]
-             if ex.has_decoder(model) else [f"**{no_decoder('reconstruction to compare')}**"])
+             if service.has_decoder(model) else [f"**{no_decoder('reconstruction to compare')}**"])
     parts.append(f"**{result.tokens} tokens** ({h}×{w}), K = {model.config['num_codes']}")
     if weighing and C.can_bits(model, result.grid):
         parts.append("bits: scoring…")
     elif result.bits is not None:
         parts.append(f"**{result.bits:.0f} bits** under its prior")
-    elif not ex.has_prior(model):
+    elif not service.has_prior(model):
         parts.append("no prior: no bits")
     elif not model.prior.exact_likelihood:
         parts.append("masked prior: no exact bits")
@@ -63,7 +63,7 @@ def compute(catalog, names, picture):
     reconstruction, error, figures)."""
     names = C.check_models(names)
     if picture is None:
-        raise ex.UserError("compare_no_picture")
+        raise service.UserError("compare_no_picture")
     models = {n: catalog.get(n) for n in names}
     picture = np.asarray(picture, dtype=np.uint8)
     original = png(V.at_display(_as_tensor(picture)))
@@ -83,7 +83,7 @@ def compute(catalog, names, picture):
         state = {**state, "grids": {**state["grids"], n: result.grid.tolist()},
                  "cells": {**state["cells"], n: (f / H, f / W)}}   # a cell's share of the picture
         pictures_of_it = [None, None]   # a tokenizer without a decoder: its column says so, no grey picture
-        if ex.has_decoder(models[n]):
+        if service.has_decoder(models[n]):
             recon = V.at_display(result.recon)
             state["recon"] = {**state["recon"], n: recon}
             pictures_of_it = [png(recon), png(V.error_at_display(result.x, result.recon))]
@@ -111,7 +111,7 @@ def region(state, slot: int, evt: gr.SelectData):
     side, and each model's codes there."""
     names = (state or {}).get("names") or []
     if slot >= len(names) or names[slot] not in state["recon"]:
-        raise ex.UserError("compare_no_click")
+        raise service.UserError("compare_no_click")
     x, y = evt.index
     box = V.region_box((x / V.DISPLAY, y / V.DISPLAY))
     shown = [n for n in names if n in state["recon"]]
@@ -145,7 +145,7 @@ def difference(state, a: str, b: str):
 def example_gallery(catalog, name: str):
     try:
         model = catalog.get(name)
-    except ex.UserError:
+    except service.UserError:
         return []
     if model.examples is None:
         return []
@@ -156,7 +156,7 @@ def api(catalog, image_file, models: str):
     """/compare: a picture file and model names (a JSON list, or names separated by commas) → each model's
     figures on it, and the reconstructions at the display size, in the order named."""
     if not image_file:
-        raise ex.UserError("no_upload")
+        raise service.UserError("no_upload")
     text = (models or "").strip()
     names = json.loads(text) if text.startswith("[") else [s.strip() for s in text.split(",") if s.strip()]
     names = C.check_models([n if n in catalog.names() or n.endswith(".safetensors") else f"{n}.safetensors"
@@ -215,7 +215,7 @@ def drawing(value):
     return C.picture_of_drawing(layers[0] if layers else (value or {}).get("composite"))
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
     with gr.Tab("Compare", id="compare") as tab:
         gr.Markdown(INTRO)
         picture = gr.State()          # the picture every model is given: uint8 (S, S) or (S, S, 3)

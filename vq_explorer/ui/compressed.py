@@ -1,7 +1,7 @@
 """The Reconstruct tab's compressed file: what the image costs as a file of the prior's bits, beside WebP and JPEG
 at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
 
-from .. import service as ex
+from .. import service
 from ..service.codec import MAGIC, CodecError, costs, decode_grid, maker, model_id, read_header
 from ..service.errors import Note
 from .common import guarded, mark, temp_file
@@ -11,8 +11,8 @@ from .common import guarded, mark, temp_file
 def make_file(catalog, checkpoint: str, token):
     """The image reconstructed last as a compressed file: (what it costs beside WebP and JPEG, the file)."""
     if not token:
-        raise ex.UserError("reconstruct_first")
-    name, x = ex.recall_input(token)
+        raise service.UserError("reconstruct_first")
+    name, x = service.recall_input(token)
     model = catalog.get(name)
     c = costs(model, x)
     path = temp_file(".vqe", f"{name.removesuffix('.safetensors')}-")
@@ -36,7 +36,7 @@ def is_compressed(path) -> bool:
     return len(head) == 2 and head[0] == MAGIC
 
 
-def decode_upload(catalog, name: str, path) -> ex.Reconstruction:
+def decode_upload(catalog, name: str, path) -> service.Reconstruction:
     """An uploaded compressed file, decoded by the open model when it made the file; otherwise a message naming
     the model that did, when the app has it."""
     with open(path, "rb") as f:
@@ -47,8 +47,8 @@ def decode_upload(catalog, name: str, path) -> ex.Reconstruction:
         made_by = maker(catalog, head["model"])        # named from the files' recorded ids, none loaded
         raise CodecError("file_made_with", maker=made_by) if made_by else CodecError("file_model_missing")
     grid, label, size = decode_grid(model, data)
-    image = ex.decode_grid(model, grid, size)[None]
-    names = ex.class_names(model)
+    image = service.decode_grid(model, grid, size)[None]
+    names = service.class_names(model)
     note = (Note("decoded_file_of", size=len(data), name=names[label]) if label is not None and names
             else Note("decoded_file", size=len(data)))
-    return ex.reconstruct(model, image, [note], grid=grid)   # the file's own grid, not the image re-encoded
+    return service.reconstruct(model, image, [note], grid=grid)   # the file's own grid, not the image re-encoded

@@ -6,7 +6,7 @@ import json
 import gradio as gr
 import torch
 
-from .. import service as ex
+from .. import service
 from ..service import lab
 from ..views import charts, pictures
 from .common import bind, guarded, mark, png, temp_file
@@ -97,12 +97,12 @@ def _checkpoint_file(model, run) -> str:
 def open_in_tabs(catalog, name: str, mine):
     """Put this session's lab model in the checkpoint selector and select it (the tabs then open it)."""
     if not name or name not in (mine or []):
-        raise ex.UserError("lab_model_missing")
+        raise service.UserError("lab_model_missing")
     catalog.get(name)   # still held?
     return gr.update(choices=[*catalog.names(), *mine], value=name)
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
     with gr.Tab("Codebook lab", id="lab"):
         gr.Markdown(INTRO)
         mine = gr.State([], delete_callback=catalog.forget)      # this session's lab models, dropped with it

@@ -10,7 +10,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from .. import service as ex
+from .. import service
 from ..messages import note_text
 from ..service import codec
 from ..service.memo import per_model
@@ -46,10 +46,10 @@ _versions = itertools.count()
 def painter_constraints(model, hist: dict | None, region) -> tuple[torch.Tensor, torch.Tensor]:
     """The painter's grid and which cells stay fixed (those not selected), to sample the selection."""
     if not hist:
-        raise ex.UserError("painter_empty")
+        raise service.UserError("painter_empty")
     reg = torch.as_tensor(region if region is not None else [], dtype=torch.bool)
     if reg.shape != np.asarray(hist["grid"]).shape or not reg.any():
-        raise ex.UserError("no_region_selected")
+        raise service.UserError("no_region_selected")
     return torch.tensor(hist["grid"]), ~reg
 
 
@@ -74,7 +74,7 @@ def _colours(num_codes: int) -> list[str]:
 @per_model
 def _sprite(model) -> tuple[str, list[int], int]:
     """Every code's decoded look in one picture, 32 to a row: the browser cuts the cells' tiles from it."""
-    tiles = ex.tiles(model)
+    tiles = service.tiles(model)
     return data_url(pictures.tile_sheet(tiles, 32)), list(tiles.shape[-2:]), 32
 
 
@@ -83,7 +83,7 @@ def canvas_value(name: str, model, grid: torch.Tensor, region: torch.Tensor, til
     of the codes, and the decoded image. `version` makes every value new, so the browser redraws even when the
     grid is one it showed before (undo)."""
     px = cell_px(grid.shape)
-    decoder = ex.has_decoder(model)
+    decoder = service.has_decoder(model)
     sprite, tile_size, tile_cols = _sprite(model) if tiles_look and decoder else (None, None, None)
     return {"checkpoint": name, "grid": grid.tolist(), "region": region.tolist(), "px": px, "numbers": px >= 24,
             "colours": _colours(model.config["num_codes"]), "tiles": sprite, "tile_size": tile_size,
@@ -102,7 +102,7 @@ def _decoded_url(model, grid: torch.Tensor, exact: bool = True) -> str:
 def _decoded(model, grid: torch.Tensor, exact: bool) -> tuple[str, bool]:
     """(the picture as a data URL, whether it is exact): during a stroke only the window the change reaches is
     decoded again (service.strokes), a preview where the decoder sees the whole picture."""
-    image, is_exact = ex.decode_picture(model, grid, exact)
+    image, is_exact = service.decode_picture(model, grid, exact)
     return data_url(pictures.to_rgb(image, None)), is_exact
 
 
@@ -111,17 +111,17 @@ NO_PRIOR = {"lab": "a lab model", "tokenizer": "a tokenizer opened from elsewher
 
 def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
     grid = torch.tensor(hist["grid"])
-    limit = ex.prior_limit(model, grid.shape) if ex.has_prior(model) else None
-    bits = ex.grid_bits(model, grid)
+    limit = service.prior_limit(model, grid.shape) if service.has_prior(model) else None
+    bits = service.grid_bits(model, grid)
     bits = (f"{bits:.0f} bits under the prior (unconditional): a compressed file of about "
             f"{file_bytes(model, grid, bits)} bytes" if bits is not None else
-            f"no prior ({NO_PRIOR[ex.made_where(model)]})" if not ex.has_prior(model) else
+            f"no prior ({NO_PRIOR[service.made_where(model)]})" if not service.has_prior(model) else
             f"no bits: this {grid.shape[0]}×{grid.shape[1]} grid is larger than the {limit[0]}×{limit[1]} grids "
             "the prior knows" if limit else "no likelihood (masked prior)")
     resample = (f"the prior redraws regions of grids up to {limit[0]}×{limit[1]}; this one decodes and paints, "
                 "and its regions cannot be redrawn" if limit else inpaint_context(model))
-    context = ("none" if not ex.has_prior(model) else "beyond-prior" if limit else
-               "every-side" if ex.is_masked(model) else "before")
+    context = ("none" if not service.has_prior(model) else "beyond-prior" if limit else
+               "every-side" if service.is_masked(model) else "before")
     return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
             f"\n\nResample region: {resample}." + (f"\n\n{note}" if note else "")
             + mark(f"undo-{len(hist['undo'])}", f"context-{context}"))
@@ -138,7 +138,7 @@ def view(catalog, name: str, hist: dict, region, tiles_look: bool = False, note:
     model = catalog.get(name)
     grid = torch.tensor(hist["grid"])
     reg = _region(grid.shape, region)
-    return (hist, reg.tolist(), canvas_value(name, model, grid, reg, tiles_look), ex.grid_json(grid, name),
+    return (hist, reg.tolist(), canvas_value(name, model, grid, reg, tiles_look), service.grid_json(grid, name),
             _info(model, hist, reg, note))
 
 
@@ -147,9 +147,9 @@ def reset(catalog, name: str, tiles_look=False):
     """The painter as a checkpoint opens it: the grid of its first shipped test image, decoded, so a first click
     visibly changes a real picture (one code everywhere, for a checkpoint without examples)."""
     model = catalog.get(name)
-    grid, note = ex.example_grid(model), "the grid of shipped example 1"
+    grid, note = service.example_grid(model), "the grid of shipped example 1"
     if grid is None:
-        grid, note = torch.full(model.grid, ex.most_used_code(model)), ""
+        grid, note = torch.full(model.grid, service.most_used_code(model)), ""
     return view(catalog, name, History.new(grid), None, tiles_look, note)
 
 
@@ -160,7 +160,7 @@ def example_token(catalog, name: str):
     model = catalog.get(name)
     if model.examples is None or not len(model.examples):
         return None
-    return ex.remember_input(name, model.examples[:1].float() / 255)
+    return service.remember_input(name, model.examples[:1].float() / 255)
 
 
 def decode_cells(catalog, request: dict) -> dict:
@@ -171,10 +171,10 @@ def decode_cells(catalog, request: dict) -> dict:
     t = time.perf_counter()
     try:
         if not isinstance(request, dict):
-            raise ex.UserError("paint_request")
+            raise service.UserError("paint_request")
         model = catalog.get(request.get("checkpoint"))
-        grid = ex.parse_grid(request.get("grid"), model)
-        if not ex.has_decoder(model):
+        grid = service.parse_grid(request.get("grid"), model)
+        if not service.has_decoder(model):
             return {"error": NO_PICTURE}
         decoded, exact = _decoded(model, grid, bool(request.get("exact", False)))
     except Exception as e:  # noqa: BLE001 - the browser shows the message; the server keeps serving
@@ -188,19 +188,19 @@ def stroke(catalog, name, hist, region, value):
     kept in the history. Returns (history, region, JSON, info)."""
     model = catalog.get(name)
     if not isinstance(value, dict) or value.get("checkpoint") != name:
-        raise ex.UserError("stroke_other_grid")
-    grid = ex.parse_grid(value, model)
+        raise service.UserError("stroke_other_grid")
+    grid = service.parse_grid(value, model)
     reg = np.asarray(value.get("region"), dtype=object)
     if reg.shape != tuple(grid.shape) or not all(v in (0, 1) for v in reg.flat):   # True/False are 1/0 too
-        raise ex.UserError("selection_shape", rows=grid.shape[0], cols=grid.shape[1])
+        raise service.UserError("selection_shape", rows=grid.shape[0], cols=grid.shape[1])
     reg = torch.as_tensor(reg.astype(bool))
     hist = History.push(hist, grid)          # a selection-only stroke leaves the history as it is
-    return hist, reg.tolist(), ex.grid_json(grid, name), _info(model, hist, reg)
+    return hist, reg.tolist(), service.grid_json(grid, name), _info(model, hist, reg)
 
 
 @guarded
 def pick_code(catalog, name, evt: gr.SelectData):
-    order = torch.argsort(ex.usage(catalog.get(name)), descending=True)
+    order = torch.argsort(service.usage(catalog.get(name)), descending=True)
     return int(order[evt.index])
 
 
@@ -208,9 +208,9 @@ def palette(catalog, name: str, limit: int = 128):
     """The most used codes first, each shown by its decoded look (its colour, without a decoder)."""
     try:
         model = catalog.get(name)
-    except ex.UserError:
+    except service.UserError:
         return []
-    u = ex.usage(model)
+    u = service.usage(model)
     order = torch.argsort(u, descending=True)[:limit]
     tiles = code_looks(model, order, 48)
     return [(png(t), f"#{int(k)} · {int(u[k])}") for t, k in zip(tiles, order, strict=True)]
@@ -228,16 +228,16 @@ def edit(catalog, action: str, name, hist, region, code, tiles_look, seed=None):
         return view(catalog, name, hist, None, tiles_look)
     shape = np.asarray(hist["grid"]).shape if hist else model.grid   # the painter's grid, maybe a photo's
     if action == "clear":
-        grid = torch.full(shape, ex.most_used_code(model))
+        grid = torch.full(shape, service.most_used_code(model))
     elif action == "fill":
         K = model.config["num_codes"]
         if code is None or not 0 <= int(code) < K:
-            raise ex.UserError("choose_code", last=K - 1)
+            raise service.UserError("choose_code", last=K - 1)
         grid = torch.full(shape, int(code))
     elif action == "random":
-        grid = ex.random_grid(model, shape=shape)
+        grid = service.random_grid(model, shape=shape)
     else:
-        raise ex.UserError("unknown_action", action=str(action)[:40])
+        raise service.UserError("unknown_action", action=str(action)[:40])
     return view(catalog, name, History.push(hist, grid), region, tiles_look)
 
 
@@ -246,7 +246,7 @@ def resample(catalog, name, hist, region, label, temperature, tiles_look):
     model = catalog.get(name)
     grid = torch.tensor(hist["grid"])
     reg = _region(grid.shape, region)
-    grid = ex.inpaint(model, grid, reg, class_label(model, label), float(temperature))
+    grid = service.inpaint(model, grid, reg, class_label(model, label), float(temperature))
     return view(catalog, name, History.push(hist, grid), region, tiles_look,
                 f"resampled {int(reg.sum())} cells")
 
@@ -254,19 +254,20 @@ def resample(catalog, name, hist, region, label, temperature, tiles_look):
 @guarded
 def from_sample(catalog, name, hist, region, label, temperature, tiles_look):
     model = catalog.get(name)
-    grid = ex.sample_grid(model, class_label(model, label), temperature)
+    grid = service.sample_grid(model, class_label(model, label), temperature)
     return view(catalog, name, History.push(hist, grid), region, tiles_look, "a fresh sample from the prior")
 
 
 @guarded
 def from_image(catalog, image_file, name, hist, region, tiles_look):
     if not image_file:
-        raise ex.UserError("no_upload")
+        raise service.UserError("no_upload")
     model = catalog.get(name)
-    x, notes = ex.load_image(model, image_file)
-    grid = ex.encode(model, x)
+    x, notes = service.load_image(model, image_file)
+    grid = service.encode(model, x)
     note = "grid of the uploaded image" + (f" ({'; '.join(map(note_text, notes))})" if notes else "")
-    return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note), ex.remember_input(name, x))
+    return (*view(catalog, name, History.push(hist, grid), region, tiles_look, note),
+            service.remember_input(name, x))
 
 
 @guarded
@@ -274,7 +275,7 @@ def import_grid(catalog, grid_json: str, name: str = "", hist=None, region=None,
     """The /decode_grid endpoint: a grid as JSON in, its decoded image (and the painter's view) out."""
     name = name or catalog.default()
     model = catalog.get(name)
-    grid = ex.parse_grid(grid_json, model)
+    grid = service.parse_grid(grid_json, model)
     return view(catalog, name, History.push(hist, grid), region, tiles_look, "grid imported")
 
 
@@ -282,11 +283,11 @@ def import_grid(catalog, grid_json: str, name: str = "", hist=None, region=None,
 def export_grid(name, hist):
     """The download: the grid as JSON in the app's temporary folder, which is swept like its pictures."""
     path = temp_file(".json", "code-grid-")
-    Path(path).write_text(ex.grid_json(torch.tensor(hist["grid"]), name))
+    Path(path).write_text(service.grid_json(torch.tensor(hist["grid"]), name))
     return path
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
     with gr.Tab("Paint codes", id="paint"):
         gr.Markdown(INTRO)
         hist, region = gr.State(), gr.State()

@@ -5,7 +5,7 @@ import json
 
 import gradio as gr
 
-from .. import service as ex
+from .. import service
 from ..service import quantization as Q
 from ..views import charts, pictures
 from .common import bind, guarded, mark, png
@@ -28,7 +28,7 @@ MARGIN_TOP = 0.5     # margins at or above 50% are all shown bright: a clear win
 
 
 def _analysis(catalog, token):
-    name, x = ex.recall_input(token)
+    name, x = service.recall_input(token)
     model = catalog.get(name)
     return name, model, Q.quantization(model, x)
 
@@ -54,12 +54,12 @@ def select(catalog, checkpoint: str, token, evt: gr.SelectData):
     """A click on either map: that cell in detail."""
     name, model, q = _analysis(catalog, token)
     if q.codes_only:
-        raise ex.UserError("no_cell_clicked")
+        raise service.UserError("no_cell_clicked")
     px = pictures.cell_px_for(q.grid.shape)
     x, y = evt.index
     row, col = int(y) // px, int(x) // px
     if not (0 <= row < q.grid.shape[0] and 0 <= col < q.grid.shape[1]):
-        raise ex.UserError("no_cell_clicked")
+        raise service.UserError("no_cell_clicked")
     return _outputs(catalog, name, model, q, row, col)
 
 
@@ -72,9 +72,9 @@ def _outputs(catalog, name, model, q, row, col):
     maps = (png(pictures.cell_map(q.error, error_top, mark=here)),
             png(pictures.cell_map(q.margin, 0.5 if q.fsq else MARGIN_TOP, mark=here)))
     codes = c["codes"]
-    decoder = ex.has_decoder(model)
+    decoder = service.has_decoder(model)
     if q.fsq:
-        tiles = dict(zip(codes, ex.tiles_of(model, codes), strict=True))   # these codes' looks alone
+        tiles = dict(zip(codes, service.tiles_of(model, codes), strict=True))   # these codes' looks alone
         text = _fsq_text(c)
         nearest = [(png(pictures.to_rgb(tiles[k], 64)), f"#{k}" + (" · chosen" if i == 0 else " · one flip away"))
                    for i, k in enumerate(codes)]
@@ -135,10 +135,10 @@ def api(catalog, image_file, checkpoint: str = ""):
     JSON (each h × w; a margin of null: z sat exactly on its code; the boundary distance for a VQ model; kind
     "codes" and no maps for a model whose encoder gives codes)."""
     if not image_file:
-        raise ex.UserError("no_upload")
+        raise service.UserError("no_upload")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
-    x, _ = ex.load_image(model, image_file)
+    x, _ = service.load_image(model, image_file)
     q = Q.quantization(model, x)
     if q.codes_only:
         return {"checkpoint": name, "kind": "codes", "grid": q.grid.tolist(), "error": None, "margin": None}

@@ -2,7 +2,7 @@
 
 import gradio as gr
 
-from .. import service as ex
+from .. import service
 from ..messages import note_text
 from ..service.errors import Note
 from ..views import charts, pictures
@@ -28,14 +28,14 @@ def colour_model_for(catalog, colour_input: bool, name: str) -> str | None:
 @guarded
 def colour_button(catalog, upload, name: str):
     """The "open the colour model" button: shown, naming it, after a colour upload to a greyscale model."""
-    other = colour_model_for(catalog, bool(upload) and ex.is_colour_file(upload), name) if name else None
+    other = colour_model_for(catalog, bool(upload) and service.is_colour_file(upload), name) if name else None
     if other is None:
         return gr.update(visible=False)
     return gr.update(visible=True, value=f"Open {other.removesuffix('.safetensors')}, the colour model, on this "
                                          "photo")
 
 
-def show(rec: ex.Reconstruction, name: str, catalog=None):
+def show(rec: service.Reconstruction, name: str, catalog=None):
     """Reconstruction → the tab's outputs (original, reconstruction, error, grid plot, surprise plot, summary,
     grid JSON, and the token by which the quantization panel finds the input again)."""
     other = colour_model_for(catalog, rec.colour_input, name) if catalog is not None else None
@@ -79,19 +79,19 @@ def show(rec: ex.Reconstruction, name: str, catalog=None):
                                f"code grid, {h}×{w} (index on hover)"),
             charts.grid_figure(rec.grid, rec.surprise, title=title, colorscale="Inferno")
             if rec.has_prior else charts.note_figure(title, why),
-            summary, ex.grid_json(rec.grid, name), ex.remember_input(name, rec.original[None]))
+            summary, service.grid_json(rec.grid, name), service.remember_input(name, rec.original[None]))
 
 
 @guarded
 def reconstruct(catalog, image_file, checkpoint: str = ""):
     """The /reconstruct endpoint: an image file in; images, plots, figures and the grid as JSON out."""
     if not image_file:
-        raise ex.UserError("no_upload")
+        raise service.UserError("no_upload")
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     if compressed.is_compressed(image_file):
         return show(compressed.decode_upload(catalog, name, image_file), name, catalog)
-    return show(ex.reconstruct_file(model, image_file), name, catalog)
+    return show(service.reconstruct_file(model, image_file), name, catalog)
 
 
 @guarded
@@ -99,14 +99,14 @@ def reconstruct_drawing(catalog, drawing, checkpoint: str):
     model = catalog.get(checkpoint)
     layers = (drawing or {}).get("layers") or []
     rgba = layers[0] if layers else (drawing or {}).get("composite")
-    x, notes = ex.drawing_to_input(model, rgba)
-    return show(ex.reconstruct(model, x, notes), checkpoint)
+    x, notes = service.drawing_to_input(model, rgba)
+    return show(service.reconstruct(model, x, notes), checkpoint)
 
 
 @guarded
 def reconstruct_example(catalog, checkpoint: str, evt: gr.SelectData):
     model = catalog.get(checkpoint)
-    return show(ex.reconstruct_example(model, evt.index), checkpoint)
+    return show(service.reconstruct_example(model, evt.index), checkpoint)
 
 
 def first_screen(catalog, checkpoint: str, upload=None):
@@ -117,28 +117,28 @@ def first_screen(catalog, checkpoint: str, upload=None):
     shown = None
     if upload:
         try:
-            shown = show(ex.reconstruct_file(model, upload), checkpoint, catalog)
-        except ex.UserError:
+            shown = show(service.reconstruct_file(model, upload), checkpoint, catalog)
+        except service.UserError:
             pass   # (it was refused when it was uploaded, and said why then)
     if shown is None and model.examples is None:
         return (None,) * 6 + ("", None)
-    return shown or show(ex.reconstruct_example(model, 0), checkpoint)   # (its quantization panel comes next)
+    return shown or show(service.reconstruct_example(model, 0), checkpoint)   # (its quantization panel comes next)
 
 
 def example_gallery(catalog, checkpoint: str):
     try:
         model = catalog.get(checkpoint)
-    except ex.UserError:
+    except service.UserError:
         return []
     if model.examples is None:
         return []
-    names = ex.class_names(model) or model.config.get("class_names") or []
+    names = service.class_names(model) or model.config.get("class_names") or []
     labels = model.example_labels if model.example_labels is not None else [None] * len(model.examples)
     return [(png(pictures.to_rgb(img.float() / 255, 112)), names[int(y)] if names and y is not None else None)
             for img, y in zip(model.examples, labels, strict=True)]
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog):
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
     with gr.Tab("Reconstruct", id="reconstruct"):
         gr.Markdown(INTRO)
         with gr.Row():

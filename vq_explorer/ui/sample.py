@@ -8,7 +8,7 @@ import time
 import gradio as gr
 import torch
 
-from .. import service as ex
+from .. import service
 from ..views import charts, pictures
 from .common import bind, guarded, mark, png
 from .paint import cell_px, painter_constraints
@@ -42,17 +42,17 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     if speed not in SPEEDS:
-        raise ex.UserError("speed", choices=list(SPEEDS))
+        raise service.UserError("speed", choices=list(SPEEDS))
     y = class_label(model, label)
     seed = random.randrange(2**31) if seed is None or seed < 0 else int(seed)
     grid, mask = painter_constraints(model, hist, region) if from_painter else (None, None)
     h, w = model.grid if grid is None else tuple(grid.shape[-2:])    # every view follows the grid sampled
     px = max(6, cell_px((h, w)) * 2 // 3)
-    masked = ex.is_masked(model)
+    masked = service.is_masked(model)
     delay = (MASKED_SPEEDS if masked else SPEEDS)[speed]
     every = 1 if masked or h * w <= CELL_BY_CELL else w    # cells (or steps) per frame shown
     confidence, shown_at = torch.zeros(int(n), h, w), None
-    frames = ex.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask,
+    frames = service.sample_steps(model, n, y, temperature, int(top_k) or None, seed, grid, mask,
                              steps=int(steps) if masked else None, guidance=guidance)
     step = next(frames, None)
     while step is not None:
@@ -68,7 +68,7 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
             pic = pictures.grid_picture(g[0], px, highlight=None if last or masked else (step.row, step.col),
                                       region=locked, numbers=px >= 24,
                                       outlined=step.cells[0] if masked and not last else None)
-            decoded = ex.decode_partial(model, g)
+            decoded = service.decode_partial(model, g)
             if masked:
                 committed = torch.where(g[0] >= 0, confidence[0], torch.full_like(confidence[0], float("nan")))
                 chart = charts.grid_figure(g[0], committed, unit="probability",
@@ -90,7 +90,7 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
         step = following
 
 
-def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog, painter: dict):
     with gr.Tab("Sample", id="sample"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -100,7 +100,7 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
                 temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="temperature")
                 top_k = gr.Slider(0, 64, value=0, step=1, label="top-k (0 = off)")
                 seed = gr.Number(value=-1, precision=0, label="seed (−1 = random)")
-                n = gr.Slider(1, ex.MAX_SAMPLES, value=4, step=1, label="samples")
+                n = gr.Slider(1, service.MAX_SAMPLES, value=4, step=1, label="samples")
                 steps = gr.Slider(1, 49, value=8, step=1, label="parallel steps (masked prior only)",
                                   elem_id="sample-steps", interactive=False)
                 guidance = gr.Slider(0, 3, value=0, step=0.25, elem_id="sample-guidance", interactive=False,
@@ -134,21 +134,22 @@ def build(checkpoint: gr.Dropdown, catalog: ex.Catalog, painter: dict):
 def opening_class(model) -> str:
     """The class the tab opens on: the first class by name where the prior is class-conditional (a sheet of
     four airplanes says more than four draws of anything), else any."""
-    names = ex.class_names(model)
-    return names[0] if names and ex.has_prior(model) and model.prior.cfg.num_classes else ANY
+    names = service.class_names(model)
+    return names[0] if names and service.has_prior(model) and model.prior.cfg.num_classes else ANY
 
 
 def first_screen(catalog, name: str):
     """What the tab opens with: a finished sheet of four samples (seed 0) of the opening class, not empty
     panels; for a model without a prior, a note that sampling needs one."""
     model = catalog.get(name)
-    if not ex.has_prior(model):
+    if not service.has_prior(model):
         what = ("a tokenizer opened from elsewhere; train a prior over its codes with `vq-explorer-train "
-                "--vqvae-from`" if ex.made_where(model) == "tokenizer" else "a VQ-VAE trained in the codebook lab")
+                "--vqvae-from`" if service.made_where(model) == "tokenizer"
+                else "a VQ-VAE trained in the codebook lab")
         return None, None, None, (f"**This model has no prior** ({what}): sampling needs one. Choose a shipped "
                                   "checkpoint to sample." + mark("no-prior")), ""
     label = opening_class(model)
-    masked = ex.is_masked(model)   # a masked prior opens at its own steps and guidance, as the sliders do
+    masked = service.is_masked(model)   # a masked prior opens at its own steps and guidance, as the sliders do
     *_, (grid, decoded, chart, _, grids) = sample(catalog, name, label, 1.0, 0, 0, 4, "instant",
                                                   steps=model.prior.cfg.steps if masked else 8,
                                                   guidance=model.prior.cfg.guidance if masked else 0)
@@ -173,11 +174,11 @@ def masked_controls(catalog, name: str):
     """The steps and guidance sliders for a checkpoint: live for a masked prior (steps 1..h·w, its default;
     guidance only with classes), else greyed out."""
     model = catalog.get(name)
-    if ex.is_masked(model):
+    if service.is_masked(model):
         return (gr.update(maximum=math.prod(model.grid), value=model.prior.cfg.steps, interactive=True,
                           label="parallel steps (masked prior)"),
-                gr.update(value=model.prior.cfg.guidance if ex.class_names(model) else 0,
-                          interactive=bool(ex.class_names(model)),
+                gr.update(value=model.prior.cfg.guidance if service.class_names(model) else 0,
+                          interactive=bool(service.class_names(model)),
                           label="classifier-free guidance (with a class; 0 = off)"))
     return (gr.update(interactive=False, label="parallel steps (masked prior only: this one takes one per cell)"),
             gr.update(value=0, interactive=False, label="classifier-free guidance (masked prior only)"))
@@ -185,6 +186,6 @@ def masked_controls(catalog, name: str):
 
 def first_grid_json(grids_json: str) -> str:
     if not grids_json:
-        raise ex.UserError("sample_first")
+        raise service.UserError("sample_first")
     d = json.loads(grids_json)
     return json.dumps({"checkpoint": d["checkpoint"], "grid": d["grids"][0]})

@@ -1,7 +1,7 @@
 """What the app says about a model, in Markdown: built from the checkpoint's config and metrics, so the service
 layer (vq_explorer.service) returns data and the words live with the views that show them."""
 
-from .. import service as ex
+from .. import service
 from ..service import class_names, has_prior, is_masked
 
 ANY = "(any)"   # the class dropdowns' first entry: no class, an unconditional sample
@@ -9,7 +9,7 @@ ANY = "(any)"   # the class dropdowns' first entry: no class, an unconditional s
 
 def class_label(model, choice):
     """A class dropdown's value → the class index the service takes (None for ANY)."""
-    return ex.label_id(model, None if choice == ANY else choice)
+    return service.label_id(model, None if choice == ANY else choice)
 
 
 def describe(model) -> str:
