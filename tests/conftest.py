@@ -47,6 +47,13 @@ TINY = ["--in-channels", "1", "--image-size", "28", "--channels", "16", "--res-b
         "--examples", "10", "--threads", "1"]
 
 
+# A small diffusers VQModel (two down and up blocks, one resnet each, groups of 8): the stroke window's and the
+# kept latents' tests open it; add "mid_block_add_attention" to choose its mid-block.
+SMALL_DIFFUSERS = {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
+                   "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4,
+                   "num_vq_embeddings": 64, "norm_num_groups": 8, "vq_embed_dim": 4}
+
+
 def load_benchmark(name: str):
     """A script of benchmarks/ (not a package) as a module, so tests can call its functions."""
     import importlib.util

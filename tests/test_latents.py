@@ -3,16 +3,13 @@ and the codes taken from it are the model's own."""
 
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import SMALL_DIFFUSERS, make_tiny_model
 
 import vq_explorer as vqe
 from vq_explorer import service as ex
 from vq_explorer.service import quantization as Q
 
 diffusers = pytest.importorskip("diffusers")
-SMALL = {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
-         "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4, "num_vq_embeddings": 64,
-         "norm_num_groups": 8, "vq_embed_dim": 4}
 
 
 def counted(model):
@@ -26,7 +23,7 @@ def model(request, tmp_path):
     if request.param == "ours":
         return make_tiny_model(channels=3, image_size=(32, 32), classes=None)
     torch.manual_seed(0)
-    diffusers.VQModel(**SMALL).save_pretrained(tmp_path / "m")
+    diffusers.VQModel(**SMALL_DIFFUSERS).save_pretrained(tmp_path / "m")
     return vqe.open(str(tmp_path / "m"), side=32)
 
 

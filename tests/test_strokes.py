@@ -3,7 +3,7 @@ decoder has no layer that sees the whole picture, a preview then the exact pictu
 
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import SMALL_DIFFUSERS, make_tiny_model
 
 import vq_explorer as vqe
 from vq_explorer import service as ex
@@ -13,10 +13,6 @@ from vq_explorer.ui import paint
 
 diffusers = pytest.importorskip("diffusers")
 
-# A small diffusers decoder (two up blocks, one resnet each, groups of 8), with and without mid-block attention
-SMALL = {"down_block_types": ["DownEncoderBlock2D"] * 2, "up_block_types": ["UpDecoderBlock2D"] * 2,
-         "block_out_channels": [16, 32], "layers_per_block": 1, "latent_channels": 4, "num_vq_embeddings": 64,
-         "norm_num_groups": 8, "vq_embed_dim": 4}
 
 
 def decoder_seen(model):
@@ -85,7 +81,7 @@ def test_a_diffusers_decoder_without_attention_is_exact_through_its_convolutions
     """Its group normalisations see the whole picture (so a stroke shows a preview). With every group held to the
     new picture's statistics, the old picture with the window pasted in equals the full decode: the measured
     reach of its convolutions (resnets, upsamplers, the output conv) is right, and one cell less is not."""
-    model, grid = opened(tmp_path, {**SMALL, "mid_block_add_attention": False}, side=96)
+    model, grid = opened(tmp_path, {**SMALL_DIFFUSERS, "mid_block_add_attention": False}, side=96)
     r = measure_reach(model.vqvae)
     # conv_in (1 cell), the mid block's two resnets (4), the first up block's two (4), its upsampler's conv at
     # twice the resolution (½), the second up block's resnets there (2), the output conv (½)
@@ -106,7 +102,7 @@ def test_a_diffusers_decoder_without_attention_is_exact_through_its_convolutions
 
 @pytest.mark.parametrize("attention", [True, False])
 def test_a_global_decoder_shows_a_preview_then_the_exact_picture(tmp_path, attention):
-    model, grid = opened(tmp_path, {**SMALL, "mid_block_add_attention": attention}, side=96)
+    model, grid = opened(tmp_path, {**SMALL_DIFFUSERS, "mid_block_add_attention": attention}, side=96)
     strokes.decode_picture(model, grid, exact=True)
     seen = decoder_seen(model)
     new = stroke(grid, 9, slice(20, 22), slice(30, 33))
@@ -133,7 +129,7 @@ def test_a_wrapped_model_decodes_every_stroke_whole():
 
 
 def test_the_painters_own_path_previews_during_a_stroke_and_is_exact_when_asked(tmp_path):
-    model, grid = opened(tmp_path, SMALL, side=96)
+    model, grid = opened(tmp_path, SMALL_DIFFUSERS, side=96)
     catalog = ex.Catalog(tmp_path / "none")
     name = catalog.add(model, "small")
     paint.view(catalog, name, paint.History.new(grid), None)       # the painter opens on the grid, decoded whole
