@@ -707,13 +707,15 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
     seen = []
     example_grid = torch.arange(49).view(1, 7, 7) % 32     # what the encoder makes of example 1, here
 
-    def encode(x):
-        seen.append(x)
+    def codes(z):                                          # the quantizer's rule on the encoder's latents
+        seen.append(z)
         return example_grid
-    monkeypatch.setattr(model, "encode", encode)
+    monkeypatch.setattr(model.vqvae, "codes", codes)
     hist, region, canvas, js, info = paint.reset(catalog, NAME)
     assert hist["grid"] == example_grid[0].tolist() and "shipped example 1" in info
-    assert torch.equal(seen[0], model.examples[:1].float() / 255)
+    with torch.no_grad():
+        latents = model.vqvae.encode_continuous(model.encoder_input(model.examples[:1].float() / 255))
+    assert torch.allclose(seen[0], latents)                # the latents of example 1, not of another picture
     from vq_explorer.service import codebook as C
     from vq_explorer.service.memo import per_model
     # a usage counted without examples must not stay cached for the shared model: a cache of this test's own

@@ -50,3 +50,27 @@ def test_a_wrapped_models_codes_come_from_its_own_encode():
     own = model.encode(x)
     torch.manual_seed(5)
     assert torch.equal(ex.encode(model, x), own[0])
+
+
+def test_the_painter_opens_on_reconstructs_picture_and_the_usage_count_on_its_encoder_pass(model, monkeypatch):
+    """Opening a tokenizer: Reconstruct shows shipped example 1, the painter opens on the same grid, and the
+    usage over the examples counts it again; one encode and one decode of it serve all three."""
+    from vq_explorer.service import codebook, strokes
+    examples = (torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(4)) * 255).to(torch.uint8)
+    monkeypatch.setattr(model, "examples", examples)
+    encodes = counted(model)
+    decodes, inner = [], model.vqvae.decode
+    model.vqvae.decode = lambda *a, **k: (decodes.append(tuple(a[0].shape)), inner(*a, **k))[1]
+    x = examples[:1].float() / 255
+    rec = ex.reconstruct(model, x)
+    grid = ex.example_grid(model)
+    picture, exact = strokes.decode_picture(model, grid, exact=True)
+    usage = codebook._count_examples(model)
+    assert len(encodes) == 3                                # examples 2 and 3 are new to the encoder
+    assert decodes.count((1, *rec.grid.shape)) == 1          # (the reach's dry run decodes a 4×4 grid)
+    assert torch.equal(grid, rec.grid) and exact
+    assert torch.equal(picture[:, :32, :32], rec.recon)
+    assert torch.equal(usage, sum(torch.bincount(model.encode(e[None].float() / 255).flatten(),
+                                                 minlength=model.config["num_codes"]) for e in examples))
+    inner_recon = inner(rec.grid[None], (32, 32))[0]
+    assert torch.equal(rec.recon, inner_recon)               # the kept full decode, to the last bit

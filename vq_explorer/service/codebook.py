@@ -8,6 +8,7 @@ from ..models import metrics as M
 from . import views
 from .catalog import has_decoder
 from .errors import UserError
+from .latents import codes
 from .memo import per_model
 
 
@@ -59,7 +60,7 @@ def _count_examples(model) -> torch.Tensor:
     if model.examples is None:
         return counts
     for x in tqdm(model.examples, desc="usage", unit="picture", leave=False, disable=len(model.examples) < 2):
-        counts += M.code_counts(model.encode(x[None].float() / 255), K)   # one at a time: a progress bar can move
+        counts += M.code_counts(codes(model, x[None].float() / 255), K)   # one at a time: a progress bar can move
     return counts
 
 

@@ -10,6 +10,7 @@ from .catalog import has_decoder, has_prior, prior_limit
 from .errors import Note, UserError
 from .inputs import load_image, load_upload
 from .latents import codes
+from .strokes import full_picture
 
 
 @dataclass
@@ -41,7 +42,7 @@ def reconstruct(model, x: torch.Tensor, notes=None, grid: torch.Tensor | None = 
     (a compressed file's), instead of x's encoding (whose encoder pass is kept: the quantization panel and the
     painter reuse it)."""
     grid = codes(model, x) if grid is None else torch.as_tensor(grid)[None]
-    recon = model.decode(grid, tuple(x.shape[-2:]))
+    recon = full_picture(model, grid[0])[None, :, : x.shape[-2], : x.shape[-1]]
     mse = M.mse(recon, x)
     limit = prior_limit(model, grid.shape[1:]) if has_prior(model) else None
     if not has_prior(model) or limit:   # a lab model, or a photo's grid beyond the prior's: no surprise map
@@ -60,10 +61,11 @@ def encode(model, x: torch.Tensor) -> torch.Tensor:
 
 
 def example_grid(model) -> torch.Tensor | None:
-    """The code grid of the checkpoint's first shipped test image (None for a checkpoint without examples)."""
+    """The code grid of the checkpoint's first shipped test image (None for a checkpoint without examples), from
+    the encoder's pass Reconstruct's first screen kept for the same picture."""
     if model.examples is None or not len(model.examples):
         return None
-    return model.encode(model.examples[:1].float() / 255)[0]
+    return codes(model, model.examples[:1].float() / 255)[0]
 
 
 def encode_image(model, source) -> tuple[torch.Tensor, list[str]]:

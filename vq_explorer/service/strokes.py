@@ -30,6 +30,7 @@ class Picture:
     image: torch.Tensor       # (C, h·f, w·f) float in [0, 1]: the whole grid, uncropped
     exact: bool               # the full decode's picture (False: a preview with a global decoder)
     stats: dict | None        # the group statistics of the full decode it descends from, for its previews
+    whole: bool = False       # a full decode of this grid (not a window pasted into another's picture)
 
 
 @per_model
@@ -57,7 +58,7 @@ def _whole(model, grid: torch.Tensor, r: Reach | None) -> Picture:
     full = (grid.shape[0] * f, grid.shape[1] * f)
     with norm_statistics(model.vqvae) if r is not None and not r.exact else nullcontext() as stats:
         image = model.decode(grid[None], full)[0]
-    return Picture(grid, image, True, stats)
+    return Picture(grid, image, True, stats, whole=True)
 
 
 def _nearest(model, grid: torch.Tensor, margin: int):
@@ -75,14 +76,33 @@ def _nearest(model, grid: torch.Tensor, margin: int):
     return best or (None, None)
 
 
+def _key(grid: torch.Tensor) -> bytes:
+    return grid.numpy().tobytes() + str(tuple(grid.shape)).encode()
+
+
 def _keep(model, picture: Picture) -> None:
     kept, lock = _kept(model)
-    key = picture.grid.numpy().tobytes() + bytes(picture.grid.shape)
+    key = _key(picture.grid)
     with lock:
         kept[key] = picture
         kept.move_to_end(key)
         while len(kept) > KEPT:
             kept.popitem(last=False)
+
+
+def full_picture(model, grid: torch.Tensor) -> torch.Tensor:
+    """The whole grid's full decode (C, h·f, w·f), uncropped, kept like a stroke's: Reconstruct's picture is the
+    one the painter opens on when both show the same grid (the first shipped example), so neither decodes it
+    twice. Only a kept full decode of this very grid is reused, never a pasted one: the same grid always gives
+    the same pixels here."""
+    grid = torch.as_tensor(grid, dtype=torch.long).cpu()
+    kept, lock = _kept(model)
+    with lock:
+        picture = kept.get(_key(grid))
+    if picture is None or not picture.whole:
+        picture = _whole(model, grid, reach(model))
+        _keep(model, picture)
+    return picture.image
 
 
 def decode_picture(model, grid: torch.Tensor, exact: bool = False) -> tuple[torch.Tensor, bool]:
