@@ -30,7 +30,7 @@ def row(what: str, samples: list[float], goal: str = "") -> str:
 
 
 def server_rows(catalog, name: str, repeats: int) -> list[str]:
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import paint, sample
     model = catalog.get(name)
     h, w = model.grid
@@ -51,7 +51,7 @@ def server_rows(catalog, name: str, repeats: int) -> list[str]:
             commit.append((t2 - t1) * 1e3)
     rows = [row("paint: decode the painted grid (fast path, `decode_cells`)", fast, "≤ 20"),
             row("paint: the finished stroke into the history, JSON and bits (`stroke`)", commit)]
-    masked = ex.is_masked(model)
+    masked = service.is_masked(model)
     for n in (1, 16):
         steps = []
         for rep in range(max(2, repeats // 10) + 1):
@@ -70,11 +70,11 @@ def server_rows(catalog, name: str, repeats: int) -> list[str]:
 def browser_rows(catalog, name: str, repeats: int) -> list[str]:
     from playwright.sync_api import sync_playwright
 
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import build_demo
     model = catalog.get(name)
     h, w = model.grid
-    codes = torch.argsort(ex.usage(model), descending=True).tolist()
+    codes = torch.argsort(service.usage(model), descending=True).tolist()
     demo = build_demo(catalog.folder)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     try:
@@ -130,8 +130,8 @@ def main():
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from vq_explorer import service as ex
-    catalog = ex.Catalog()
+    from vq_explorer import service
+    catalog = service.Catalog()
     model = catalog.get(args.checkpoint)
     rows = server_rows(catalog, args.checkpoint, args.repeats)
     if not args.no_browser:

@@ -25,8 +25,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer import service as ex  # noqa: E402
-from vq_explorer.service import compare as C  # noqa: E402
+from vq_explorer import service  # noqa: E402
+from vq_explorer.service import compare  # noqa: E402
 from vq_explorer.ui import compare as tab  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "compare_speed.md"
@@ -52,9 +52,9 @@ def main():
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    catalog = ex.Catalog(args.checkpoints)
+    catalog = service.Catalog(args.checkpoints)
     names = [f"{n}.safetensors" for n in args.models]
-    picture = np.asarray(Image.fromarray(C.picture_of_file(args.photo)).resize((256, 256), Image.LANCZOS))
+    picture = np.asarray(Image.fromarray(compare.picture_of_file(args.photo)).resize((256, 256), Image.LANCZOS))
     tab_times(catalog, names, picture)                          # warm-up: loads the models
     runs = [tab_times(catalog, names, picture) for _ in range(args.repeats)]
     first, every, files = (statistics.median(r[i] for r in runs) for i in range(3))
@@ -64,13 +64,13 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         for i, d in enumerate(digits):
             Image.fromarray(d[0]).save(Path(folder) / f"{i:04d}.png")
-        files_ = C.image_files(folder)
+        files_ = compare.image_files(folder)
         for n in names:
             t = time.perf_counter()
-            (row,) = C.evaluate_folder({n: catalog.get(n)}, files_)
+            (row,) = compare.evaluate_folder({n: catalog.get(n)}, files_)
             whole = time.perf_counter() - t
             t = time.perf_counter()
-            C.evaluate_folder({n: catalog.get(n)}, files_, weigh=0)
+            compare.evaluate_folder({n: catalog.get(n)}, files_, weigh=0)
             rows.append((n, row, whole, time.perf_counter() - t))
 
     side = picture.shape[0]

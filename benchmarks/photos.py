@@ -22,7 +22,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer import service as ex  # noqa: E402
+from vq_explorer import service  # noqa: E402
 from vq_explorer.models import metrics as M  # noqa: E402
 from vq_explorer.storage.data import load_dataset, to_float  # noqa: E402
 from vq_explorer.ui import reconstruct as tab  # noqa: E402
@@ -62,14 +62,14 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     torch.set_num_threads(2)
-    catalog = ex.Catalog(args.checkpoints)
+    catalog = service.Catalog(args.checkpoints)
     model = catalog.get(args.checkpoint)
     name = args.checkpoint.removesuffix(".safetensors")
     lines = [f"`python benchmarks/photos.py --checkpoint {args.checkpoint}` (2 threads, median of {args.repeats})",
              "", "| photo | size | grid | PSNR dB | request ms (Reconstruct tab) |", "|---|---|---|---|---|"]
     rows = []
     for path in sorted(PHOTOS.glob("*.jpg")):
-        rec = ex.reconstruct_file(model, path)
+        rec = service.reconstruct_file(model, path)
         ms = timed(lambda p=path: tab.reconstruct(catalog, str(p), args.checkpoint), args.repeats)
         h, w = rec.original.shape[-2:]
         lines.append(f"| {path.stem} | {w}×{h} | {rec.grid.shape[0]}×{rec.grid.shape[1]} | {rec.psnr:.2f} | "

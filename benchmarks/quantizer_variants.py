@@ -20,8 +20,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vq_explorer.models import metrics as M  # noqa: E402
-from vq_explorer.models import training  # noqa: E402
+from vq_explorer.models import metrics, training  # noqa: E402
 from vq_explorer.models.config import QUANTIZERS, VQVAEConfig, quantizer_variant  # noqa: E402
 from vq_explorer.models.vqvae import VQVAE  # noqa: E402
 from vq_explorer.storage.data import load_dataset, to_float  # noqa: E402
@@ -62,10 +61,10 @@ def run(variant: str, data, epochs: float, seed: int) -> dict:
         test = to_float(data.test_x)
         idx = torch.cat([model.encode(test[i:i + 1000]) for i in range(0, len(test), 1000)])
         recon = torch.cat([model.decode(idx[i:i + 1000]) for i in range(0, len(idx), 1000)])
-    counts = M.code_counts(idx, cfg.num_codes)
+    counts = metrics.code_counts(idx, cfg.num_codes)
     return {"variant": variant, "epochs": epochs, "steps": total, "minutes": round(minutes, 1),
-            "mse": round(M.mse(recon, test), 5), "psnr": round(M.psnr(M.mse(recon, test)), 2),
-            "perplexity": round(M.perplexity(counts), 1), "used": int((counts > 0).sum()),
+            "mse": round(metrics.mse(recon, test), 5), "psnr": round(metrics.psnr(metrics.mse(recon, test)), 2),
+            "perplexity": round(metrics.perplexity(counts), 1), "used": int((counts > 0).sum()),
             "dead": int((counts == 0).sum()), **{f"used_step{k}": used.get(k) for k in EARLY},
             "perplexity_step200": round(early_perplexity, 1), "curve": curve}
 

@@ -33,7 +33,7 @@ from test_families import EMU3, JANUS_PRO, vq_of  # noqa: E402  (transformers' V
 from test_tokenizers import AMUSED, LDM_VQ_F4, MOVQ  # noqa: E402  (the published configurations, with their sources)
 
 import vq_explorer as vqe  # noqa: E402
-from vq_explorer import service as ex  # noqa: E402
+from vq_explorer import service  # noqa: E402
 from vq_explorer.models.training import cpu_has_bf16  # noqa: E402
 
 CONFIGS = {"ldm-vq-f4": LDM_VQ_F4, "movq": MOVQ, "amused": AMUSED, "janus-vq16": JANUS_PRO, "emu3": EMU3}
@@ -92,11 +92,11 @@ def main():
                            f"{precision} | {enc:.0f} | {dec:.0f} |")
                     print(row, flush=True)
                     lines.append(row)
-                catalog = ex.Catalog(Path(tmp) / "none")
+                catalog = service.Catalog(Path(tmp) / "none")
                 key = catalog.add(model, name)
                 cells = []
                 for tab in ("reconstruct", "paint", "codebook", "sample"):
-                    if tab == "sample" and not ex.has_prior(model):
+                    if tab == "sample" and not service.has_prior(model):
                         cells.append("— (no prior)")   # the tab only says that sampling needs one
                         continue
                     t = time.perf_counter()
@@ -130,11 +130,11 @@ def stroke(catalog, key) -> list[str]:
     t = time.perf_counter()
     preview = paint.decode_cells(catalog, {"checkpoint": key, "grid": grid.tolist()})
     t_preview = time.perf_counter() - t
-    shown, _ = ex.decode_picture(model, grid)                 # the picture that answer showed, kept
+    shown, _ = service.decode_picture(model, grid)                 # the picture that answer showed, kept
     t = time.perf_counter()
     paint.decode_cells(catalog, {"checkpoint": key, "grid": grid.tolist(), "exact": True})
     t_exact = time.perf_counter() - t
-    diff = (shown - ex.decode_picture(model, grid, exact=True)[0]).abs()
+    diff = (shown - service.decode_picture(model, grid, exact=True)[0]).abs()
     label = "" if not preview.get("exact", True) else " (exact)"
     return [f"{1e3 * t_preview:.0f}{label}", f"{1e3 * t_exact:.0f}", f"{diff.mean():.4f} / {diff.max():.3f}"]
 

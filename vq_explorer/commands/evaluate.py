@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-from ..models import metrics as M
+from ..models import metrics
 from ..models.usage import code_stats
 from ..storage.checkpoint import CheckpointError, load, update_metrics
 from ..storage.data import load_dataset, to_float
@@ -38,14 +38,14 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, ba
         recon = model.decode(idx)
         sq_err += float((recon - x).pow(2).sum())
         n_pix += x.numel()
-        counts += M.code_counts(idx, K)
+        counts += metrics.code_counts(idx, K)
         y = labels[i:i + batch_size] if conditional and labels is not None else None
         nll -= float(model.log_prob(idx, y).sum()) if exact else 0.0
     n, cells = len(images), math.prod(model.grid)
     mse = sq_err / n_pix
-    bits = {"bits_per_code": M.bits(nll / n / cells), "bits_per_image": M.bits(nll / n),
+    bits = {"bits_per_code": metrics.bits(nll / n / cells), "bits_per_image": metrics.bits(nll / n),
             "conditional_nll": conditional} if exact else {}
-    return {"test_images": n, "mse": mse, "psnr": M.psnr(mse), "perplexity": M.perplexity(counts),
+    return {"test_images": n, "mse": mse, "psnr": metrics.psnr(mse), "perplexity": metrics.perplexity(counts),
             "used_codes": int((counts > 0).sum()), "dead_codes": int((counts == 0).sum()), **bits}
 
 

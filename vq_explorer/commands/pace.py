@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from vq_explorer.commands import train as T
+from vq_explorer.commands import train
 from vq_explorer.commands.recipes import DATASET_SHAPES
 from vq_explorer.models import training
 from vq_explorer.models.priors import build_prior
@@ -18,7 +18,7 @@ def stage_model(dataset: str, args, stage: str, device):
     """The recipe's network for `stage` (vqvae or prior), and a function giving one batch's training loss."""
     _, channels, side = DATASET_SHAPES[dataset]
     shape = type("Shape", (), {"channels": channels, "class_names": [str(i) for i in range(10)]})
-    vq = T.vq_config(args, shape)
+    vq = train.vq_config(args, shape)
     if stage == "vqvae":
         model = VQVAE(vq).to(device)
         x = torch.rand(args.batch_size, channels, side, side, device=device)
@@ -27,7 +27,7 @@ def stage_model(dataset: str, args, stage: str, device):
             x = x.contiguous(memory_format=torch.channels_last)
         return model, lambda: model(x).loss
     grid = VQVAE(vq).grid_size(side, side)
-    model = build_prior(T.prior_config(args, shape, vq.num_codes, grid)).to(device)
+    model = build_prior(train.prior_config(args, shape, vq.num_codes, grid)).to(device)
     g = torch.randint(0, vq.num_codes, (args.batch_size, *grid), device=device)
     y = torch.randint(0, 10, (args.batch_size,), device=device)
     return model, lambda: model.loss(g, y)

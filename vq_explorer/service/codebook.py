@@ -4,7 +4,7 @@
 import torch
 from tqdm.auto import tqdm
 
-from ..models import metrics as M
+from ..models import metrics
 from . import views
 from .catalog import has_decoder
 from .errors import UserError
@@ -60,7 +60,8 @@ def _count_examples(model) -> torch.Tensor:
     if model.examples is None:
         return counts
     for x in tqdm(model.examples, desc="usage", unit="picture", leave=False, disable=len(model.examples) < 2):
-        counts += M.code_counts(codes(model, x[None].float() / 255), K)   # one at a time: a progress bar can move
+        # one at a time, so a progress bar can move
+        counts += metrics.code_counts(codes(model, x[None].float() / 255), K)
     return counts
 
 
@@ -73,7 +74,7 @@ def codebook_summary(model, counts: torch.Tensor | None = None, images: int | No
             {"images": model.metrics.get("test_images"), "of": "test split"} if "usage" in model.stats
             else {"images": 0 if model.examples is None else len(model.examples), "of": "shipped examples"})
     return {"num_codes": len(u), "counted_over": over, "cells": int(u.sum()),
-            "perplexity": M.perplexity(u) if int(u.sum()) else 0.0, "used_codes": int((u > 0).sum()),
+            "perplexity": metrics.perplexity(u) if int(u.sum()) else 0.0, "used_codes": int((u > 0).sum()),
             "dead_codes": int((u == 0).sum()),
             "most_used": [{"code": int(k), "count": int(u[k])} for k in order[:20] if int(u[k])]}
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..models import metrics as M
+from ..models import metrics
 from ..storage.images import ImageInputError, looks_colour, open_image
 from .catalog import has_prior, prior_limit
 from .errors import UserError
@@ -88,8 +88,8 @@ def through(model, x: torch.Tensor, notes=(), file: bool = True, bits: bool = Tr
     recon = model.decode(grid, tuple(x.shape[-2:]))
     ms = (time.perf_counter() - t0) * 1000
     x, recon, grid = x[0], recon[0].clamp(0, 1), grid[0]
-    mse = M.mse(recon, x)
-    result = Result(x, recon, grid, mse, M.psnr(mse), ssim(x, recon), ms, None, None, list(notes))
+    mse = metrics.mse(recon, x)
+    result = Result(x, recon, grid, mse, metrics.psnr(mse), ssim(x, recon), ms, None, None, list(notes))
     return weigh(model, result, file) if bits else result
 
 
@@ -97,7 +97,7 @@ def weigh(model, result: Result, file: bool = True) -> Result:
     """The result with its bits under the prior and (`file`) its compressed file's size, where the model has
     them."""
     if can_bits(model, result.grid):
-        result.bits = M.bits(-float(model.log_prob(result.grid[None])[0]))
+        result.bits = metrics.bits(-float(model.log_prob(result.grid[None])[0]))
     if file:
         result.bytes = codec_bytes(model, result.grid, result.x.shape[-2:])
     return result
@@ -163,7 +163,7 @@ class Tally:
         self.mse, self.psnr, self.ssim, self.ms, self.tokens, self.bits, self.bytes = [], [], [], [], [], [], []
 
     def add(self, r: Result):
-        self.counts += M.code_counts(r.grid, self.K)
+        self.counts += metrics.code_counts(r.grid, self.K)
         self.mse.append(r.mse)
         self.psnr.append(r.psnr)
         self.ssim.append(r.ssim)
@@ -180,9 +180,9 @@ class Tally:
         finite = [p for p in self.psnr if math.isfinite(p)]
         ssims = [s for s in self.ssim if not math.isnan(s)]
         ms = mean(self.ms)
-        return {"model": name, "images": n, "psnr": M.psnr(mse) if n else None,
+        return {"model": name, "images": n, "psnr": metrics.psnr(mse) if n else None,
                 "ssim": float(np.mean(ssims)) if ssims else None, "codes_used": int((self.counts > 0).sum()),
-                "perplexity": M.perplexity(self.counts) if n else None,
+                "perplexity": metrics.perplexity(self.counts) if n else None,
                 "dead_codes": int((self.counts == 0).sum()), "bits_per_image": mean(self.bits),
                 "bytes_per_image": mean(self.bytes), "ms_per_image": ms, "bytes_pictures": len(self.bytes),
                 "psnr_per_image_mean": float(np.mean(finite)) if finite else None, "mse": mse,

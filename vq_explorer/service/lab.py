@@ -20,8 +20,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..models import metrics as M
-from ..models import training
+from ..models import metrics, training
 from ..models.config import QUANTIZERS, VQVAEConfig, quantizer_variant
 from ..models.model import VQModel
 from ..models.vqvae import VQVAE
@@ -146,7 +145,7 @@ class Frame:
 
     @property
     def perplexity(self) -> float:
-        return M.perplexity(self.usage)
+        return metrics.perplexity(self.usage)
 
 
 @torch.no_grad()
@@ -162,8 +161,8 @@ def frame(run: Run, images: int = 128, outputs: int = 300) -> Frame:
     picked = flat[torch.randperm(len(flat), generator=torch.Generator().manual_seed(0))[:outputs]]
     xy = pca_2d(torch.cat([codebook, picked]))     # one map for both, so the codes are seen chasing the outputs
     model.train()
-    return Frame(M.code_counts(idx, model.quantizer.num_codes), xy[: len(codebook)], xy[len(codebook):],
-                 test[:SHOWN], recon[:SHOWN], M.mse(recon, test))
+    return Frame(metrics.code_counts(idx, model.quantizer.num_codes), xy[: len(codebook)], xy[len(codebook):],
+                 test[:SHOWN], recon[:SHOWN], metrics.mse(recon, test))
 
 
 @contextmanager
@@ -193,7 +192,7 @@ def summary(run: Run, f: Frame | None = None) -> dict:
     """The run's end state on the subset's test images (not one batch)."""
     f = f or frame(run, SUBSET[1])
     return {"variant": run.variant, "steps": run.step, "mse": round(f.mse, 5),
-            "perplexity": round(M.perplexity(f.usage), 2), "used_codes": int((f.usage > 0).sum()),
+            "perplexity": round(metrics.perplexity(f.usage), 2), "used_codes": int((f.usage > 0).sum()),
             "dead_codes": int((f.usage == 0).sum())}
 
 
@@ -208,8 +207,8 @@ def as_model(run: Run, f: Frame | None = None, examples: int = 40) -> VQModel:
         p.grad = None
     config = make_config(vqvae.cfg, None, run.dataset, tuple(test.shape[-2:]), DATASETS[run.dataset],
                          lab={"variant": run.variant, "steps": run.step, "subset": list(SUBSET)})
-    metrics = {**summary(run, f), "test_images": SUBSET[1]}
-    return VQModel(vqvae, None, config, metrics, test[:examples].clone(), labels[:examples].clone(),
+    figures = {**summary(run, f), "test_images": SUBSET[1]}
+    return VQModel(vqvae, None, config, figures, test[:examples].clone(), labels[:examples].clone(),
                    {"usage": f.usage})
 
 

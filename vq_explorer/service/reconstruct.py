@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..models import metrics as M
+from ..models import metrics
 from .catalog import has_decoder, has_prior, prior_limit
 from .errors import Note, UserError
 from .inputs import load_image, load_upload
@@ -43,14 +43,15 @@ def reconstruct(model, x: torch.Tensor, notes=None, grid: torch.Tensor | None = 
     painter reuse it)."""
     grid = codes(model, x) if grid is None else torch.as_tensor(grid)[None]
     recon = full_picture(model, grid[0])[None, :, : x.shape[-2], : x.shape[-1]]
-    mse = M.mse(recon, x)
+    mse = metrics.mse(recon, x)
+    psnr = metrics.psnr(mse)
     limit = prior_limit(model, grid.shape[1:]) if has_prior(model) else None
     if not has_prior(model) or limit:   # a lab model, or a photo's grid beyond the prior's: no surprise map
         return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0],
-                              torch.zeros(grid.shape[1:]), mse, M.psnr(mse), 0.0, list(notes or []), False, False,
+                              torch.zeros(grid.shape[1:]), mse, psnr, 0.0, list(notes or []), False, False,
                               prior_limit=limit, has_decoder=has_decoder(model))
     bits = surprise(model, grid[0])
-    return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, M.psnr(mse),
+    return Reconstruction(x[0], recon[0], (recon[0] - x[0]).abs().mean(0), grid[0], bits, mse, psnr,
                           float(bits.sum()), list(notes or []), True, model.prior.exact_likelihood,
                           has_decoder=has_decoder(model))
 
