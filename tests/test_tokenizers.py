@@ -226,6 +226,21 @@ def test_a_mistyped_local_path_is_no_such_file_and_never_a_hub_lookup(tmp_path, 
         vqe.open("hf://someone/other/vqvae")
 
 
+def test_only_a_folder_or_a_hub_id_is_taken_for_a_tokenizer(tiny, tmp_path, monkeypatch):
+    """`--vqvae-from` sends a tokenizer to the tokenizer path and anything else to the checkpoint loader, whose
+    message names the file: a file of any suffix, or a mistyped path, is no tokenizer."""
+    hub = FakeHub(tmp_path / "cache").install(monkeypatch)
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    (tmp_path / "ckpt.safetensors").write_bytes(b"x")
+    folder = tiny[1]
+    for source in (folder, str(folder), "hf://owner/name", "owner/name/vqvae", "hf://owner/name@abc/vqvae"):
+        assert T.is_tokenizer(source), source
+    for source in (tmp_path / "weights.bin", tmp_path / "ckpt.safetensors", "checkpoints/mnsit.safetensors",
+                   "./tok/vqvae", tmp_path / "missing", "no_such.pt", ""):
+        assert not T.is_tokenizer(source), source
+    assert hub.asked == []
+
+
 def test_a_prior_over_a_hub_tokenizer_reopens_it_at_the_commit_it_was_trained_on(tiny, tmp_path, monkeypatch):
     """The checkpoint records the commit; when the repository's newest weights change, loading still fetches the
     recorded one (and the weights' SHA-256 agrees). A prior whose config is out of bounds is refused before the

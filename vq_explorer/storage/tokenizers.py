@@ -175,8 +175,21 @@ def as_model(tokenizer: Tokenizer, name: str, source: str, side: int, examples=N
 
 
 def is_tokenizer(source) -> bool:
-    """A tokenizer made elsewhere, not a vq-explorer checkpoint (a .safetensors file)."""
-    return not (str(source).endswith(".safetensors") and Path(source).is_file())
+    """Whether `source` names a tokenizer made elsewhere (a folder, `hf://owner/name`, or an `owner/name` that is
+    no path here) rather than a file: any file is a vq-explorer checkpoint to the caller, whose loader says what is
+    wrong with one that is not, and a missing path is "no such file", never a Hub lookup."""
+    text = str(source).strip()
+    if not text:
+        return False
+    path = Path(text).expanduser()
+    if text.startswith(HUB) or path.is_dir():
+        return True
+    if path.exists():
+        return False
+    try:
+        return parse_source(text)[0] == "hub"
+    except TokenizerError:
+        return False
 
 
 def open_named(named: dict, device=None) -> VQModel:
