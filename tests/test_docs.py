@@ -54,9 +54,14 @@ def test_every_path_module_and_command_a_page_quotes_exists(page):
 
 
 def test_the_readme_is_a_front_door():
-    """Short, with the two set-up commands and links to the pages that hold the depth."""
+    """Short, opening on a picture of the app (within its first screen, 25 lines, the Space's front matter
+    included), with the two set-up commands and links to the pages that hold the depth."""
     text = (ROOT / "README.md").read_text()
-    assert len(text.splitlines()) <= 220
+    lines = text.splitlines()
+    assert len(lines) <= 200
+    first = re.search(r"!\[[^\]]+\]\(([^)]+\.png)\)", "\n".join(lines[:25]))
+    assert first and (ROOT / first.group(1)).is_file(), "no picture of the app in the README's first 25 lines"
+    assert first.start() < text.find("\n## "), "the picture comes before the first section"
     assert "pip install -r requirements.txt && python app.py" in text
     assert "pip install -r requirements-dev.txt && python -m pytest" in text
     assert {p.name for p in PAGES[1:]} <= set(re.findall(r"\(docs/([\w]+\.md)\)", text))

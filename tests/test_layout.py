@@ -63,3 +63,28 @@ def test_no_module_uses_another_modules_private_names():
                 if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
                     borrowed.append(f"{where}: {ast.unparse(node)}")
     assert not borrowed
+
+
+BARE = {")", "]", "}", "),", "],", "})", "else:", "try:"}   # lines that say nothing on their own
+
+
+def test_no_block_of_six_lines_is_written_twice():
+    """Logic lives in one place: no run of six code lines (stripped; blank lines, comments and lone closing
+    brackets aside) appears twice in the package, within a file or across files."""
+    def code_lines(path):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            text = line.strip()
+            if text and not text.startswith("#") and text not in BARE:
+                yield number, text
+    seen, copies = {}, []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = list(code_lines(path))
+        for i in range(len(lines) - 5):
+            run = tuple(text for _, text in lines[i:i + 6])
+            if sum(len(t) for t in run) < 120:        # six short lines (closing brackets, returns) say too little
+                continue
+            where = f"{path.relative_to(PACKAGE)}:{lines[i][0]}"
+            if run in seen:
+                copies.append(f"{where} repeats {seen[run]}")
+            seen.setdefault(run, where)
+    assert not copies, "\n".join(copies[:10])
