@@ -40,13 +40,13 @@ def start(path, photos):
     """A fresh start: the tokenizer opened anew (nothing in memory), counting its decodes and encodes."""
     model = vqe.open(str(path), side=32, examples=photos)
     calls = {"decode": 0, "encode": 0}
-    for what in calls:
-        inner = getattr(model.vqvae, what)
+    for what, method in (("decode", "decode"), ("encode", "encode_continuous")):   # every encode runs the latter
+        inner = getattr(model.vqvae, method)
 
         def counted(*a, _inner=inner, _what=what, **k):
             calls[_what] += 1
             return _inner(*a, **k)
-        setattr(model.vqvae, what, counted)
+        setattr(model.vqvae, method, counted)
     return model, calls
 
 

@@ -176,8 +176,15 @@ def tile_sheet(tiles: torch.Tensor, cols: int = 32) -> np.ndarray:
     return to_rgb(make_grid(tiles, nrow=cols, padding=0), None)
 
 
-def tile_images(tiles: torch.Tensor, px: int = 64) -> list[np.ndarray]:
-    return [np.asarray(Image.fromarray(to_rgb(t, None)).resize((px, px), Image.NEAREST)) for t in tiles]
+def tile_images(tiles: torch.Tensor, px: int = 64) -> np.ndarray:
+    """(N, C, h, w) tiles → (N, px, px, 3) uint8, each resized to the pixel under each output pixel's centre,
+    all at once: one by one through PIL, a page of 1,024 took 0.6 s."""
+    a = (tiles.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    a = np.repeat(a, 3, 1) if a.shape[1] == 1 else a[:, :3]
+    h, w = a.shape[-2:]
+    rows = ((np.arange(px) + 0.5) * h / px).astype(np.int64)
+    cols = ((np.arange(px) + 0.5) * w / px).astype(np.int64)
+    return np.ascontiguousarray(a[:, :, rows][:, :, :, cols].transpose(0, 2, 3, 1))
 
 
 def atlas_picture(tiles: torch.Tensor, px: int = 24, cols: int = 32, gap: int = 1) -> np.ndarray:
