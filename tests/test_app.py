@@ -724,6 +724,22 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
     assert len({c for row in paint.reset(catalog, NAME)[0]["grid"] for c in row}) == 1
 
 
+def test_the_atlas_puts_each_codes_tile_in_its_place_enlarged_pixel_for_pixel():
+    from vq_explorer.views import pictures
+    tiles = torch.rand(40, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    grey = torch.rand(5, 1, 3, 3, generator=torch.Generator().manual_seed(1))
+    big = pictures.tile_images(tiles, 24)
+    assert big.shape == (40, 24, 24, 3)
+    for k in (0, 17, 39):
+        assert np.array_equal(big[k], pictures.to_rgb(tiles[k], None).repeat(6, 0).repeat(6, 1))
+    grey_tile = pictures.to_rgb(grey[4], None)
+    assert np.array_equal(pictures.tile_images(grey, 9)[4], grey_tile.repeat(3, 0).repeat(3, 1))
+    atlas = pictures.atlas_picture(tiles, px=24, cols=32, gap=1)
+    assert atlas.shape == (2 * 25 - 1, 32 * 25 - 1, 3)
+    assert np.array_equal(atlas[25:49, 7 * 25:7 * 25 + 24], big[39])       # code 39: row 1, column 7
+    assert (atlas[24] == 255).all() and (atlas[25:, 8 * 25:] == 255).all()   # the gaps, and no tile past 39
+
+
 def test_the_error_map_runs_from_black_at_no_error_to_yellow_at_half_the_range():
     from vq_explorer.views import pictures
     err = torch.tensor([[0.0, 0.25], [0.5, 0.9]])
