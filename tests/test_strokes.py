@@ -108,7 +108,9 @@ def test_a_global_decoder_shows_a_preview_then_the_exact_picture(tmp_path, atten
     new = stroke(grid, 9, slice(20, 22), slice(30, 33))
     preview, exact = strokes.decode_picture(model, new)
     full = model.decode(new[None])[0]
-    assert not exact and seen[0][0] * seen[0][1] < 48 * 48 / 2       # a window of the grid, not all of it
+    # a window of the grid: the changed 2×3 cells, one more around them kept, and 16 pixels (8 cells at f = 2) of
+    # context around those
+    assert not exact and seen[0] == (2 + 2 * (1 + 8), 3 + 2 * (1 + 8))
     diff = (preview - full).abs()
     assert 0 < diff.max() and diff.mean() < 0.05                      # near (random weights), not equal
     final, exact = strokes.decode_picture(model, new, exact=True)

@@ -95,8 +95,10 @@ class Window:
         return (bottom - top) * (right - left)
 
 
-def window(changed: torch.Tensor, margin: int) -> Window | None:
-    """The window a change (a boolean grid (h, w)) needs with `margin` cells of reach; None: nothing changed."""
+def window(changed: torch.Tensor, margin: int, context: int | None = None) -> Window | None:
+    """The window a change (a boolean grid (h, w)) needs with `margin` cells of reach: the changed cells plus
+    `margin` are kept, decoded with `context` more cells around them (by default `margin` again, which makes
+    the kept part exact where the decoder has no global layer). None: nothing changed."""
     rows, cols = torch.nonzero(changed.any(1)).flatten(), torch.nonzero(changed.any(0)).flatten()
     if not len(rows):
         return None
@@ -106,7 +108,7 @@ def window(changed: torch.Tensor, margin: int) -> Window | None:
     def grow(by):
         return max(0, r0 - by), max(0, c0 - by), min(h, r1 + by), min(w, c1 + by)
 
-    return Window(crop=grow(2 * margin), keep=grow(margin))
+    return Window(crop=grow(margin + (margin if context is None else context)), keep=grow(margin))
 
 
 def paste(previous: torch.Tensor, decoded_crop: torch.Tensor, win: Window, factor: int) -> torch.Tensor:

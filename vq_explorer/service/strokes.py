@@ -4,9 +4,11 @@ into the picture of the grid painted just before (models.receptive says how far 
 The painter sends whole grids and holds no state on the server; the pictures of the last grids painted on each
 model are kept, and a new grid starts from the kept one it differs from least. Where the decoder has no layer
 that sees the whole picture (this project's VQ-VAE) the pasted picture is the full decode's, to float rounding.
-Where it has one (every diffusers decoder normalises groups over the whole picture; most also attend), the
-window, decoded with `PREVIEW_CELLS` of margin and the last full decode's group statistics, is a preview, and the
-painter asks for the exact picture (`exact=True`, a full decode) when the stroke ends.
+Where it has one (every diffusers decoder normalises groups over the whole picture; most also attend), no
+window short of the whole picture is exact, so the preview is made small enough to answer while the brush moves:
+the changed cells and one more around them are kept, decoded with `PREVIEW_CONTEXT` pixels of context on each
+side and the last full decode's group statistics, and the painter asks for the exact picture (`exact=True`, a
+full decode) when the stroke ends.
 """
 
 import threading
@@ -19,7 +21,8 @@ import torch
 from ..models.receptive import Reach, crop_grid, frozen_norms, measure_reach, norm_statistics, paste, window
 from .memo import per_model
 
-PREVIEW_CELLS = 3    # a preview's margin in cells where the decoder is global (docs/tokenizers.md: its error)
+PREVIEW_KEEP = 1      # cells kept around a preview's change where the decoder is global
+PREVIEW_CONTEXT = 16  # pixels decoded around them for context (docs/tokenizers.md: the preview's error and time)
 KEPT = 8             # pictures kept per model: a few visitors painting at once each find their last one
 WHOLE_SHARE = 0.6    # a window this large a share of the grid saves too little: decode the whole grid
 
@@ -44,8 +47,12 @@ def _kept(model) -> tuple[OrderedDict, threading.Lock]:
     return OrderedDict(), threading.Lock()
 
 
-def _margin(r: Reach) -> int:
-    return r.cells if r.exact else min(r.cells, PREVIEW_CELLS)
+def _margins(model, r: Reach) -> tuple[int, int]:
+    """(cells kept around a change, cells of context decoded around those)."""
+    if r.exact:
+        return r.cells, r.cells
+    keep = min(r.cells, PREVIEW_KEEP)
+    return keep, min(r.cells, -(-PREVIEW_CONTEXT // model.config["downsample"]))
 
 
 def _size(model, grid: torch.Tensor) -> tuple[int, int] | None:
@@ -61,14 +68,14 @@ def _whole(model, grid: torch.Tensor, r: Reach | None) -> Picture:
     return Picture(grid, image, True, stats, whole=True)
 
 
-def _nearest(model, grid: torch.Tensor, margin: int):
+def _nearest(model, grid: torch.Tensor, margins: tuple[int, int]):
     """The kept picture whose grid differs from `grid` in the smallest window, with that window."""
     kept, lock = _kept(model)
     with lock:
         candidates = [p for p in kept.values() if p.grid.shape == grid.shape]
     best = None
     for p in candidates:
-        win = window(p.grid != grid, margin)
+        win = window(p.grid != grid, *margins)
         if win is None:
             return p, None
         if best is None or (win.cells, not p.exact) < (best[1].cells, not best[0].exact):
@@ -111,7 +118,7 @@ def decode_picture(model, grid: torch.Tensor, exact: bool = False) -> tuple[torc
     grid; `exact=True` never returns a preview (a full decode where the decoder is global)."""
     grid = torch.as_tensor(grid, dtype=torch.long).cpu()
     r = reach(model)
-    base, win = (None, None) if r is None else _nearest(model, grid, _margin(r))
+    base, win = (None, None) if r is None else _nearest(model, grid, _margins(model, r))
     if base is not None and win is None and (base.exact or not exact):
         picture = base                                            # this very grid, shown before
     elif base is None or (exact and not r.exact) or win.cells >= WHOLE_SHARE * grid.numel():
