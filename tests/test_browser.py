@@ -194,6 +194,10 @@ def test_click_a_cell_in_paint_changes_the_decoded_image(page, shots, catalog):
     page.get_by_role("tab", name="Paint codes").click()
     page.wait_for_selector(DECODED + "[src^='data:image/png']")
     page.wait_for_selector("#paint-info p")
+    # the palette fills in after the painter: every code of the checkpoint, most used first
+    page.wait_for_function("document.querySelectorAll('#paint-palette img').length > 0")
+    codes = catalog.get(page.input_value("#checkpoint input")).config["num_codes"]
+    assert page.locator("#paint-palette img").count() == min(128, codes)
     page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
     before_src, before, undo = _src(page, DECODED), _pixels(page, DECODED), _undo_count(page)
     box = page.query_selector("#paint-canvas canvas").bounding_box()

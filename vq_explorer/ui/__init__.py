@@ -45,7 +45,7 @@ route_utils.delete_files_created_by_app = _sweep   # looked up by Gradio's sweep
 # class lists) are cheap and always filled. Switching checkpoints fills the visible tab's views at once and each
 # other tab's when it is opened, so a switch costs one tab's first screen, not every tab's.
 TAB_VIEWS = {"reconstruct": ("examples", "reconstruction", "colour_button"),
-             "paint": ("painter", "palette", "paint_source"),
+             "paint": ("painter", "paint_source"),
              "codebook": ("codebook", "atlas", "code"), "sample": ("samples", "sample_controls")}
 FIRST_TAB = "reconstruct"
 
@@ -55,7 +55,6 @@ PROGRESS = gr.Progress(track_tqdm=True)   # as a handler's default: Gradio gives
 VIEW_WORDS = {"examples": "the shipped pictures", "reconstruction": "encoding and decoding the first picture",
               "colour_button": "the colour offer", "painter": "the painter's grid",
               "paint_source": "the image the painter's grid came from",
-              "palette": "the palette of codes",
               "codebook": "counting how often each code is used", "atlas": "decoding every code for the atlas",
               "code": "the first code's look and patches", "samples": "the first samples",
               "sample_controls": "the sampling controls"}
@@ -75,7 +74,7 @@ def open_checkpoint(catalog: service.Catalog, name: str, upload=None, tabs=None,
             "examples": lambda: reconstruct.example_gallery(catalog, name),
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
             "colour_button": lambda: reconstruct.colour_button(catalog, upload, name),
-            "painter": lambda: paint.reset(catalog, name), "palette": lambda: paint.palette(catalog, name),
+            "painter": lambda: paint.reset(catalog, name),
             "paint_source": lambda: paint.example_token(catalog, name),
             "codebook": lambda: codebook.opened(catalog, name),
             "atlas": lambda: codebook.atlas_view(catalog, name),
@@ -142,9 +141,9 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
             lab_tab = lab.build(ckpt, catalog)
 
         outputs, on_open = views_on_open(catalog, {
-            "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"], "palette": [pnt["palette"]],
-            "paint_source": [pnt["token"]],
-            "paint_class": [pnt["label"]], "sample_class": [smp["label"]], "codebook": cbk["outputs"],
+            "about": [about], "examples": [rec["gallery"]], "painter": pnt["outputs"],
+            "paint_source": [pnt["token"]], "paint_class": [pnt["label"]], "sample_class": [smp["label"]],
+            "codebook": cbk["outputs"],
             "atlas": cbk["atlas"], "code": [cbk["code"], *cbk["code_outputs"]],
             "reconstruction": rec["outputs"],
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
@@ -184,6 +183,17 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
                              inputs=[ckpt, pnt["token"], current, painted],
                              outputs=[*pnt["quantization"], painted], api_visibility="private")]
 
+        # The painter's palette (the most used codes: a tokenizer counts them over its pictures, seconds for a
+        # large one) fills in after the painter shows, when Paint is the tab in view and the palette is another's.
+        palette_of = gr.State()
+
+        def palette_follows(name, tab, filled):
+            if tab != "paint" or not name or filled == name:
+                return gr.skip(), filled
+            return paint.palette(catalog, name), name
+        explain_both.append(dict(fn=guarded(palette_follows), inputs=[ckpt, current, palette_of],
+                                 outputs=[pnt["palette"], palette_of], api_visibility="private"))
+
         def then_explain(event):
             for step in explain_both:
                 event.then(**step)
@@ -204,11 +214,11 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
         rec["to_colour"].click(lambda: gr.update(value=(catalog.colour_models() or [None])[0]), None, ckpt,
                                api_visibility="private")
 
-        def to_paint(name, seen):   # the painter was just filled for `name`; its palette may be another's
-            palette = gr.skip() if seen.get("paint") == name else paint.palette(catalog, name)
-            return gr.Tabs(selected="paint"), "paint", {**seen, "paint": name}, palette
-        goto_paint = dict(fn=guarded(to_paint), inputs=[ckpt, shown],
-                          outputs=[tabs, current, shown, pnt["palette"]], api_visibility="private")
+        def to_paint(name, seen, filled):   # the painter was just filled for `name`; its palette may be another's
+            palette = gr.skip() if filled == name else paint.palette(catalog, name)
+            return gr.Tabs(selected="paint"), "paint", {**seen, "paint": name}, palette, name
+        goto_paint = dict(fn=guarded(to_paint), inputs=[ckpt, shown, palette_of],
+                          outputs=[tabs, current, shown, pnt["palette"], palette_of], api_visibility="private")
         then_explain(lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
                                                [*outputs, current, shown], api_visibility="private").success(
             lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private"))
