@@ -101,3 +101,32 @@ def test_a_click_on_a_later_page_of_the_atlas_names_a_code_of_that_page(page, to
     atlas.click(position={"x": left + (25 * 5 + 12) * scale, "y": top + 12 * scale})   # the sixth tile
     page.wait_for_function(f"document.querySelector('#codebook-code input')?.value === '{int(codes[5])}'")
     page.screenshot(path=str(shots / "tokenizer_codebook_page3.png"), full_page=True)
+
+
+def test_a_stroke_on_a_global_decoder_shows_a_preview_then_the_exact_picture(page, tokenizer_app, shots):
+    """A diffusers decoder normalises over the whole picture: while the button is down the painter shows the
+    window the stroke changed (the component says `vqe-preview`), and when the stroke ends the full decode
+    replaces it (`vqe-exact`)."""
+    decoded = "#paint-canvas .vqe-out img"
+    page.click("#checkpoint input")
+    page.get_by_role("option", name="mine/vqvae", exact=True).click()
+    page.get_by_role("tab", name="Paint codes").click()
+    page.wait_for_selector(decoded + "[src^='data:image/png']")
+    page.wait_for_selector("#paint-canvas .vqe-painter.vqe-exact", state="attached")
+    page.locator("#paint-canvas canvas").scroll_into_view_if_needed()
+    box = page.query_selector("#paint-canvas canvas").bounding_box()
+    h, w = tokenizer_app[1].grid
+    page.fill("#paint-code input", "63")
+    page.evaluate("window.vqePaintLog.length = 0")
+    y = box["y"] + box["height"] * (h // 2 + 0.5) / h
+    page.mouse.move(box["x"] + box["width"] * (w // 2 + 0.5) / w, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * (w // 2 + 2.5) / w, y, steps=4)
+    page.wait_for_function("window.vqePaintLog.length >= 1")
+    page.wait_for_selector("#paint-canvas .vqe-painter.vqe-preview", state="attached")
+    preview = page.get_attribute(decoded, "src")
+    page.screenshot(path=str(shots / "tokenizer_paint_preview.png"), full_page=True)
+    page.mouse.up()
+    page.wait_for_selector("#paint-canvas .vqe-painter.vqe-exact", state="attached")
+    assert page.get_attribute(decoded, "src") != preview          # the full decode, not the preview, is shown
+    page.screenshot(path=str(shots / "tokenizer_paint_exact.png"), full_page=True)
