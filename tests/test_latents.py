@@ -74,3 +74,27 @@ def test_the_painter_opens_on_reconstructs_picture_and_the_usage_count_on_its_en
                                                  minlength=model.config["num_codes"]) for e in examples))
     inner_recon = inner(rec.grid[None], (32, 32))[0]
     assert torch.equal(rec.recon, inner_recon)               # the kept full decode, to the last bit
+
+
+def test_a_warmed_up_server_shows_an_opened_tokenizers_first_screens_without_computing_them(tmp_path, monkeypatch):
+    """`vq-explorer --open` computes every tab's first screen in the background as it starts: a visitor who
+    opens the tokenizer afterwards costs no encode and no decode of a whole picture."""
+    import threading
+
+    from vq_explorer.ui import build_demo, open_checkpoint
+    monkeypatch.setenv("VQE_VIEW_CACHE", str(tmp_path / "views"))
+    torch.manual_seed(0)
+    diffusers.VQModel(**SMALL_DIFFUSERS).save_pretrained(tmp_path / "m")
+    model = vqe.open(str(tmp_path / "m"), side=32)
+    model.examples = (torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(4)) * 255).to(torch.uint8)
+    build_demo(tmp_path / "none", [model], warm=True)
+    (warming,) = [t for t in threading.enumerate() if t.name == "vqe-warm-up"]
+    warming.join(120)
+    encodes = counted(model)
+    decodes, inner = [], model.vqvae.decode
+    model.vqvae.decode = lambda idx, size=None: (decodes.append(tuple(idx.shape[-2:])), inner(idx, size))[1]
+    catalog = ex.Catalog(tmp_path / "none")
+    name = catalog.add(model, "tokenizer")
+    views = open_checkpoint(catalog, name)
+    assert views["reconstruction"] and views["painter"] and views["atlas"]
+    assert encodes == [] and decodes == []

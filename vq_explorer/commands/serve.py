@@ -59,6 +59,9 @@ def main(argv=None):
                     help="what opened tokenizers decode in: bf16 under bfloat16 autocast (about twice as fast "
                          "where the CPU has AVX512-BF16 or AMX), fp32, or auto (bf16 where the hardware has it); "
                          "codes are always computed in float32")
+    ap.add_argument("--no-warm-up", action="store_true",
+                    help="leave opened tokenizers' first screens (encode, decode, usage, atlas) to the first "
+                         "visitor instead of computing them in the background as the server starts")
     ap.add_argument("--clear-view-cache", action="store_true",
                     help="remove the codebook views of opened tokenizers kept on disk ($VQE_VIEW_CACHE, default "
                          "~/.cache/vq-explorer/views; 'off' keeps none), then serve")
@@ -79,7 +82,8 @@ def main(argv=None):
     for model in models:
         model.precision = precision
     from ..ui import LAUNCH, build_demo
-    build_demo(args.checkpoints, models).launch(server_name=args.host, server_port=args.port, **LAUNCH)
+    build_demo(args.checkpoints, models, warm=not args.no_warm_up).launch(server_name=args.host,
+                                                                          server_port=args.port, **LAUNCH)
 
 
 def decode_precision(ap, precision: str) -> str:

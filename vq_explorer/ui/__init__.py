@@ -1,6 +1,7 @@
 """The Gradio UI: one module per tab, no model math. `build_demo()` wires them to a checkpoint selector."""
 
 import os
+import threading
 
 import gradio as gr
 from gradio import route_utils
@@ -108,13 +109,25 @@ def views_on_open(catalog: service.Catalog, views: dict) -> tuple[list, object]:
     return outputs, handler
 
 
-def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
+def warm_up(catalog: service.Catalog, names) -> None:
+    """Every tab's first screen for each of `names`, computed before a visitor asks: a large tokenizer's first
+    encode and decode, its usage over its pictures and its atlas take seconds to minutes on a CPU, and a visitor
+    who opens it afterwards finds them kept (per model; the codebook's views on disk too). A name that fails is
+    left for the visitor, who then reads why."""
+    for name in names:
+        try:
+            open_checkpoint(catalog, name)
+        except Exception:  # noqa: BLE001  (the visitor's own request says what went wrong)
+            continue
+
+
+def build_demo(checkpoints_dir=None, models=(), warm: bool = False) -> gr.Blocks:
     """The app on the checkpoints in `checkpoints_dir` (default: the repository's checkpoints/, or
     $VQE_CHECKPOINTS) and on `models`: tokenizers opened with `vqe.open` or `vqe.wrap` (VQModels), listed
-    by their names beside the checkpoints."""
+    by their names beside the checkpoints. `warm`: their first screens are computed in the background at once
+    (`warm_up`), while the server waits for its first visitor."""
     catalog = service.Catalog(checkpoints_dir or service.DEFAULT_CHECKPOINTS)
-    for model in models:
-        catalog.add(model, str(model.config.get("dataset") or "tokenizer"))
+    opened = [catalog.add(model, str(model.config.get("dataset") or "tokenizer")) for model in models]
     names = catalog.names()
     with gr.Blocks(title="vq-explorer", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(HEADER)
@@ -234,4 +247,6 @@ def build_demo(checkpoints_dir=None, models=()) -> gr.Blocks:
             bind(catalog, paint.import_grid), [pnt["json"], ckpt, pnt["hist"], pnt["region"], pnt["tiles_look"]],
             pnt["outputs"], api_visibility="private").success(**goto_paint)
     demo.queue(default_concurrency_limit=2, max_size=32)
+    if warm and opened:
+        threading.Thread(target=warm_up, args=(catalog, opened), name="vqe-warm-up", daemon=True).start()
     return demo
