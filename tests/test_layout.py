@@ -77,7 +77,8 @@ def test_no_block_of_six_lines_is_written_twice():
             text = line.strip()
             if text and not text.startswith(("#", "import ", "from ")) and text not in BARE:
                 yield number, text
-    files = [p for folder in ("vq_explorer", "tests", "benchmarks", "tools") for p in (ROOT / folder).rglob("*.py")]
+    folders = ("vq_explorer", "tests", "benchmarks", "tools")
+    files = [p for folder in folders for p in (ROOT / folder).rglob("*.py")]
     seen, copies = {}, []
     for path in sorted(files) + [ROOT / "app.py", ROOT / "train.py"]:
         lines = list(code_lines(path))
