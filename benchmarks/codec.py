@@ -1,4 +1,4 @@
-"""The shipped models as image codecs against WebP and JPEG: file sizes, the rate–distortion curves, the time
+"""The shipped models as image codecs against WebP, JPEG and AVIF: file sizes, the rate–distortion curves, the time
 to code.
 
     python benchmarks/codec.py [--n 1000] [--models mnist mnist_4x4 ...] [--threads 2] [--no-photos]
@@ -6,19 +6,20 @@ to code.
 For each shipped model with an autoregressive prior, on the first `--n` test images of its dataset (the test
 split where the dataset's files are here, else its fixture in tests/fixtures): every image compressed
 (`vqe.compress`, with its class) and decompressed, the grid checked bit for bit; the mean file size, the mean
-ideal −log₂ p(grid) / 8, the header; the PSNR of the decoded images; WebP and JPEG (Pillow) at the lowest
-quality whose mean PSNR over the same images reaches the model's, whole files and without each format's fixed
-cost (the size of an all-black image of that size and quality); PNG (lossless). Times per image: the codec codes
-one image at a time (a batch's probabilities can round differently from one image's, and every file must
-decode alone), its probabilities on one thread. The colour models also code docs/photos at their own size.
+ideal −log₂ p(grid) / 8, the header; the PSNR of the decoded images; WebP, JPEG and AVIF (Pillow's encoders,
+`service/formats.py`'s LOSSY) at the lowest quality whose mean PSNR over the same images reaches the model's,
+whole files and without each format's fixed cost (the size of an all-black image of that size and quality); PNG
+(lossless). Times per image: the codec codes one image at a time (a batch's probabilities can round differently
+from one image's, and every file must decode alone), its probabilities on one thread. The colour models also
+code docs/photos at their own size.
 
-Writes benchmarks/results/codec.md (the table) and rate_distortion.csv: for each set of images, WebP and JPEG at
-each of QUALITIES and every model's point, which the Trade-off tab charts (PSNR against bytes per image).
+Writes benchmarks/results/codec.md (the table) and rate_distortion.csv: for each set of images, each lossy
+format at each of QUALITIES and every model's point, which the Trade-off tab charts (PSNR against bytes per
+image).
 """
 
 import argparse
 import csv
-import io
 import statistics
 import sys
 import time
@@ -30,6 +31,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from vq_explorer.service import formats  # noqa: E402
+
 FIXTURES = {"mnist": "mnist_test_1000.npz", "fashion_mnist": "fashion_mnist_test_1000.npz",
             "cifar10": "cifar10_test_500.npz"}
 MODELS = ["mnist", "mnist_4x4", "mnist_14x14", "mnist_transformer", "mnist_rnn", "fashion_mnist", "cifar10"]
@@ -45,25 +49,21 @@ def picture(img: np.ndarray) -> np.ndarray:
     return img[0] if img.shape[0] == 1 else np.ascontiguousarray(img.transpose(1, 2, 0))
 
 
-def lossless(p: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(p).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def classic(images: np.ndarray, fmt: str, target_psnr: float) -> tuple:
     """(quality, mean bytes, mean bytes less the fixed cost) at the lowest quality whose mean PSNR reaches
     `target_psnr`; the fixed cost is the size of an all-black image of that size and quality. (None, …) if none
-    does."""
-    from vq_explorer.service.codec import classic_at
-    pictures = [picture(x) for x in images]
-    got = classic_at(pictures, fmt, target_psnr)
+    does. Priors over one VQ-VAE share its PSNR: the search runs once for them."""
+    key = (id(images), fmt, target_psnr)
+    if key not in MATCHED:   # the images are kept with their point, so their id names them alone
+        MATCHED[key] = images, formats.classic_at([picture(x) for x in images], fmt, target_psnr)
+    got = MATCHED[key][1]
     if got is None:
         return None, float("nan"), float("nan")
     return got["quality"], got["bytes"], got["bytes"] - got["fixed"]
 
 
 QUALITIES = (1, 2, 4, 7, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+MATCHED = {}   # (id of the images, format, target PSNR) → (the images, classic_at's point)
 CSV_COLUMNS = ["set", "codec", "kind", "quality", "images", "psnr", "bytes", "fixed", "ideal", "encode_ms",
                "decode_ms", "grid", "prior"]
 
@@ -92,7 +92,7 @@ def photos() -> list[np.ndarray]:
 def model_point(name: str, model, images, labels) -> dict:
     """Every image compressed (with its class, where it has one) and decompressed, the grid checked bit for bit:
     mean file size, header, ideal size, PSNR of the decoded images, median times."""
-    from vq_explorer.service import codec
+    from vq_explorer.service import codec, grid_bits
     sizes, ideal, heads, enc, dec, scores = [], [], [], [], [], []
     for x, y in zip(images, labels, strict=True):
         xt = torch.from_numpy(x)[None].float() / 255
@@ -106,7 +106,7 @@ def model_point(name: str, model, images, labels) -> dict:
         if not torch.equal(info["grid"], grid):
             raise SystemExit(f"{name}: a decoded grid differs from the encoded one")
         sizes.append(len(data))
-        ideal.append(codec.ideal_bits(model, grid, y) / 8)
+        ideal.append(grid_bits(model, grid, y) / 8)
         heads.append(codec.read_header(data)["payload"])
         enc.append((t1 - t) * 1e3)
         dec.append((t2 - t1) * 1e3)
@@ -118,16 +118,15 @@ def model_point(name: str, model, images, labels) -> dict:
 
 
 def classic_curves(images) -> list[dict]:
-    """WebP and JPEG at each of QUALITIES, and PNG, over the same images."""
-    from vq_explorer.service.codec import classic_point
+    """Each lossy format at each of QUALITIES, and PNG, over the same images."""
     pictures = [picture(x) for x in images]
     rows = []
-    for fmt, called in (("WEBP", "WebP"), ("JPEG", "JPEG")):
+    for called, fmt in formats.LOSSY.items():
         for q in QUALITIES:
             rows.append({"codec": called, "kind": "classic", "images": len(images),
-                         **classic_point(pictures, fmt, q)})
+                         **formats.classic_point(pictures, fmt, q)})
     rows.append({"codec": "PNG", "kind": "lossless", "images": len(images), "psnr": float("inf"),
-                 "bytes": float(np.mean([len(lossless(p)) for p in pictures]))})
+                 "bytes": float(np.mean([formats.png_bytes(p) for p in pictures]))})
     return rows
 
 
@@ -203,9 +202,8 @@ def main():
         for name in names:
             row = model_point(name, models[name], images, labels)
             points.append({"set": dataset, **row})
-            pictures = [picture(x) for x in images]
-            matched = [classic(images, fmt, row["psnr"]) for fmt in ("WEBP", "JPEG")]
-            png = float(np.mean([len(lossless(p)) for p in pictures]))
+            matched = [classic(images, fmt, row["psnr"]) for fmt in formats.LOSSY.values()]
+            png = float(np.mean([formats.png_bytes(picture(x)) for x in images]))
             table.append((name, len(images), row, *matched, png))
             print(f"{name}: {row['bytes']:.1f} bytes at {row['psnr']:.2f} dB", flush=True)
     colour = [n for n, m in models.items() if m.config["channels"] == 3]
@@ -216,8 +214,8 @@ def main():
         for name in colour:
             row = model_point(name, models[name], shots, [None] * len(shots))
             points.append({"set": "photos", **row, "grid": "own size"})
-            matched = [classic(shots, fmt, row["psnr"]) for fmt in ("WEBP", "JPEG")]
-            png = float(np.mean([len(lossless(picture(p))) for p in shots]))
+            matched = [classic(shots, fmt, row["psnr"]) for fmt in formats.LOSSY.values()]
+            png = float(np.mean([formats.png_bytes(picture(p)) for p in shots]))
             table.append((f"{name} on docs/photos", len(shots), row, *matched, png))
             print(f"{name} on photos: {row['bytes']:.1f} bytes at {row['psnr']:.2f} dB", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -229,14 +227,16 @@ def main():
     write_charts(args.out)
     command = f"python benchmarks/codec.py --n {args.n} --threads {args.threads} --models {' '.join(args.models)}"
     lines = [f"`{command}` (the codec's probabilities on one thread): every grid decoded bit "
-             "for bit; sizes in bytes per image, means; WebP and JPEG at the lowest quality that reaches the "
-             "model's PSNR, and in brackets without their fixed cost (an all-black image's size)", "",
-             "| model | images | PSNR dB | our file | ideal −log₂ p / 8 | header | WebP at that PSNR (quality; "
-             "less its fixed cost) | JPEG at that PSNR (quality; less its fixed cost) | PNG | encode ms | "
-             "decode ms |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, n, r, webp, jpeg, png in table:
-        matched = " | ".join(f"{b:,.0f} (q {q}; {less:,.0f})" for q, b, less in (webp, jpeg))
+             "for bit; sizes in bytes per image, means; " + ", ".join(formats.LOSSY) + " (Pillow's encoders) at "
+             "the lowest quality that reaches the model's PSNR, and in brackets without their fixed cost (an "
+             "all-black image's size)", "",
+             "| model | images | PSNR dB | our file | ideal −log₂ p / 8 | header | "
+             + "".join(f"{called} at that PSNR (quality; less its fixed cost) | " for called in formats.LOSSY)
+             + "PNG | encode ms | decode ms |",
+             "|---|---|---|---|---|---|" + "---|" * len(formats.LOSSY) + "---|---|---|"]
+    for name, n, r, *matched, png in table:
+        matched = " | ".join("does not reach it" if q is None else f"{b:,.0f} (q {q}; {less:,.0f})"
+                             for q, b, less in matched)
         lines.append(f"| {name} | {n} | {r['psnr']:.2f} | {r['bytes']:,.1f} | {r['ideal']:,.1f} | "
                      f"{r['fixed']:.1f} | {matched} | {png:,.0f} | "
                      f"{r['encode_ms']:,.0f} | {r['decode_ms']:,.0f} |")

@@ -411,16 +411,17 @@ def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(
 
 
 def test_the_reconstructed_image_as_a_file_downloads_and_uploads_back_to_its_grid(png_file, catalog, tmp_path):
-    """"Compress it" writes the file of the prior's bits and says what it costs beside WebP and JPEG at the same
-    PSNR; uploading that file decodes it (the grid it holds), and a file of another model, or a damaged one, is
-    refused with its reason."""
+    """"Compress it" writes the file of the prior's bits and says what it costs beside WebP, JPEG and AVIF at the
+    same PSNR; uploading that file decodes it (the grid it holds), and a file of another model, or a damaged one,
+    is refused with its reason."""
     pytest.importorskip("constriction")
     from vq_explorer.service import codec
     from vq_explorer.ui import compressed, reconstruct
     *_, grid_json, token = reconstruct.reconstruct(catalog, png_file, NAME)
     text, path = compressed.make_file(catalog, NAME, token)
     data = open(path, "rb").read()
-    assert f"**As a file: {len(data):,} bytes**" in text and "WebP" in text and "JPEG" in text and "PNG" in text
+    assert f"**As a file: {len(data):,} bytes**" in text and "PNG" in text
+    assert all(f"{called} " in text for called in ("WebP", "JPEG", "AVIF"))
     grid = json.loads(grid_json)["grid"]
     assert codec.decode_grid(catalog.get(NAME), data)[0].tolist() == grid
     *_, summary, grid_back, _ = reconstruct.reconstruct(catalog, path, NAME)
@@ -769,6 +770,8 @@ RATE_CSV = (
     "mnist,WebP,classic,50,10,38,250,60,,,,,\n"
     "mnist,JPEG,classic,10,10,20,380,340,,,,,\n"
     "mnist,JPEG,classic,50,10,30,500,340,,,,,\n"
+    "mnist,AVIF,classic,1,10,27,300,280,,,,,\n"
+    "mnist,AVIF,classic,30,10,35,420,280,,,,,\n"
     "mnist,PNG,lossless,,10,inf,270,,,,,,\n"
     "mnist,mnist_4x4,model,,10,24,25,11,12,17,16,4x4,pixelcnn\n"
     "mnist,mnist,model,,10,28,40,11,27,36,36,7x7,pixelcnn\n"
@@ -776,6 +779,8 @@ RATE_CSV = (
     "mnist,mnist_14x14,model,,10,34,58,11,45,190,190,14x14,pixelcnn\n"
     "photos,WebP,classic,10,4,27,2000,150,,,,,\n"
     "photos,WebP,classic,20,4,31,3000,150,,,,,\n"
+    "photos,AVIF,classic,20,4,27,1500,300,,,,,\n"
+    "photos,AVIF,classic,30,4,31,2200,300,,,,,\n"
     "photos,cifar10,model,,4,29,1976,15,1960,2400,2500,own size,pixelcnn\n")
 
 
@@ -793,7 +798,8 @@ def test_rate_chart_draws_each_classic_codec_as_a_curve_and_each_model_at_its_fi
     fig = tradeoff.rate_chart(rows, "mnist")
     curves = {d.name.split(" ")[0]: d for d in fig.data if d.mode == "lines+markers"}
     assert curves["WebP"].x == (120, 160, 250) and curves["WebP"].y == (26, 30, 38)   # ordered by quality
-    assert curves["JPEG"].x == (380, 500)
+    assert curves["JPEG"].x == (380, 500) and curves["AVIF"].x == (300, 420)
+    assert "<br>" not in fig.layout.title.text            # no format beats a model on these digits
     stars = {d.name.split(" ")[0]: (d.x[0], d.y[0]) for d in fig.data if d.mode == "markers+text"}
     assert stars == {"mnist_4x4": (25, 24), "mnist_tf": (39, 28), "mnist": (40, 28), "mnist_14x14": (58, 34)}
     # two priors over one VQ-VAE: one label for the pair, not two on top of each other
@@ -804,6 +810,8 @@ def test_rate_chart_draws_each_classic_codec_as_a_curve_and_each_model_at_its_fi
     assert {d.name.split(" ")[0]: d.x[0] for d in less.data if d.mode == "markers+text"}["mnist"] == 29
     photos = tradeoff.rate_chart(rows, "photos")
     assert [d.text[0] for d in photos.data if d.mode == "markers+text"] == ["cifar10"]
+    # AVIF at 29 dB: 1500·(2200/1500)^0.5 = 1,816.6 bytes, below our 1,976: the chart says so in its title
+    assert "at 29.0 dB AVIF needs 1,817 bytes, fewer than cifar10's 1,976" in photos.layout.title.text
 
 
 def test_rate_findings_read_the_classic_codecs_off_their_curves_at_each_models_psnr(tmp_path):
@@ -828,6 +836,7 @@ def test_rate_findings_read_the_classic_codecs_off_their_curves_at_each_models_p
     assert "+61 bytes" in text   # WebP from 28 to 34 dB: 200.0 − 138.6
     assert tradeoff.rate_text([], "mnist").startswith("_No measurements")
     assert "own size" not in tradeoff.rate_text(rows, "photos") and "1,976.0" in tradeoff.rate_text(rows, "photos")
+    assert "AVIF needs 1,817 bytes (0.9× ours" in tradeoff.rate_text(rows, "photos")
 
 
 def test_sample_points_to_the_checkpoint_whose_samples_show_their_class_best(tmp_path):

@@ -14,7 +14,7 @@ from conftest import make_tiny_model, said
 import vq_explorer as vqe
 
 pytest.importorskip("constriction")
-from vq_explorer.service import codec  # noqa: E402
+from vq_explorer.service import codec, grid_bits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOREGRESSIVE = ["mnist", "mnist_4x4", "mnist_14x14", "mnist_transformer", "mnist_rnn", "fashion_mnist"]
@@ -54,7 +54,7 @@ def test_every_autoregressive_shipped_model_codes_test_images_bit_exactly_near_t
         assert torch.equal(image, model.decode(grid[None])[0])
         header = codec.read_header(data)["payload"]
         assert header <= 12                                        # at the model's training size
-        assert len(data) - header <= codec.ideal_bits(model, grid, label) / 8 * 1.01 + 4, (i, len(data))
+        assert len(data) - header <= grid_bits(model, grid, label) / 8 * 1.01 + 4, (i, len(data))
 
 
 def test_a_photos_grid_and_its_own_size_travel_in_the_header():

@@ -415,6 +415,17 @@ MUTANTS = [
     ("pixelcnn-step-skip-summed-late", "vq_explorer/models/priors/pixelcnn.py", "tests/test_codec_fixtures.py",
      "        x = F.relu(torch.add(skip, cells[-1][c])[:, :, None, None])",
      "        x = F.relu(torch.add(cells[-1][c], skip.mul(1.0000001))[:, :, None, None])"),
+    # the compressed file beside the classic formats: AVIF kept, each matched at its lowest quality, the chart saying
+    # where a format is smaller
+    ("formats-avif-dropped", "vq_explorer/service/formats.py", "tests/test_formats.py",
+     "LOSSY = {\"WebP\": \"WEBP\", \"JPEG\": \"JPEG\", \"AVIF\": \"AVIF\"}",
+     "LOSSY = {\"WebP\": \"WEBP\", \"JPEG\": \"JPEG\"}"),
+    ("formats-not-the-lowest-quality", "vq_explorer/service/formats.py", "tests/test_formats.py",
+     "    return classic_point(pictures, fmt, lo)",
+     "    return classic_point(pictures, fmt, min(lo + 1, 100))"),
+    ("rate-chart-never-says-smaller", "vq_explorer/views/results.py", "tests/test_app.py",
+     "            if theirs is not None and theirs < num(m, \"bytes\"):",
+     "            if False:"),
     ("views-any-weights", "vq_explorer/storage/views.py", "tests/test_views.py",
      "meta.get(\"key\") != key or",
      "False or"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-IMAGES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+from ..storage.images import IMAGE_SUFFIXES
 
 
 def files(paths, suffixes) -> list[Path]:
@@ -37,7 +37,7 @@ def checkpoint_path(name: str, folder: Path) -> Path:
 def main(argv=None):
     from .. import service
     from ..messages import error_text
-    from ..service.codec import CodecError, decompress, encode_grid, ideal_bits
+    from ..service.codec import CodecError, compress, decompress
     from ..storage.checkpoint import CheckpointError, load
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("verb", choices=("compress", "decompress"))
@@ -60,7 +60,7 @@ def main(argv=None):
             models = [load(p) for p in names]
     except CheckpointError as e:
         raise SystemExit(f"error: {e}") from None
-    todo = files(args.inputs, IMAGES if args.verb == "compress" else {".vqe"})
+    todo = files(args.inputs, IMAGE_SUFFIXES if args.verb == "compress" else {".vqe"})
     if not todo:
         raise SystemExit("error: no input files found")
     failed = []
@@ -69,11 +69,11 @@ def main(argv=None):
             if args.verb == "compress":
                 label = service.label_id(model, args.label)
                 x, _ = service.load_image(model, path)
-                grid = model.encode(x)[0]
-                data = encode_grid(model, grid, label, tuple(x.shape[-2:]))   # what compress does, grid kept
+                data = compress(model, x, label)
                 out = args.out / f"{path.stem}.vqe"
                 out.write_bytes(data)
-                print(f"{path} → {out}: {len(data)} bytes (ideal {ideal_bits(model, grid, label) / 8:.1f} + "
+                bits = service.grid_bits(model, model.encode(x)[0], label)
+                print(f"{path} → {out}: {len(data)} bytes (ideal {bits / 8:.1f} + "
                       f"header and last word), {path.stat().st_size} bytes before")
             else:
                 data = path.read_bytes()

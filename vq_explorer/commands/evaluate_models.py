@@ -3,10 +3,10 @@
     vq-explorer-evaluate --models A B ... --images DIR [--size S] [--limit N] [--out results.csv]
 
 A model is a checkpoint file, or a tokenizer made elsewhere (a diffusers VQModel folder or a Hub id, as
-`vq-explorer --open` takes). Every picture (PNG, JPEG, WebP, any size, in DIR and its sub-folders) goes through
-every model the way the app gives it one. Prints a Markdown table, writes the CSV and, beside it, a chart of
-PSNR against tokens per image (results.png). A picture that cannot be read is named and left out, and the
-command then exits with status 1 after writing what it measured."""
+`vq-explorer --open` takes). Every picture (PNG, JPEG, WebP, AVIF, GIF, BMP, TIFF, any size, in DIR and its
+sub-folders) goes through every model the way the app gives it one. Prints a Markdown table, writes the CSV and,
+beside it, a chart of PSNR against tokens per image (results.png). A picture that cannot be read is named and
+left out, and the command then exits with status 1 after writing what it measured."""
 
 import csv
 import sys
@@ -16,13 +16,14 @@ from tqdm.auto import tqdm
 
 from ..service.compare import COLUMNS, evaluate_folder, image_files
 from ..service.errors import UserError
+from ..storage.images import IMAGE_SUFFIXES
 from ..views.compare import markdown_table, save_chart
 
 
 def add_arguments(ap):
     ap.add_argument("--models", nargs="+", metavar="MODEL",
                     help="checkpoints (or tokenizer folders / Hub ids) to evaluate side by side over --images")
-    ap.add_argument("--images", metavar="DIR", help="a folder of pictures (PNG, JPEG, WebP), for --models")
+    ap.add_argument("--images", metavar="DIR", help="a folder of pictures (PNG, JPEG, WebP, AVIF…), for --models")
     ap.add_argument("--size", type=int, default=None,
                     help="with --models: scale each picture so its long side is S pixels first (a colour model "
                          "then encodes it at that size; a digit model always at its training size)")
@@ -53,7 +54,7 @@ def run(args) -> int:
     except UserError:
         raise SystemExit(f"error: {args.images} is not a folder") from None
     if not files:
-        raise SystemExit(f"error: no PNG, JPEG or WebP pictures in {args.images}")
+        raise SystemExit(f"error: no pictures ({', '.join(IMAGE_SUFFIXES)}) in {args.images}")
     models = {source: open_model(source, args.size) for source in args.models}
     skipped = {}
     bar = lambda items, name: tqdm(items, desc=Path(name).name.removesuffix(".safetensors"), unit="image")

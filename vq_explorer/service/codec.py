@@ -25,7 +25,6 @@ File layout (little-endian), 10 bytes of header for a shipped model at its train
 """
 
 import copy
-import io
 import struct
 import threading
 import zlib
@@ -365,66 +364,3 @@ def decompress(data: bytes, models) -> tuple[torch.Tensor, object, dict]:
     grid, label, size = decode_grid(model, data)
     image = model.decode(grid[None], size)[0]
     return image, model, {"grid": grid, "label": label, "size": size}
-
-
-def ideal_bits(model, grid: torch.Tensor, label: int | None = None) -> float:
-    """−log₂ p(grid) under the prior: what an ideal coder would need, without header or final word."""
-    labels = None if label is None else torch.tensor([int(label)])
-    return float(-model.log_prob(torch.as_tensor(grid)[None], labels)[0] / np.log(2))
-
-
-def classic_point(pictures: list[np.ndarray], fmt: str, quality: int) -> dict:
-    """A classic codec (`fmt`: Pillow's "WEBP", "JPEG") at one quality over `pictures` (uint8, H×W or H×W×3):
-    mean bytes, mean PSNR of the decoded pictures, and the format's fixed cost at that quality (the mean size of
-    all-black pictures of the same sizes: headers, tables and the smallest payload)."""
-    from PIL import Image
-
-    def size(img) -> bytes:
-        buf = io.BytesIO()
-        img.save(buf, format=fmt, quality=quality)
-        return buf.getvalue()
-
-    sizes, scores, fixed = [], [], []
-    for p in pictures:
-        img = Image.fromarray(p)
-        data = size(img)
-        back = np.asarray(Image.open(io.BytesIO(data)).convert(img.mode)).astype(np.float64)
-        mse = float(np.mean((back - p) ** 2)) / 255 ** 2
-        sizes.append(len(data))
-        scores.append(10 * np.log10(1 / max(mse, 1e-12)))
-        fixed.append(len(size(Image.fromarray(np.zeros_like(p)))))
-    return {"quality": quality, "bytes": float(np.mean(sizes)), "psnr": float(np.mean(scores)),
-            "fixed": float(np.mean(fixed))}
-
-
-def classic_at(pictures: list[np.ndarray], fmt: str, target: float) -> dict | None:
-    """`classic_point` at the lowest quality whose mean PSNR over `pictures` reaches `target` dB: what a
-    compressed file is measured against. None if even quality 100 does not reach it."""
-    if classic_point(pictures, fmt, 100)["psnr"] < target:
-        return None
-    lo, hi = 1, 100
-    while lo < hi:                      # PSNR rises with quality (near enough for a search)
-        mid = (lo + hi) // 2
-        if classic_point(pictures, fmt, mid)["psnr"] >= target:
-            hi = mid
-        else:
-            lo = mid + 1
-    return classic_point(pictures, fmt, lo)
-
-
-def costs(model, x: torch.Tensor) -> dict:
-    """One image (1, C, H, W) in [0, 1] as a compressed file, and what it costs beside the classic formats on this
-    very image: {data, psnr (of the decoded file), header, ideal (bytes), webp, jpeg (`classic_at` at that PSNR,
-    or None), png (lossless bytes)}."""
-    from PIL import Image
-
-    from ..models import metrics as M
-    grid = model.encode(x)[0]
-    data = encode_grid(model, grid, None, tuple(x.shape[-2:]))
-    target = M.psnr(M.mse(model.decode(grid[None], tuple(x.shape[-2:])), x))
-    pixels = (x[0] * 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
-    png = io.BytesIO()
-    Image.fromarray(pixels).save(png, format="PNG")
-    return {"data": data, "psnr": target, "header": read_header(data)["payload"],
-            "ideal": ideal_bits(model, grid) / 8, "webp": classic_at([pixels], "WEBP", target),
-            "jpeg": classic_at([pixels], "JPEG", target), "png": len(png.getvalue())}

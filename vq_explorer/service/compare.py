@@ -17,12 +17,11 @@ import torch
 from PIL import Image
 
 from ..models import metrics
-from ..storage.images import ImageInputError, looks_colour, open_image
+from ..storage.images import IMAGE_SUFFIXES, ImageInputError, looks_colour, open_image
 from .catalog import has_prior, prior_limit
 from .errors import UserError
 from .inputs import input_size, load_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 # A compressed file costs one pass of the prior's cached sampler per cell; beyond this many cells (a photo's
 # 64×64 grid has 4,096) the file is not made and its size is left out (the bits under the prior remain).
 CODEC_MAX_CELLS = 256
@@ -147,7 +146,7 @@ COLUMNS = ["model", "images", "psnr", "ssim", "codes_used", "perplexity", "dead_
 
 
 def image_files(folder) -> list[Path]:
-    """The pictures of a folder and its sub-folders (PNG, JPEG, WebP), in a fixed order."""
+    """The pictures of a folder and its sub-folders (`IMAGE_SUFFIXES`), in a fixed order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError("compare_no_folder", folder=str(folder))

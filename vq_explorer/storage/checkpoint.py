@@ -331,18 +331,24 @@ def load(path, device: str | torch.device | None = None) -> VQModel:
         for name, module in (("vqvae", vqvae), ("prior", prior)):
             if module is None:
                 continue
-            module.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
-                                    if k.startswith(name + ".")})
+            module.load_state_dict(section(tensors, name))
         missing = [k for k in ("image_size", "grid", "num_codes", "channels") if k not in config]
         if missing:
             raise ValueError(f"config lacks {missing}")
     except Exception as e:
         raise CheckpointError(f"{path}: tensors or config do not form a vq-explorer model ({e})") from None
-    device = choose_device(device)
-    stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
-    model = VQModel(vqvae.eval(), None if prior is None else prior.eval(), config, meta["metrics"],
-                    tensors.get("examples.images"), tensors.get("examples.labels"), stats).to(device)
-    return model
+    return _assemble(vqvae.eval(), None if prior is None else prior.eval(), meta, tensors, device)
+
+
+def section(tensors: dict, name: str) -> dict:
+    """The file's tensors under `name.` ("vqvae", "prior", "stats"), named without the prefix."""
+    return {k.removeprefix(name + "."): v for k, v in tensors.items() if k.startswith(name + ".")}
+
+
+def _assemble(vqvae, prior, meta, tensors, device) -> VQModel:
+    """The loaded model: its modules, the file's config and metrics, examples and codebook statistics."""
+    return VQModel(vqvae, prior, meta["config"], meta["metrics"], tensors.get("examples.images"),
+                   tensors.get("examples.labels"), section(tensors, "stats")).to(choose_device(device))
 
 
 def _load_over_tokenizer(path, meta, tensors, device) -> VQModel:
@@ -355,7 +361,7 @@ def _load_over_tokenizer(path, meta, tensors, device) -> VQModel:
         _within_limits(prior_cfg)           # the same bounds as every checkpoint's, before anything is built
         prior = build_prior(prior_cfg) if prior_cfg else None
         if prior is not None:
-            prior.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("prior.")})
+            prior.load_state_dict(section(tensors, "prior"))
     except Exception as e:
         raise CheckpointError(f"{path}: tensors or config do not form a prior ({e})") from None
     try:
@@ -365,9 +371,7 @@ def _load_over_tokenizer(path, meta, tensors, device) -> VQModel:
     if prior_cfg is not None and tokenizer.quantizer.num_codes != prior_cfg.num_codes:
         raise CheckpointError(f"{path}: the tokenizer has {tokenizer.quantizer.num_codes} codes, the prior "
                               f"{prior_cfg.num_codes}")
-    stats = {k[6:]: v for k, v in tensors.items() if k.startswith("stats.")}
-    return VQModel(tokenizer, prior and prior.eval(), config, meta["metrics"], tensors.get("examples.images"),
-                   tensors.get("examples.labels"), stats).to(choose_device(device))
+    return _assemble(tokenizer, prior and prior.eval(), meta, tensors, device)
 
 
 CLASSIFIER_FORMAT = "vq-explorer-classifier/1"

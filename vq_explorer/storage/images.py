@@ -10,6 +10,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_BYTES = 10 * 1024 * 1024    # the app refuses larger uploads before they reach this code, too
 MAX_PIXELS = 40_000_000         # decompression bombs: a few KB of PNG can claim 30000×30000 pixels
+# What a folder's pictures are recognised by, wherever a folder is read (training, Compare, a tokenizer's
+# pictures, the codec command): the formats Pillow reads that people keep photos and drawings in.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".avif", ".gif", ".bmp", ".tif", ".tiff")
 
 
 class ImageInputError(ValueError):

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from .checkpoint import atomic_save_file, raw_metadata, read_whole
+from .checkpoint import atomic_save_file, raw_metadata, read_whole, section
 
 FORMAT = "vq-explorer-state/1"
 
@@ -67,7 +67,7 @@ def load_state(path, model, opt=None, device=None, rank: int = 0) -> dict:
     replaced meanwhile (a training saving every minute) is never one step's weights with another step's
     progress."""
     meta, tensors = read_whole(path)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict(section(tensors, "model"))
     if opt is not None:
         load_optimizer(opt, tensors)
     suffix = f".rank{rank}" if rank else ""

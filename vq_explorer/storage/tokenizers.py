@@ -19,9 +19,9 @@ from ..models.device import choose_device
 from ..models.model import VQModel
 from ..models.tokenizer import DiffusersTokenizer, Tokenizer, WrappedTokenizer, parameter_count
 from .hub import PICKLED, WEIGHTS, HubError, fetch_config, fetch_diffusers
+from .images import IMAGE_SUFFIXES
 
 HUB = "hf://"
-PHOTO_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 class TokenizerError(ValueError):
@@ -142,7 +142,7 @@ def photos(folder, side: int, channels: int = 3, limit: int = 40) -> torch.Tenso
         return None
     out = []
     for p in sorted(folder.iterdir())[: limit * 2]:
-        if p.suffix.lower() not in PHOTO_TYPES:
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         try:
             with Image.open(p) as img:

@@ -1,15 +1,16 @@
-"""The Reconstruct tab's compressed file: what the image costs as a file of the prior's bits, beside WebP and JPEG
-at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
+"""The Reconstruct tab's compressed file: what the image costs as a file of the prior's bits, beside WebP, JPEG and
+AVIF at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
 
 from .. import service
-from ..service.codec import MAGIC, CodecError, costs, decode_grid, maker, model_id, read_header
+from ..service.codec import MAGIC, CodecError, decode_grid, maker, model_id, read_header
 from ..service.errors import Note
+from ..service.formats import costs
 from .common import guarded, mark, temp_file
 
 
 @guarded
 def make_file(catalog, checkpoint: str, token):
-    """The image reconstructed last as a compressed file: (what it costs beside WebP and JPEG, the file)."""
+    """The image reconstructed last as a compressed file: (what it costs beside the classic formats, the file)."""
     if not token:
         raise service.UserError("reconstruct_first")
     name, x = service.recall_input(token)
@@ -19,7 +20,7 @@ def make_file(catalog, checkpoint: str, token):
     with open(path, "wb") as f:
         f.write(c["data"])
     others = [f"{called} {got['bytes']:,.0f} bytes (quality {got['quality']})" if got
-              else f"{called} does not reach it" for called, got in (("WebP", c["webp"]), ("JPEG", c["jpeg"]))]
+              else f"{called} does not reach it" for called, got in c["lossy"].items()]
     text = (f"**As a file: {len(c['data']):,} bytes** ({c['header']} of header, the prior's ideal "
             f"{c['ideal']:.1f}, the rest the coder's last word) at {c['psnr']:.1f} dB. For the same "
             f"PSNR on this image: {'; '.join(others)}; lossless PNG {c['png']:,} bytes. Upload the "

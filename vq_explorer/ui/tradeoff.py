@@ -21,8 +21,8 @@ BATCHES = {"one image": 1, "per image in a batch of 16": 16}
 RATE_INTRO = """### In bytes: the models as image codecs
 A model with an autoregressive prior is a lossy image codec: the grid is the lossy step, and the prior's
 probabilities drive a range coder (`vqe.compress`, `vq-explorer-codec`). One star per model at its real file size
-and the PSNR of the decoded images; WebP and JPEG (Pillow) as curves over their quality settings, on the same
-test images. Measured by `python benchmarks/codec.py`."""
+and the PSNR of the decoded images; WebP, JPEG and AVIF (Pillow) as curves over their quality settings, on the
+same test images. Measured by `python benchmarks/codec.py`."""
 SIZES = {"whole files": False, "without fixed headers": True}
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from . import results
 from .pictures import code_colour
 from .results import DATASETS, SETS, curve, family, grid_name, label, models_at, num, rate_bytes
 
@@ -279,16 +280,17 @@ def lab_map(runs: list[tuple[str, object]]) -> go.Figure:
                        dict(title="PC 1"), dict(title="PC 1"), dict(title="PC 2"), dict(title="PC 2"))
 
 
-CODEC_COLOURS = {"WebP": "#72b7b2", "JPEG": "#f58518"}
+CODEC_COLOURS = {"WebP": "#72b7b2", "JPEG": "#f58518", "AVIF": "#9d755d"}
 
 
 def rate_figure(rows: list[dict], image_set: str, less_fixed: bool = False) -> go.Figure:
-    """PSNR against bytes per image (log) on one set of images: WebP and JPEG as curves over their quality
-    settings, one marker per model at its real file size (rows as in benchmarks/results/rate_distortion.csv).
-    `less_fixed`: every point less its format's fixed cost (our header; an all-black image in WebP or JPEG)."""
+    """PSNR against bytes per image (log) on one set of images: each lossy format (WebP, JPEG, AVIF) as a curve
+    over its quality settings, one marker per model at its real file size (rows as in
+    benchmarks/results/rate_distortion.csv); the title says where a format needs fewer bytes than a model.
+    `less_fixed`: every point less its format's fixed cost (our header; an all-black image in that format)."""
     traces = []
-    for codec, colour in CODEC_COLOURS.items():
-        points = curve(rows, image_set, codec)
+    for codec in results.classic_codecs(rows, image_set):
+        points, colour = curve(rows, image_set, codec), CODEC_COLOURS.get(codec, "#888888")
         if points:
             traces.append(go.Scatter(
                 x=[rate_bytes(r, less_fixed) for r in points], y=[num(r, "psnr") for r in points],
@@ -310,7 +312,11 @@ def rate_figure(rows: list[dict], image_set: str, less_fixed: bool = False) -> g
                         line=dict(width=1, color="white")),
             hovertemplate=f"{tag}<br>%{{x:,.1f}} bytes per image<br>%{{y:.2f}} dB<extra></extra>"))
     what = "without fixed headers" if less_fixed else "whole files"
-    return _figure(traces, f"{SETS.get(image_set, image_set)}: PSNR against bytes per image ({what})", 460,
+    title = f"{SETS.get(image_set, image_set)}: PSNR against bytes per image ({what})"
+    beaten = [] if less_fixed else results.smaller_than_ours(rows, image_set)
+    if beaten:
+        title += "<br><sup>" + "; ".join(beaten) + "</sup>"
+    return _figure(traces, title, 460 + 20 * bool(beaten),
                    xaxis=dict(title=f"bytes per image, {what} (log)", type="log", range=log_range(traces, 0.15)),
                    yaxis=dict(title="PSNR, dB"), legend=dict(orientation="h", y=-0.2),
-                   margin=dict(l=50, r=10, t=40, b=40))
+                   margin=dict(l=50, r=10, t=40 + 20 * bool(beaten), b=40))

@@ -293,6 +293,12 @@ def rate_bytes(row: dict, less_fixed: bool = False) -> float:
     return num(row, "bytes") - (num(row, "fixed") or 0.0 if less_fixed else 0.0)
 
 
+def classic_codecs(rows: list[dict], image_set: str) -> list[str]:
+    """The lossy formats measured on a set (WebP, JPEG, AVIF: whichever the benchmark wrote), in the order
+    written."""
+    return list(dict.fromkeys(r["codec"] for r in rows if r["set"] == image_set and r["kind"] == "classic"))
+
+
 def curve(rows: list[dict], image_set: str, codec: str) -> list[dict]:
     return sorted((r for r in rows if r["set"] == image_set and r["codec"] == codec),
                   key=lambda r: num(r, "quality"))
@@ -331,18 +337,32 @@ def models_at(rows: list[dict], image_set: str) -> list[dict]:
                   key=lambda r: num(r, "bytes"))
 
 
+def smaller_than_ours(rows: list[dict], image_set: str) -> list[str]:
+    """Where a classic format needs fewer bytes than a model's file at the model's PSNR (read off its curve), in
+    words: what a chart of the set must not leave for the reader to find."""
+    out = []
+    for m in models_at(rows, image_set):
+        for called in classic_codecs(rows, image_set):
+            theirs = bytes_at(curve(rows, image_set, called), num(m, "psnr"))
+            if theirs is not None and theirs < num(m, "bytes"):
+                out.append(f"at {num(m, 'psnr'):.1f} dB {called} needs {theirs:,.0f} bytes, fewer than "
+                           f"{m['codec']}'s {num(m, 'bytes'):,.0f}")
+    return out
+
+
 def rate_findings(rows: list[dict], image_set: str) -> str:
-    """What the bytes say on one set, every number read from the rows: each model's file against WebP and JPEG
-    at its PSNR (whole files, and without the fixed costs), and, where one dataset has several grids, the
+    """What the bytes say on one set, every number read from the rows: each model's file against each lossy
+    format at its PSNR (whole files, and without the fixed costs), and, where one dataset has several grids, the
     downsampling factor in bytes."""
     models = models_at(rows, image_set)
     if not models:
         return ""
     name = SETS.get(image_set, image_set)
-    webp, jpeg = curve(rows, image_set, "WebP"), curve(rows, image_set, "JPEG")
+    curves = {called: curve(rows, image_set, called) for called in classic_codecs(rows, image_set)}
+    webp, classic = curves.get("WebP", []), [r for points in curves.values() for r in points]
     out = []
     for m in models:
-        parts = [_against(called, points, m) for called, points in (("WebP", webp), ("JPEG", jpeg))]
+        parts = [_against(called, points, m) for called, points in curves.items()]
         grid = "" if m["grid"] == "own size" else f" ({grid_name(m)} grid, {FAMILIES.get(m['prior'], m['prior'])})"
         out.append(f"- **{m['codec']}**{grid}: {num(m, 'bytes'):,.1f} bytes per image at {num(m, 'psnr'):.1f} dB "
                    f"({num(m, 'fixed'):.0f} of them header); {'; '.join(parts)}.")
@@ -361,10 +381,10 @@ def rate_findings(rows: list[dict], image_set: str) -> str:
                 step += f" (WebP, for the same two PSNRs: {wb - wa:+,.0f} bytes)"
             steps.append(step)
         text += "\n\nThe downsampling factor in bytes: " + "; ".join(steps) + "."
-    top = max((num(r, "psnr") for r in webp + jpeg), default=None)
+    top = max((num(r, "psnr") for r in classic), default=None)
     best = max(num(m, "psnr") for m in models)
     if top is not None and top > best:
         text += (f"\n\nAbove {best:.1f} dB only the classic codecs go (up to {top:.1f} dB at quality "
-                 f"{max(num(r, 'quality') for r in webp + jpeg):.0f}): a VQ-VAE's PSNR is capped by its decoder, "
+                 f"{max(num(r, 'quality') for r in classic):.0f}): a VQ-VAE's PSNR is capped by its decoder, "
                  "however many bytes one would give it.")
     return text
