@@ -5,7 +5,7 @@ The service layer names what happened (`UserError("grid_wrong_shape", shape="6×
 module words it, for the UI and the commands alike (it imports no Gradio). One place to edit a sentence, and
 tests that check codes survive the edit."""
 
-from .service.errors import Note, UserError
+from .service import Note, UserError
 
 NEEDING_A_PRIOR = {"sampling": "sampling", "inpainting": "resampling a region", "compressing": "compressing"}
 WITHOUT_A_PRIOR = {"lab": "it was trained in the codebook lab): choose a shipped checkpoint for it",

@@ -37,7 +37,6 @@ def checkpoint_path(name: str, folder: Path) -> Path:
 def main(argv=None):
     from .. import service
     from ..messages import error_text
-    from ..service.codec import CodecError, compress, decompress
     from ..storage.checkpoint import CheckpointError, load
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("verb", choices=("compress", "decompress"))
@@ -69,7 +68,7 @@ def main(argv=None):
             if args.verb == "compress":
                 label = service.label_id(model, args.label)
                 x, _ = service.load_image(model, path)
-                data = compress(model, x, label)
+                data = service.codec.compress(model, x, label)
                 out = args.out / f"{path.stem}.vqe"
                 out.write_bytes(data)
                 bits = service.grid_bits(model, model.encode(x)[0], label)
@@ -77,13 +76,13 @@ def main(argv=None):
                       f"header and last word), {path.stat().st_size} bytes before")
             else:
                 data = path.read_bytes()
-                image, found, info = decompress(data, models)
+                image, found, info = service.codec.decompress(data, models)
                 out = args.out / f"{path.stem}.png"
                 Image.fromarray((image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy()
                                 ).save(out)
                 print(f"{path} → {out}: {tuple(image.shape[-2:])} image, grid {tuple(info['grid'].shape)}, "
                       f"class {info['label']}, model {found.config.get('dataset')}")
-        except (CodecError, service.UserError, OSError) as e:
+        except (service.codec.CodecError, service.UserError, OSError) as e:
             failed.append(path)
             print(f"{path}: {error_text(e) if isinstance(e, service.UserError) else e}", file=sys.stderr)
     if failed:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..service.compare import COLUMNS, evaluate_folder, image_files
-from ..service.errors import UserError
+from .. import service
 from ..storage.images import IMAGE_SUFFIXES
 from ..views.compare import markdown_table, save_chart
 
@@ -50,22 +49,22 @@ def run(args) -> int:
     if not args.images:
         raise SystemExit("error: --models needs --images DIR, the folder of pictures to evaluate them on")
     try:
-        files = image_files(args.images)[: args.limit]
-    except UserError:
+        files = service.compare.image_files(args.images)[: args.limit]
+    except service.UserError:
         raise SystemExit(f"error: {args.images} is not a folder") from None
     if not files:
         raise SystemExit(f"error: no pictures ({', '.join(IMAGE_SUFFIXES)}) in {args.images}")
     models = {source: open_model(source, args.size) for source in args.models}
     skipped = {}
     bar = lambda items, name: tqdm(items, desc=Path(name).name.removesuffix(".safetensors"), unit="image")
-    rows = evaluate_folder(models, files, args.size, bar, skipped, args.weigh)
+    rows = service.compare.evaluate_folder(models, files, args.size, bar, skipped, args.weigh)
     for path, why in skipped.items():
         print(f"skipped {path}: {why}", file=sys.stderr)
     print(markdown_table(rows))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=service.compare.COLUMNS)
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in rows)
     chart = out.with_suffix(".png")
