@@ -4,7 +4,7 @@ at the same PSNR on this very image, with the file to download; and a compressed
 from .. import service
 from ..service.codec import MAGIC, CodecError, costs, decode_grid, maker, model_id, read_header
 from ..service.errors import Note
-from .common import guarded, mark, temp_file
+from .common import guarded, status, temp_file
 
 
 @guarded
@@ -23,8 +23,8 @@ def make_file(catalog, checkpoint: str, token):
     text = (f"**As a file: {len(c['data']):,} bytes** ({c['header']} of header, the prior's ideal "
             f"{c['ideal']:.1f}, the rest the coder's last word) at {c['psnr']:.1f} dB. For the same "
             f"PSNR on this image: {'; '.join(others)}; lossless PNG {c['png']:,} bytes. Upload the "
-            "file here to decode it." + mark("file"))
-    return text, path
+            "file here to decode it.")
+    return status(text, "file"), path
 
 
 def is_compressed(path) -> bool:
