@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from conftest import said
+from conftest import said, states, words
 
 from vq_explorer import service as ex
 from vq_explorer.messages import error_text
@@ -113,17 +113,20 @@ def test_the_lab_handler_streams_then_leaves_models_to_open(ckpt_dir):
     from vq_explorer.ui import open_checkpoint
     catalog = ex.Catalog(ckpt_dir)
     outs = list(tab.run(catalog, "mnist", "plain", 64, 3, 0, "fsq", 8, []))
-    assert len(outs) >= 2 and outs[0][5] == "" and "vqe-training" in outs[0][4]
+    assert len(outs) >= 2 and outs[0][5] == "" and states(outs[0][4]) == {"training"}
+    assert "training" in words(outs[0][4])
     curves, usage, code_map, recons, status, summary, mine, download = outs[-1]
     result = json.loads(summary)
     assert {"steps", "mse", "perplexity", "used_codes", "dead_codes"} <= set(result)
     assert result["variant"] == "plain"
     assert result["compare"]["variant"] == "fsq" and result["steps"] == result["compare"]["steps"] > 0
-    assert len(mine) == 2 and "vqe-done" in status and download.endswith(".safetensors")
+    assert len(mine) == 2 and states(status) == {"done"} and download.endswith(".safetensors")
+    assert "done: measured on all 1,000 test images" in words(status)
     assert len(curves.data) == 4 and curves.data[0].x[-1] == result["steps"]
     views = open_checkpoint(catalog, mine[0])
-    assert "vqe-no-prior" in views["about"] and "vqe-no-prior" in views["samples"][3]
-    assert "vqe-no-prior" in views["reconstruction"][5] and len(views["examples"]) == 40
+    assert "no-prior" in states(views["about"]) and "no-prior" in states(views["samples"][3])
+    assert "no-prior" in states(views["reconstruction"][5]) and len(views["examples"]) == 40
+    assert "has no prior" in words(views["samples"][3])
     assert tab.open_in_tabs(catalog, mine[1], mine)["value"] == mine[1]
     with said("lab_model_missing"):
         tab.open_in_tabs(catalog, "lab · someone else's · 1234", mine)
