@@ -882,3 +882,33 @@ def test_the_painters_quantization_panel_opens_filled_on_its_first_grid(catalog)
     assert error_map is not None and margin_map is not None and "cell (" in words(text)
     q = quantize._analysis(catalog, token)[2]
     assert q.grid.tolist() == values["painter"][0]["grid"]
+
+
+def test_no_status_carries_markup_for_watchers_the_state_is_on_its_component(catalog, png_file):
+    """What a visitor reads holds no hidden spans or classes: through a visit of every tab's handlers, no text they
+    return has markup, and each status reports its state as classes on its component (`ui.common.status`)."""
+    from vq_explorer.ui import codebook, lab, open_checkpoint, paint, quantize, reconstruct, sample
+
+    def texts(out):
+        if isinstance(out, str):
+            yield out
+        elif isinstance(out, dict):
+            for v in out.values():
+                yield from texts(v)
+        elif isinstance(out, (list, tuple)):
+            for v in out:
+                yield from texts(v)
+
+    rec = reconstruct.reconstruct(catalog, png_file, NAME)
+    hist = paint.reset(catalog, NAME)[0]
+    outputs = [open_checkpoint(catalog, NAME), rec, quantize.panel(catalog, NAME, rec[-1]),
+               *sample.sample(catalog, NAME, "2", 1.0, 0, 1, 1, "fast"),
+               paint.edit(catalog, "random", NAME, hist, None, 0, False), codebook.stats(catalog, NAME),
+               lab.first_screen()]
+    seen = list(texts(outputs))
+    assert len(seen) > 50 and not [t for t in seen if "<span" in t or "class=" in t]
+    statuses = [rec[5], outputs[2][3], outputs[3][3], outputs[-3][4], outputs[-2][3], outputs[0]["about"]]
+    assert all(states(s) and words(s) for s in statuses)
+    ui = Path(__file__).resolve().parents[1] / "vq_explorer" / "ui"
+    source = "\n".join(p.read_text() for p in ui.glob("*.py"))
+    assert "mark(" not in source and "<span" not in source
