@@ -197,7 +197,7 @@ def test_the_tab_streams_each_model_then_the_files_and_a_click_maps_to_each_grid
     assert "bytes" in words(figures[1]) and "bits" in words(figures[1]) and "weighing" not in words(figures[1])
     weighing = words(steps[3][5 + 5 + 4])
     assert "scoring" in weighing and "weighing" in weighing   # every column first
-    assert states(steps[-1][1]) == {"cmp-done", "cmp-n-3"} and states(steps[2][1]) == {"cmp-running", "cmp-n-1"}
+    assert states(steps[-1][1]) == {"cmp-done", "cmp-n-3"} and states(steps[1][1]) == {"cmp-running", "cmp-n-1"}
 
     class Click:
         index = [255, 0]                               # the top right corner of the display picture

@@ -144,7 +144,7 @@ def test_a_full_lab_refuses_at_once_instead_of_queueing(ckpt_dir):
     finally:
         for _ in range(3):
             lab.PLACES.release()
-    assert next(tab.run(catalog, "mnist", "plain", 64, 5, 0))[4].startswith("**plain**")   # places freed
+    assert words(next(tab.run(catalog, "mnist", "plain", 64, 5, 0))[4]).startswith("**plain**")   # places freed
 
 
 def test_a_checkpoint_with_impossible_fsq_levels_is_refused(tmp_path):
