@@ -212,5 +212,6 @@ def test_the_lab_opens_on_a_recorded_race_until_one_is_trained(tmp_path):
     curves, usage, code_map, recons, status, summary = tab.first_screen(tmp_path / "race.safetensors")
     assert len(curves.data) == 4 and len(usage.data) == 2 and len(code_map.data) == 6
     assert Image.open(recons).size[0] >= 8 * 28 and json.loads(summary) == result
-    assert "recorded race" in status and "**plain**" in status and "press **Train**" in status
-    assert tab.first_screen(tmp_path / "missing.safetensors") == (None, None, None, None, "", "")
+    assert "recorded race" in words(status) and "**plain**" in words(status) and "press **Train**" in words(status)
+    *panels, status, summary = tab.first_screen(tmp_path / "missing.safetensors")
+    assert panels == [None] * 4 and words(status) == "" and not states(status) and summary == ""
