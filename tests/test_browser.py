@@ -254,6 +254,7 @@ def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
     page.click("#sample-start")
     page.wait_for_selector("#sample-status.vqe-cell", state="attached")
     page.wait_for_selector("#sample-status.vqe-done", state="attached")
+    assert not page.query_selector("#sample-status.vqe-opening")     # each update replaces the last one's state
     assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.wait_for_selector("#sample-probs .js-plotly-plot")
     page.screenshot(path=str(shots / "sample.png"), full_page=True)
