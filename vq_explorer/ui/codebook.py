@@ -5,7 +5,7 @@ import gradio as gr
 from .. import service
 from ..service.memo import per_model
 from ..views import charts, pictures
-from .common import bind, guarded, model_state, png, status
+from .common import api_endpoint, bind, guarded, model_state, png, status
 from .words import no_decoder
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
@@ -195,7 +195,8 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog, visitor_codes: gr.S
         summary = gr.JSON(label="summary", open=False)
         outs = [summary, hist, pca, head]
         inputs = [checkpoint, log_scale, over, visitor_codes]
-        refresh.click(bind(catalog, stats), inputs, outs, api_name="codebook_stats")
+        refresh.click(bind(catalog, stats), inputs, outs, api_name=False)
+        api_endpoint(bind(catalog, stats), inputs, outs, "codebook_stats")
         log_scale.change(bind(catalog, stats), inputs, outs, api_visibility="undocumented")
         over.input(bind(catalog, stats), inputs, outs, api_visibility="undocumented")
         visitor_codes.change(guarded(bind(catalog, visitor_codes_changed)), inputs, outs, api_visibility="private")

@@ -97,6 +97,35 @@ def status(text: str, *states: str) -> dict:
     return gr.update(value=text, elem_classes=[STATE_CLASS + re.sub(r"[^A-Za-z0-9]+", "-", s) for s in states])
 
 
+def _words_of(value):
+    is_status = isinstance(value, dict) and value.get("__type__") == "update" and "elem_classes" in value
+    return value["value"] if is_status else value
+
+
+def words_only(fn):
+    """`fn` for gradio_client: each status it returns comes back as its words alone, a string, as the API has
+    always given it (gradio_client would hand over the whole update; the classes are for the page)."""
+    def plain(out):
+        return type(out)(map(_words_of, out)) if isinstance(out, (tuple, list)) else _words_of(out)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            for out in fn(*args, **kwargs):
+                yield plain(out)
+        return stream
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return plain(fn(*args, **kwargs))
+    return wrapper
+
+
+def api_endpoint(fn, inputs, outputs, api_name: str, **kwargs):
+    """The endpoint `api_name` for gradio_client, beside a tab's own event on the same handler (a button never
+    shown): the same outputs, each status as its words alone."""
+    return gr.Button(visible=False).click(words_only(fn), inputs, outputs, api_name=api_name, **kwargs)
+
+
 def model_state(name: str) -> str:
     """The state naming which checkpoint a view shows (`model-mnist`, `model-cifar10-maskgit`)."""
     return "model-" + str(name).removesuffix(".safetensors")

@@ -9,7 +9,7 @@ import torch
 from .. import service
 from ..service import lab
 from ..views import charts, pictures
-from .common import bind, guarded, png, status, temp_file
+from .common import api_endpoint, bind, guarded, png, status, temp_file
 
 INTRO = """Why do most codes of a VQ-VAE go unused? Train one here for up to a minute — a small VQ-VAE (7×7 grid)
 on 5,000 digits or clothes — and watch. The curves show the reconstruction error and how many codes are in
@@ -139,10 +139,11 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
                                   interactive=False, elem_id="lab-recons", height=200)
                 usage = gr.Plot(label="usage", elem_id="lab-usage")
                 code_map = gr.Plot(label="code map", elem_id="lab-map")
-        ev = start.click(bind(catalog, run), [dataset, variant, num_codes, seconds, seed, variant_b, code_dim,
-                                              session_models],
-                         [curves, usage, code_map, recons, status_box, summary, session_models, download],
-                         api_name="lab", concurrency_limit=None)   # not queued: run() admits one, two waiting
+        inputs = [dataset, variant, num_codes, seconds, seed, variant_b, code_dim, session_models]
+        outputs = [curves, usage, code_map, recons, status_box, summary, session_models, download]
+        # not queued: run() admits one run and two waiting
+        ev = start.click(bind(catalog, run), inputs, outputs, api_name=False, concurrency_limit=None)
+        api_endpoint(bind(catalog, run), inputs, outputs, "lab", concurrency_limit=None)
         ev.then(lambda m: gr.update(choices=m, value=m[-1] if m else None), session_models, pick,
                 api_visibility="private")
         stop.click(None, None, None, cancels=[ev])

@@ -16,7 +16,7 @@ from ..service import codec
 from ..service.memo import per_model
 from ..views import pictures
 from . import quantize
-from .common import bind, data_url, guarded, png, status, temp_file, user_message
+from .common import api_endpoint, bind, data_url, guarded, png, status, temp_file, user_message
 from .history import History
 from .looks import code_looks
 from .words import ANY, class_label, inpaint_context, no_decoder
@@ -346,7 +346,9 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
         upload_event = upload.upload(bind(catalog, from_image), [upload, *common, tiles_look], [*outs, token],
                                      api_visibility="undocumented")
         import_btn.click(bind(catalog, import_grid), [json_box, checkpoint, hist, region, tiles_look], outs,
-                         api_name="decode_grid")
+                         api_name=False)
+        api_endpoint(bind(catalog, import_grid), [json_box, checkpoint, hist, region, tiles_look], outs,
+                     "decode_grid")
         # The quantization of the image the grid came from (an upload here, or a grid sent from Reconstruct).
         quant, swapped, swap_btn = quantize.build_panel(
             "paint", "Put the grid with the runner-up into the painter ✎",

@@ -8,7 +8,7 @@ from ..service.errors import Note
 from ..views import charts, pictures
 from ..views.results import DATASETS
 from . import compressed, quantize
-from .common import bind, guarded, model_state, png, status
+from .common import api_endpoint, bind, guarded, model_state, png, status
 from .words import no_decoder
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
@@ -183,7 +183,8 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
                        api_visibility="private")
         hide = dict(fn=lambda: gr.update(visible=False), outputs=to_colour, api_visibility="private")
         uploaded = upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs,
-                                 api_name="reconstruct")
+                                 api_name=False)
+        api_endpoint(bind(catalog, reconstruct), [upload, checkpoint], outputs, "reconstruct")
         uploaded.then(bind(catalog, colour_button), [upload, checkpoint], to_colour,
                       api_visibility="private").then(**explain)
         drawn = draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,

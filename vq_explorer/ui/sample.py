@@ -10,7 +10,7 @@ import torch
 
 from .. import service
 from ..views import charts, pictures
-from .common import bind, guarded, png, status
+from .common import api_endpoint, bind, guarded, png, status
 from .paint import cell_px, painter_constraints
 from .words import ANY, class_label
 
@@ -123,9 +123,10 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog, painter: dict):
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
                 to_painter = gr.Button("Open sample 1 in the painter", size="sm")
         outputs = [grid_img, decoded, probs, status_box, grids]
-        ev = start.click(bind(catalog, sample),
-                         [checkpoint, label, temperature, top_k, seed, n, speed, from_painter, painter["hist"],
-                          painter["region"], steps, guidance], outputs, api_name="sample", concurrency_limit=2)
+        inputs = [checkpoint, label, temperature, top_k, seed, n, speed, from_painter, painter["hist"],
+                  painter["region"], steps, guidance]
+        ev = start.click(bind(catalog, sample), inputs, outputs, api_name=False, concurrency_limit=2)
+        api_endpoint(bind(catalog, sample), inputs, outputs, "sample", concurrency_limit=2)
         stop.click(None, None, None, cancels=[ev])
     return {"label": label, "grids": grids, "to_painter": to_painter, "controls": [steps, guidance],
             "outputs": outputs}
