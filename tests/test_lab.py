@@ -181,6 +181,7 @@ def test_the_lab_endpoint_through_gradio_client(ckpt_dir):
         client = Client(url, verbose=False, download_files=False)
         job = client.submit("mnist", "ema", 64, 5, 0, api_name="/lab")       # dataset, variant, K, seconds, seed
         result = json.loads(job.result()[5])
+        assert job.result()[4].startswith("**ema**")          # the status as its words, a string
         assert result["variant"] == "ema" and result["steps"] > 0 and "compare" in result   # B: the tab's default
         assert result["used_codes"] + result["dead_codes"] == 64 and result["mse"] > 0
         with pytest.raises(Exception, match="not in the list of choices"):     # Gradio checks the dropdown
