@@ -93,7 +93,8 @@ def status(text: str, *states: str) -> dict:
     component's classes on every update, streamed ones too, so a watcher waits on `#sample-status.vqe-done` and
     rewording a status breaks nothing. Every value a status component is given comes through here: a bare
     string would leave the previous state's classes on it. `gr.update` is a plain dict, so a test reads the
-    words as `["value"]` and the state as `["elem_classes"]`; gradio_client gets the words alone (`api_endpoint`)."""
+    words as `["value"]` and the state as `["elem_classes"]`; gradio_client gets the words alone
+    (`api_endpoint`)."""
     return gr.update(value=text, elem_classes=[STATE_CLASS + re.sub(r"[^A-Za-z0-9]+", "-", s) for s in states])
 
 
