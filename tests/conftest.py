@@ -84,6 +84,20 @@ def said(expected: str, **params):
         assert info.value.params.get(k) == v, (k, info.value.params)
 
 
+def words(status) -> str:
+    """What a status tells the visitor (a handler's `ui.common.status` update): its text, which carries no markup
+    for whoever watches the page."""
+    text = status["value"]
+    assert isinstance(text, str) and "<span" not in text and "class=" not in text, text
+    return text
+
+
+def states(status) -> set[str]:
+    """The states a status reports, set on its component as classes: `vqe-done` → "done"."""
+    assert all(c.startswith("vqe-") for c in status["elem_classes"]), status["elem_classes"]
+    return {c.removeprefix("vqe-") for c in status["elem_classes"]}
+
+
 def tiny_vq(**kw) -> VQVAEConfig:
     return VQVAEConfig(**{"channels": 16, "res_blocks": 1, "num_codes": 32, "code_dim": 8, **kw})
 

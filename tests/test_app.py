@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
-from conftest import said
+from conftest import said, states, words
 from PIL import Image
 
 from vq_explorer import service
@@ -30,21 +30,22 @@ def png_file(tmp_path):
 def test_open_checkpoint_fills_every_view(explorer, catalog):
     from vq_explorer.ui import open_checkpoint
     out = open_checkpoint(catalog, NAME)
-    assert "7×7" in out["about"] and len(out["examples"]) == 6 and len(out["painter"][0]["grid"]) == 7
+    assert "7×7" in words(out["about"]) and states(out["about"]) == {"model-tiny"}
+    assert len(out["examples"]) == 6 and len(out["painter"][0]["grid"]) == 7
     classes = ["(any)", *map(str, range(10))]
     assert out["paint_class"]["choices"] == classes and out["paint_class"]["value"] == "(any)"
     # Sample opens on the first class by name, and its first sheet is of that class
     assert out["sample_class"]["choices"] == classes and out["sample_class"]["value"] == "0"
     assert out["code"][0] == explorer.telling_code(catalog.get(NAME))
     original, recon, _, _, _, summary, grid_json, token = out["reconstruction"]   # first screens: never empty
-    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in summary          # panels
+    assert Image.open(recon).size[0] >= 224 and "shipped example 1 (a " in words(summary)   # panels
     from vq_explorer.ui import quantize  # and its quantization's closest call next
     error_map, margin_map, _, cell_text, *_ = quantize.panel(catalog, NAME, token)
-    assert Image.open(error_map).size == Image.open(margin_map).size and "cell (" in cell_text
+    assert Image.open(error_map).size == Image.open(margin_map).size and "cell (" in words(cell_text)
     assert json.loads(grid_json)["grid"] == catalog.get(NAME).encode(
         catalog.get(NAME).examples[:1].float() / 255)[0].tolist()
     grid_pic, decoded, _, status, grids = out["samples"]
-    assert "vqe-opening" in status and np.array(json.loads(grids)["grids"]).shape == (4, 7, 7)
+    assert states(status) == {"opening"} and np.array(json.loads(grids)["grids"]).shape == (4, 7, 7)
     model = catalog.get(NAME)
     zeros = model.sample(4, labels=torch.zeros(4, dtype=torch.long), seed=0)
     assert json.loads(grids)["grids"] == zeros.tolist()   # the sheet is four samples of class "0"
@@ -91,11 +92,13 @@ def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png
     name, x = service.recall_input(token)
     q = Q.quantization(catalog.get(name), x)
     first = quantize.closest_call(q)
-    assert f"cell ({first[0]}, {first[1]})" in text and float(q.margin[first]) == float(q.margin.min())
+    assert f"cell ({first[0]}, {first[1]})" in words(text) and f"cell-{first[0]}-{first[1]}" in states(text)
+    assert float(q.margin[first]) == float(q.margin.min())
     for row, col in ((0, 0), (3, 5), (6, 6)):
         event = gr.SelectData(None, {"index": [col * px + px // 2, row * px + 1], "value": None})
         *_, text, chart, nearest, picture, swapped = quantize.select(catalog, NAME, token, event)
-        assert text.startswith(f"**cell ({row}, {col})**: code **{grid[row, col]}**")
+        assert words(text).startswith(f"**cell ({row}, {col})**: code **{grid[row, col]}**")
+        assert states(text) == {f"cell-{row}-{col}", "grid-7x7"}
         assert nearest[0][1].startswith(f"#{grid[row, col]} ·") and nearest[0][1].endswith("chosen")
         assert len(nearest) == Q.TOP and Image.open(picture).size[0] > Image.open(picture).size[1]
         runner_up = int(nearest[1][1].split(" ")[0][1:])
@@ -139,7 +142,8 @@ def test_reconstruct_handler_outputs(png_file, catalog):
     assert np.array_equal(shown[1], pictures.to_rgb(model.decode(model.encode(x))[0]))      # its decoded codes
     assert not np.array_equal(shown[0], shown[1])
     mse = float((model.decode(model.encode(x)) - x).pow(2).mean())
-    assert f"**MSE** {mse:.4f}" in summary and "bits" in summary
+    assert f"**MSE** {mse:.4f}" in words(summary) and "bits" in words(summary)
+    assert states(summary) == {"recon", "model-tiny"}
     assert len(json.loads(grid_json)["grid"]) == 7
     assert grid_fig.data[0].text[0][0] == str(json.loads(grid_json)["grid"][0][0])
     assert surprise_fig.data[0].z.shape == (7, 7)
@@ -205,7 +209,8 @@ def test_a_stroke_from_the_browser_becomes_one_undoable_step(catalog):
     stroke = {"checkpoint": NAME, "grid": painted.tolist(), "region": selected}
     hist2, region2, js2, info2 = paint.stroke(catalog, NAME, hist, region, stroke)
     assert hist2["grid"] == painted.tolist() and json.loads(js2)["grid"][6] == [code] * 7
-    assert region2 == selected and "7 cells selected" in info2 and "undo 1 /" in info2
+    assert region2 == selected and "7 cells selected" in words(info2) and "undo 1 /" in words(info2)
+    assert states(info2) == {"undo-1", "context-before"} and "undo-0" in states(info)
     again = paint.stroke(catalog, NAME, hist2, region2, stroke)[0]   # a selection-only stroke adds no step
     assert len(again["undo"]) == 1
     undone = paint.edit(catalog, "undo", NAME, hist2, region2, code, False)
@@ -261,7 +266,7 @@ def test_palette_and_codebook_handlers(catalog):
     for i in (0, 5, 31):    # clicking the palette's i-th tile selects that tile's code
         assert paint.pick_code(catalog, NAME, gr.SelectData(None, {"index": i, "value": None})) == codes[i]
     summary, hist_fig, pca_fig, head = codebook.stats(catalog, NAME, True)
-    assert summary["num_codes"] == 32 and "perplexity" in head and hist_fig.layout.yaxis.type == "log"
+    assert summary["num_codes"] == 32 and "perplexity" in words(head) and hist_fig.layout.yaxis.type == "log"
     atlas = np.array(Image.open(codebook.atlas(catalog, NAME)))     # 32 codes: one row of 32 tiles
     pitch = codebook.ATLAS_PX + 1
     assert atlas.shape == (codebook.ATLAS_PX, 32 * pitch - 1, 3)
@@ -308,7 +313,7 @@ def test_sample_handler_streams_every_cell(catalog):
     from vq_explorer.ui import sample
     frames = list(sample.sample(catalog, NAME, "2", 1.0, 5, 3, 2, "fast"))
     assert len(frames) == 49
-    assert "vqe-cell" in frames[0][3] and "vqe-done" in frames[-1][3] and "vqe-done" not in frames[0][3]
+    assert states(frames[0][3]) == {"cell"} and states(frames[-1][3]) == {"cell", "done"}
     assert frames[0][4] == ""
     grids = json.loads(frames[-1][4])["grids"]
     assert np.array(grids).shape == (2, 7, 7)
@@ -351,8 +356,8 @@ def test_sampling_a_photos_grid_from_the_painter_follows_that_grid_and_streams_i
     frames = list(sample.sample(catalog, "colour.safetensors", "(any)", 1.0, 0, 3, 1, "normal", True, hist,
                                 region.tolist()))
     assert len(frames) == side                        # one frame a row
-    assert frames[0][3].startswith(f"cell (0, {side - 1}) · {side}/{side * side} ·"), frames[0][3]
-    assert frames[-1][3].startswith(f"cell ({side - 1}, {side - 1}) · {side * side}/{side * side} ·")
+    assert words(frames[0][3]).startswith(f"cell (0, {side - 1}) · {side}/{side * side} ·"), frames[0][3]
+    assert words(frames[-1][3]).startswith(f"cell ({side - 1}, {side - 1}) · {side * side}/{side * side} ·")
     picture = np.array(Image.open(frames[-1][0]))
     assert picture.shape[0] == picture.shape[1] and picture.shape[0] % side == 0 and picture.shape[0] <= 512
     assert sum(slept) <= 0.06 * side + 1e-9           # the "normal" pace per row, not per cell
@@ -398,11 +403,11 @@ def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(
     name = catalog.register(VQModel(VQVAE(cfg).eval(), None, make_config(cfg, None, "mnist", (28, 28))), "fsq")
     *_, token = reconstruct.reconstruct(catalog, png_file, name)
     error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, name, token)
-    assert "FSQ" in intro and "| dimension | value | level | distance from flipping |" in text
+    assert "FSQ" in intro and "| dimension | value | level | distance from flipping |" in words(text)
     model = catalog.get(name)
     q = Q.quantization(model, service.recall_input(token)[1])
     row, col = quantize.closest_call(q)
-    assert text.startswith(f"**cell ({row}, {col})**: code **{int(q.grid[row, col])}**")
+    assert words(text).startswith(f"**cell ({row}, {col})**: code **{int(q.grid[row, col])}**")
     assert len(chart.data[0].y) == 2 and nearest[0][1] == f"#{int(q.grid[row, col])} · chosen"
     if len(nearest) == 2:   # the flipped code differs from the chosen one in that cell alone
         other = np.array(json.loads(swapped)["grid"])
@@ -418,14 +423,15 @@ def test_the_reconstructed_image_as_a_file_downloads_and_uploads_back_to_its_gri
     from vq_explorer.service import codec
     from vq_explorer.ui import compressed, reconstruct
     *_, grid_json, token = reconstruct.reconstruct(catalog, png_file, NAME)
-    text, path = compressed.make_file(catalog, NAME, token)
+    said_of_it, path = compressed.make_file(catalog, NAME, token)
+    text = words(said_of_it)
     data = open(path, "rb").read()
     assert f"**As a file: {len(data):,} bytes**" in text and "PNG" in text
     assert all(f"{called} " in text for called in ("WebP", "JPEG", "AVIF"))
     grid = json.loads(grid_json)["grid"]
     assert codec.decode_grid(catalog.get(NAME), data)[0].tolist() == grid
     *_, summary, grid_back, _ = reconstruct.reconstruct(catalog, path, NAME)
-    assert note_text(Note("decoded_file", size=len(data))) in summary
+    assert note_text(Note("decoded_file", size=len(data))) in words(summary) and "decoded-file" in states(summary)
     damaged = tmp_path / "damaged.vqe"
     damaged.write_bytes(data[:-4] + bytes(4))
     with pytest.raises(gr.Error) as e:
@@ -447,7 +453,7 @@ def test_the_painter_says_what_its_grid_costs_as_a_file_as_it_changes(catalog):
     for seed in range(3):
         grid = [[(r * 7 + c * seed + seed) % 32 for c in range(7)] for r in range(7)]
         info = paint.import_grid(catalog, json.dumps(grid), NAME)[4]
-        said = int(re.search(r"a compressed file of about (\d+) bytes", info).group(1))
+        said = int(re.search(r"a compressed file of about (\d+) bytes", words(info)).group(1))
         assert said == len(codec.encode_grid(model, torch.tensor(grid)))
 
 
@@ -644,11 +650,12 @@ def test_sample_handler_streams_a_masked_priors_steps(masked_dir):
     catalog = ex.Catalog(masked_dir)
     frames = list(sample.sample(catalog, "mg.safetensors", "2", 1.0, 0, 3, 2, "fast", steps=4))
     # ⌊49·cos(π/2·s/4)⌋ cells left masked after step s: 45, 34, 18, 0
-    assert [f[3].split(" · ")[:2] for f in frames] == [["step 1", "4 cells committed"],
+    assert [words(f[3]).split(" · ")[:2] for f in frames] == [["step 1", "4 cells committed"],
                                                        ["step 2", "11 cells committed"],
                                                        ["step 3", "16 cells committed"],
                                                        ["step 4", "18 cells committed"]]
-    assert "vqe-done" in frames[-1][3] and frames[0][4] == ""
+    assert states(frames[-1][3]) == {"step-4", "done"} and "done" not in states(frames[0][3])
+    assert frames[0][4] == ""
     assert frames[0][2].data[0].type == "heatmap"                      # the confidence map, not a bar chart
     assert np.array(json.loads(frames[-1][4])["grids"]).shape == (2, 7, 7)
     steps, guidance = sample.masked_controls(catalog, "mg.safetensors")
@@ -713,7 +720,7 @@ def test_the_painter_opens_on_a_shipped_examples_grid(catalog, monkeypatch):
         return example_grid
     monkeypatch.setattr(model.vqvae, "codes", codes)
     hist, region, canvas, js, info = paint.reset(catalog, NAME)
-    assert hist["grid"] == example_grid[0].tolist() and "shipped example 1" in info
+    assert hist["grid"] == example_grid[0].tolist() and "shipped example 1" in words(info)
     with torch.no_grad():
         latents = model.vqvae.encode_continuous(model.encoder_input(model.examples[:1].float() / 255))
     assert torch.allclose(seen[0], latents)                # the latents of example 1, not of another picture
@@ -855,9 +862,9 @@ def test_sample_points_to_the_checkpoint_whose_samples_show_their_class_best(tmp
     catalog = ex.Catalog(tmp_path)
     assert catalog.best_sampler("weak.safetensors") == ("strong.safetensors", 0.66, 0.31)
     assert catalog.best_sampler("strong.safetensors") is None and catalog.best_sampler("other.safetensors") is None
-    status = sample.first_screen(catalog, "weak.safetensors")[3]
+    status = words(sample.first_screen(catalog, "weak.safetensors")[3])
     assert "**strong**" in status and "66%" in status and "31%" in status
-    assert "\n\n" not in sample.first_screen(catalog, "strong.safetensors")[3]   # no note below the sheet
+    assert "\n\n" not in words(sample.first_screen(catalog, "strong.safetensors")[3])   # no note below the sheet
 
 
 def test_an_uploaded_file_shows_its_own_grid_and_a_damaged_header_its_reason(catalog, tmp_path):
@@ -899,6 +906,36 @@ def test_the_painters_quantization_panel_opens_filled_on_its_first_grid(catalog)
     token = values["paint_source"]
     assert token
     error_map, margin_map, intro, text, *_ = quantize.panel(catalog, NAME, token)
-    assert error_map is not None and margin_map is not None and "cell (" in text
+    assert error_map is not None and margin_map is not None and "cell (" in words(text)
     q = quantize._analysis(catalog, token)[2]
     assert q.grid.tolist() == values["painter"][0]["grid"]
+
+
+def test_no_status_carries_markup_for_watchers_the_state_is_on_its_component(catalog, png_file):
+    """What a visitor reads holds no hidden spans or classes: through a visit of every tab's handlers, no text they
+    return has markup, and each status reports its state as classes on its component (`ui.common.status`)."""
+    from vq_explorer.ui import codebook, lab, open_checkpoint, paint, quantize, reconstruct, sample
+
+    def texts(out):
+        if isinstance(out, str):
+            yield out
+        elif isinstance(out, dict):
+            for v in out.values():
+                yield from texts(v)
+        elif isinstance(out, (list, tuple)):
+            for v in out:
+                yield from texts(v)
+
+    rec = reconstruct.reconstruct(catalog, png_file, NAME)
+    hist = paint.reset(catalog, NAME)[0]
+    outputs = [open_checkpoint(catalog, NAME), rec, quantize.panel(catalog, NAME, rec[-1]),
+               *sample.sample(catalog, NAME, "2", 1.0, 0, 1, 1, "fast"),
+               paint.edit(catalog, "random", NAME, hist, None, 0, False), codebook.stats(catalog, NAME),
+               lab.first_screen()]
+    seen = list(texts(outputs))
+    assert len(seen) > 50 and not [t for t in seen if "<span" in t or "class=" in t]
+    statuses = [rec[5], outputs[2][3], outputs[3][3], outputs[-3][4], outputs[-2][3], outputs[0]["about"]]
+    assert all(states(s) and words(s) for s in statuses)
+    ui = Path(__file__).resolve().parents[1] / "vq_explorer" / "ui"
+    source = "\n".join(p.read_text() for p in ui.glob("*.py"))
+    assert "mark(" not in source and "<span" not in source

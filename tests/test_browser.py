@@ -90,14 +90,14 @@ def _pixels(page, sel):
 def test_reconstruct_opens_on_an_example_then_takes_an_upload(page, shots, tmp_path, mnist_1000):
     page.get_by_role("tab", name="Reconstruct").click()
     # the first screen: a shipped example already reconstructed, not empty panels
-    page.wait_for_selector("#recon-summary .vqe-shipped-example", state="attached")
+    page.wait_for_selector("#recon-summary.vqe-shipped-example", state="attached")
     page.wait_for_selector("#recon-output img")
     page.wait_for_selector("#recon-grid .js-plotly-plot")
     page.screenshot(path=str(shots / "reconstruct_first_screen.png"), full_page=True)
     img = tmp_path / "digit.png"
     Image.fromarray(mnist_1000[0][0, 0].numpy()).save(img)
     page.set_input_files("#recon-upload input[type=file]", str(img))
-    page.wait_for_selector("#recon-summary .vqe-recon:not(.vqe-shipped-example)", state="attached")
+    page.wait_for_selector("#recon-summary.vqe-recon:not(.vqe-shipped-example)", state="attached")
     page.wait_for_selector("#recon-output img")
     page.wait_for_selector("#recon-surprise .js-plotly-plot")
     assert "bits" in page.inner_text("#recon-summary")
@@ -124,7 +124,7 @@ def open_cell(page, prefix: str, which: str, row: int, col: int, side: int):
     for _ in range(5):
         click_cell(page, f"#{prefix}-{which} img", row, col, side)
         try:
-            page.wait_for_selector(f"#{prefix}-cell .vqe-cell-{row}-{col}", timeout=15_000, state="attached")
+            page.wait_for_selector(f"#{prefix}-cell.vqe-cell-{row}-{col}", timeout=15_000, state="attached")
             return
         except Exception:   # noqa: BLE001 - Playwright's timeout: click again
             continue
@@ -135,7 +135,7 @@ def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, sh
     """After the upload above: the error and margin maps, a click on a cell of either opening that cell — its
     eight nearest codes decoded, the chosen one first — and the grid with the runner-up sent to the painter."""
     page.get_by_role("tab", name="Reconstruct").click()
-    page.wait_for_selector("#recon-cell [class^='vqe-cell-']", state="attached")
+    page.wait_for_selector("#recon-cell[class*=' vqe-cell-']", state="attached")
     page.locator("#recon-qerror img").scroll_into_view_if_needed()
     open_cell(page, "recon", "qerror", 2, 3, 7)
     open_cell(page, "recon", "margin", 5, 1, 7)
@@ -148,7 +148,7 @@ def test_a_click_on_the_quantization_maps_shows_the_cells_nearest_codes(page, sh
     page.click("#recon-swap-send")
     page.wait_for_selector("#paint-canvas canvas", state="visible")
     # the painter explains the image its grid came from: a click on its map opens that cell there too
-    page.wait_for_selector("#paint-cell [class^='vqe-cell-']", state="attached")
+    page.wait_for_selector("#paint-cell[class*=' vqe-cell-']", state="attached")
     page.locator("#paint-qerror img").scroll_into_view_if_needed()
     open_cell(page, "paint", "qerror", 4, 4, 7)
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -162,7 +162,7 @@ def test_compress_gives_the_file_and_its_cost_and_an_uploaded_file_decodes(page,
     pytest.importorskip("constriction")
     page.get_by_role("tab", name="Reconstruct").click()
     page.click("#recon-compress")
-    page.wait_for_selector("#recon-file-size .vqe-file", state="attached")
+    page.wait_for_selector("#recon-file-size.vqe-file", state="attached")
     assert "WebP" in page.inner_text("#recon-file-size")
     page.wait_for_selector("#recon-file a")
     page.locator("#recon-compress").screenshot(path=str(shots / "reconstruct_compress_button.png"))
@@ -172,7 +172,7 @@ def test_compress_gives_the_file_and_its_cost_and_an_uploaded_file_decodes(page,
     path.write_bytes(codec.compress(model, mnist_1000[0][5:6].float() / 255, int(mnist_1000[1][5])))
     fresh = _fresh_page(page)
     fresh.set_input_files("#recon-upload input[type=file]", str(path))
-    fresh.wait_for_selector("#recon-summary .vqe-decoded-file", state="attached")
+    fresh.wait_for_selector("#recon-summary.vqe-decoded-file", state="attached")
     assert f"{path.stat().st_size:,}" in fresh.inner_text("#recon-summary")   # the file's size, in bytes
     fresh.close()
 
@@ -209,7 +209,7 @@ def test_click_a_cell_in_paint_changes_the_decoded_image(page, shots, catalog):
     after = _pixels(page, DECODED)
     assert after.shape == before.shape and np.abs(after - before).max() > 30, "the decoded image did not change"
     # the click reached Python too: one more step to undo, and the grid JSON holds the code at the centre
-    page.wait_for_selector(f"#paint-info .vqe-undo-{undo + 1}", state="attached")
+    page.wait_for_selector(f"#paint-info.vqe-undo-{undo + 1}", state="attached")
     page.screenshot(path=str(shots / "paint.png"), full_page=True)
 
 
@@ -235,7 +235,7 @@ def test_the_decoded_image_follows_a_brush_stroke_before_it_ends(page, catalog):
     during = _pixels(page, DECODED)
     assert np.abs(during - before).max() > 30, "the decoded image did not change during the stroke"
     page.mouse.up()
-    page.wait_for_selector(f"#paint-info .vqe-undo-{undo + 1}", state="attached")
+    page.wait_for_selector(f"#paint-info.vqe-undo-{undo + 1}", state="attached")
     import json
     page.get_by_text("Export / import JSON").click()
     grid = json.loads(page.locator("#paint-json .cm-content").inner_text())["grid"]
@@ -252,12 +252,13 @@ def test_codebook_tab_shows_usage_and_atlas(page, shots):
 
 def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
     page.get_by_role("tab", name="Sample").click()
-    page.wait_for_selector("#sample-status .vqe-opening", state="attached")
+    page.wait_for_selector("#sample-status.vqe-opening", state="attached")
     assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.get_by_label("fast").check()
     page.click("#sample-start")
-    page.wait_for_selector("#sample-status .vqe-cell", state="attached")
-    page.wait_for_selector("#sample-status .vqe-done", state="attached")
+    page.wait_for_selector("#sample-status.vqe-cell", state="attached")
+    page.wait_for_selector("#sample-status.vqe-done", state="attached")
+    assert not page.query_selector("#sample-status.vqe-opening")     # each update replaces the last one's state
     assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.wait_for_selector("#sample-probs .js-plotly-plot")
     page.screenshot(path=str(shots / "sample.png"), full_page=True)
@@ -275,7 +276,7 @@ def _open_shipped(page, part: str, recipe: str, described_as: str):
     page.click("#checkpoint input")
     page.get_by_role("option", name=names[0], exact=True).click()
     stem = names[0].removesuffix(".safetensors").replace("_", "-")
-    page.wait_for_selector(f"#checkpoint-about .vqe-model-{stem}", state="attached")
+    page.wait_for_selector(f"#checkpoint-about.vqe-model-{stem}", state="attached")
     assert described_as in page.inner_text("#checkpoint-about")
 
 
@@ -299,9 +300,9 @@ def test_a_switch_fills_the_open_tab_and_each_other_tab_when_it_is_opened(page, 
     view of the model chosen last. In a fresh tab, so the shared page's model stays as it was."""
     page = _fresh_page(page)
     _open_shipped(page, "cifar10", "cifar10", "cifar10")
-    page.wait_for_selector("#recon-summary .vqe-model-cifar10", state="attached")   # Reconstruct, the open tab
+    page.wait_for_selector("#recon-summary.vqe-model-cifar10", state="attached")   # Reconstruct, the open tab
     page.get_by_role("tab", name="Codebook", exact=True).click()
-    page.wait_for_selector("#codebook-head .vqe-model-cifar10", state="attached")
+    page.wait_for_selector("#codebook-head.vqe-model-cifar10", state="attached")
     page.wait_for_function("document.querySelector('#codebook-atlas img')?.naturalWidth === 32 * 25 - 1 && "
                            "document.querySelector('#codebook-atlas img')?.naturalHeight === 32 * 25 - 1")
     page.screenshot(path=str(shots / "codebook_atlas_cifar10.png"), full_page=True)
@@ -313,7 +314,7 @@ def test_a_switch_fills_the_open_tab_and_each_other_tab_when_it_is_opened(page, 
     _open_shipped(page, "mnist.safetensors", "mnist", "7×7")           # back, with Paint open
     _has(page, "#paint-json", '"checkpoint": "mnist.safetensors"')
     page.get_by_role("tab", name="Codebook", exact=True).click()
-    page.wait_for_selector("#codebook-head .vqe-model-mnist", state="attached")
+    page.wait_for_selector("#codebook-head.vqe-model-mnist", state="attached")
     page.get_by_role("tab", name="Sample").click()
     _has(page, "#sample-json", '"checkpoint": "mnist.safetensors"')
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -330,7 +331,7 @@ def test_sampling_with_the_transformer_checkpoint(page, shots):
     before = page.inner_text("#sample-status")   # the last run's final status (it names its random seed)
     page.click("#sample-start")
     page.wait_for_function("([b]) => { const s = document.querySelector('#sample-status'); "
-                           "return s && s.innerText !== b && s.querySelector('.vqe-done'); }", arg=[before])
+                           "return s && s.innerText !== b && s.classList.contains('vqe-done'); }", arg=[before])
     assert page.query_selector("#sample-decoded img")
     page.screenshot(path=str(shots / "sample_transformer.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -344,13 +345,13 @@ def test_sampling_with_the_masked_prior_fills_in_parallel_steps(page, shots):
     page.get_by_role("tab", name="Sample").click()
     page.get_by_label("slow").check()
     page.click("#sample-start")
-    page.wait_for_selector("#sample-status .vqe-step-4", state="attached")
+    page.wait_for_selector("#sample-status.vqe-step-4", state="attached")
     page.wait_for_selector("#sample-probs .js-plotly-plot")
     page.screenshot(path=str(shots / "sample_maskgit_step.png"), full_page=True)
-    page.wait_for_selector("#sample-status .vqe-done", state="attached")
-    assert page.query_selector("#sample-status .vqe-step-8")      # the checkpoint's default: 8 steps
+    page.wait_for_selector("#sample-status.vqe-done", state="attached")
+    assert page.query_selector("#sample-status.vqe-step-8")      # the checkpoint's default: 8 steps
     page.get_by_role("tab", name="Paint codes").click()
-    page.wait_for_selector("#paint-info .vqe-context-every-side", state="attached")
+    page.wait_for_selector("#paint-info.vqe-context-every-side", state="attached")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 
@@ -378,7 +379,7 @@ def test_the_fashion_model_reconstructs_an_uploaded_item_and_samples_its_classes
     before = page.inner_text("#sample-status")
     page.click("#sample-start")
     page.wait_for_function("([b]) => { const s = document.querySelector('#sample-status'); "
-                           "return s && s.innerText !== b && s.querySelector('.vqe-done'); }", arg=[before])
+                           "return s && s.innerText !== b && s.classList.contains('vqe-done'); }", arg=[before])
     assert page.input_value("#sample-class input") == "Ankle boot"
     page.screenshot(path=str(shots / "sample_fashion.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")
@@ -394,21 +395,21 @@ def test_the_codebook_lab_trains_two_variants_and_opens_the_model(page, shots):
     page.locator("#lab-seconds input[type=number]").fill("15")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
-    page.wait_for_selector("#lab-status .vqe-training", state="attached")
+    page.wait_for_selector("#lab-status.vqe-training", state="attached")
     page.wait_for_selector("#lab-curves .js-plotly-plot")
     first = page.inner_text("#lab-status")
     page.wait_for_function("([b]) => { const t = document.querySelector('#lab-status')?.innerText || ''; "
                            "return t !== b; }", arg=[first])           # the curves move: a later frame came
-    page.wait_for_selector("#lab-status .vqe-done", timeout=90_000, state="attached")
+    page.wait_for_selector("#lab-status.vqe-done", timeout=90_000, state="attached")
     import json
     result = json.loads(page.locator("#lab-summary .cm-content").inner_text())
     assert result["variant"] == "plain" and result["compare"]["variant"] == "ema+kmeans+restart"
     assert result["steps"] > 0 and page.query_selector("#lab-map .js-plotly-plot")
     page.screenshot(path=str(shots / "lab.png"), full_page=True)
     page.click("#lab-open")
-    page.wait_for_selector("#checkpoint-about .vqe-no-prior", state="attached")
+    page.wait_for_selector("#checkpoint-about.vqe-no-prior", state="attached")
     # Reconstruct now shows the lab model's work (the earlier upload, or its first example) without a prior
-    page.wait_for_selector("#recon-summary .vqe-no-prior", state="attached")
+    page.wait_for_selector("#recon-summary.vqe-no-prior", state="attached")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 
@@ -420,7 +421,7 @@ def test_the_lab_stops_at_once_and_can_train_again(page):
     page.locator("#lab-seconds input[type=number]").fill("60")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
-    page.wait_for_selector("#lab-status .vqe-training", state="attached")
+    page.wait_for_selector("#lab-status.vqe-training", state="attached")
     page.click("#lab-stop")
     # Stop closes the run's generator on the server, which gives the lab back: wait for that state, then the
     # status can no longer move (nothing is left to send it)
@@ -430,14 +431,14 @@ def test_the_lab_stops_at_once_and_can_train_again(page):
         page.wait_for_timeout(50)
     assert not lab.RUNNING.locked(), "the run went on after Stop"
     stopped = page.inner_text("#lab-status")
-    assert not page.query_selector("#lab-status .vqe-done"), "the run went on after Stop"
+    assert not page.query_selector("#lab-status.vqe-done"), "the run went on after Stop"
     page.locator("#lab-seconds input[type=number]").fill("5")
     page.locator("#lab-seconds input[type=number]").press("Enter")
     page.click("#lab-start")
     page.wait_for_function("([b]) => { const s = document.querySelector('#lab-status'); "
-                           "return s && s.innerText !== b && s.querySelector('.vqe-training'); }", arg=[stopped],
-                           timeout=10_000)
-    page.wait_for_selector("#lab-status .vqe-done", timeout=30_000, state="attached")
+                           "return s && s.innerText !== b && s.classList.contains('vqe-training'); }",
+                           arg=[stopped], timeout=10_000)
+    page.wait_for_selector("#lab-status.vqe-done", timeout=30_000, state="attached")
     errors = page.query_selector_all("[data-testid='toast-body']")
     assert not errors, [e.inner_text() for e in errors]
 

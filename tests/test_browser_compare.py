@@ -53,16 +53,16 @@ def _outline(page, sel):
 
 def test_three_models_side_by_side_and_a_click_outlines_the_same_region_in_each(page, shots):
     page.click("button[role=tab][data-tab-id='compare']")   # the tab's id (gr.Tab(id=...))
-    page.wait_for_selector("#cmp-status .vqe-cmp-done.vqe-cmp-n-3", state="attached")
+    page.wait_for_selector("#cmp-status.vqe-cmp-done.vqe-cmp-n-3", state="attached")
     for i, name in enumerate(NAMES):
-        page.wait_for_selector(f"#cmp-figures-{i} .vqe-cmp-result.vqe-model-{name.replace('_', '-')}",
+        page.wait_for_selector(f"#cmp-figures-{i}.vqe-cmp-result.vqe-model-{name.replace('_', '-')}",
                                state="attached")
         page.wait_for_selector(f"#cmp-recon-{i} img")
         page.wait_for_selector(f"#cmp-error-{i} img")
         assert _outline(page, f"#cmp-recon-{i} img") is None
     box = page.locator("#cmp-recon-1 img").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
-    page.wait_for_selector("#cmp-codes .vqe-cmp-region.vqe-cmp-outlined-2", state="attached")
+    page.wait_for_selector("#cmp-codes.vqe-cmp-region.vqe-cmp-outlined-2", state="attached")
     page.wait_for_selector("#cmp-crops img")
     page.wait_for_timeout(500)
     boxes = [_outline(page, f"#cmp-recon-{i} img") for i in range(3)]
@@ -71,7 +71,7 @@ def test_three_models_side_by_side_and_a_click_outlines_the_same_region_in_each(
         assert np.abs(b - boxes[0]).max() < 0.03, boxes    # the same region, whatever each model's grid
     centre = (boxes[0][:2] + boxes[0][2:]) / 2
     assert np.abs(centre - [0.3, 0.6]).max() < 0.06, centre   # where the click was
-    page.wait_for_selector("#cmp-figures-2 .vqe-cmp-result", state="attached")
+    page.wait_for_selector("#cmp-figures-2.vqe-cmp-result", state="attached")
     page.wait_for_timeout(300)
     scrolled = page.evaluate("window.scrollY")       # bounding boxes are the viewport's, the clip the page's
     top = page.locator("#cmp-models").bounding_box()["y"] + scrolled - 10

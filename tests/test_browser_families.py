@@ -33,12 +33,12 @@ def fsq_app():
 def test_every_tab_opens_on_an_fsq_model_of_64000_codes(fsq_app, shots):
     url, model = fsq_app
     with browser_page(url) as page:
-        page.wait_for_selector("#checkpoint-about .vqe-model-fsq64000.vqe-no-prior", state="attached")
+        page.wait_for_selector("#checkpoint-about.vqe-model-fsq64000.vqe-no-prior", state="attached")
         assert "64,000" in page.inner_text("#checkpoint-about") or "64000" in page.inner_text("#checkpoint-about")
         page.get_by_role("tab", name="Reconstruct").click()
-        page.wait_for_selector("#recon-summary .vqe-model-fsq64000", state="attached")
+        page.wait_for_selector("#recon-summary.vqe-model-fsq64000", state="attached")
         page.wait_for_selector("#recon-output img")
-        page.wait_for_selector("#recon-cell [class^='vqe-cell-']", state="attached")
+        page.wait_for_selector("#recon-cell[class*=' vqe-cell-']", state="attached")
         page.locator("#recon-margin img").scroll_into_view_if_needed()
         open_cell(page, "recon", "margin", 5, 6, 16)           # each dimension's distance from flipping
         page.wait_for_function("document.querySelectorAll('#recon-nearest img').length >= 1")
@@ -46,11 +46,11 @@ def test_every_tab_opens_on_an_fsq_model_of_64000_codes(fsq_app, shots):
         page.get_by_role("tab", name="Paint codes").click()
         page.wait_for_selector("#paint-canvas canvas", state="visible")
         page.get_by_role("tab", name="Codebook", exact=True).click()
-        page.wait_for_selector("#codebook-head .vqe-model-fsq64000", state="attached")
+        page.wait_for_selector("#codebook-head.vqe-model-fsq64000", state="attached")
         page.wait_for_selector("#codebook-atlas img")
         page.screenshot(path=str(shots / "fsq_codebook.png"), full_page=True)
         page.get_by_role("tab", name="Sample").click()
-        page.wait_for_selector("#sample-status .vqe-no-prior", state="attached")
+        page.wait_for_selector("#sample-status.vqe-no-prior", state="attached")
         errors = page.query_selector_all("[data-testid='toast-body']")
         assert not errors, [e.inner_text() for e in errors]
 
@@ -79,7 +79,7 @@ def test_a_tokenizer_without_a_decoder_says_so_where_each_picture_would_be(chame
     decoder; the painter hides its picture rather than show a grey square, and keeps painting codes."""
     with browser_page(chameleon_app) as page:
         page.get_by_role("tab", name="Reconstruct").click()
-        page.wait_for_selector("#recon-summary .vqe-no-decoder", state="attached")
+        page.wait_for_selector("#recon-summary.vqe-no-decoder", state="attached")
         assert page.query_selector("#recon-output img") is None and page.query_selector("#recon-error img") is None
         page.screenshot(path=str(shots / "chameleon_reconstruct.png"), full_page=True)
         page.get_by_role("tab", name="Paint codes").click()
@@ -88,7 +88,7 @@ def test_a_tokenizer_without_a_decoder_says_so_where_each_picture_would_be(chame
         assert page.locator("#paint-canvas .vqe-out img").is_hidden()
         page.screenshot(path=str(shots / "chameleon_paint.png"), full_page=True)
         page.get_by_role("tab", name="Codebook", exact=True).click()
-        page.wait_for_selector("#codebook-head .vqe-no-decoder", state="attached")
+        page.wait_for_selector("#codebook-head.vqe-no-decoder", state="attached")
         page.screenshot(path=str(shots / "chameleon_codebook.png"), full_page=True)
         errors = page.query_selector_all("[data-testid='toast-body']")
         assert not errors, [e.inner_text() for e in errors]

@@ -61,29 +61,29 @@ def page(photo_app):
 
 def test_a_colour_photo_is_offered_the_colour_model_and_reaches_the_painter_whole(page, shots):
     page.get_by_role("tab", name="Reconstruct").click()
-    page.wait_for_selector("#recon-summary .vqe-shipped-example", state="attached")
+    page.wait_for_selector("#recon-summary.vqe-shipped-example", state="attached")
     assert page.input_value("#checkpoint input") == "mnist.safetensors"
     page.set_input_files("#recon-upload input[type=file]", str(ROOT / "docs" / "photos" / "astronaut.jpg"))
-    page.wait_for_selector("#recon-summary .vqe-colour-offer", state="attached")
+    page.wait_for_selector("#recon-summary.vqe-colour-offer", state="attached")
     button = page.locator("#recon-open-colour")
     button.wait_for(state="visible")
     assert "cifar10_maskgit" in button.inner_text()      # the colour model that samples best
     page.screenshot(path=str(shots / "reconstruct_colour_offer.png"), full_page=True)
 
     button.click()
-    page.wait_for_selector("#recon-summary .vqe-model-cifar10-maskgit", state="attached")
+    page.wait_for_selector("#recon-summary.vqe-model-cifar10-maskgit", state="attached")
     assert page.input_value("#checkpoint input") == "cifar10_maskgit.safetensors"
     assert "256 px wide, 256 high" in page.inner_text("#recon-summary")     # the photo at its own size
     assert "64×64 grid" in page.inner_text("#recon-summary")
     button.wait_for(state="hidden")                         # the colour model needs no offer
     page.wait_for_selector("#recon-surprise .js-plotly-plot")
-    page.wait_for_selector("#recon-cell .vqe-grid-64x64", state="attached")   # the quantization panel on it too
+    page.wait_for_selector("#recon-cell.vqe-grid-64x64", state="attached")   # the quantization panel on it too
     page.wait_for_function("document.querySelectorAll('#recon-nearest img').length === 8")
     page.wait_for_selector("#recon-swap img")
     page.screenshot(path=str(shots / "reconstruct_photo.png"), full_page=True)
 
     # the quantization maps of the photo's 64×64 grid: a click lands on its cell
-    page.wait_for_selector("#recon-cell [class^='vqe-cell-']", state="attached")
+    page.wait_for_selector("#recon-cell[class*=' vqe-cell-']", state="attached")
     page.locator("#recon-qerror img").scroll_into_view_if_needed()
     open_cell(page, "recon", "qerror", 40, 20, 64)
     page.wait_for_function("document.querySelectorAll('#recon-nearest img').length === 8")
@@ -112,7 +112,7 @@ def test_the_colour_models_codebook_and_sampling_work_in_the_browser(page, shots
     page.screenshot(path=str(shots / "codebook_cifar10.png"), full_page=True)
 
     page.get_by_role("tab", name="Sample").click()
-    page.wait_for_selector("#sample-status .vqe-opening", state="attached")
+    page.wait_for_selector("#sample-status.vqe-opening", state="attached")
     # its first screen: a finished sheet of the first class, named, at the masked prior's own steps and guidance
     assert page.input_value("#sample-class input") not in ("", "(any)")
     assert page.query_selector("#sample-decoded img")
@@ -120,7 +120,7 @@ def test_the_colour_models_codebook_and_sampling_work_in_the_browser(page, shots
     page.screenshot(path=str(shots / "sample_cifar10_first_screen.png"), full_page=True)
     page.get_by_label("fast").check()
     page.click("#sample-start")
-    page.wait_for_selector("#sample-status .vqe-done", timeout=60000, state="attached")
+    page.wait_for_selector("#sample-status.vqe-done", timeout=60000, state="attached")
     assert page.query_selector("#sample-grid img") and page.query_selector("#sample-decoded img")
     page.screenshot(path=str(shots / "sample_cifar10.png"), full_page=True)
     errors = page.query_selector_all("[data-testid='toast-body']")

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model
+from conftest import make_tiny_model, states, words
 from PIL import Image
 
 import vq_explorer as vqe
@@ -191,14 +191,19 @@ def test_the_tab_streams_each_model_then_the_files_and_a_click_maps_to_each_grid
     filled = [[i for i in range(3) if isinstance(s[5 + 5 * i + 2], str)] for s in steps[1:4]]
     assert [len(f) for f in filled] == [1, 2, 3]       # one more column each time
     state, figures = steps[-1][2], [steps[-1][5 + 5 * i + 4] for i in range(3)]
-    assert "vqe-grey" in figures[0] and "vqe-grey" in figures[1] and "vqe-grey" not in figures[2]
-    assert "bytes" in figures[1] and "bits" in figures[1] and "weighing" not in figures[1]
-    assert "scoring" in steps[3][5 + 5 + 4] and "weighing" in steps[3][5 + 5 + 4]   # every column first
+    assert "grey" in states(figures[0]) and "grey" in states(figures[1]) and "grey" not in states(figures[2])
+    assert "in grey" in words(figures[0]) and "in grey" not in words(figures[2])
+    assert states(figures[2]) == {"cmp-result", "model-colour"}
+    assert "bytes" in words(figures[1]) and "bits" in words(figures[1]) and "weighing" not in words(figures[1])
+    weighing = words(steps[3][5 + 5 + 4])
+    assert "scoring" in weighing and "weighing" in weighing   # every column first
+    assert states(steps[-1][1]) == {"cmp-done", "cmp-n-3"} and states(steps[1][1]) == {"cmp-running", "cmp-n-1"}
 
     class Click:
         index = [255, 0]                               # the top right corner of the display picture
     outlined = U.region(state, 2, Click())
-    codes = outlined[-1]
+    codes = words(outlined[-1])
+    assert states(outlined[-1]) == {"cmp-region", "cmp-outlined-0", "cmp-outlined-1", "cmp-outlined-2"}
     grid7, grid14 = np.asarray(state["grids"][names[1]]), np.asarray(state["grids"][names[0]])
     assert "cells 0–1 × 5–6 of 7×7" in codes and "cells 0–3 × 10–13 of 14×14" in codes
     assert " ".join(f"{k:>4d}" for k in grid7[0, 5:7]) in codes

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from conftest import said
+from conftest import said, states, words
 
 from vq_explorer import service as ex
 from vq_explorer.messages import error_text
@@ -113,17 +113,20 @@ def test_the_lab_handler_streams_then_leaves_models_to_open(ckpt_dir):
     from vq_explorer.ui import open_checkpoint
     catalog = ex.Catalog(ckpt_dir)
     outs = list(tab.run(catalog, "mnist", "plain", 64, 3, 0, "fsq", 8, []))
-    assert len(outs) >= 2 and outs[0][5] == "" and "vqe-training" in outs[0][4]
+    assert len(outs) >= 2 and outs[0][5] == "" and states(outs[0][4]) == {"training"}
+    assert "training" in words(outs[0][4])
     curves, usage, code_map, recons, status, summary, mine, download = outs[-1]
     result = json.loads(summary)
     assert {"steps", "mse", "perplexity", "used_codes", "dead_codes"} <= set(result)
     assert result["variant"] == "plain"
     assert result["compare"]["variant"] == "fsq" and result["steps"] == result["compare"]["steps"] > 0
-    assert len(mine) == 2 and "vqe-done" in status and download.endswith(".safetensors")
+    assert len(mine) == 2 and states(status) == {"done"} and download.endswith(".safetensors")
+    assert "done: measured on all 1,000 test images" in words(status)
     assert len(curves.data) == 4 and curves.data[0].x[-1] == result["steps"]
     views = open_checkpoint(catalog, mine[0])
-    assert "vqe-no-prior" in views["about"] and "vqe-no-prior" in views["samples"][3]
-    assert "vqe-no-prior" in views["reconstruction"][5] and len(views["examples"]) == 40
+    assert "no-prior" in states(views["about"]) and "no-prior" in states(views["samples"][3])
+    assert "no-prior" in states(views["reconstruction"][5]) and len(views["examples"]) == 40
+    assert "has no prior" in words(views["samples"][3])
     assert tab.open_in_tabs(catalog, mine[1], mine)["value"] == mine[1]
     with said("lab_model_missing"):
         tab.open_in_tabs(catalog, "lab · someone else's · 1234", mine)
@@ -141,7 +144,7 @@ def test_a_full_lab_refuses_at_once_instead_of_queueing(ckpt_dir):
     finally:
         for _ in range(3):
             lab.PLACES.release()
-    assert next(tab.run(catalog, "mnist", "plain", 64, 5, 0))[4].startswith("**plain**")   # places freed
+    assert words(next(tab.run(catalog, "mnist", "plain", 64, 5, 0))[4]).startswith("**plain**")   # places freed
 
 
 def test_a_checkpoint_with_impossible_fsq_levels_is_refused(tmp_path):
@@ -178,6 +181,7 @@ def test_the_lab_endpoint_through_gradio_client(ckpt_dir):
         client = Client(url, verbose=False, download_files=False)
         job = client.submit("mnist", "ema", 64, 5, 0, api_name="/lab")       # dataset, variant, K, seconds, seed
         result = json.loads(job.result()[5])
+        assert job.result()[4].startswith("**ema**")          # the status as its words, a string
         assert result["variant"] == "ema" and result["steps"] > 0 and "compare" in result   # B: the tab's default
         assert result["used_codes"] + result["dead_codes"] == 64 and result["mse"] > 0
         with pytest.raises(Exception, match="not in the list of choices"):     # Gradio checks the dropdown
@@ -209,5 +213,6 @@ def test_the_lab_opens_on_a_recorded_race_until_one_is_trained(tmp_path):
     curves, usage, code_map, recons, status, summary = tab.first_screen(tmp_path / "race.safetensors")
     assert len(curves.data) == 4 and len(usage.data) == 2 and len(code_map.data) == 6
     assert Image.open(recons).size[0] >= 8 * 28 and json.loads(summary) == result
-    assert "recorded race" in status and "**plain**" in status and "press **Train**" in status
-    assert tab.first_screen(tmp_path / "missing.safetensors") == (None, None, None, None, "", "")
+    assert "recorded race" in words(status) and "**plain**" in words(status) and "press **Train**" in words(status)
+    *panels, status, summary = tab.first_screen(tmp_path / "missing.safetensors")
+    assert panels == [None] * 4 and words(status) == "" and not states(status) and summary == ""

@@ -91,3 +91,23 @@ def test_no_block_of_six_lines_is_written_twice():
                 copies.append(f"{where} repeats {seen[run]}")
             seen.setdefault(run, where)
     assert not copies, "\n".join(copies[:10])
+
+
+def test_the_service_is_reached_through_its_surface():
+    """Outside the service layer, code imports `vq_explorer.service` (or names from it), never one of its
+    modules by path: its `__init__` is its whole surface. The package's own `__init__`, the public API, names
+    where each of its names lives."""
+    from vq_explorer import service
+    by_path, unknown = [], []
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where.startswith("service/") or where == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module.removeprefix("vq_explorer.")
+                if module.startswith("service."):
+                    by_path.append(f"{where}: from {node.module}")
+                elif module == "service":
+                    unknown += [f"{where}: {a.name}" for a in node.names if a.name not in service.__all__]
+    assert not by_path and not unknown, by_path + unknown

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_model, said
+from conftest import make_tiny_model, said, states, words
 from PIL import Image
 
 import vq_explorer as vqe
@@ -78,13 +78,15 @@ def test_colour_is_judged_by_the_pixels_not_the_mode(tmp_path):
 
 def test_a_colour_photo_on_the_digit_model_offers_the_colour_model(catalog, tmp_path):
     colour, grey = str(photo(tmp_path / "c.png", 300, 200)), str(photo(tmp_path / "g.png", 30, 20, False))
-    summary = reconstruct.reconstruct(catalog, colour, "digits.safetensors")[5]
-    assert "vqe-colour-offer" in summary and "`colour.safetensors` was trained on colour photos" in summary
+    offered = reconstruct.reconstruct(catalog, colour, "digits.safetensors")[5]
+    summary = words(offered)
+    assert "colour-offer" in states(offered) and "`colour.safetensors` was trained on colour photos" in summary
     assert "`digits.safetensors` was trained on greyscale tiny images" in summary   # its own dataset, named
     button = reconstruct.colour_button(catalog, colour, "digits.safetensors")
     assert button["visible"] and button["value"] == "Open colour, the colour model, on this photo"
     # a grey photo, or a colour one on the colour model itself: nothing to offer
-    assert "in colour" not in reconstruct.reconstruct(catalog, grey, "digits.safetensors")[5]
+    not_offered = reconstruct.reconstruct(catalog, grey, "digits.safetensors")[5]
+    assert "in colour" not in words(not_offered) and "colour-offer" not in states(not_offered)
     assert not reconstruct.colour_button(catalog, grey, "digits.safetensors")["visible"]
     assert not reconstruct.colour_button(catalog, colour, "colour.safetensors")["visible"]
     assert not reconstruct.colour_button(catalog, None, "digits.safetensors")["visible"]
@@ -115,7 +117,7 @@ def test_a_colour_photo_and_no_colour_model_offers_nothing(tmp_path):
     vqe.save(make_tiny_model(image_size=(28, 28)), tmp_path / "digits.safetensors")
     only_digits = ex.Catalog(tmp_path)
     path = str(photo(tmp_path / "c.png", 30, 20))
-    assert "in colour" not in reconstruct.reconstruct(only_digits, path, "digits.safetensors")[5]
+    assert "in colour" not in words(reconstruct.reconstruct(only_digits, path, "digits.safetensors")[5])
     assert not reconstruct.colour_button(only_digits, path, "digits.safetensors")["visible"]
 
 
@@ -123,12 +125,12 @@ def test_opening_another_checkpoint_shows_the_upload_again_through_it(catalog, t
     """What the colour button leads to: the newly opened model's first screen is the visitor's photo."""
     path = str(photo(tmp_path / "c.png", 120, 80))
     out = reconstruct.first_screen(catalog, "colour.safetensors", path)
-    assert "120 px wide, 80 high" in out[5] and "20×30 grid" in out[5]
+    assert "120 px wide, 80 high" in words(out[5]) and "20×30 grid" in words(out[5])
     example = reconstruct.first_screen(catalog, "colour.safetensors")    # no upload: the first example
-    assert "shipped example 1" in example[5]
+    assert "shipped example 1" in words(example[5])
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
-    assert "shipped example 1" in reconstruct.first_screen(catalog, "colour.safetensors", str(broken))[5]
+    assert "shipped example 1" in words(reconstruct.first_screen(catalog, "colour.safetensors", str(broken))[5])
 
 
 def test_grids_of_a_photo_are_accepted_up_to_the_largest_photo(catalog):
@@ -183,7 +185,7 @@ def test_a_photo_beyond_a_masked_priors_grid_is_reconstructed_without_a_surprise
     assert rec.grid.shape == (10, 10) and rec.prior_limit == (model.prior.cfg.rows, model.prior.cfg.cols) == (8, 8)
     assert not rec.has_prior
     summary = reconstruct.reconstruct(catalog, str(photo), "mg.safetensors")[5]
-    assert "vqe-beyond-prior" in summary and "vqe-no-prior" not in summary
+    assert "beyond-prior" in states(summary) and "no-prior" not in states(summary)
     small = tmp_path / "small.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (12, 12, 3), np.uint8)).save(small)
     assert ex.reconstruct_file(catalog.get("mg.safetensors"), str(small)).has_prior   # within it: the map
@@ -218,11 +220,12 @@ def test_a_photos_grid_beyond_the_prior_still_reaches_the_painter(tmp_path, prio
     assert out[3].data[0].type == "heatmap"                  # the code grid itself is drawn
     hist, _, canvas, _, info = paint.import_grid(catalog, grid_json, "t.safetensors")
     assert np.array(hist["grid"]).shape == (10, 10) and canvas["decoded"].startswith("data:image/png")
-    assert "vqe-context-beyond-prior" in info and "10×10" in info and "8×8" in info and "bits under" not in info
+    assert "context-beyond-prior" in states(info)
+    assert "10×10" in words(info) and "8×8" in words(info) and "bits under" not in words(info)
     assert ex.grid_bits(catalog.get("t.safetensors"), torch.tensor(hist["grid"])) is None
     uploaded = paint.from_image(catalog, str(path), "t.safetensors", None, None, False)
-    assert np.array(uploaded[0]["grid"]).shape == (10, 10) and "vqe-context-beyond-prior" in uploaded[4]
+    assert np.array(uploaded[0]["grid"]).shape == (10, 10) and "context-beyond-prior" in states(uploaded[4])
     # a grid the prior knows keeps its bits (an autoregressive prior) and its resampling
     small = paint.import_grid(catalog, json.dumps({"grid": [r[:8] for r in hist["grid"][:8]]}), "t.safetensors")
-    assert "vqe-context-beyond-prior" not in small[4]
-    assert ("bits under" in small[4]) == (prior == "transformer")
+    assert "context-beyond-prior" not in states(small[4])
+    assert ("bits under" in words(small[4])) == (prior == "transformer")

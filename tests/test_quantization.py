@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import make_tiny_model, tiny_vq
+from conftest import make_tiny_model, states, tiny_vq, words
 
 from vq_explorer import service
 from vq_explorer.models.quantizer import nearest_code
@@ -148,6 +148,7 @@ def test_a_model_whose_encode_gives_codes_says_it_has_no_latents_to_show():
         def get(self, name):
             return model
     maps_error, maps_margin, intro, text, *rest = quantize.panel(One(), "codes", token)
-    assert maps_error is None and maps_margin is None and intro == quantize.CODES_ONLY and "vqe-codes-only" in text
+    assert maps_error is None and maps_margin is None and intro == quantize.CODES_ONLY
+    assert states(text) == {"codes-only"} and words(text) == ""
     latents = vqe.wrap(lambda x: torch.randn(len(x), 4, 4, 4), decode, codebook, downsample=4, side=16)
     assert not Q.quantization(latents, x).codes_only

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import said
+from conftest import said, states, words
 from PIL import Image
 
 import vq_explorer as vqe
@@ -93,19 +93,19 @@ def test_every_tabs_handlers_open_a_tokenizer(tiny, tmp_path):
     name = catalog.add(model, model.config["dataset"])
     assert catalog.names() == [name] and catalog.get(name) is model and name.endswith("vqvae")
     views = open_checkpoint(catalog, name)
-    assert "vqe-no-prior" in views["about"] and "diffusers VQModel" in views["about"]
+    assert "no-prior" in states(views["about"]) and "diffusers VQModel" in words(views["about"])
     assert model.examples.shape == (4, 3, 32, 32)            # the repository's photos, as its first examples
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 56, 3), np.uint8)).save(photo)
     out = reconstruct.reconstruct(catalog, str(photo), name)
     summary, grid_json = out[5], json.loads(out[6])
-    assert "vqe-no-prior" in summary and np.array(grid_json["grid"]).shape == (12, 16)   # 56×40 → 32×23, f = 2
+    assert "no-prior" in states(summary) and np.array(grid_json["grid"]).shape == (12, 16)   # 56×40 → 32×23, f = 2
     hist, *_ = paint.import_grid(catalog, out[6], name)
     assert np.array(hist["grid"]).shape == (12, 16)
     stats, usage, code_map, head = codebook.stats(catalog, name)
     assert stats["num_codes"] == 64 and len(code_map.data) >= 1 and codebook.atlas(catalog, name)
     first = sample.first_screen(catalog, name)
-    assert first[0] is None and "vqe-no-prior" in first[3]
+    assert first[0] is None and states(first[3]) == {"no-prior"}
     with said("needs_prior", what="sampling"):
         list(sample.sample(catalog, name, "(any)", 1.0, 0, 1, 1, "instant"))
 
@@ -283,10 +283,10 @@ def test_bad_tokenizer_sources_each_get_one_line(tiny, tmp_path):
     shutil.copytree(tiny[1], broken)
     config = json.loads((broken / "config.json").read_text())
     (broken / "config.json").write_text(json.dumps({**config, "num_vq_embeddings": 99}))
-    for source, words in [("", "no tokenizer named"), ("nonsense", "neither a folder here nor a Hub id"),
-                          (str(tmp_path), "no config.json"), (str(other), "AutoencoderKL, not a VQModel"),
-                          (str(pickled), "never unpickles"), (str(broken), "do not load")]:
-        with pytest.raises(T.TokenizerError, match=words):
+    for source, message in [("", "no tokenizer named"), ("nonsense", "neither a folder here nor a Hub id"),
+                            (str(tmp_path), "no config.json"), (str(other), "AutoencoderKL, not a VQModel"),
+                            (str(pickled), "never unpickles"), (str(broken), "do not load")]:
+        with pytest.raises(T.TokenizerError, match=message):
             vqe.open(source)
 
 
@@ -397,21 +397,21 @@ def test_usage_counted_over_the_visitors_own_images(tiny):
     mine = {}
     for g in grids:
         before = json.dumps(mine)
-        mine = codebook.count_mine(catalog, name, ex.grid_json(g, name), mine)
+        mine = codebook.count_visitor_codes(catalog, name, ex.grid_json(g, name), mine)
         assert json.dumps(json.loads(before)) == before                   # a new tally, the old one unchanged
     counts, images = ex.tally_counts(mine, name, 64)
     assert images == 2 and torch.equal(counts, torch.bincount(torch.cat([g.flatten() for g in grids]),
                                                               minlength=64))
-    summary, _, _, head = codebook.stats(catalog, name, True, codebook.OVER_MINE, mine)
+    summary, _, _, head = codebook.stats(catalog, name, True, codebook.OVER_VISITOR, mine)
     assert summary["cells"] == 128 and summary["counted_over"] == {"images": 2, "of": "your images"}
-    assert summary["used_codes"] == int((counts > 0).sum()) and "vqe-mine" in head
+    assert summary["used_codes"] == int((counts > 0).sum()) and "visitor-codes" in states(head)
     assert summary["most_used"][0]["count"] == int(counts.max())
-    summary, _, _, head = codebook.stats(catalog, other, True, codebook.OVER_MINE, mine)   # another model's: none
-    assert summary["cells"] == 0 and summary["used_codes"] == 0 and "vqe-mine-empty" in head
+    summary, _, _, head = codebook.stats(catalog, other, True, codebook.OVER_VISITOR, mine)   # another's: none
+    assert summary["cells"] == 0 and summary["used_codes"] == 0 and "visitor-codes-empty" in states(head)
     assert codebook.stats(catalog, name, True, codebook.OVER_MODEL, mine)[0]["counted_over"]["of"] != "your images"
-    assert codebook.mine_changed(catalog, name, True, codebook.OVER_MINE, mine)[0]["cells"] == 128
+    assert codebook.visitor_codes_changed(catalog, name, True, codebook.OVER_VISITOR, mine)[0]["cells"] == 128
     with said("grid_code_out_of_range", code=64):
-        codebook.count_mine(catalog, name, json.dumps({"grid": [[64] * 8] * 8}), mine)
+        codebook.count_visitor_codes(catalog, name, json.dumps({"grid": [[64] * 8] * 8}), mine)
 
 
 def test_a_codes_nearest_codes_are_those_nearest_its_vector(tiny):
@@ -491,9 +491,9 @@ def test_the_app_words_an_opened_tokenizer_as_one_never_as_a_lab_model(tiny):
     model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
     catalog = ex.Catalog("nowhere")
     name = catalog.add(model, "tok")
-    words = [paint.reset(catalog, name)[4], sample.first_screen(catalog, name)[3]]
+    texts = [words(paint.reset(catalog, name)[4]), words(sample.first_screen(catalog, name)[3])]
     with said("needs_prior", made="tokenizer") as e:
         ex.needs_prior(model, "inpainting")
-    words.append(error_text(e.value))
-    for text in words:
+    texts.append(error_text(e.value))
+    for text in texts:
         assert "tokenizer" in text and "lab" not in text, text

@@ -50,12 +50,12 @@ def main():
                 page.click("#checkpoint input")
                 page.get_by_role("option", name=name, exact=True).click()
                 stem = "".join(c if c.isalnum() else "-" for c in name.removesuffix(".safetensors"))
-                page.wait_for_selector(f"#checkpoint-about .vqe-model-{stem}", state="attached")
+                page.wait_for_selector(f"#checkpoint-about.vqe-model-{stem}", state="attached")
 
             choose(tokenizer.config["dataset"])
             page.get_by_role("tab", name="Reconstruct").click()
             page.set_input_files("#recon-upload input[type=file]", str(ROOT / "docs" / "photos" / "astronaut.jpg"))
-            page.wait_for_selector("#recon-summary .vqe-recon:not(.vqe-tokenizer-example)", state="attached")
+            page.wait_for_selector("#recon-summary.vqe-recon:not(.vqe-tokenizer-example)", state="attached")
             page.wait_for_selector("#recon-output img")
             page.screenshot(path=str(args.out / "tokenizer_reconstruct.png"), full_page=True)
             page.get_by_role("tab", name="Codebook", exact=True).click()
@@ -64,7 +64,7 @@ def main():
             if prior_name:
                 choose(prior_name)
                 page.get_by_role("tab", name="Sample").click()
-                page.wait_for_selector("#sample-status .vqe-opening", state="attached")
+                page.wait_for_selector("#sample-status.vqe-opening", state="attached")
                 page.screenshot(path=str(args.out / "tokenizer_prior_sample.png"), full_page=True)
                 page.get_by_role("tab", name="Reconstruct").click()
                 page.wait_for_selector("#recon-surprise .js-plotly-plot")

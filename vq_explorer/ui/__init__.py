@@ -8,7 +8,7 @@ from gradio import route_utils
 
 from .. import service
 from . import codebook, compare, lab, paint, quantize, reconstruct, sample, tradeoff
-from .common import bind, guarded, mark, model_mark
+from .common import bind, guarded, model_state, status
 from .words import ANY, describe
 
 HEADER = """# vq-explorer
@@ -70,7 +70,7 @@ def open_checkpoint(catalog: service.Catalog, name: str, upload=None, tabs=None,
     model = catalog.get(name)
     classes = gr.update(choices=[ANY, *service.class_names(model)], value=ANY)
     opening = gr.update(choices=[ANY, *service.class_names(model)], value=sample.opening_class(model))
-    about = describe(model) + mark(model_mark(name), *([] if service.has_prior(model) else ["no-prior"]))
+    about = status(describe(model), model_state(name), *([] if service.has_prior(model) else ["no-prior"]))
     make = {"about": lambda: about, "paint_class": lambda: classes, "sample_class": lambda: opening,
             "examples": lambda: reconstruct.example_gallery(catalog, name),
             "reconstruction": lambda: reconstruct.first_screen(catalog, name, upload),
@@ -143,11 +143,11 @@ def build_demo(checkpoints_dir=None, models=(), warm: bool = False) -> gr.Blocks
                         "or train one with `vq-explorer-train` (`python train.py`). The Codebook lab works "
                         "without.")
         # The codes of the images this visitor reconstructed, per model: the Codebook tab counts usage over them.
-        mine = gr.State({})
+        visitor_codes = gr.State({})
         with gr.Tabs() as tabs:
             rec = reconstruct.build(ckpt, catalog)
             pnt = paint.build(ckpt, catalog)
-            cbk = codebook.build(ckpt, catalog, mine)
+            cbk = codebook.build(ckpt, catalog, visitor_codes)
             smp = sample.build(ckpt, catalog, pnt)
             tradeoff.build()
             compare.build(ckpt, catalog)
@@ -161,27 +161,27 @@ def build_demo(checkpoints_dir=None, models=(), warm: bool = False) -> gr.Blocks
             "reconstruction": rec["outputs"],
             "samples": smp["outputs"], "sample_controls": smp["controls"], "colour_button": [rec["to_colour"]]})
         # Which tab the visitor sees, and which checkpoint each tab's views show (per session).
-        current, shown = gr.State(FIRST_TAB), gr.State({})
+        current, tab_checkpoints = gr.State(FIRST_TAB), gr.State({})
 
-        def told(progress, name):
+        def progress_steps(progress, name):
             """Views as steps of the progress bar; a slow model's picture-by-picture work (tqdm) shows too."""
             return lambda i, n, view: progress((i, n), desc=f"Opening {name}: {VIEW_WORDS.get(view, view)}",
                                                unit="views")
 
         def open_visible(name, upload, tab, progress=PROGRESS):
-            return [*on_open(name, upload, tab, told(progress, name)), {tab: name}]
+            return [*on_open(name, upload, tab, progress_steps(progress, name)), {tab: name}]
 
         def opened_tab(tab):
             def handler(name, upload, seen, progress=PROGRESS):
                 if not name or seen.get(tab) == name:
                     return [*[gr.skip()] * len(outputs), tab, seen]
-                return [*on_open(name, upload, tab, told(progress, name)), tab, {**seen, tab: name}]
+                return [*on_open(name, upload, tab, progress_steps(progress, name)), tab, {**seen, tab: name}]
             return handler
 
         # Reconstruct's quantization panel follows its reconstruction in a second step, so the picture comes
         # first; only when Reconstruct is the tab in view and its input changed. The painter's panel likewise
         # follows its opening grid (the first shipped example's), so it is never an empty frame.
-        explained, painted = gr.State(), gr.State()
+        recon_explained, paint_explained = gr.State(), gr.State()
 
         def explainer(where: str, panel_outputs):
             def explain(name, token, tab, done):
@@ -190,11 +190,11 @@ def build_demo(checkpoints_dir=None, models=(), warm: bool = False) -> gr.Blocks
                 return [*quantize.panel(catalog, name, token), token]
             return explain
         explain_both = [dict(fn=guarded(explainer("reconstruct", rec["quantization"])),
-                             inputs=[ckpt, rec["token"], current, explained],
-                             outputs=[*rec["quantization"], explained], api_visibility="private"),
+                             inputs=[ckpt, rec["token"], current, recon_explained],
+                             outputs=[*rec["quantization"], recon_explained], api_visibility="private"),
                         dict(fn=guarded(explainer("paint", pnt["quantization"])),
-                             inputs=[ckpt, pnt["token"], current, painted],
-                             outputs=[*pnt["quantization"], painted], api_visibility="private")]
+                             inputs=[ckpt, pnt["token"], current, paint_explained],
+                             outputs=[*pnt["quantization"], paint_explained], api_visibility="private")]
 
         # The painter's palette (the most used codes: a tokenizer counts them over its pictures, seconds for a
         # large one) fills in after the painter shows, when Paint is the tab in view and the palette is another's.
@@ -212,17 +212,17 @@ def build_demo(checkpoints_dir=None, models=(), warm: bool = False) -> gr.Blocks
                 event.then(**step)
 
         if names:
-            then_explain(demo.load(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
-                                   api_visibility="private"))
+            then_explain(demo.load(guarded(open_visible), [ckpt, rec["upload"], current],
+                                   [*outputs, tab_checkpoints], api_visibility="private"))
         demo.load(guarded(lab.first_screen), None, lab_tab["first_screen"], api_visibility="private")
-        then_explain(ckpt.change(guarded(open_visible), [ckpt, rec["upload"], current], [*outputs, shown],
-                                 api_visibility="private"))                          # also a lab model, opened
+        then_explain(ckpt.change(guarded(open_visible), [ckpt, rec["upload"], current],   # a lab model's too
+                                 [*outputs, tab_checkpoints], api_visibility="private"))
         for tab in tabs.children:
-            then_explain(tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], shown],
-                                    [*outputs, current, shown], api_visibility="private"))
+            then_explain(tab.select(guarded(opened_tab(tab.id)), [ckpt, rec["upload"], tab_checkpoints],
+                                    [*outputs, current, tab_checkpoints], api_visibility="private"))
         for event in rec["visitors_own"]:
-            event.success(guarded(bind(catalog, codebook.count_mine)), [ckpt, rec["grid_json"], mine], mine,
-                          api_visibility="private")
+            event.success(guarded(bind(catalog, codebook.count_visitor_codes)),
+                          [ckpt, rec["grid_json"], visitor_codes], visitor_codes, api_visibility="private")
         # A colour photo seen in grey by a digit model: one click opens the colour model on it.
         rec["to_colour"].click(lambda: gr.update(value=(catalog.colour_models() or [None])[0]), None, ckpt,
                                api_visibility="private")
@@ -230,11 +230,14 @@ def build_demo(checkpoints_dir=None, models=(), warm: bool = False) -> gr.Blocks
         def to_paint(name, seen, filled):   # the painter was just filled for `name`; its palette may be another's
             palette = gr.skip() if filled == name else paint.palette(catalog, name)
             return gr.Tabs(selected="paint"), "paint", {**seen, "paint": name}, palette, name
-        goto_paint = dict(fn=guarded(to_paint), inputs=[ckpt, shown, palette_of],
-                          outputs=[tabs, current, shown, pnt["palette"], palette_of], api_visibility="private")
-        then_explain(lab_tab["opened"].success(guarded(opened_tab("reconstruct")), [ckpt, rec["upload"], shown],
-                                               [*outputs, current, shown], api_visibility="private").success(
-            lambda: gr.Tabs(selected="reconstruct"), outputs=tabs, api_visibility="private"))
+        goto_paint = dict(fn=guarded(to_paint), inputs=[ckpt, tab_checkpoints, palette_of],
+                          outputs=[tabs, current, tab_checkpoints, pnt["palette"], palette_of],
+                          api_visibility="private")
+        reopened = lab_tab["opened"].success(guarded(opened_tab("reconstruct")),
+                                             [ckpt, rec["upload"], tab_checkpoints],
+                                             [*outputs, current, tab_checkpoints], api_visibility="private")
+        then_explain(reopened.success(lambda: gr.Tabs(selected="reconstruct"), outputs=tabs,
+                                      api_visibility="private"))
         for button, grid in ((rec["send"], rec["grid_json"]), (rec["swap"], rec["swapped"])):
             # the grid, then the quantization of the image it came from, in the painter's panel too
             button.click(bind(catalog, paint.import_grid), [grid, ckpt, pnt["hist"], pnt["region"],

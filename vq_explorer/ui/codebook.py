@@ -3,9 +3,9 @@
 import gradio as gr
 
 from .. import service
-from ..service.memo import per_model
+from ..service import per_model
 from ..views import charts, pictures
-from .common import bind, guarded, mark, model_mark, png
+from .common import api_endpoint, bind, guarded, model_state, png, status
 from .words import no_decoder
 
 INTRO = """**Usage** counts how often each code is the nearest one, over the whole test split (or the shipped
@@ -17,8 +17,8 @@ occurs most."""
 
 
 # Where the Codebook tab counts usage: the model's own images, or those the visitor reconstructed.
-OVER_MODEL, OVER_MINE = "model", "mine"
-OVER_CHOICES = [("its test split (or its pictures)", OVER_MODEL), ("the images you reconstructed", OVER_MINE)]
+OVER_MODEL, OVER_VISITOR = "model", "mine"   # (the values the /codebook_stats endpoint takes)
+OVER_CHOICES = [("its test split (or its pictures)", OVER_MODEL), ("the images you reconstructed", OVER_VISITOR)]
 
 
 def _over(counted: dict) -> str:
@@ -31,39 +31,41 @@ def _over(counted: dict) -> str:
 
 
 @guarded
-def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVER_MODEL, mine: dict | None = None):
+def stats(catalog, checkpoint: str = "", log_scale: bool = True, over: str = OVER_MODEL,
+          visitor_codes: dict | None = None):
     """The /codebook_stats endpoint: summary JSON, usage histogram, PCA map, headline markdown. `over`: the
-    model's own usage, or (OVER_MINE) the tally `mine` of the images this visitor reconstructed (its session
-    state)."""
+    model's own usage, or (OVER_VISITOR) the tally `visitor_codes` of the images this visitor reconstructed (its
+    session state)."""
     name = checkpoint or catalog.default()
     model = catalog.get(name)
-    counts, images = (service.tally_counts(mine, name, model.config["num_codes"]) if over == OVER_MINE
+    counts, images = (service.tally_counts(visitor_codes, name, model.config["num_codes"]) if over == OVER_VISITOR
                       else (None, None))
     s = service.codebook_summary(model, counts, images)
     u = service.usage(model) if counts is None else counts
     if counts is not None and not images:
-        head = ("**None of your images yet** for this model: upload or draw one in the Reconstruct tab, and its "
-                "codes are counted here." + mark(model_mark(name), "mine-empty"))
+        head, states = ("**None of your images yet** for this model: upload or draw one in the Reconstruct tab, "
+                        "and its codes are counted here.", ["visitor-codes-empty"])
     else:
         head = (f"**perplexity {s['perplexity']:.1f}** of K = {s['num_codes']} · **{s['used_codes']} used**, "
-                f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)"
-                + mark(model_mark(name), *(["mine"] if counts is not None else [])))
+                f"**{s['dead_codes']} dead** · counted over {_over(s['counted_over'])} ({s['cells']:,} cells)")
+        states = ["visitor-codes"] if counts is not None else []
     if not service.has_decoder(model):   # said once, above the atlas and the code's look it leaves empty
-        head += f"\n\n{NO_LOOKS}{mark('no-decoder')}"
-    return s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(service.code_map(model, u), u), head
+        head, states = f"{head}\n\n{NO_LOOKS}", [*states, "no-decoder"]
+    return (s, charts.usage_figure(u, bool(log_scale)), charts.pca_figure(service.code_map(model, u), u),
+            status(head, model_state(name), *states))
 
 
-def count_mine(catalog, checkpoint: str, grid_text: str, mine: dict | None):
+def count_visitor_codes(catalog, checkpoint: str, grid_text: str, visitor_codes: dict | None):
     """The session's tally with the grid just reconstructed (Reconstruct's JSON of it) counted in."""
     grid = service.parse_grid(grid_text, catalog.get(checkpoint))
-    return service.tally(mine, checkpoint, grid)
+    return service.tally(visitor_codes, checkpoint, grid)
 
 
-def mine_changed(catalog, checkpoint: str, log_scale: bool, over: str, mine: dict | None):
+def visitor_codes_changed(catalog, checkpoint: str, log_scale: bool, over: str, visitor_codes: dict | None):
     """The tab's figures again when the visitor's tally grew while the tab counts over it; else unchanged."""
-    if over != OVER_MINE:
+    if over != OVER_VISITOR:
         return [gr.skip()] * 4
-    return stats(catalog, checkpoint, log_scale, over, mine)
+    return stats(catalog, checkpoint, log_scale, over, visitor_codes)
 
 
 def opened(catalog, checkpoint: str):
@@ -162,8 +164,9 @@ def select_tile(catalog, checkpoint: str, page, evt: gr.SelectData):
     return (code, *show_code(catalog, checkpoint, code))
 
 
-def build(checkpoint: gr.Dropdown, catalog: service.Catalog, mine: gr.State):
-    """The tab; `mine` is the session's tally of the visitor's reconstructed images (Reconstruct adds to it)."""
+def build(checkpoint: gr.Dropdown, catalog: service.Catalog, visitor_codes: gr.State):
+    """The tab; `visitor_codes` is the session's tally of the codes of the visitor's reconstructed images
+    (Reconstruct adds to it)."""
     with gr.Tab("Codebook", id="codebook"):
         gr.Markdown(INTRO)
         head = gr.Markdown(elem_id="codebook-head")
@@ -191,11 +194,12 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog, mine: gr.State):
                                      elem_id="codebook-patches")
         summary = gr.JSON(label="summary", open=False)
         outs = [summary, hist, pca, head]
-        inputs = [checkpoint, log_scale, over, mine]
-        refresh.click(bind(catalog, stats), inputs, outs, api_name="codebook_stats")
+        inputs = [checkpoint, log_scale, over, visitor_codes]
+        refresh.click(bind(catalog, stats), inputs, outs, api_name=False)
+        api_endpoint(bind(catalog, stats), inputs, outs, "codebook_stats")
         log_scale.change(bind(catalog, stats), inputs, outs, api_visibility="undocumented")
         over.input(bind(catalog, stats), inputs, outs, api_visibility="undocumented")
-        mine.change(guarded(bind(catalog, mine_changed)), inputs, outs, api_visibility="private")
+        visitor_codes.change(guarded(bind(catalog, visitor_codes_changed)), inputs, outs, api_visibility="private")
         page.change(bind(catalog, atlas_page), [checkpoint, page], [tiles, page], api_visibility="undocumented")
         code.submit(bind(catalog, show_code), [checkpoint, code], [tile, patches, text],
                     api_visibility="undocumented")

@@ -83,14 +83,51 @@ def guarded(fn):
     return wrapper
 
 
-def mark(*states: str) -> str:
-    """What a status says, for whoever watches the page rather than reads it (the browser tests, a script): an
-    empty span whose classes name the state (`vqe-done`, `vqe-step-4`, `vqe-model-mnist`). Gradio's Markdown keeps
-    an element's classes, not its data attributes; a test waits on these, so rewording a status breaks nothing."""
-    return '<span class="' + " ".join("vqe-" + re.sub(r"[^A-Za-z0-9]+", "-", s) for s in states) + '"></span>'
+STATE_CLASS = "vqe-"   # the prefix of a state's class, apart from Gradio's own classes ("pending", "hidden")
 
 
-def model_mark(name: str) -> str:
+def status(text: str, *states: str) -> dict:
+    """A status text for a Markdown component, and the state it reports for whoever watches the page rather
+    than reads it (the browser tests, a script): set on the component itself as classes (`vqe-done`,
+    `vqe-step-4`, `vqe-model-mnist`), never written into the words a visitor reads. Gradio 6 replaces the
+    component's classes on every update, streamed ones too, so a watcher waits on `#sample-status.vqe-done` and
+    rewording a status breaks nothing. Every value a status component is given comes through here: a bare
+    string would leave the previous state's classes on it. `gr.update` is a plain dict, so a test reads the
+    words as `["value"]` and the state as `["elem_classes"]`; gradio_client gets the words alone
+    (`api_endpoint`)."""
+    return gr.update(value=text, elem_classes=[STATE_CLASS + re.sub(r"[^A-Za-z0-9]+", "-", s) for s in states])
+
+
+def _words_of(value):
+    is_status = isinstance(value, dict) and value.get("__type__") == "update" and "elem_classes" in value
+    return value["value"] if is_status else value
+
+
+def words_only(fn):
+    """`fn` for gradio_client: each status it returns comes back as its words alone, a string, as the API has
+    always given it (gradio_client would hand over the whole update; the classes are for the page)."""
+    def plain(out):
+        return type(out)(map(_words_of, out)) if isinstance(out, (tuple, list)) else _words_of(out)
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            for out in fn(*args, **kwargs):
+                yield plain(out)
+        return stream
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return plain(fn(*args, **kwargs))
+    return wrapper
+
+
+def api_endpoint(fn, inputs, outputs, api_name: str, **kwargs):
+    """The endpoint `api_name` for gradio_client, beside a tab's own event on the same handler (a button never
+    shown): the same outputs, each status as its words alone."""
+    return gr.Button(visible=False).click(words_only(fn), inputs, outputs, api_name=api_name, **kwargs)
+
+
+def model_state(name: str) -> str:
     """The state naming which checkpoint a view shows (`model-mnist`, `model-cifar10-maskgit`)."""
     return "model-" + str(name).removesuffix(".safetensors")
 

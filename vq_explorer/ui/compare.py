@@ -7,10 +7,10 @@ import gradio as gr
 import numpy as np
 
 from .. import service
-from ..service import compare as C
-from ..views import compare as V
+from ..service import compare
+from ..views import compare as display
 from ..views import pictures
-from .common import guarded, mark, model_mark, png
+from .common import guarded, model_state, png, status
 from .words import no_decoder
 
 INTRO = """The same picture through several models, each shown at the same size: its reconstruction, its error
@@ -20,20 +20,21 @@ the time to encode and decode. A greyscale model sees the picture in grey. **Cli
 region is outlined in all, enlarged below with each model's codes there. Results come in as each model is done,
 the smallest first."""
 
-SLOTS = C.MAX_MODELS
+SLOTS = compare.MAX_MODELS
 
 
 def _short(name: str) -> str:
     return str(name).removesuffix(".safetensors")
 
 
-def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -> str:
+def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -> dict:
     """`weighing`: the bits and the file are still to come."""
     h, w = result.grid.shape
-    parts = ([f"**PSNR** {result.psnr:.2f} dB", f"**SSIM** {V.fmt(result.ssim, '.3f', 'n/a (under 11 px)')}"]
+    parts = ([f"**PSNR** {result.psnr:.2f} dB",
+              f"**SSIM** {display.fmt(result.ssim, '.3f', 'n/a (under 11 px)')}"]
              if service.has_decoder(model) else [f"**{no_decoder('reconstruction to compare')}**"])
     parts.append(f"**{result.tokens} tokens** ({h}×{w}), K = {model.config['num_codes']}")
-    if weighing and C.can_bits(model, result.grid):
+    if weighing and compare.can_bits(model, result.grid):
         parts.append("bits: scoring…")
     elif result.bits is not None:
         parts.append(f"**{result.bits:.0f} bits** under its prior")
@@ -45,38 +46,39 @@ def figures_text(name: str, result, model, grey: bool, weighing: bool = False) -
         parts.append("grid beyond its prior's: no bits")
     if result.bytes is not None:
         parts.append(f"**{result.bytes} bytes** as a file")
-    elif weighing and C.weighs(model, result.grid):
+    elif weighing and compare.weighs(model, result.grid):
         parts.append("file: weighing…")
     parts.append(f"{result.ms:.0f} ms encode + decode")
     size = f"{result.x.shape[-1]}×{result.x.shape[-2]} px"
     seen = f"seen at {size}" + (", **in grey** (a greyscale model)" if grey else "")
-    return " · ".join(parts) + f"  \n_{seen}_" + mark("cmp-result", model_mark(name), *(["grey"] if grey else []))
+    return status(" · ".join(parts) + f"  \n_{seen}_", "cmp-result", model_state(name),
+                  *(["grey"] if grey else []))
 
 
 def _empty_slots():
-    return [v for _ in range(SLOTS) for v in (gr.update(visible=False), "", None, None, "")]
+    return [v for _ in range(SLOTS) for v in (gr.update(visible=False), "", None, None, status(""))]
 
 
 def compute(catalog, names, picture):
     """The tab's columns, streamed: each model's result as soon as it is ready (smallest networks first), then
     the compressed files' sizes. Yields (original, status, state, diff A, diff B, *per slot: column, header,
     reconstruction, error, figures)."""
-    names = C.check_models(names)
+    names = compare.check_models(names)
     if picture is None:
         raise service.UserError("compare_no_picture")
     models = {n: catalog.get(n) for n in names}
     picture = np.asarray(picture, dtype=np.uint8)
-    original = png(V.at_display(_as_tensor(picture)))
+    original = png(display.at_display(_as_tensor(picture)))
     slots = _empty_slots()
     for i, n in enumerate(names):
         slots[i * 5:(i + 1) * 5] = [gr.update(visible=True), f"### {_short(n)}", None, None,
-                                    "computing…" + mark("cmp-pending", model_mark(n))]
+                                    status("computing…", "cmp-pending", model_state(n))]
     state = {"names": names, "recon": {}, "grids": {}, "cells": {}}
     choices = gr.update(choices=names, value=names[0]), gr.update(choices=names, value=names[-1])
-    yield [original, f"0 of {len(names)} models" + mark("cmp-running"), state, *choices, *slots]
+    yield [original, status(f"0 of {len(names)} models", "cmp-running"), state, *choices, *slots]
     results = {}
-    for done, n in enumerate(C.cost_order(models, picture.shape[0]), 1):
-        result, grey = C.through_picture(models[n], picture, bits=False)
+    for done, n in enumerate(compare.cost_order(models, picture.shape[0]), 1):
+        result, grey = compare.through_picture(models[n], picture, bits=False)
         results[n] = (result, grey)
         i = names.index(n)
         f, (H, W) = models[n].config["downsample"], result.x.shape[-2:]
@@ -84,20 +86,20 @@ def compute(catalog, names, picture):
                  "cells": {**state["cells"], n: (f / H, f / W)}}   # a cell's share of the picture
         pictures_of_it = [None, None]   # a tokenizer without a decoder: its column says so, no grey picture
         if service.has_decoder(models[n]):
-            recon = V.at_display(result.recon)
+            recon = display.at_display(result.recon)
             state["recon"] = {**state["recon"], n: recon}
-            pictures_of_it = [png(recon), png(V.error_at_display(result.x, result.recon))]
+            pictures_of_it = [png(recon), png(display.error_at_display(result.x, result.recon))]
         slots[i * 5 + 2:(i + 1) * 5] = [*pictures_of_it, figures_text(n, result, models[n], grey, weighing=True)]
-        yield [gr.skip(), f"{done} of {len(names)} models" + mark("cmp-running", f"cmp-n-{done}"), state,
+        yield [gr.skip(), status(f"{done} of {len(names)} models", "cmp-running", f"cmp-n-{done}"), state,
                gr.skip(), gr.skip(), *slots]
     for n, (result, grey) in results.items():   # then the bits and the files: the slower figures
-        C.weigh(models[n], result)
+        compare.weigh(models[n], result)
         i = names.index(n)
         slots[i * 5 + 4] = figures_text(n, result, models[n], grey)
         if n != list(results)[-1]:
             yield [gr.skip(), gr.skip(), state, gr.skip(), gr.skip(), *slots]
-    yield [gr.skip(), f"{len(names)} models: click a reconstruction to compare a region"
-           + mark("cmp-done", f"cmp-n-{len(names)}"), state, gr.skip(), gr.skip(), *slots]
+    yield [gr.skip(), status(f"{len(names)} models: click a reconstruction to compare a region", "cmp-done",
+                             f"cmp-n-{len(names)}"), state, gr.skip(), gr.skip(), *slots]
 
 
 def _as_tensor(picture: np.ndarray):
@@ -113,33 +115,35 @@ def region(state, slot: int, evt: gr.SelectData):
     if slot >= len(names) or names[slot] not in state["recon"]:
         raise service.UserError("compare_no_click")
     x, y = evt.index
-    box = V.region_box((x / V.DISPLAY, y / V.DISPLAY))
-    shown = [n for n in names if n in state["recon"]]
-    outlined = [png(V.outlined(state["recon"][n], box)) if n in state["recon"] else gr.skip() for n in names]
+    box = display.region_box((x / display.DISPLAY, y / display.DISPLAY))
+    pictured = [n for n in names if n in state["recon"]]   # the models that drew one (not a codes-only one)
+    outlined = [png(display.outlined(state["recon"][n], box)) if n in state["recon"] else gr.skip()
+                for n in names]
     outlined += [gr.skip()] * (SLOTS - len(names))
     crops, codes = [], []
-    for n in shown:
+    for n in pictured:
         grid = np.asarray(state["grids"][n])
         cell = tuple(state["cells"][n])
-        r0, r1, c0, c1 = V.cells_in(box, grid.shape, cell)
-        crops.append(V.crop(state["recon"][n], box, grid.shape, cell=cell))
+        r0, r1, c0, c1 = display.cells_in(box, grid.shape, cell)
+        crops.append(display.crop(state["recon"][n], box, grid.shape, cell=cell))
         rows = "\n".join(" ".join(f"{k:>4d}" for k in row) for row in grid[r0:r1, c0:c1])
         codes.append(f"**{_short(n)}**: cells {r0}–{r1 - 1} × {c0}–{c1 - 1} of {grid.shape[0]}×{grid.shape[1]}"
                      f"\n```\n{rows}\n```")
     x0, y0, x1, y1 = box
     where = (f"Region {x0:.0%}–{x1:.0%} across, {y0:.0%}–{y1:.0%} down, enlarged left to right: "
-             + ", ".join(_short(n) for n in shown) + mark("cmp-region", *(f"cmp-outlined-{i}" for i in
-                                                                           range(len(shown)))))
-    return [*outlined, png(V.crops_side_by_side(crops)), where + "\n\n" + "\n\n".join(codes)]
+             + ", ".join(_short(n) for n in pictured))
+    return [*outlined, png(display.crops_side_by_side(crops)),
+            status(where + "\n\n" + "\n\n".join(codes), "cmp-region",
+                   *(f"cmp-outlined-{i}" for i in range(len(pictured))))]
 
 
 def difference(state, a: str, b: str):
     recon = (state or {}).get("recon") or {}
     if a not in recon or b not in recon:
-        return None, ""
-    picture, mean = V.difference(recon[a], recon[b])
-    return png(picture), (f"mean |{_short(a)} − {_short(b)}| = {mean:.4f} (0..1), on the error maps' scale"
-                          + mark("cmp-diff"))
+        return None, status("")
+    picture, mean = display.difference(recon[a], recon[b])
+    return png(picture), status(f"mean |{_short(a)} − {_short(b)}| = {mean:.4f} (0..1), on the error maps' "
+                                "scale", "cmp-diff")
 
 
 def example_gallery(catalog, name: str):
@@ -159,16 +163,16 @@ def api(catalog, image_file, models: str):
         raise service.UserError("no_upload")
     text = (models or "").strip()
     names = json.loads(text) if text.startswith("[") else [s.strip() for s in text.split(",") if s.strip()]
-    names = C.check_models([n if n in catalog.names() or n.endswith(".safetensors") else f"{n}.safetensors"
+    names = compare.check_models([n if n in catalog.names() or n.endswith(".safetensors") else f"{n}.safetensors"
                             for n in names])
-    picture = C.picture_of_file(image_file)
-    rows, shown = [], []
+    picture = compare.picture_of_file(image_file)
+    rows, reconstructions = [], []
     for n in names:
         model = catalog.get(n)
-        result, grey = C.through_picture(model, picture, file=True)
-        rows.append({"model": n, **C.figures(result, model, grey)})
-        shown.append((png(V.at_display(result.recon)), n))
-    return rows, shown
+        result, grey = compare.through_picture(model, picture, file=True)
+        rows.append({"model": n, **compare.figures(result, model, grey)})
+        reconstructions.append((png(display.at_display(result.recon)), n))
+    return rows, reconstructions
 
 
 def bind_compute(catalog):
@@ -184,10 +188,10 @@ def bind_opened(catalog):
         if seen and seen.get("names"):
             yield [gr.skip()] * (3 + 5 + 5 * SLOTS)
             return
-        names = names or C.default_models(catalog, name)
+        names = names or compare.default_models(catalog, name)
         model = catalog.get(names[0])
         if picture is None and model.examples is not None:
-            picture = C.picture_of_example(model, 0)
+            picture = compare.picture_of_example(model, 0)
         head = [gr.update(value=names), picture, example_gallery(catalog, names[0])]
         if picture is None or len(names) < 1:
             yield [*head, *[gr.skip()] * (5 + 5 * SLOTS)]
@@ -200,7 +204,7 @@ def bind_opened(catalog):
 
 def bind_example(catalog):
     def handler(names, evt: gr.SelectData):
-        return C.picture_of_example(catalog.get(C.check_models(names)[0]), evt.index)
+        return compare.picture_of_example(catalog.get(compare.check_models(names)[0]), evt.index)
     return handler
 
 
@@ -212,7 +216,7 @@ def clicked(slot: int):
 
 def drawing(value):
     layers = (value or {}).get("layers") or []
-    return C.picture_of_drawing(layers[0] if layers else (value or {}).get("composite"))
+    return compare.picture_of_drawing(layers[0] if layers else (value or {}).get("composite"))
 
 
 def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
@@ -268,7 +272,7 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
                    [chosen, picture, gallery, *outputs], api_visibility="private").then(**then_diff)
         # (the tab's own inputs: only a visitor on this tab changes them, so only the open tab computes)
         chosen.input(**run).then(**then_diff)
-        upload.upload(guarded(C.picture_of_file), upload, picture, api_visibility="private").success(
+        upload.upload(guarded(compare.picture_of_file), upload, picture, api_visibility="private").success(
             **run).then(**then_diff)
         draw_btn.click(guarded(drawing), sketch, picture, api_visibility="private").success(**run).then(
             **then_diff)

@@ -2,10 +2,8 @@
 AVIF at the same PSNR on this very image, with the file to download; and a compressed file uploaded, decoded."""
 
 from .. import service
-from ..service.codec import MAGIC, CodecError, decode_grid, maker, model_id, read_header
-from ..service.errors import Note
-from ..service.formats import costs
-from .common import guarded, mark, temp_file
+from ..service import codec
+from .common import guarded, status, temp_file
 
 
 @guarded
@@ -15,7 +13,7 @@ def make_file(catalog, checkpoint: str, token):
         raise service.UserError("reconstruct_first")
     name, x = service.recall_input(token)
     model = catalog.get(name)
-    c = costs(model, x)
+    c = service.formats.costs(model, x)
     path = temp_file(".vqe", f"{name.removesuffix('.safetensors')}-")
     with open(path, "wb") as f:
         f.write(c["data"])
@@ -24,8 +22,8 @@ def make_file(catalog, checkpoint: str, token):
     text = (f"**As a file: {len(c['data']):,} bytes** ({c['header']} of header, the prior's ideal "
             f"{c['ideal']:.1f}, the rest the coder's last word) at {c['psnr']:.1f} dB. For the same "
             f"PSNR on this image: {'; '.join(others)}; lossless PNG {c['png']:,} bytes. Upload the "
-            "file here to decode it." + mark("file"))
-    return text, path
+            "file here to decode it.")
+    return status(text, "file"), path
 
 
 def is_compressed(path) -> bool:
@@ -34,7 +32,7 @@ def is_compressed(path) -> bool:
             head = f.read(2)
     except OSError:
         return False
-    return len(head) == 2 and head[0] == MAGIC
+    return len(head) == 2 and head[0] == codec.MAGIC
 
 
 def decode_upload(catalog, name: str, path) -> service.Reconstruction:
@@ -43,13 +41,15 @@ def decode_upload(catalog, name: str, path) -> service.Reconstruction:
     with open(path, "rb") as f:
         data = f.read()
     model = catalog.get(name)
-    head = read_header(data)
-    if model.prior is None or head["model"] != model_id(model):
-        made_by = maker(catalog, head["model"])        # named from the files' recorded ids, none loaded
-        raise CodecError("file_made_with", maker=made_by) if made_by else CodecError("file_model_missing")
-    grid, label, size = decode_grid(model, data)
+    head = codec.read_header(data)
+    if model.prior is None or head["model"] != codec.model_id(model):
+        made_by = codec.maker(catalog, head["model"])        # named from the files' recorded ids, none loaded
+        if made_by:
+            raise codec.CodecError("file_made_with", maker=made_by)
+        raise codec.CodecError("file_model_missing")
+    grid, label, size = codec.decode_grid(model, data)
     image = service.decode_grid(model, grid, size)[None]
     names = service.class_names(model)
-    note = (Note("decoded_file_of", size=len(data), name=names[label]) if label is not None and names
-            else Note("decoded_file", size=len(data)))
+    note = (service.Note("decoded_file_of", size=len(data), name=names[label]) if label is not None and names
+            else service.Note("decoded_file", size=len(data)))
     return service.reconstruct(model, image, [note], grid=grid)   # the file's own grid, not the image re-encoded

@@ -9,7 +9,7 @@ import torch
 from .. import service
 from ..service import lab
 from ..views import charts, pictures
-from .common import bind, guarded, mark, png, temp_file
+from .common import api_endpoint, bind, guarded, png, status, temp_file
 
 INTRO = """Why do most codes of a VQ-VAE go unused? Train one here for up to a minute — a small VQ-VAE (7×7 grid)
 on 5,000 digits or clothes — and watch. The curves show the reconstruction error and how many codes are in
@@ -25,7 +25,7 @@ NONE = "(none)"
 
 @guarded
 def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", num_codes: float = 256,
-        seconds: float = 20, seed: float = 0, variant_b: str = NONE, code_dim: float = 16, mine=None):
+        seconds: float = 20, seed: float = 0, variant_b: str = NONE, code_dim: float = 16, session_models=None):
     """The /lab endpoint (streamed): curves, usage, code map, reconstructions, status, then at the end the JSON
     summary (steps, mse, perplexity, used_codes, dead_codes, measured on the subset's 1,000 test images; with a
     second variant under "compare"), the models' names for this session, and a checkpoint to download."""
@@ -34,21 +34,21 @@ def run(catalog, dataset: str = "mnist", variant: str = "ema+kmeans+restart", nu
         lab.check(dataset, v, num_codes, code_dim, seconds, seed)
     with lab.seat():
         yield from _train(catalog, dataset, variants, int(num_codes), int(code_dim), float(seconds), int(seed),
-                          list(mine or []))
+                          list(session_models or []))
 
 
-def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, mine):
+def _train(catalog, dataset, variants, num_codes, code_dim, seconds, seed, session_models):
     runs = [lab.start(dataset, v, num_codes, code_dim, seed) for v in variants]
     for i, _ in enumerate(lab.train(runs, seconds)):
         frames = [lab.frame(r) for r in runs]
         views = _views(runs, frames, every_chart=i % 3 == 0)
-        yield (*views, _status(runs, frames, done=False), "", mine, None)
+        yield (*views, _status(runs, frames, done=False), "", session_models, None)
     frames = [lab.frame(r, lab.SUBSET[1]) for r in runs]
     summaries = [lab.summary(r, f) for r, f in zip(runs, frames, strict=True)]
     result = {"dataset": dataset, **summaries[0], **({"compare": summaries[1]} if len(runs) > 1 else {})}
     models = [lab.as_model(r, f) for r, f in zip(runs, frames, strict=True)]
     names = [catalog.register(m, f"{r.variant} {r.step} steps") for m, r in zip(models, runs, strict=True)]
-    yield (*_views(runs, frames), _status(runs, frames, done=True), json.dumps(result), mine + names,
+    yield (*_views(runs, frames), _status(runs, frames, done=True), json.dumps(result), session_models + names,
            _checkpoint_file(models[0], runs[0]))
 
 
@@ -67,23 +67,28 @@ def first_screen(path=lab.RECORDED):
     """Until the visitor trains: a recorded race, drawn as a finished one is (curves, usage, map, pictures,
     status, summary); empty panels where the package has none."""
     if not path.exists():
-        return (None, None, None, None, "", "")
+        return (None, None, None, None, status(""), "")
     runs, frames, result, seconds = lab.load_race(path)
-    status = _status(runs, frames, done=True).rsplit("\n\n", 1)[0]
+    rows = _rows(runs, frames, done=True).rsplit("\n\n", 1)[0]
     names = " against ".join(f"**{r.variant}**" for r in runs)
-    return (*_views(runs, frames), f"{status}\n\n_A recorded race ({names}, {result['dataset']}, {seconds:g} "
-            "seconds, seed 0, written by `tools/record_lab_race.py`): press **Train** to run your own._",
+    return (*_views(runs, frames), status(f"{rows}\n\n_A recorded race ({names}, {result['dataset']}, "
+                                          f"{seconds:g} seconds, seed 0, written by `tools/record_lab_race.py`): "
+                                          "press **Train** to run your own._"),
             json.dumps(result))
 
 
-def _status(runs, frames, done: bool) -> str:
+def _status(runs, frames, done: bool) -> dict:
+    return status(_rows(runs, frames, done), "done" if done else "training")
+
+
+def _rows(runs, frames, done: bool) -> str:
     rows = [f"**{r.variant}** · step {r.step} · test MSE {f.mse:.4f} · perplexity {f.perplexity:.1f} · "
             f"{int((f.usage > 0).sum())} codes used, {int((f.usage == 0).sum())} dead"
             for r, f in zip(runs, frames, strict=True)]
     rows.append("done: measured on all 1,000 test images — open the model in the other tabs below"
                 if done else "training… (pictures: the first 128 test images; top row originals, then each "
                                   "variant's reconstructions)")
-    return "\n\n".join(rows) + mark("done" if done else "training")
+    return "\n\n".join(rows)
 
 
 def _checkpoint_file(model, run) -> str:
@@ -94,18 +99,19 @@ def _checkpoint_file(model, run) -> str:
 
 
 @guarded
-def open_in_tabs(catalog, name: str, mine):
+def open_in_tabs(catalog, name: str, session_models):
     """Put this session's lab model in the checkpoint selector and select it (the tabs then open it)."""
-    if not name or name not in (mine or []):
+    if not name or name not in (session_models or []):
         raise service.UserError("lab_model_missing")
     catalog.get(name)   # still held?
-    return gr.update(choices=[*catalog.names(), *mine], value=name)
+    return gr.update(choices=[*catalog.names(), *session_models], value=name)
 
 
 def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
     with gr.Tab("Codebook lab", id="lab"):
         gr.Markdown(INTRO)
-        mine = gr.State([], delete_callback=catalog.forget)      # this session's lab models, dropped with it
+        # this session's lab models, dropped with it
+        session_models = gr.State([], delete_callback=catalog.forget)
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 dataset = gr.Radio(list(lab.DATASETS), value="mnist", label="data (5,000 training images)",
@@ -121,7 +127,7 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
                 with gr.Row():
                     start = gr.Button("Train", variant="primary", elem_id="lab-start")
                     stop = gr.Button("Stop", variant="stop", elem_id="lab-stop")
-                status = gr.Markdown(elem_id="lab-status")
+                status_box = gr.Markdown(elem_id="lab-status")
                 summary = gr.Code(label="summary (JSON)", language="json", max_lines=8, elem_id="lab-summary")
                 with gr.Row():
                     pick = gr.Dropdown([], label="this session's lab models", elem_id="lab-models", scale=2)
@@ -133,11 +139,14 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
                                   interactive=False, elem_id="lab-recons", height=200)
                 usage = gr.Plot(label="usage", elem_id="lab-usage")
                 code_map = gr.Plot(label="code map", elem_id="lab-map")
-        ev = start.click(bind(catalog, run), [dataset, variant, num_codes, seconds, seed, variant_b, code_dim,
-                                              mine],
-                         [curves, usage, code_map, recons, status, summary, mine, download], api_name="lab",
-                         concurrency_limit=None)     # never queued: run() admits one run and two waiting
-        ev.then(lambda m: gr.update(choices=m, value=m[-1] if m else None), mine, pick, api_visibility="private")
+        inputs = [dataset, variant, num_codes, seconds, seed, variant_b, code_dim, session_models]
+        outputs = [curves, usage, code_map, recons, status_box, summary, session_models, download]
+        # not queued: run() admits one run and two waiting
+        ev = start.click(bind(catalog, run), inputs, outputs, api_name=False, concurrency_limit=None)
+        api_endpoint(bind(catalog, run), inputs, outputs, "lab", concurrency_limit=None)
+        ev.then(lambda m: gr.update(choices=m, value=m[-1] if m else None), session_models, pick,
+                api_visibility="private")
         stop.click(None, None, None, cancels=[ev])
-        opened = open_btn.click(bind(catalog, open_in_tabs), [pick, mine], checkpoint, api_visibility="private")
-    return {"opened": opened, "first_screen": [curves, usage, code_map, recons, status, summary]}
+        opened = open_btn.click(bind(catalog, open_in_tabs), [pick, session_models], checkpoint,
+                                api_visibility="private")
+    return {"opened": opened, "first_screen": [curves, usage, code_map, recons, status_box, summary]}

@@ -12,11 +12,10 @@ import torch
 
 from .. import service
 from ..messages import note_text
-from ..service import codec
-from ..service.memo import per_model
+from ..service import codec, per_model
 from ..views import pictures
 from . import quantize
-from .common import bind, data_url, guarded, mark, png, temp_file, user_message
+from .common import api_endpoint, bind, data_url, guarded, png, status, temp_file, user_message
 from .history import History
 from .looks import code_looks
 from .words import ANY, class_label, inpaint_context, no_decoder
@@ -109,7 +108,7 @@ def _decoded(model, grid: torch.Tensor, exact: bool) -> tuple[str, bool]:
 NO_PRIOR = {"lab": "a lab model", "tokenizer": "a tokenizer opened from elsewhere"}
 
 
-def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
+def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> dict:
     grid = torch.tensor(hist["grid"])
     limit = service.prior_limit(model, grid.shape) if service.has_prior(model) else None
     bits = service.grid_bits(model, grid)
@@ -122,9 +121,9 @@ def _info(model, hist: dict, reg: torch.Tensor, note: str = "") -> str:
                 "and its regions cannot be redrawn" if limit else inpaint_context(model))
     context = ("none" if not service.has_prior(model) else "beyond-prior" if limit else
                "every-side" if service.is_masked(model) else "before")
-    return (f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo {len(hist['redo'])}"
-            f"\n\nResample region: {resample}." + (f"\n\n{note}" if note else "")
-            + mark(f"undo-{len(hist['undo'])}", f"context-{context}"))
+    return status(f"{bits} · {int(reg.sum())} cells selected · undo {len(hist['undo'])} / redo "
+                  f"{len(hist['redo'])}\n\nResample region: {resample}." + (f"\n\n{note}" if note else ""),
+                  f"undo-{len(hist['undo'])}", f"context-{context}")
 
 
 def file_bytes(model, grid: torch.Tensor, bits: float) -> int:
@@ -346,7 +345,9 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
         upload_event = upload.upload(bind(catalog, from_image), [upload, *common, tiles_look], [*outs, token],
                                      api_visibility="undocumented")
         import_btn.click(bind(catalog, import_grid), [json_box, checkpoint, hist, region, tiles_look], outs,
-                         api_name="decode_grid")
+                         api_name=False)
+        api_endpoint(bind(catalog, import_grid), [json_box, checkpoint, hist, region, tiles_look], outs,
+                     "decode_grid")
         # The quantization of the image the grid came from (an upload here, or a grid sent from Reconstruct).
         quant, swapped, swap_btn = quantize.build_panel(
             "paint", "Put the grid with the runner-up into the painter ✎",

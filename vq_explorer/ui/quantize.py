@@ -6,9 +6,9 @@ import json
 import gradio as gr
 
 from .. import service
-from ..service import quantization as Q
+from ..service import quantization
 from ..views import charts, pictures
-from .common import bind, guarded, mark, png
+from .common import bind, guarded, png, status
 from .looks import code_looks
 from .words import no_decoder
 
@@ -30,10 +30,10 @@ MARGIN_TOP = 0.5     # margins at or above 50% are all shown bright: a clear win
 def _analysis(catalog, token):
     name, x = service.recall_input(token)
     model = catalog.get(name)
-    return name, model, Q.quantization(model, x)
+    return name, model, quantization.quantization(model, x)
 
 
-def closest_call(q: Q.Quantization) -> tuple[int, int]:
+def closest_call(q: quantization.Quantization) -> tuple[int, int]:
     """The cell whose choice was nearest a coin toss: where the panel opens."""
     return divmod(int(q.margin.flatten().argmin()), q.grid.shape[1])
 
@@ -42,10 +42,10 @@ def closest_call(q: Q.Quantization) -> tuple[int, int]:
 def panel(catalog, checkpoint: str, token):
     """After a reconstruction: both maps, and the closest call's cell shown in detail."""
     if not token:
-        return (None,) * 2 + ("",) + (None,) * 3 + ("", None)
+        return (None, None, "", status(""), None, None, "", None)
     name, model, q = _analysis(catalog, token)
     if q.codes_only:
-        return (None, None, CODES_ONLY, mark("codes-only"), None, [], None, None)
+        return (None, None, CODES_ONLY, status("", "codes-only"), None, [], None, None)
     return _outputs(catalog, name, model, q, *closest_call(q))
 
 
@@ -66,7 +66,7 @@ def select(catalog, checkpoint: str, token, evt: gr.SelectData):
 def _outputs(catalog, name, model, q, row, col):
     """(error map, margin map, intro, cell text, z chart, nearest codes, chosen | runner-up picture, the grid
     with the runner-up as JSON)."""
-    c = Q.cell(model, q, row, col)
+    c = quantization.cell(model, q, row, col)
     here = (row, col)
     error_top = max(float(q.error.max()), 1e-12)
     maps = (png(pictures.cell_map(q.error, error_top, mark=here)),
@@ -81,7 +81,7 @@ def _outputs(catalog, name, model, q, row, col):
         chart = charts.vector_figure(c["z"], c["levels"], f"cell ({row}, {col}): its {len(c['z'])} numbers "
                                                          "and their levels")
     else:
-        text = _vq_text(c, Q.typical_error(model), decoder)
+        text = _vq_text(c, quantization.typical_error(model), decoder)
         looks = code_looks(model, codes, 64, lambda tiles, px: [pictures.to_rgb(t, px) for t in tiles])
         nearest = [(png(look), f"#{k} · {d:.3g}" + (" · chosen" if i == 0 else ""))
                    for i, (look, k, d) in enumerate(zip(looks, codes, c["distances"], strict=True))]
@@ -89,16 +89,18 @@ def _outputs(catalog, name, model, q, row, col):
         chart = charts.vector_figure(c["z"], e, f"cell ({row}, {col}): z and the chosen code {c['code']}")
     runner_up = codes[1] if len(codes) > 1 else None
     picture, swapped = None, None
+    # the cell and the grid (which image the panel is on) for a watcher
+    states = [f"cell-{row}-{col}", f"grid-{q.grid.shape[0]}x{q.grid.shape[1]}"]
     if not decoder:   # the codes' colours stand in the gallery; no picture around the cell
-        text += f"\n\n{no_decoder('picture of the image around the cell with either code')}" + mark("no-decoder")
+        text += f"\n\n{no_decoder('picture of the image around the cell with either code')}"
+        states.append("no-decoder")
     if runner_up is not None:
         grids = q.grid[None].repeat(2, 1, 1)
         grids[1, row, col] = runner_up
         if decoder:
             picture = png(pictures.side_by_side(model.decode(grids), (row, col), model.config["downsample"]))
         swapped = json.dumps({"checkpoint": name, "grid": grids[1].tolist()})
-    text += mark(f"grid-{q.grid.shape[0]}x{q.grid.shape[1]}")   # which image the panel is on, for a watcher
-    return (*maps, FSQ_INTRO if q.fsq else INTRO, text, chart, nearest, picture, swapped)
+    return (*maps, FSQ_INTRO if q.fsq else INTRO, status(text, *states), chart, nearest, picture, swapped)
 
 
 def _vq_text(c: dict, typical: float | None, decoded: bool = True) -> str:
@@ -114,8 +116,7 @@ def _vq_text(c: dict, typical: float | None, decoded: bool = True) -> str:
             f"at {d2:.3g}. Distance to the boundary with code {c['codes'][1]} (how far z must move to flip): "
             f"**{c['boundary']:.3g}**. Quantization error ‖z − e‖² = {c['error']:.3g}{versus}."
             + (f" Below: the image around the cell decoded with code {c['code']} (left) and with code "
-               f"{c['codes'][1]} (right)." if decoded else "")
-            + mark(f"cell-{c['row']}-{c['col']}"))
+               f"{c['codes'][1]} (right)." if decoded else ""))
 
 
 def _fsq_text(c: dict) -> str:
@@ -125,7 +126,7 @@ def _fsq_text(c: dict) -> str:
     flip = (f" Rounding dimension {c['flip_dim']} the other way gives code **{c['codes'][1]}** (right, below)."
             if len(c["codes"]) > 1 else " The dimension nearest its boundary is at the end of its range.")
     return (f"**cell ({row}, {col})**: code **{c['code']}**, squared rounding error {c['error']:.3g}.{flip}"
-            f"{mark(f'cell-{row}-{col}')}\n\n| dimension | value | level | distance from flipping |\n"
+            f"\n\n| dimension | value | level | distance from flipping |\n"
             f"|---|---|---|---|\n{rows}")
 
 
@@ -139,7 +140,7 @@ def api(catalog, image_file, checkpoint: str = ""):
     name = checkpoint or catalog.default()
     model = catalog.get(name)
     x, _ = service.load_image(model, image_file)
-    q = Q.quantization(model, x)
+    q = quantization.quantization(model, x)
     if q.codes_only:
         return {"checkpoint": name, "kind": "codes", "grid": q.grid.tolist(), "error": None, "margin": None}
     margin = [[None if v == float("inf") else v for v in row] for row in q.margin.tolist()]

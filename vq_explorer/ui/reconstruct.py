@@ -4,11 +4,11 @@ import gradio as gr
 
 from .. import service
 from ..messages import note_text
-from ..service.errors import Note
+from ..service import Note
 from ..views import charts, pictures
 from ..views.results import DATASETS
 from . import compressed, quantize
-from .common import bind, guarded, mark, model_mark, png
+from .common import api_endpoint, bind, guarded, model_state, png, status
 from .words import no_decoder
 
 INTRO = """The **encoder** turns the image into a small grid; each cell is replaced by the nearest of the
@@ -64,14 +64,14 @@ def show(rec: service.Reconstruction, name: str, catalog=None):
                 "(a masked prior has no exact likelihood, so this is no code length)")
         title = "surprise of each cell given all the others (bits)"
     h_img, w_img = rec.original.shape[-2:]
-    states = [model_mark(name), *(n.code.removesuffix("_of") for n in rec.notes if isinstance(n, Note)),
+    states = [model_state(name), *(n.code.removesuffix("_of") for n in rec.notes if isinstance(n, Note)),
               *(["no-prior"] if not rec.has_prior and not rec.prior_limit else []),
               *(["beyond-prior"] if rec.prior_limit else []), *(["colour-offer"] if other is not None else []),
               *(["no-decoder"] if not rec.has_decoder else [])]
     quality = (f"**MSE** {rec.mse:.4f} · **PSNR** {rec.psnr:.1f} dB" if rec.has_decoder else
                f"**{no_decoder('reconstruction, error map, MSE or PSNR')}**")
-    summary = (f"{quality} · {bits} · image {w_img} px wide, {h_img} high"
-               f"{notes}{offer_text}{mark('recon', *states)}")
+    summary = status(f"{quality} · {bits} · image {w_img} px wide, {h_img} high{notes}{offer_text}", "recon",
+                     *states)
     decoded = rec.has_decoder
     return (png(pictures.to_rgb(rec.original)), png(pictures.to_rgb(rec.recon)) if decoded else None,
             png(pictures.error_map(rec.error)) if decoded else None,
@@ -121,7 +121,7 @@ def first_screen(catalog, checkpoint: str, upload=None):
         except service.UserError:
             pass   # (it was refused when it was uploaded, and said why then)
     if shown is None and model.examples is None:
-        return (None,) * 6 + ("", None)
+        return (None,) * 5 + (status(""), "", None)
     return shown or show(service.reconstruct_example(model, 0), checkpoint)   # (its quantization panel comes next)
 
 
@@ -183,7 +183,8 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog):
                        api_visibility="private")
         hide = dict(fn=lambda: gr.update(visible=False), outputs=to_colour, api_visibility="private")
         uploaded = upload.upload(bind(catalog, reconstruct), [upload, checkpoint], outputs,
-                                 api_name="reconstruct")
+                                 api_name=False)
+        api_endpoint(bind(catalog, reconstruct), [upload, checkpoint], outputs, "reconstruct")
         uploaded.then(bind(catalog, colour_button), [upload, checkpoint], to_colour,
                       api_visibility="private").then(**explain)
         drawn = draw_btn.click(bind(catalog, reconstruct_drawing), [sketch, checkpoint], outputs,

@@ -10,7 +10,7 @@ import torch
 
 from .. import service
 from ..views import charts, pictures
-from .common import bind, guarded, mark, png
+from .common import api_endpoint, bind, guarded, png, status
 from .paint import cell_px, painter_constraints
 from .words import ANY, class_label
 
@@ -74,17 +74,17 @@ def sample(catalog, checkpoint: str = "", label: str = ANY, temperature: float =
                 chart = charts.grid_figure(g[0], committed, unit="probability",
                                            title=f"confidence of each committed code, sample 1 "
                                                  f"(step {step.step})", colorscale="Viridis")
-                status = (f"step {step.step} · {int(step.cells[0].sum())} cells committed · "
-                          f"{int((g[0] >= 0).sum())}/{h * w} filled · mean entropy {entropy:.2f} bits · "
-                          f"seed {seed}" + (" · done" if last else "") + mark(f"step-{step.step}", *done))
+                said = status(f"step {step.step} · {int(step.cells[0].sum())} cells committed · "
+                              f"{int((g[0] >= 0).sum())}/{h * w} filled · mean entropy {entropy:.2f} bits · "
+                              f"seed {seed}" + (" · done" if last else ""), f"step-{step.step}", *done)
             else:
                 chart = charts.probs_figure(step.probs[0], 10, int(g[0, step.row, step.col]))
-                status = (f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean "
-                          f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else "")
-                          + mark("cell", *done))
+                said = status(f"cell ({step.row}, {step.col}) · {step.row * w + step.col + 1}/{h * w} · mean "
+                              f"entropy {entropy:.2f} bits · seed {seed}" + (" · done" if last else ""),
+                              "cell", *done)
             if delay and shown_at is not None:   # frames `delay` apart, counting the time this one took to make
                 time.sleep(max(0.0, shown_at + delay - time.monotonic()))
-            yield (png(pic), png(pictures.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, status,
+            yield (png(pic), png(pictures.image_sheet(decoded, nrow=min(int(n), 4), size=384)), chart, said,
                    json.dumps({"checkpoint": name, "seed": seed, "grids": g.tolist()}) if last else "")
             shown_at = time.monotonic()
         step = following
@@ -117,15 +117,16 @@ def build(checkpoint: gr.Dropdown, catalog: service.Catalog, painter: dict):
                                         elem_id="sample-grid", height=380)
                     decoded = gr.Image(label="decoded so far", interactive=False, elem_id="sample-decoded",
                                        height=380)
-                status = gr.Markdown(elem_id="sample-status")
+                status_box = gr.Markdown(elem_id="sample-status")
                 probs = gr.Plot(label="distribution at the current cell (masked prior: confidence map)",
                                 elem_id="sample-probs")
                 grids = gr.Code(label="sampled grids (JSON)", language="json", max_lines=4, elem_id="sample-json")
                 to_painter = gr.Button("Open sample 1 in the painter", size="sm")
-        outputs = [grid_img, decoded, probs, status, grids]
-        ev = start.click(bind(catalog, sample),
-                         [checkpoint, label, temperature, top_k, seed, n, speed, from_painter, painter["hist"],
-                          painter["region"], steps, guidance], outputs, api_name="sample", concurrency_limit=2)
+        outputs = [grid_img, decoded, probs, status_box, grids]
+        inputs = [checkpoint, label, temperature, top_k, seed, n, speed, from_painter, painter["hist"],
+                  painter["region"], steps, guidance]
+        ev = start.click(bind(catalog, sample), inputs, outputs, api_name=False, concurrency_limit=2)
+        api_endpoint(bind(catalog, sample), inputs, outputs, "sample", concurrency_limit=2)
         stop.click(None, None, None, cancels=[ev])
     return {"label": label, "grids": grids, "to_painter": to_painter, "controls": [steps, guidance],
             "outputs": outputs}
@@ -146,8 +147,8 @@ def first_screen(catalog, name: str):
         what = ("a tokenizer opened from elsewhere; train a prior over its codes with `vq-explorer-train "
                 "--vqvae-from`" if service.made_where(model) == "tokenizer"
                 else "a VQ-VAE trained in the codebook lab")
-        return None, None, None, (f"**This model has no prior** ({what}): sampling needs one. Choose a shipped "
-                                  "checkpoint to sample." + mark("no-prior")), ""
+        return None, None, None, status(f"**This model has no prior** ({what}): sampling needs one. Choose a "
+                                        "shipped checkpoint to sample.", "no-prior"), ""
     label = opening_class(model)
     masked = service.is_masked(model)   # a masked prior opens at its own steps and guidance, as the sliders do
     *_, (grid, decoded, chart, _, grids) = sample(catalog, name, label, 1.0, 0, 0, 4, "instant",
@@ -155,8 +156,9 @@ def first_screen(catalog, name: str):
                                                   guidance=model.prior.cfg.guidance if masked else 0)
     how = "step by step" if masked else "cell by cell"
     of = "" if label == ANY else f" of **{label}**"
-    return (grid, decoded, chart, f"four finished samples{of} (seed 0) · press **Sample** to watch new ones "
-                                  f"written {how}" + better_sampler_note(catalog, name) + mark("opening"), grids)
+    return (grid, decoded, chart, status(f"four finished samples{of} (seed 0) · press **Sample** to watch new "
+                                         f"ones written {how}" + better_sampler_note(catalog, name), "opening"),
+            grids)
 
 
 def better_sampler_note(catalog, name: str) -> str:
