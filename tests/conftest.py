@@ -158,8 +158,8 @@ def shots(tmp_path_factory):
 
 @pytest.fixture
 def explorer():
-    from vq_explorer import service as ex
-    return ex
+    from vq_explorer import service
+    return service
 
 
 @pytest.fixture

@@ -81,7 +81,7 @@ def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png
     """After a reconstruction: both maps at the grid's shape, the closest call shown first, a click on a map
     opening that cell (its ranked codes, the chosen one first and the model's own), and the runner-up's grid
     differing from the reconstructed one in that cell alone."""
-    from vq_explorer.service import quantization as Q
+    from vq_explorer.service import quantization
     from vq_explorer.ui import quantize, reconstruct
     from vq_explorer.views import pictures
     *_, grid_json, token = reconstruct.reconstruct(catalog, png_file, NAME)
@@ -90,7 +90,7 @@ def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png
     px = pictures.cell_px_for(grid.shape)
     assert Image.open(error_map).size == Image.open(margin_map).size == (7 * px, 7 * px)
     name, x = service.recall_input(token)
-    q = Q.quantization(catalog.get(name), x)
+    q = quantization.quantization(catalog.get(name), x)
     first = quantize.closest_call(q)
     assert f"cell ({first[0]}, {first[1]})" in words(text) and f"cell-{first[0]}-{first[1]}" in states(text)
     assert float(q.margin[first]) == float(q.margin.min())
@@ -100,7 +100,7 @@ def test_the_quantization_panel_explains_the_reconstructed_grid_cell_by_cell(png
         assert words(text).startswith(f"**cell ({row}, {col})**: code **{grid[row, col]}**")
         assert states(text) == {f"cell-{row}-{col}", "grid-7x7"}
         assert nearest[0][1].startswith(f"#{grid[row, col]} ·") and nearest[0][1].endswith("chosen")
-        assert len(nearest) == Q.TOP and Image.open(picture).size[0] > Image.open(picture).size[1]
+        assert len(nearest) == quantization.TOP and Image.open(picture).size[0] > Image.open(picture).size[1]
         runner_up = int(nearest[1][1].split(" ")[0][1:])
         other = np.array(json.loads(swapped)["grid"])
         assert other[row, col] == runner_up != grid[row, col] and (other != grid).sum() == 1
@@ -133,10 +133,10 @@ def test_reconstruct_handler_outputs(png_file, catalog):
     original, recon, error, grid_fig, surprise_fig, summary, grid_json, token = outputs
     for p in (original, recon, error):
         assert Image.open(p).size[0] >= 224   # enlarged for display
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.views import pictures
     model = catalog.get(NAME)
-    x, _ = ex.load_image(model, png_file)   # (1, C, H, W) in [0, 1]
+    x, _ = service.load_image(model, png_file)   # (1, C, H, W) in [0, 1]
     shown = [np.asarray(Image.open(p)) for p in (original, recon)]
     assert np.array_equal(shown[0], pictures.to_rgb(x[0]))                                  # the upload as seen
     assert np.array_equal(shown[1], pictures.to_rgb(model.decode(model.encode(x))[0]))      # its decoded codes
@@ -255,11 +255,11 @@ def test_paint_import_export_and_bad_json(tmp_path, catalog):
 
 
 def test_palette_and_codebook_handlers(catalog):
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import codebook, paint
     from vq_explorer.views import pictures
     palette = paint.palette(catalog, NAME)
-    uses = ex.usage(catalog.get(NAME))
+    uses = service.usage(catalog.get(NAME))
     codes = [int(label.split(" · ")[0][1:]) for _, label in palette]
     assert len(palette) == 32 and sorted(codes) == list(range(32))
     assert [int(uses[k]) for k in codes] == sorted(uses.tolist(), reverse=True)     # most used first
@@ -270,7 +270,7 @@ def test_palette_and_codebook_handlers(catalog):
     atlas = np.array(Image.open(codebook.atlas(catalog, NAME)))     # 32 codes: one row of 32 tiles
     pitch = codebook.ATLAS_PX + 1
     assert atlas.shape == (codebook.ATLAS_PX, 32 * pitch - 1, 3)
-    tiles = ex.tiles(catalog.get(NAME))
+    tiles = service.tiles(catalog.get(NAME))
     for k in (0, 5, 31):    # clicking a tile selects its code, and the tile is that code's decoded look
         look = np.array(Image.fromarray(pictures.to_rgb(tiles[k], None)).resize((codebook.ATLAS_PX,) * 2,
                                                                                Image.NEAREST))
@@ -293,7 +293,7 @@ def test_a_forgotten_lab_model_leaves_no_cached_view_holding_it(catalog):
 
     from conftest import make_tiny_model
 
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import codebook, paint
     model = make_tiny_model(classes=None, image_size=(28, 28))
     gone = weakref.ref(model)
@@ -302,7 +302,7 @@ def test_a_forgotten_lab_model_leaves_no_cached_view_holding_it(catalog):
     looks = paint.view(catalog, name, hist, None, True)[2]          # the painter's sprite of decoded looks
     assert looks["tiles"].startswith("data:image/png")
     assert Image.open(codebook.atlas(catalog, name)).size[0] > 32   # the codebook's tiles, in its atlas
-    assert ex.tiles(model) is ex.tiles(model)             # cached, not recomputed
+    assert service.tiles(model) is service.tiles(model)             # cached, not recomputed
     catalog.forget([name])
     del model
     gc.collect()
@@ -395,7 +395,7 @@ def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(
 
     from vq_explorer.models.model import VQModel
     from vq_explorer.models.vqvae import VQVAE
-    from vq_explorer.service import quantization as Q
+    from vq_explorer.service import quantization
     from vq_explorer.storage.checkpoint import make_config
     from vq_explorer.ui import quantize, reconstruct
     torch.manual_seed(0)
@@ -405,7 +405,7 @@ def test_the_quantization_panel_of_an_fsq_lab_model_shows_each_numbers_rounding(
     error_map, margin_map, intro, text, chart, nearest, picture, swapped = quantize.panel(catalog, name, token)
     assert "FSQ" in intro and "| dimension | value | level | distance from flipping |" in words(text)
     model = catalog.get(name)
-    q = Q.quantization(model, service.recall_input(token)[1])
+    q = quantization.quantization(model, service.recall_input(token)[1])
     row, col = quantize.closest_call(q)
     assert words(text).startswith(f"**cell ({row}, {col})**: code **{int(q.grid[row, col])}**")
     assert len(chart.data[0].y) == 2 and nearest[0][1] == f"#{int(q.grid[row, col])} · chosen"
@@ -460,12 +460,12 @@ def test_the_painter_says_what_its_grid_costs_as_a_file_as_it_changes(catalog):
 def test_client_quantization_returns_the_grid_and_both_maps(client, png_file, catalog):
     from gradio_client import handle_file
 
-    from vq_explorer import service as ex
-    from vq_explorer.service import quantization as Q
+    from vq_explorer import service
+    from vq_explorer.service import quantization
     out = client.predict(handle_file(png_file), NAME, api_name="/quantization")
     model = catalog.get(NAME)
-    x, _ = ex.load_image(model, png_file)
-    q = Q.quantization(model, x)
+    x, _ = service.load_image(model, png_file)
+    q = quantization.quantization(model, x)
     assert out["checkpoint"] == NAME and out["kind"] == "vq"
     assert out["grid"] == model.encode(x)[0].tolist() == q.grid.tolist()
     assert np.allclose(out["error"], q.error.numpy(), rtol=1e-5) and np.array(out["margin"]).shape == (7, 7)
@@ -645,9 +645,9 @@ def masked_dir(tmp_path_factory):
 
 
 def test_sample_handler_streams_a_masked_priors_steps(masked_dir):
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import sample
-    catalog = ex.Catalog(masked_dir)
+    catalog = service.Catalog(masked_dir)
     frames = list(sample.sample(catalog, "mg.safetensors", "2", 1.0, 0, 3, 2, "fast", steps=4))
     # ⌊49·cos(π/2·s/4)⌋ cells left masked after step s: 45, 34, 18, 0
     assert [words(f[3]).split(" · ")[:2] for f in frames] == [["step 1", "4 cells committed"],
@@ -852,14 +852,14 @@ def test_sample_points_to_the_checkpoint_whose_samples_show_their_class_best(tmp
     from conftest import make_tiny_model
 
     import vq_explorer as vqe
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import sample
     for name, share, dataset in (("weak", 0.31, "tiny"), ("strong", 0.66, "tiny"), ("other", 0.99, "elsewhere")):
         model = make_tiny_model()
         model.metrics = {**model.metrics, "sample_accuracy": share}
         model.config = {**model.config, "dataset": dataset}
         vqe.save(model, tmp_path / f"{name}.safetensors")
-    catalog = ex.Catalog(tmp_path)
+    catalog = service.Catalog(tmp_path)
     assert catalog.best_sampler("weak.safetensors") == ("strong.safetensors", 0.66, 0.31)
     assert catalog.best_sampler("strong.safetensors") is None and catalog.best_sampler("other.safetensors") is None
     status = words(sample.first_screen(catalog, "weak.safetensors")[3])

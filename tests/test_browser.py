@@ -45,13 +45,13 @@ def open_page(p, url):
 @pytest.fixture(scope="module")
 def app_url(ckpt_dir):
     require_browser()
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui import LAUNCH, build_demo
     # The shipped models when there are any (the screenshots then show what a user sees), else the tiny one.
-    folder = REPO_CHECKPOINTS if ex.Catalog(REPO_CHECKPOINTS).names() else ckpt_dir
+    folder = REPO_CHECKPOINTS if service.Catalog(REPO_CHECKPOINTS).names() else ckpt_dir
     demo = build_demo(folder)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **LAUNCH)
-    yield url, ex.Catalog(folder)
+    yield url, service.Catalog(folder)
     demo.close()
 
 
@@ -179,8 +179,8 @@ def test_compress_gives_the_file_and_its_cost_and_an_uploaded_file_decodes(page,
 
 def _rarest_code(page, catalog) -> int:
     """A code that the painter's grid surely does not hold everywhere: the palette's last (least used) entry."""
-    from vq_explorer import service as ex
-    return int(ex.usage(catalog.get(page.input_value("#checkpoint input"))).argmin())
+    from vq_explorer import service
+    return int(service.usage(catalog.get(page.input_value("#checkpoint input"))).argmin())
 
 
 DECODED = "#paint-canvas .vqe-out img"
@@ -269,8 +269,8 @@ def test_sampling_opens_on_a_finished_sheet_then_fills_the_grid(page, shots):
 def _open_shipped(page, part: str, recipe: str, described_as: str):
     """Choose the shipped checkpoint whose name contains `part` in the selector and wait until the description
     names `described_as`; skip when it is not built."""
-    from vq_explorer import service as ex
-    names = sorted((n for n in ex.Catalog(REPO_CHECKPOINTS).names() if part in n), key=lambda n: n != part)
+    from vq_explorer import service
+    names = sorted((n for n in service.Catalog(REPO_CHECKPOINTS).names() if part in n), key=lambda n: n != part)
     if not names:
         pytest.skip(f"no {part} checkpoint in checkpoints/ (python -m vq_explorer.commands.rebuild {recipe})")
     page.click("#checkpoint input")

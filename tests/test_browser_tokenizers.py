@@ -65,8 +65,8 @@ def test_every_tab_opens_on_an_opened_tokenizer(page, shots, tokenizer_app):
     page.wait_for_selector("#codebook-head.vqe-model-mine-vqvae", state="attached")
     page.wait_for_selector("#codebook-atlas img")
     page.screenshot(path=str(shots / "tokenizer_codebook.png"), full_page=True)
-    import vq_explorer.service as ex
-    cells = ex.reconstruct_file(tokenizer_app[1], str(ROOT / "docs" / "photos" / "coffee.jpg")).grid.numel()
+    from vq_explorer import service
+    cells = service.reconstruct_file(tokenizer_app[1], str(ROOT / "docs" / "photos" / "coffee.jpg")).grid.numel()
     page.check("#codebook-over input[value='mine']")      # usage over the photo uploaded above, its cells alone
     page.wait_for_selector("#codebook-head.vqe-model-mine-vqvae.vqe-visitor-codes", state="attached")
     assert f"({cells:,} cells)" in page.inner_text("#codebook-head")
@@ -79,8 +79,8 @@ def test_every_tab_opens_on_an_opened_tokenizer(page, shots, tokenizer_app):
 
 def test_a_click_on_a_later_page_of_the_atlas_names_a_code_of_that_page(page, tokenizer_app, shots):
     """Runs after the test above, on the same tokenizer: its 64 codes in four pages of 16, ranked by usage."""
-    import vq_explorer.service as ex
-    codes = ex.atlas_codes(tokenizer_app[1], 3)
+    from vq_explorer import service
+    codes = service.atlas_codes(tokenizer_app[1], 3)
     page.click("#checkpoint input")
     page.get_by_role("option", name="mine/vqvae", exact=True).click()
     page.get_by_role("tab", name="Codebook", exact=True).click()

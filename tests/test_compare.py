@@ -12,7 +12,7 @@ from conftest import make_tiny_model, states, words
 from PIL import Image
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.commands import evaluate
 from vq_explorer.service import compare as C
 
@@ -103,12 +103,12 @@ def test_usage_is_counted_over_the_whole_folder_not_per_picture(digits, models):
     tally = C.Tally(model)
     mine = None
     for path in sorted(digits.rglob("*.png")):
-        r = C.through(model, ex.load_image(model, str(path))[0], file=False)
+        r = C.through(model, service.load_image(model, str(path))[0], file=False)
         tally.add(r)
-        mine = ex.tally(mine, "m", r.grid)
+        mine = service.tally(mine, "m", r.grid)
     grids = model.encode(_pictures(digits))
     assert torch.equal(tally.counts, torch.bincount(grids.flatten(), minlength=model.config["num_codes"]))
-    assert torch.equal(ex.tally_counts(mine, "m", model.config["num_codes"])[0], tally.counts)
+    assert torch.equal(service.tally_counts(mine, "m", model.config["num_codes"])[0], tally.counts)
 
 
 def test_the_command_writes_the_csv_the_table_and_the_chart(digits, models, tmp_path, capsys):
@@ -171,7 +171,7 @@ def three(tmp_path_factory):
 
 
 def test_the_default_is_the_open_model_and_its_other_grids(three):
-    cat = ex.Catalog(three)
+    cat = service.Catalog(three)
     assert C.default_models(cat, "mnist.safetensors") == ["mnist.safetensors", "mnist_4x4.safetensors",
                                                           "mnist_14x14.safetensors"]
     assert C.default_models(cat, "colour.safetensors") == ["colour.safetensors"]
@@ -182,7 +182,7 @@ def test_the_default_is_the_open_model_and_its_other_grids(three):
 
 def test_the_tab_streams_each_model_then_the_files_and_a_click_maps_to_each_grid(three, mnist_1000):
     from vq_explorer.ui import compare as U
-    cat = ex.Catalog(three)
+    cat = service.Catalog(three)
     names = ["mnist_14x14.safetensors", "mnist.safetensors", "colour.safetensors"]
     picture = np.stack([mnist_1000[0][3, 0].numpy()] * 3, -1)
     picture[..., 0] = 255 - picture[..., 0]            # a colour picture: the digit models see it in grey

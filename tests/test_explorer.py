@@ -98,27 +98,27 @@ def test_reconstruct_file_shapes_and_figures(explorer, tmp_path, catalog):
 
 
 def test_metrics_of_a_known_pair():
-    from vq_explorer.models import metrics as M
+    from vq_explorer.models import metrics
     x, y = torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.5)
-    assert M.mse(y, x) == pytest.approx(0.25) and M.psnr(0.25) == pytest.approx(6.0206, abs=1e-4)
-    assert M.perplexity(torch.tensor([5, 5, 0, 0])) == pytest.approx(2.0)       # two codes used evenly
+    assert metrics.mse(y, x) == pytest.approx(0.25) and metrics.psnr(0.25) == pytest.approx(6.0206, abs=1e-4)
+    assert metrics.perplexity(torch.tensor([5, 5, 0, 0])) == pytest.approx(2.0)       # two codes used evenly
 
 
 def test_surprise_is_high_where_the_prior_did_not_expect_the_code():
     """On a real digit's grid, replacing one cell by the code the (shipped) prior finds least likely there
     raises that cell's surprise well above what it was, and the grid's total bits with it."""
     import vq_explorer as vqe
-    from vq_explorer import service as ex
+    from vq_explorer import service
     model = vqe.load(Path(__file__).resolve().parents[1] / "checkpoints" / "mnist.safetensors", "cpu")
     grid = model.encode(model.examples[:1].float() / 255)[0]
-    before = ex.surprise(model, grid)
+    before = service.surprise(model, grid)
     with torch.no_grad():
         worst = int(model.prior(grid[None])[0, :, 3, 3].argmin())
     odd = grid.clone()
     odd[3, 3] = worst
-    after = ex.surprise(model, odd)
+    after = service.surprise(model, odd)
     assert after[3, 3] > before[3, 3] + 10 and after[3, 3] > 12       # bits: p < 1/4096
-    assert ex.grid_bits(model, odd) > ex.grid_bits(model, grid) + 10
+    assert service.grid_bits(model, odd) > service.grid_bits(model, grid) + 10
     assert torch.equal(after.view(-1)[:24], before.view(-1)[:24])      # cells before (3, 3) are not affected
 
 
@@ -333,20 +333,20 @@ def test_every_prior_view_works_with_the_other_autoregressive_priors(tmp_path, f
     from conftest import make_tiny_model
 
     import vq_explorer as vqe
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.ui.words import describe, inpaint_context
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior=family),
              tmp_path / "ar.safetensors")
-    model = ex.Catalog(tmp_path).get("ar.safetensors")
+    model = service.Catalog(tmp_path).get("ar.safetensors")
     assert words in describe(model) and "only the cells before each redrawn cell" in inpaint_context(model)
-    rec = ex.reconstruct_example(model, 0)
+    rec = service.reconstruct_example(model, 0)
     assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
-    assert rec.total_bits == pytest.approx(ex.grid_bits(model, rec.grid), rel=1e-4)
+    assert rec.total_bits == pytest.approx(service.grid_bits(model, rec.grid), rel=1e-4)
     region = torch.zeros(model.grid, dtype=torch.bool)
     region[3:, :] = True
-    out = ex.inpaint(model, rec.grid, region, label=4, seed=0)
+    out = service.inpaint(model, rec.grid, region, label=4, seed=0)
     assert torch.equal(out[~region], rec.grid[~region]) and not torch.equal(out[region], rec.grid[region])
-    steps = list(ex.sample_steps(model, n=2, label=3, seed=1))
+    steps = list(service.sample_steps(model, n=2, label=3, seed=1))
     assert len(steps) == 49 and (steps[-1][0].grid >= 0).all() and steps[-1][1] > 0
 
 
@@ -357,28 +357,28 @@ def test_every_prior_view_works_with_a_masked_prior(tmp_path):
     from conftest import make_tiny_model
 
     import vq_explorer as vqe
-    from vq_explorer import service as ex
+    from vq_explorer import service
     from vq_explorer.models.priors.maskgit import schedule
     vqe.save(make_tiny_model(classes=[str(i) for i in range(10)], image_size=(28, 28), prior="maskgit"),
              tmp_path / "mg.safetensors")
-    model = ex.Catalog(tmp_path).get("mg.safetensors")
+    model = service.Catalog(tmp_path).get("mg.safetensors")
     from vq_explorer.ui.words import describe, inpaint_context
-    assert "masked Transformer (MaskGIT: 2 blocks × 16" in describe(model) and ex.is_masked(model)
+    assert "masked Transformer (MaskGIT: 2 blocks × 16" in describe(model) and service.is_masked(model)
     assert "every side" in inpaint_context(model)
-    rec = ex.reconstruct_example(model, 0)
+    rec = service.reconstruct_example(model, 0)
     assert not rec.exact and rec.has_prior
     assert rec.surprise.shape == model.grid and (rec.surprise > 0).all()
-    assert ex.grid_bits(model, rec.grid) is None
+    assert service.grid_bits(model, rec.grid) is None
     region = torch.zeros(model.grid, dtype=torch.bool)
     region[:3, :] = True
-    out = ex.inpaint(model, rec.grid, region, label=4, seed=0)
+    out = service.inpaint(model, rec.grid, region, label=4, seed=0)
     assert torch.equal(out[~region], rec.grid[~region]) and not torch.equal(out[region], rec.grid[region])
     for steps, expected in ((None, schedule(49, 8)), (3, schedule(49, 3)), (49, [1] * 49)):
-        frames = list(ex.sample_steps(model, n=2, label=3, seed=1, steps=steps))
+        frames = list(service.sample_steps(model, n=2, label=3, seed=1, steps=steps))
         assert [int(s.cells[0].sum()) for s, _ in frames] == expected
         assert (frames[-1][0].grid >= 0).all() and frames[-1][1] > 0
     with said("steps_range", cells=49):
-        list(ex.sample_steps(model, n=1, steps=50))
+        list(service.sample_steps(model, n=1, steps=50))
 
 
 def test_a_photo_keeps_its_exif_orientation_and_its_proportions(explorer, tmp_path, catalog):

@@ -335,8 +335,8 @@ def fsq_or_lfq_model(kind, seed=0):
 
 @pytest.mark.parametrize("kind,num_codes,dims", [("fsq", 64000, 6), ("lfq", 2 ** 16, 16)])
 def test_an_fsq_or_lfq_model_wrapped_keeps_its_own_codes_with_an_implicit_codebook(kind, num_codes, dims):
-    from vq_explorer import service as ex
-    from vq_explorer.service import quantization as Q
+    from vq_explorer import service
+    from vq_explorer.service import quantization
     model, own_codes, quantizer = fsq_or_lfq_model(kind)
     assert model.config["num_codes"] == num_codes and model.config["code_dim"] == dims
     own = model.vqvae.quantizer.buffers(recurse=False)     # (the module's own buffers aside)
@@ -348,23 +348,24 @@ def test_an_fsq_or_lfq_model_wrapped_keeps_its_own_codes_with_an_implicit_codebo
     # neighbours: one level step or one bit flip away, each differing from the code in one dimension by one step
     cb = model.vqvae.quantizer
     code = int(grid[0, 0, 0])
-    near, dist = ex.nearest_codes(model, code, 50)
+    near, dist = service.nearest_codes(model, code, 50)
     assert len(near) <= 2 * dims and (dist > 0).all()
     for k in near.tolist():
         diff = (cb.digits(torch.tensor(k)) - cb.digits(torch.tensor(code))).abs()
         assert int(diff.sum()) == 1
     assert sorted(near.tolist()) == sorted(cb.neighbours(code).tolist())
     # the atlas draws the codes seen, ranked by usage (the others are counted, not drawn); the map is theirs
-    u = ex.usage(model)
+    u = service.usage(model)
     used = int((u > 0).sum())
-    assert ex.atlas_pages(model) == -(-used // ex.ATLAS_MAX) and ex.atlas_span(model, 1)[1] == min(used, 1024)
-    assert sorted(ex.atlas_codes(model, 1).tolist()) == sorted(torch.nonzero(u).flatten().tolist()[:1024])
-    xy = ex.code_map(model)
+    assert service.atlas_pages(model) == -(-used // service.ATLAS_MAX)
+    assert service.atlas_span(model, 1)[1] == min(used, 1024)
+    assert sorted(service.atlas_codes(model, 1).tolist()) == sorted(torch.nonzero(u).flatten().tolist()[:1024])
+    xy = service.code_map(model)
     assert xy.shape == (num_codes, 2) and (xy[u == 0] == 0).all()
     # the quantization panel: each dimension's distance to its rounding boundary, and the grid is the model's
-    q = Q.quantization(model, x[:1])
+    q = quantization.quantization(model, x[:1])
     assert q.fsq and torch.equal(q.grid, grid[0])
-    c = Q.cell(model, q, 0, 0)
+    c = quantization.cell(model, q, 0, 0)
     assert len(c["to_flip"]) == dims and all(0 <= t <= 0.5 for t in c["to_flip"]) and c["codes"][0] == code
     if len(c["codes"]) > 1:                           # the runner-up is one flip away, on the nearest dimension
         diff = cb.digits(torch.tensor(c["codes"][1])) - cb.digits(torch.tensor(code))
@@ -375,7 +376,7 @@ MEMORY_SCRIPT = """
 import resource, sys, time
 import torch
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.ui import codebook, open_checkpoint
 from vector_quantize_pytorch import LFQ
 torch.manual_seed(0)
@@ -387,7 +388,7 @@ model = vqe.wrap(enc, lambda c: dec(lfq.indices_to_codes(c)), codebook=lfq, down
                  examples=sys.argv[1], modules=[enc, dec])
 model.encode(torch.rand(1, 3, 32, 32))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-catalog = ex.Catalog("nowhere")
+catalog = service.Catalog("nowhere")
 name = catalog.add(model, "lfq18")
 open_checkpoint(catalog, name)                  # every tab's views
 codebook.stats(catalog, name)

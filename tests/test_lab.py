@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import said, states, words
 
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.messages import error_text
 from vq_explorer.service import lab
 
@@ -78,17 +78,17 @@ def test_a_lab_model_opens_without_a_prior_and_says_so(tmp_path):
     c = model.config   # built as the checkpoint module builds every config, from the model and its data
     assert (c["grid"], c["image_size"], c["num_codes"], c["prior"]) == ([7, 7], [28, 28], 64, None)
     from vq_explorer.ui.words import describe
-    assert "no prior" in describe(model) and ex.class_names(model) == []
-    rec = ex.reconstruct_example(model, 0)
+    assert "no prior" in describe(model) and service.class_names(model) == []
+    rec = service.reconstruct_example(model, 0)
     assert not rec.has_prior and float(rec.surprise.abs().sum()) == 0
     x = model.examples[:1].float() / 255   # its own reconstruction of the example, not the example itself
     assert torch.equal(rec.grid, model.encode(x)[0]) and rec.mse > 0
     assert rec.mse == pytest.approx(float((model.decode(rec.grid[None]) - x).pow(2).mean()), rel=1e-4)
     with said("needs_prior"):
-        ex.sample_grid(model)
+        service.sample_grid(model)
     with said("needs_prior"):
-        ex.inpaint(model, torch.zeros(7, 7, dtype=torch.long), torch.ones(7, 7, dtype=torch.bool))
-    assert ex.grid_bits(model, torch.zeros(7, 7, dtype=torch.long)) is None
+        service.inpaint(model, torch.zeros(7, 7, dtype=torch.long), torch.ones(7, 7, dtype=torch.bool))
+    assert service.grid_bits(model, torch.zeros(7, 7, dtype=torch.long)) is None
     vqe.save(model, tmp_path / "lab.safetensors")          # the download: a checkpoint without a prior
     again = vqe.load(tmp_path / "lab.safetensors", "cpu")
     x = lab.subset("fashion_mnist")[1][:16].float() / 255
@@ -97,7 +97,7 @@ def test_a_lab_model_opens_without_a_prior_and_says_so(tmp_path):
 
 
 def test_the_catalog_keeps_lab_models_for_their_session_only(ckpt_dir):
-    catalog = ex.Catalog(ckpt_dir, max_lab_models=2)
+    catalog = service.Catalog(ckpt_dir, max_lab_models=2)
     names = [catalog.register(object(), f"m{i}") for i in range(3)]
     assert names[0] != names[1] and all(n.startswith("lab · ") for n in names)
     with said("lab_model_gone"):
@@ -111,7 +111,7 @@ def test_the_catalog_keeps_lab_models_for_their_session_only(ckpt_dir):
 def test_the_lab_handler_streams_then_leaves_models_to_open(ckpt_dir):
     from vq_explorer.ui import lab as tab
     from vq_explorer.ui import open_checkpoint
-    catalog = ex.Catalog(ckpt_dir)
+    catalog = service.Catalog(ckpt_dir)
     outs = list(tab.run(catalog, "mnist", "plain", 64, 3, 0, "fsq", 8, []))
     assert len(outs) >= 2 and outs[0][5] == "" and states(outs[0][4]) == {"training"}
     assert "training" in words(outs[0][4])
@@ -135,7 +135,7 @@ def test_the_lab_handler_streams_then_leaves_models_to_open(ckpt_dir):
 def test_a_full_lab_refuses_at_once_instead_of_queueing(ckpt_dir):
     """Gradio's queue is shared by every tab: a lab request beyond the run and two waiting is refused now."""
     from vq_explorer.ui import lab as tab
-    catalog = ex.Catalog(ckpt_dir)
+    catalog = service.Catalog(ckpt_dir)
     for _ in range(3):
         lab.PLACES.acquire()
     try:
@@ -161,7 +161,7 @@ def test_a_checkpoint_with_impossible_fsq_levels_is_refused(tmp_path):
 
 def test_the_lab_handler_stops_when_asked_and_refuses_bad_input(ckpt_dir):
     from vq_explorer.ui import lab as tab
-    catalog = ex.Catalog(ckpt_dir)
+    catalog = service.Catalog(ckpt_dir)
     stream = tab.run(catalog, "mnist", "plain", 64, 30, 0)
     next(stream)
     stream.close()                                   # what Gradio does on Stop: nothing more runs or is kept

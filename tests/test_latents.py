@@ -6,8 +6,8 @@ import torch
 from conftest import SMALL_DIFFUSERS, make_tiny_model
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
-from vq_explorer.service import quantization as Q
+from vq_explorer import service
+from vq_explorer.service import quantization
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -31,12 +31,12 @@ def test_reconstruct_the_quantization_panel_and_the_painter_share_one_encoder_pa
     x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     truth = model.encode(x)
     calls = counted(model)
-    rec = ex.reconstruct(model, x)
-    q = Q.quantization(model, x)
-    painter = ex.encode(model, x)
+    rec = service.reconstruct(model, x)
+    q = quantization.quantization(model, x)
+    painter = service.encode(model, x)
     assert len(calls) == 1
     assert torch.equal(rec.grid, truth[0]) and torch.equal(q.grid, truth[0]) and torch.equal(painter, truth[0])
-    ex.reconstruct(model, x.flip(-1))                                  # other pixels: encoded anew
+    service.reconstruct(model, x.flip(-1))                                  # other pixels: encoded anew
     assert len(calls) == 2
 
 
@@ -49,7 +49,7 @@ def test_a_wrapped_models_codes_come_from_its_own_encode():
     torch.manual_seed(5)
     own = model.encode(x)
     torch.manual_seed(5)
-    assert torch.equal(ex.encode(model, x), own[0])
+    assert torch.equal(service.encode(model, x), own[0])
 
 
 def test_the_painter_opens_on_reconstructs_picture_and_the_usage_count_on_its_encoder_pass(model, monkeypatch):
@@ -62,8 +62,8 @@ def test_the_painter_opens_on_reconstructs_picture_and_the_usage_count_on_its_en
     decodes, inner = [], model.vqvae.decode
     model.vqvae.decode = lambda *a, **k: (decodes.append(tuple(a[0].shape)), inner(*a, **k))[1]
     x = examples[:1].float() / 255
-    rec = ex.reconstruct(model, x)
-    grid = ex.example_grid(model)
+    rec = service.reconstruct(model, x)
+    grid = service.example_grid(model)
     picture, exact = strokes.decode_picture(model, grid, exact=True)
     usage = codebook._count_examples(model)
     assert len(encodes) == 3                                # examples 2 and 3 are new to the encoder
@@ -93,7 +93,7 @@ def test_a_warmed_up_server_shows_an_opened_tokenizers_first_screens_without_com
     encodes = counted(model)
     decodes, inner = [], model.vqvae.decode
     model.vqvae.decode = lambda idx, size=None: (decodes.append(tuple(idx.shape[-2:])), inner(idx, size))[1]
-    catalog = ex.Catalog(tmp_path / "none")
+    catalog = service.Catalog(tmp_path / "none")
     name = catalog.add(model, "tokenizer")
     views = open_checkpoint(catalog, name)
     assert views["reconstruction"] and views["painter"] and views["atlas"]

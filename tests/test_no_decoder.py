@@ -13,7 +13,7 @@ from conftest import states, words
 from PIL import Image
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.ui import codebook, open_checkpoint, paint, quantize, reconstruct
 from vq_explorer.views import pictures
 
@@ -36,7 +36,7 @@ def opened(tmp_path_factory, family):
     folder = tmp_path_factory.mktemp(family) / "vq"
     vq.eval().save_pretrained(folder)
     model = vqe.open(str(folder), side=16, examples=str(PHOTOS))
-    catalog = ex.Catalog(tmp_path_factory.mktemp("empty"))
+    catalog = service.Catalog(tmp_path_factory.mktemp("empty"))
     return catalog, catalog.add(model, family), model
 
 
@@ -56,7 +56,7 @@ def said(text) -> int:
 
 
 def test_the_service_tells_a_model_without_a_decoder(chameleon, janus):
-    assert not ex.has_decoder(chameleon[2]) and ex.has_decoder(janus[2])
+    assert not service.has_decoder(chameleon[2]) and service.has_decoder(janus[2])
 
 
 def test_reconstruct_shows_no_reconstruction_error_map_or_psnr_and_says_why_once(chameleon):
@@ -67,8 +67,8 @@ def test_reconstruct_shows_no_reconstruction_error_map_or_psnr_and_says_why_once
     assert said(summary) == 1 and "dB" not in words(summary) and "**MSE**" not in words(summary)
     assert "no-decoder" in states(summary)
     assert original is not None and grid_plot is not None          # the input and its code grid are shown
-    x, _ = ex.load_image(model, PHOTO)
-    assert ex.parse_grid(grid_json, model).tolist() == model.encode(x)[0].tolist()
+    x, _ = service.load_image(model, PHOTO)
+    assert service.parse_grid(grid_json, model).tolist() == model.encode(x)[0].tolist()
 
 
 def test_the_quantization_panel_keeps_its_margins_and_says_once_there_is_no_picture(chameleon):
@@ -95,7 +95,7 @@ def test_the_painter_shows_no_decoded_picture_and_says_why_once(chameleon):
     painted = paint.edit(catalog, "fill", name, hist, region, 3, False)
     assert painted[2]["grid"] == [[3] * len(row) for row in hist["grid"]] and painted[2]["decoded"] is None
     palette = paint.palette(catalog, name)
-    order = torch.argsort(ex.usage(model), descending=True)[:len(palette)].tolist()
+    order = torch.argsort(service.usage(model), descending=True)[:len(palette)].tolist()
     for (path, caption), k in zip(palette, order, strict=True):    # the canvas's colours, not grey tiles
         assert caption.startswith(f"#{k} ·") and (np.asarray(Image.open(path)) == pictures.code_colour(k)).all()
 
@@ -106,9 +106,9 @@ def test_the_codebook_tab_says_once_there_is_no_atlas_and_keeps_usage_map_and_ne
     assert said(head) == 1 and "no-decoder" in states(head)
     assert usage_plot is not None and pca_plot is not None and summary["used_codes"] >= 1
     assert codebook.atlas(catalog, name) is None and codebook.atlas_view(catalog, name)[0] is None
-    code = ex.most_used_code(model)
+    code = service.most_used_code(model)
     tile, _, text = codebook.show_code(catalog, name, code)
-    near, _ = ex.nearest_codes(model, code, 5)
+    near, _ = service.nearest_codes(model, code, 5)
     assert tile is None and said(text) == 0
     assert f"Nearest in the codebook: {int(near[0])} (" in text
     assert codebook.first_code(catalog, name)[0] == code           # the most used: no code has a look to rank

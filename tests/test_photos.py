@@ -11,7 +11,7 @@ from conftest import make_tiny_model, said, states, words
 from PIL import Image
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.storage.images import looks_colour
 from vq_explorer.ui import paint, reconstruct
 
@@ -28,7 +28,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture
 def catalog(folder):
-    return ex.Catalog(folder)
+    return service.Catalog(folder)
 
 
 def photo(path, width, height, colour=True):
@@ -42,30 +42,30 @@ def photo(path, width, height, colour=True):
 
 def test_a_colour_model_encodes_a_photo_at_its_own_size_up_to_the_cap(catalog, tmp_path):
     model = catalog.get("colour.safetensors")
-    assert ex.input_size(model, 256, 256) == (256, 256)
-    assert ex.input_size(model, 1000, 500) == (128, 256)          # the long side at 256, proportions kept
-    assert ex.input_size(model, 40, 30) == (30, 40)               # small photos are not enlarged
-    rec = ex.reconstruct_file(model, photo(tmp_path / "p.png", 256, 256))
+    assert service.input_size(model, 256, 256) == (256, 256)
+    assert service.input_size(model, 1000, 500) == (128, 256)          # the long side at 256, proportions kept
+    assert service.input_size(model, 40, 30) == (30, 40)               # small photos are not enlarged
+    rec = service.reconstruct_file(model, photo(tmp_path / "p.png", 256, 256))
     assert tuple(rec.grid.shape) == (64, 64) and rec.original.shape == rec.recon.shape == (3, 256, 256)
     assert rec.surprise.shape == (64, 64) and rec.error.shape == (256, 256)
-    rec = ex.reconstruct_file(model, photo(tmp_path / "wide.png", 1000, 500))
+    rec = service.reconstruct_file(model, photo(tmp_path / "wide.png", 1000, 500))
     assert tuple(rec.grid.shape) == (32, 64) and rec.original.shape == (3, 128, 256)
     assert any("its proportions kept" in str(n) for n in rec.notes), rec.notes
-    rec = ex.reconstruct_file(model, photo(tmp_path / "odd.png", 37, 23))   # not a multiple of 4: padded, cropped
+    rec = service.reconstruct_file(model, photo(tmp_path / "odd.png", 37, 23))   # not a multiple of 4: padded
     assert tuple(rec.grid.shape) == (6, 10) and rec.recon.shape == (3, 23, 37)
 
 
 def test_a_digit_model_still_sees_its_training_size(catalog, tmp_path):
     model = catalog.get("digits.safetensors")
-    assert ex.input_size(model, 1000, 500) == (28, 28)
-    rec = ex.reconstruct_file(model, photo(tmp_path / "p.png", 256, 256))
+    assert service.input_size(model, 1000, 500) == (28, 28)
+    rec = service.reconstruct_file(model, photo(tmp_path / "p.png", 256, 256))
     assert tuple(rec.grid.shape) == (7, 7) and rec.original.shape == (1, 28, 28)
 
 
 def test_a_greyscale_upload_works_on_the_colour_model(catalog, tmp_path):
     path = tmp_path / "grey.png"
     Image.fromarray(np.tile(np.arange(64, dtype=np.uint8) * 4, (48, 1))).save(path)   # mode L
-    rec = ex.reconstruct_file(catalog.get("colour.safetensors"), path)
+    rec = service.reconstruct_file(catalog.get("colour.safetensors"), path)
     assert rec.original.shape == (3, 48, 64) and torch.equal(rec.original[0], rec.original[2])
     assert not rec.colour_input
 
@@ -107,7 +107,7 @@ def test_the_colour_offer_opens_the_colour_model_that_samples_best(tmp_path):
             model.metrics["sample_accuracy"] = share
         vqe.save(model, tmp_path / f"{name}.safetensors")
     vqe.save(make_tiny_model(image_size=(28, 28)), tmp_path / "digits.safetensors")
-    catalog = ex.Catalog(tmp_path)
+    catalog = service.Catalog(tmp_path)
     assert catalog.colour_models() == ["b_strong.safetensors", "a_weak.safetensors", "c_unmeasured.safetensors"]
     colour = str(photo(tmp_path / "c.png", 300, 200))
     assert reconstruct.colour_button(catalog, colour, "digits.safetensors")["value"].startswith("Open b_strong,")
@@ -115,7 +115,7 @@ def test_the_colour_offer_opens_the_colour_model_that_samples_best(tmp_path):
 
 def test_a_colour_photo_and_no_colour_model_offers_nothing(tmp_path):
     vqe.save(make_tiny_model(image_size=(28, 28)), tmp_path / "digits.safetensors")
-    only_digits = ex.Catalog(tmp_path)
+    only_digits = service.Catalog(tmp_path)
     path = str(photo(tmp_path / "c.png", 30, 20))
     assert "in colour" not in words(reconstruct.reconstruct(only_digits, path, "digits.safetensors")[5])
     assert not reconstruct.colour_button(only_digits, path, "digits.safetensors")["visible"]
@@ -135,21 +135,21 @@ def test_opening_another_checkpoint_shows_the_upload_again_through_it(catalog, t
 
 def test_grids_of_a_photo_are_accepted_up_to_the_largest_photo(catalog):
     colour, digits = catalog.get("colour.safetensors"), catalog.get("digits.safetensors")
-    assert ex.parse_grid([[1] * 64] * 64, colour).shape == (64, 64)
-    assert ex.parse_grid([[1] * 3] * 5, colour).shape == (5, 3)
+    assert service.parse_grid([[1] * 64] * 64, colour).shape == (64, 64)
+    assert service.parse_grid([[1] * 3] * 5, colour).shape == (5, 3)
     with said("grid_too_large", rows=64, cols=64):
-        ex.parse_grid([[1] * 65] * 64, colour)
+        service.parse_grid([[1] * 65] * 64, colour)
     with said("grid_wrong_shape", rows=7, cols=7):
-        ex.parse_grid([[1] * 8] * 8, digits)
+        service.parse_grid([[1] * 8] * 8, digits)
     with said("grid_wrong_shape", shape="2×7/8"):
-        ex.parse_grid([[1] * 8, [1] * 7], colour)
+        service.parse_grid([[1] * 8, [1] * 7], colour)
 
 
 def test_the_painter_works_on_a_photos_grid(catalog, tmp_path):
     name = "colour.safetensors"
-    rec = ex.reconstruct_file(catalog.get(name), photo(tmp_path / "p.png", 256, 192))
-    hist, region, canvas, js, info = paint.import_grid(catalog, ex.grid_json(rec.grid, name), name, None, None,
-                                                       False)
+    rec = service.reconstruct_file(catalog.get(name), photo(tmp_path / "p.png", 256, 192))
+    grid_json = service.grid_json(rec.grid, name)
+    hist, region, canvas, js, info = paint.import_grid(catalog, grid_json, name, None, None, False)
     assert np.asarray(hist["grid"]).shape == (48, 64) and np.asarray(region).shape == (48, 64)
     assert canvas["px"] * 64 <= 640 and not canvas["numbers"]          # the whole grid fits on the page
     grid = rec.grid.clone()
@@ -177,18 +177,18 @@ def test_a_photo_beyond_a_masked_priors_grid_is_reconstructed_without_a_surprise
     folder.mkdir()
     vqe.save(make_tiny_model(classes=None, channels=3, image_size=(12, 12), prior="maskgit"),
              folder / "mg.safetensors")
-    catalog = ex.Catalog(folder)
+    catalog = service.Catalog(folder)
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)).save(photo)
     model = catalog.get("mg.safetensors")
-    rec = ex.reconstruct_file(model, str(photo))
+    rec = service.reconstruct_file(model, str(photo))
     assert rec.grid.shape == (10, 10) and rec.prior_limit == (model.prior.cfg.rows, model.prior.cfg.cols) == (8, 8)
     assert not rec.has_prior
     summary = reconstruct.reconstruct(catalog, str(photo), "mg.safetensors")[5]
     assert "beyond-prior" in states(summary) and "no-prior" not in states(summary)
     small = tmp_path / "small.png"
     Image.fromarray(np.random.default_rng(1).integers(0, 255, (12, 12, 3), np.uint8)).save(small)
-    assert ex.reconstruct_file(catalog.get("mg.safetensors"), str(small)).has_prior   # within it: the map
+    assert service.reconstruct_file(catalog.get("mg.safetensors"), str(small)).has_prior   # within it: the map
     # and sampling or resampling a region of that grid is refused with a message naming the prior's limit
     from vq_explorer.ui import sample
     from vq_explorer.ui.history import History
@@ -198,7 +198,7 @@ def test_a_photo_beyond_a_masked_priors_grid_is_reconstructed_without_a_surprise
         list(sample.sample(catalog, "mg.safetensors", "(any)", 1.0, 0, 1, 1, "instant", True,
                            History.new(rec.grid), region.tolist()))
     with said("grid_beyond_prior"):
-        ex.inpaint(model, rec.grid, region)
+        service.inpaint(model, rec.grid, region)
 
 
 @pytest.mark.parametrize("prior", ["maskgit", "transformer"])
@@ -210,7 +210,7 @@ def test_a_photos_grid_beyond_the_prior_still_reaches_the_painter(tmp_path, prio
     from vq_explorer.ui import paint
     model = make_tiny_model(classes=None, channels=3, image_size=(12, 12), prior=prior)
     vqe.save(model, tmp_path / "t.safetensors")
-    catalog = ex.Catalog(tmp_path)
+    catalog = service.Catalog(tmp_path)
     path = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)).save(path)
     out = reconstruct.reconstruct(catalog, str(path), "t.safetensors")
@@ -222,7 +222,7 @@ def test_a_photos_grid_beyond_the_prior_still_reaches_the_painter(tmp_path, prio
     assert np.array(hist["grid"]).shape == (10, 10) and canvas["decoded"].startswith("data:image/png")
     assert "context-beyond-prior" in states(info)
     assert "10×10" in words(info) and "8×8" in words(info) and "bits under" not in words(info)
-    assert ex.grid_bits(catalog.get("t.safetensors"), torch.tensor(hist["grid"])) is None
+    assert service.grid_bits(catalog.get("t.safetensors"), torch.tensor(hist["grid"])) is None
     uploaded = paint.from_image(catalog, str(path), "t.safetensors", None, None, False)
     assert np.array(uploaded[0]["grid"]).shape == (10, 10) and "context-beyond-prior" in states(uploaded[4])
     # a grid the prior knows keeps its bits (an autoregressive prior) and its resampling

@@ -10,7 +10,7 @@ from conftest import make_tiny_model, states, tiny_vq, words
 
 from vq_explorer import service
 from vq_explorer.models.quantizer import nearest_code
-from vq_explorer.service import quantization as Q
+from vq_explorer.service import quantization
 
 # Four codes in the plane; z at the origin is equally near codes 0 and 2 (distance 1).
 CODEBOOK = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [3.0, 4.0]])
@@ -18,14 +18,14 @@ CODEBOOK = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [3.0, 4.0]])
 
 def test_distances_ranks_and_margins_by_hand():
     z = torch.tensor([[0.0, 0.0], [0.5, 0.0], [3.0, 4.0]])
-    scores, d2 = Q.distances(z, CODEBOOK)
+    scores, d2 = quantization.distances(z, CODEBOOK)
     assert torch.allclose(d2, torch.tensor([[1.0, 4.0, 1.0, 25.0], [0.25, 4.25, 2.25, 22.25],
                                             [20.0, 13.0, 32.0, 0.0]]))
-    order = Q.ranked(scores)
+    order = quantization.ranked(scores)
     assert order[0].tolist() == [0, 2, 1, 3]              # the tie goes to the lower index, as the argmin's
     assert order[1].tolist() == [0, 2, 1, 3] and order[2].tolist() == [3, 1, 0, 2]
     assert order[:, 0].tolist() == nearest_code(z, CODEBOOK).tolist()
-    m = Q.margins(d2.gather(1, order))
+    m = quantization.margins(d2.gather(1, order))
     assert m[0] == 0                                     # two codes equally near: a coin toss
     assert m[1] == pytest.approx((1.5 - 0.5) / 0.5)      # d₂ = 1.5 (code 2), d₁ = 0.5 (code 0)
     assert math.isinf(m[2])                              # z on its code: no other is anywhere near as close
@@ -50,22 +50,23 @@ def test_maps_and_cells_on_a_hand_made_codebook():
     z[0, :2, 1, 1] = torch.tensor([0.0, 1.2])
     _with_encoder_output(model, z)
     x = torch.rand(1, 1, 8, 8)
-    q = Q.quantization(model, x)
+    q = quantization.quantization(model, x)
     assert q.grid.tolist() == [[0, 0], [3, 1]] == model.encode(x)[0].tolist()
     assert torch.allclose(q.error, torch.tensor([[1.0, 0.25], [0.0, 0.64]]))
     assert q.margin[0, 0] == 0 and q.margin[0, 1] == pytest.approx(2.0) and math.isinf(q.margin[1, 0])
     assert q.margin[1, 1] == pytest.approx((math.sqrt(1.44 + 1) - 0.8) / 0.8)   # code 1 at 0.8, then code 0
-    c = Q.cell(model, q, 0, 0)
+    c = quantization.cell(model, q, 0, 0)
     assert c["code"] == 0 and c["codes"][:4] == [0, 2, 1, 3] and c["distances"][:2] == pytest.approx([1.0, 1.0])
-    assert c["z"][:2] == [0.0, 0.0] and c["error"] == 1.0 and len(c["codes"]) == Q.TOP
+    assert c["z"][:2] == [0.0, 0.0] and c["error"] == 1.0 and len(c["codes"]) == quantization.TOP
     with pytest.raises(IndexError):
-        Q.cell(model, q, 2, 0)
+        quantization.cell(model, q, 2, 0)
     # the distance to the half-way plane between the two nearest codes, (d₂² − d₁²) / (2‖e₂ − e₁‖), by hand: a tie
     # is on it; (0.5, 0) is 0.5 from x = 0; on code 3, √13 / 2 from the plane to code 1; (0, 1.2) against codes
     # 1 and 0, (2.44 − 0.64) / (2√5)
     assert q.boundary[0, 0] == 0 and q.boundary[0, 1] == pytest.approx(0.5)
     assert q.boundary[1, 0] == pytest.approx(math.sqrt(13) / 2)
-    assert q.boundary[1, 1] == pytest.approx(1.8 / (2 * math.sqrt(5))) == Q.cell(model, q, 1, 1)["boundary"]
+    boundary = quantization.cell(model, q, 1, 1)["boundary"]
+    assert q.boundary[1, 1] == pytest.approx(1.8 / (2 * math.sqrt(5))) == boundary
 
 
 @pytest.mark.parametrize("kind", ["vq", "fsq"])
@@ -78,12 +79,12 @@ def test_the_grid_is_the_models_own_and_the_error_its_distance(kind, mnist_1000)
     model = VQModel(VQVAE(cfg).eval(), None, make_config(cfg, None, "mnist", (28, 28)))
     x = mnist_1000[0][:6].float() / 255
     for i in range(len(x)):
-        q = Q.quantization(model, x[i:i + 1])
+        q = quantization.quantization(model, x[i:i + 1])
         assert torch.equal(q.grid, model.encode(x[i:i + 1])[0])
         assert q.error.shape == q.margin.shape == (7, 7) and (q.error >= 0).all() and (q.margin >= 0).all()
         if kind == "fsq":
             assert q.fsq and (q.margin <= 0.5).all()
-            c = Q.cell(model, q, 3, 3)
+            c = quantization.cell(model, q, 3, 3)
             assert len(c["z"]) == 2 and c["codes"][0] == int(q.grid[3, 3]) and len(c["codes"]) in (1, 2)
             assert all(abs(v - round(v)) <= 0.5 for v in c["z"]) and min(c["to_flip"]) == pytest.approx(
                 float(q.margin[3, 3]))
@@ -105,13 +106,13 @@ def test_the_shipped_models_grids_are_its_own_on_test_digits(mnist_1000):
     batched = model.encode(x)
     flipped = []
     for i in range(len(x)):
-        q = Q.quantization(model, x[i:i + 1])
+        q = quantization.quantization(model, x[i:i + 1])
         assert torch.equal(q.grid, model.encode(x[i:i + 1])[0])   # one image, as the app encodes it
         # Encoded in a batch, the encoder's arithmetic rounds a little differently: the cells whose code then
         # changes are near-ties, the ones the margin map shows as coin tosses.
         flipped += q.margin[q.grid != batched[i]].tolist()
     assert all(m < 0.01 for m in flipped), flipped
-    assert Q.typical_error(model) > 0
+    assert quantization.typical_error(model) > 0
 
 
 def test_the_cell_words_say_exact_at_distance_0_and_name_the_boundary_distance():
@@ -140,7 +141,7 @@ def test_a_model_whose_encode_gives_codes_says_it_has_no_latents_to_show():
             -1, 3, -1, -1)
     model = vqe.wrap(codes, decode, codebook, downsample=4, side=16)
     x = torch.rand(1, 3, 16, 16)
-    q = Q.quantization(model, x)
+    q = quantization.quantization(model, x)
     assert q.codes_only and torch.equal(q.grid, model.encode(x)[0])
     token = service.remember_input("codes", x)
 
@@ -151,4 +152,4 @@ def test_a_model_whose_encode_gives_codes_says_it_has_no_latents_to_show():
     assert maps_error is None and maps_margin is None and intro == quantize.CODES_ONLY
     assert states(text) == {"codes-only"} and words(text) == ""
     latents = vqe.wrap(lambda x: torch.randn(len(x), 4, 4, 4), decode, codebook, downsample=4, side=16)
-    assert not Q.quantization(latents, x).codes_only
+    assert not quantization.quantization(latents, x).codes_only

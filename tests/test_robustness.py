@@ -23,25 +23,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def rgb_model(tmp_path):
-    from vq_explorer import service as ex
+    from vq_explorer import service
     vqe.save(make_tiny_model(classes=None, channels=3, image_size=(16, 16)), tmp_path / "rgb.safetensors")
-    return ex, ex.Catalog(tmp_path).get("rgb.safetensors")
+    return service, service.Catalog(tmp_path).get("rgb.safetensors")
 
 
 def test_greyscale_image_for_a_colour_model(rgb_model, tmp_path):
-    ex, model = rgb_model
+    service, model = rgb_model
     p = tmp_path / "grey.png"
     Image.new("L", (16, 16), 77).save(p)
-    rec = ex.reconstruct_file(model, str(p))
+    rec = service.reconstruct_file(model, str(p))
     assert rec.original.shape == (3, 16, 16) and any("converted to RGB" in str(n) for n in rec.notes)
     assert torch.allclose(rec.original[0], rec.original[2])
 
 
 def test_colour_drawing_for_a_colour_model(rgb_model):
-    ex, model = rgb_model
+    service, model = rgb_model
     rgba = np.zeros((64, 64, 4), np.uint8)
     rgba[10:30, 10:30] = (255, 0, 0, 255)
-    x, _ = ex.drawing_to_input(model, rgba)
+    x, _ = service.drawing_to_input(model, rgba)
     assert x.shape == (1, 3, 16, 16) and x[0, 0].max() > 0.9 and x[0, 1].min() < 0.1
 
 

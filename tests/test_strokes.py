@@ -6,7 +6,7 @@ import torch
 from conftest import SMALL_DIFFUSERS, make_tiny_model
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.models.receptive import crop_grid, frozen_norms, measure_reach, norm_statistics, paste, window
 from vq_explorer.service import strokes
 from vq_explorer.ui import paint
@@ -132,7 +132,7 @@ def test_a_wrapped_model_decodes_every_stroke_whole():
 
 def test_the_painters_own_path_previews_during_a_stroke_and_is_exact_when_asked(tmp_path):
     model, grid = opened(tmp_path, SMALL_DIFFUSERS, side=96)
-    catalog = ex.Catalog(tmp_path / "none")
+    catalog = service.Catalog(tmp_path / "none")
     name = catalog.add(model, "small")
     paint.view(catalog, name, paint.History.new(grid), None)       # the painter opens on the grid, decoded whole
     new = stroke(grid, 9, slice(10, 12), slice(20, 22))

@@ -12,7 +12,7 @@ from conftest import said, states, words
 from PIL import Image
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.storage import tokenizers as T
 
 diffusers = pytest.importorskip("diffusers")
@@ -89,7 +89,7 @@ def test_every_tabs_handlers_open_a_tokenizer(tiny, tmp_path):
     Paint, Codebook and Sample (which says it needs a prior) all fill from it."""
     from vq_explorer.ui import codebook, open_checkpoint, paint, reconstruct, sample
     model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
-    catalog = ex.Catalog(tmp_path / "none")
+    catalog = service.Catalog(tmp_path / "none")
     name = catalog.add(model, model.config["dataset"])
     assert catalog.names() == [name] and catalog.get(name) is model and name.endswith("vqvae")
     views = open_checkpoint(catalog, name)
@@ -323,9 +323,9 @@ def test_a_vector_quantize_pytorch_model_wrapped_opens_in_the_app():
     assert grid.shape == (2, 8, 8) and torch.equal(grid, vq(encoder(x))[1])
     assert model.decode(grid).shape == (2, 3, 32, 32)
     assert model.config["num_codes"] == 32 and model.config["tokenizer"]["kind"] == "python"
-    rec = ex.reconstruct(model, x[:1])
+    rec = service.reconstruct(model, x[:1])
     assert rec.grid.shape == (8, 8) and not rec.has_prior and 0 < rec.mse < 1
-    assert ex.code_map(model).shape == (32, 2) and ex.tiles(model).shape == (32, 3, 4, 4)
+    assert service.code_map(model).shape == (32, 2) and service.tiles(model).shape == (32, 3, 4, 4)
     from vq_explorer.ui import build_demo
     demo = build_demo("nowhere", models=[model])
     assert demo is not None
@@ -339,11 +339,11 @@ def test_the_painters_palette_decodes_only_the_codes_it_shows(tiny, tmp_path, mo
     calls = []
     decode = model.decode
     model.decode = lambda grids, size=None: calls.append(len(grids)) or decode(grids, size)
-    few = ex.tiles_of(model, [5, 1, 9])
+    few = service.tiles_of(model, [5, 1, 9])
     assert calls == [3] and few.shape == (3, 3, 2, 2)
-    every = ex.tiles(model)                     # the atlas: all 64, cached for the model
+    every = service.tiles(model)                     # the atlas: all 64, cached for the model
     calls.clear()
-    assert torch.equal(ex.tiles_of(model, [5, 1, 9]), every[[5, 1, 9]]) and calls == []
+    assert torch.equal(service.tiles_of(model, [5, 1, 9]), every[[5, 1, 9]]) and calls == []
     assert torch.allclose(few, every[[5, 1, 9]], atol=1e-6)
 
 
@@ -357,16 +357,17 @@ def test_a_large_codebooks_atlas_is_paged_by_usage_and_a_click_names_the_code_on
     from vq_explorer.ui import codebook
     monkeypatch.setattr(cb, "ATLAS_MAX", 16)
     model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
-    catalog = ex.Catalog("nowhere")
+    catalog = service.Catalog("nowhere")
     name = catalog.add(model, "tiny")
-    u = ex.usage(model)
-    assert ex.atlas_pages(model) == 4
-    pages = [ex.atlas_codes(model, p) for p in (1, 2, 3, 4)]
+    u = service.usage(model)
+    assert service.atlas_pages(model) == 4
+    pages = [service.atlas_codes(model, p) for p in (1, 2, 3, 4)]
     ranked = torch.cat(pages)
     assert sorted(ranked.tolist()) == list(range(64))                      # every code, once
     assert (u[ranked][:-1] >= u[ranked][1:]).all() and u[ranked][0] == u.max()
     assert int(u[pages[-1]].max()) <= int(u[pages[0]].min())
-    assert ex.telling_code(model) in pages[0].tolist() and cb.tiles.cache.get(model) is None   # 16 looks, not 64
+    assert service.telling_code(model) in pages[0].tolist()
+    assert cb.tiles.cache.get(model) is None   # 16 looks, not 64
     picture, chooser = codebook.atlas_view(catalog, name)
     assert picture and chooser["visible"] and "page 1 of 4: codes ranked 1–16 of 64" in chooser["label"]
     assert "33–48" in codebook.atlas_page(catalog, name, 3)[1]["label"]
@@ -380,7 +381,7 @@ def test_a_large_codebooks_atlas_is_paged_by_usage_and_a_click_names_the_code_on
             codebook.atlas_page(catalog, name, page)
     monkeypatch.setattr(cb, "ATLAS_MAX", 1024)
     assert not codebook.atlas_view(catalog, name)[1]["visible"]            # one page: no chooser
-    assert ex.atlas_codes(model).tolist() == list(range(64))               # by index, as before
+    assert service.atlas_codes(model).tolist() == list(range(64))               # by index, as before
 
 
 def test_usage_counted_over_the_visitors_own_images(tiny):
@@ -390,16 +391,16 @@ def test_usage_counted_over_the_visitors_own_images(tiny):
 
     from vq_explorer.ui import codebook
     model = vqe.open(str(tiny[1]), side=32)
-    catalog = ex.Catalog("nowhere")
+    catalog = service.Catalog("nowhere")
     name = catalog.add(model, "tiny")
     other = catalog.add(vqe.open(str(tiny[1]), side=32), "other")
     grids = [torch.randint(0, 64, (8, 8), generator=torch.Generator().manual_seed(s)) for s in (1, 2)]
     mine = {}
     for g in grids:
         before = json.dumps(mine)
-        mine = codebook.count_visitor_codes(catalog, name, ex.grid_json(g, name), mine)
+        mine = codebook.count_visitor_codes(catalog, name, service.grid_json(g, name), mine)
         assert json.dumps(json.loads(before)) == before                   # a new tally, the old one unchanged
-    counts, images = ex.tally_counts(mine, name, 64)
+    counts, images = service.tally_counts(mine, name, 64)
     assert images == 2 and torch.equal(counts, torch.bincount(torch.cat([g.flatten() for g in grids]),
                                                               minlength=64))
     summary, _, _, head = codebook.stats(catalog, name, True, codebook.OVER_VISITOR, mine)
@@ -420,12 +421,12 @@ def test_a_codes_nearest_codes_are_those_nearest_its_vector(tiny):
     from vq_explorer.ui import codebook
     model = vqe.open(str(tiny[1]), side=32)
     vectors = model.vqvae.quantizer.codebook.detach()
-    near, dist = ex.nearest_codes(model, 7, 5)
+    near, dist = service.nearest_codes(model, 7, 5)
     brute = sorted((float((vectors[k] - vectors[7]).norm()), k) for k in range(64) if k != 7)[:5]
     assert near.tolist() == [k for _, k in brute] and dist.tolist() == pytest.approx([d for d, _ in brute])
     with said("code_out_of_range", code=64):
-        ex.nearest_codes(model, 64)
-    catalog = ex.Catalog("nowhere")
+        service.nearest_codes(model, 64)
+    catalog = service.Catalog("nowhere")
     name = catalog.add(model, "tiny")
     text = codebook.show_code(catalog, name, 7)[2]
     assert all(f"{k} (" in text for k in near.tolist())
@@ -464,7 +465,7 @@ def test_a_prior_over_a_tokenizers_codes_names_it_reloads_with_it_and_refuses_an
     with torch.no_grad():
         idx = vq.quantize(vq.encode(x * 2 - 1).latents)[2][2]
     assert torch.equal(m.encode(x), idx.view(2, 14, 14))               # the tokenizer's own codes
-    rec = ex.reconstruct(m, x[:1])
+    rec = service.reconstruct(m, x[:1])
     assert rec.has_prior and rec.exact and rec.total_bits > 0 and rec.surprise.shape == (14, 14)
     g = m.sample(2, labels=torch.tensor([3, 4]), seed=0)
     assert g.shape == (2, 14, 14) and m.decode(g).shape == (2, 1, 28, 28)
@@ -489,11 +490,11 @@ def test_the_app_words_an_opened_tokenizer_as_one_never_as_a_lab_model(tiny):
     from vq_explorer.messages import error_text
     from vq_explorer.ui import paint, sample
     model = vqe.open(str(tiny[1]), side=32, examples="docs/photos")
-    catalog = ex.Catalog("nowhere")
+    catalog = service.Catalog("nowhere")
     name = catalog.add(model, "tok")
     texts = [words(paint.reset(catalog, name)[4]), words(sample.first_screen(catalog, name)[3])]
     with said("needs_prior", made="tokenizer") as e:
-        ex.needs_prior(model, "inpainting")
+        service.needs_prior(model, "inpainting")
     texts.append(error_text(e.value))
     for text in texts:
         assert "tokenizer" in text and "lab" not in text, text

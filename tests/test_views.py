@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import vq_explorer as vqe
-from vq_explorer import service as ex
+from vq_explorer import service
 from vq_explorer.service import views
 from vq_explorer.storage.views import ViewCache
 
@@ -51,7 +51,8 @@ def start(path, photos):
 
 
 def codebook_views(model):
-    return ex.tiles_of(model, ex.atlas_codes(model)), ex.usage(model), ex.code_map(model), ex.telling_code(model)
+    return (service.tiles_of(model, service.atlas_codes(model)), service.usage(model), service.code_map(model),
+            service.telling_code(model))
 
 
 def test_a_second_start_reads_the_codebook_views_from_disk(tmp_path, folder, photos_dir):
