@@ -231,15 +231,15 @@ def raw_metadata(path) -> dict:
 
 
 def read_tensors(path) -> dict[str, torch.Tensor]:
-    """Every tensor of a safetensors file, from one read of it. safetensors' own torch readers open the file by
-    name twice (its header, then torch maps the data), so a file replaced in between (a training saving its
-    state, the lab saving a model the app is listing) pairs one version's header with another's data and fails."""
-    return safetensors_load(Path(path).read_bytes())
+    """Every tensor of a safetensors file, from one read of it (`read_whole`)."""
+    return read_whole(path)[1]
 
 
 def read_whole(path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """The string → string metadata and every tensor of any safetensors file, from one read of it: a file
-    replaced while it is read (a training saving its state) gives one version whole."""
+    """The string → string metadata and every tensor of any safetensors file, from one read of it.
+    safetensors' own torch readers open the file by name twice (its header, then torch maps the data), so a file
+    replaced in between (a training saving its state, the lab saving a model the app is listing) would pair one
+    version's header with another's data; read once, it gives one version whole."""
     raw = Path(path).read_bytes()
     tensors = safetensors_load(raw)
     return _header_metadata(raw), tensors
