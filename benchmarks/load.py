@@ -221,11 +221,18 @@ def main():
 
 
 def files(temp: Path) -> str:
-    """How many files the server's temporary folders hold, and their size."""
+    """How many files the server's temporary folders hold, and their size. The server's cache sweep deletes files
+    while they are counted: a file gone before its size is read is not counted."""
     out = []
     for sub in ("gradio", "app"):
-        paths = [p for p in (temp / sub).rglob("*") if p.is_file()]
-        out.append(f"{sub} {len(paths)} ({sum(p.stat().st_size for p in paths) / 1e6:.1f} MB)")
+        sizes = []
+        for p in (temp / sub).rglob("*"):
+            try:
+                if p.is_file():
+                    sizes.append(p.stat().st_size)
+            except FileNotFoundError:
+                continue
+        out.append(f"{sub} {len(sizes)} ({sum(sizes) / 1e6:.1f} MB)")
     return ", ".join(out)
 
 
